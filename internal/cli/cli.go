@@ -1,0 +1,65 @@
+// Package cli assembles the `bosun` command. Each subcommand lives in its own
+// package with a NewCommand constructor; this package only wires them.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bosun-platform/bosun/internal/cli/down"
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/cli/up"
+	"github.com/bosun-platform/bosun/internal/cli/version"
+)
+
+// Main runs bosun with the process's arguments and exits with its status.
+// Ctrl-C (SIGINT) and SIGTERM cancel the command's context, so long-running
+// commands stop cleanly.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, iostreams.Standard(), os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bosun: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// Run executes bosun with args; it is what tests call.
+func Run(ctx context.Context, streams iostreams.IOStreams, args []string) error {
+	cmd := NewCommand(streams)
+	cmd.SetArgs(args)
+	return cmd.ExecuteContext(ctx)
+}
+
+// NewCommand returns the root command with every subcommand attached.
+func NewCommand(streams iostreams.IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bosun",
+		Short: "Run a fleet of Kubernetes clusters on AWS, or locally",
+		Long: `Bosun runs a fleet of Kubernetes clusters the way teams who ran large fleets
+on AWS learned to: clusters as code, kept current, autoscaled on spot with
+instant on-demand fallback, cheap outside working hours, and visible from one
+console.
+
+The local provider runs all of it on one machine: real control planes
+(etcd, kube-apiserver, kube-scheduler, kube-controller-manager) with nodes
+simulated by kwok. Start it with "bosun up".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.AddCommand(
+		version.NewCommand(streams),
+		up.NewCommand(streams),
+		down.NewCommand(streams),
+	)
+	return root
+}

@@ -1,0 +1,89 @@
+package controlplane
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// The command lines below are the whole configuration of each component;
+// keeping them in one file makes the local cluster's shape easy to review.
+
+func etcdArgs(dir string, clientPort, peerPort int, noFsync bool) []string {
+	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	args := []string{
+		"--name=bosun",
+		"--data-dir=" + filepath.Join(dir, "etcd"),
+		"--listen-client-urls=" + client,
+		"--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer,
+		"--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=bosun=" + peer,
+		"--log-level=warn",
+	}
+	if noFsync {
+		args = append(args, "--unsafe-no-fsync=true")
+	}
+	return args
+}
+
+func apiServerArgs(p pki, tokenFile string, etcdPort, port int) []string {
+	return []string{
+		"--etcd-servers=" + fmt.Sprintf("http://127.0.0.1:%d", etcdPort),
+		"--secure-port=" + strconv.Itoa(port),
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--tls-cert-file=" + p.ServingCert,
+		"--tls-private-key-file=" + p.ServingKey,
+		"--client-ca-file=" + p.CACert,
+		"--token-auth-file=" + tokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + p.SAPub,
+		"--service-account-signing-key-file=" + p.SAKey,
+		"--service-cluster-ip-range=" + serviceCIDR,
+		"--allow-privileged=true",
+		"--profiling=false",
+		"--v=1",
+	}
+}
+
+// componentAuthArgs are shared by scheduler and controller-manager: they
+// talk to the API server with the admin kubeconfig and serve no port.
+func componentAuthArgs(kubeconfig string) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--secure-port=0",
+		"--leader-elect=true",
+		"--v=1",
+	}
+}
+
+func schedulerArgs(kubeconfig string) []string {
+	return componentAuthArgs(kubeconfig)
+}
+
+func controllerManagerArgs(kubeconfig string, p pki) []string {
+	return append(componentAuthArgs(kubeconfig),
+		"--service-account-private-key-file="+p.SAKey,
+		"--root-ca-file="+p.CACert,
+		"--cluster-name=bosun",
+		"--profiling=false",
+	)
+}
+
+func kwokArgs(kubeconfig, stagesPath string, port int) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--config=" + stagesPath,
+		"--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector=" + KwokNodeAnnotation + "=fake",
+		"--cidr=" + podCIDR,
+		"--node-ip=10.0.0.1",
+		"--node-lease-duration-seconds=40",
+		"--server-address=" + fmt.Sprintf("127.0.0.1:%d", port),
+	}
+}
