@@ -1,0 +1,273 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+)
+
+func TestFreePortsAreDistinctAndBindable(t *testing.T) {
+	ports, err := freePorts(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("port %d returned twice in %v", p, ports)
+		}
+		seen[p] = true
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Fatalf("port %d not free after freePorts returned: %v", p, err)
+		}
+		l.Close()
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	cases := map[string]struct {
+		in   string
+		n    int
+		want string
+	}{
+		"fewer lines than asked": {"a\nb\n", 5, "a\nb"},
+		"keeps the last n":       {"1\n2\n3\n4\n", 2, "3\n4"},
+		"empty log says so":      {"", 3, "(log is empty)"},
+		"no trailing newline":    {"x\ny", 1, "y"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := lastLines([]byte(c.in), c.n); got != c.want {
+				t.Errorf("lastLines(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+			}
+		})
+	}
+}
+
+func TestLogTailOfLargeAndMissingFiles(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.log")
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		b.WriteString("filler line\n")
+	}
+	b.WriteString("the real error\n")
+	if err := os.WriteFile(big, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := logTail(big, 1); got != "the real error" {
+		t.Errorf("logTail = %q", got)
+	}
+	if got := logTail(filepath.Join(dir, "absent.log"), 3); !strings.HasPrefix(got, "(no log:") {
+		t.Errorf("missing log: %q", got)
+	}
+}
+
+func TestWriteKubeconfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := writeKubeconfig(path, "east", "https://127.0.0.1:6443", []byte("CA"), "tok"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig mode %v, want 0600 (it holds an admin token)", st.Mode().Perm())
+	}
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "bosun-east" {
+		t.Errorf("current context %q", cfg.CurrentContext)
+	}
+	cl := cfg.Clusters["bosun-east"]
+	if cl == nil || cl.Server != "https://127.0.0.1:6443" || string(cl.CertificateAuthorityData) != "CA" {
+		t.Errorf("cluster entry %+v", cl)
+	}
+	if u := cfg.AuthInfos["bosun-east"]; u == nil || u.Token != "tok" {
+		t.Errorf("user entry %+v", u)
+	}
+}
+
+func TestWritePKI(t *testing.T) {
+	p, err := writePKI(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p.CACert, p.ServingCert, p.ServingKey, p.SAKey, p.SAPub} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	if !strings.Contains(string(p.CAPEM), "BEGIN CERTIFICATE") {
+		t.Error("CA PEM not returned")
+	}
+}
+
+func TestArgsUseGivenPorts(t *testing.T) {
+	e := strings.Join(etcdArgs("/d", 1111, 2222, true), " ")
+	for _, want := range []string{"--listen-client-urls=http://127.0.0.1:1111", "--listen-peer-urls=http://127.0.0.1:2222", "--data-dir=/d/etcd", "--unsafe-no-fsync=true"} {
+		if !strings.Contains(e, want) {
+			t.Errorf("etcd args %q lack %q", e, want)
+		}
+	}
+	if strings.Contains(strings.Join(etcdArgs("/d", 1, 2, false), " "), "no-fsync") {
+		t.Error("fsync must stay on unless asked")
+	}
+	a := strings.Join(apiServerArgs(pki{}, "/t", 1111, 3333), " ")
+	for _, want := range []string{"--etcd-servers=http://127.0.0.1:1111", "--secure-port=3333", "--bind-address=127.0.0.1", "--authorization-mode=RBAC"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("apiserver args lack %q", want)
+		}
+	}
+	k := strings.Join(kwokArgs("/kc", "/s", 4444), " ")
+	if !strings.Contains(k, "--server-address=127.0.0.1:4444") || !strings.Contains(k, "kwok.x-k8s.io/node=fake") {
+		t.Errorf("kwok args %q", k)
+	}
+}
+
+func TestRenderStagesIsValidYAMLWithBootDelay(t *testing.T) {
+	out, err := renderStages(45*time.Second, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(out), "\n---\n")
+	names := map[string]map[string]any{}
+	for _, d := range docs {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(d), &obj); err != nil {
+			t.Fatalf("stage is not YAML: %v\n%s", err, d)
+		}
+		if obj == nil {
+			continue
+		}
+		if obj["kind"] != "Stage" {
+			t.Errorf("kind %v", obj["kind"])
+		}
+		names[obj["metadata"].(map[string]any)["name"].(string)] = obj
+	}
+	for _, want := range []string{"bosun-node-boot", "bosun-node-heartbeat", "bosun-pod-run", "bosun-pod-job-complete", "bosun-pod-delete"} {
+		if names[want] == nil {
+			t.Errorf("stage %s missing; have %v", want, keys(names))
+		}
+	}
+	delay := names["bosun-node-boot"]["spec"].(map[string]any)["delay"].(map[string]any)
+	if delay["durationMilliseconds"] != float64(45000) {
+		t.Errorf("boot delay %v, want 45000", delay["durationMilliseconds"])
+	}
+	if !strings.Contains(string(out), `.metadata.annotations["bosun.dev/boot-delay"]`) {
+		t.Error("boot stage does not read the per-node annotation")
+	}
+	// The kwok templates must survive our own templating untouched.
+	if !strings.Contains(string(out), "{{ $now := Now }}") {
+		t.Error("kwok template expressions were consumed by the stage renderer")
+	}
+}
+
+func keys(m map[string]map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestFindBinariesNamesWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "etcd"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := FindBinaries(dir)
+	if !errors.Is(err, ErrBinaryMissing) {
+		t.Fatalf("err = %v, want ErrBinaryMissing", err)
+	}
+	for _, want := range []string{"kube-apiserver", "kwok", "make tools", dir} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "[etcd") {
+		t.Errorf("etcd is present but reported missing: %v", err)
+	}
+}
+
+func TestFindBinariesHonoursEnv(t *testing.T) {
+	dir := fakeBinDir(t, "#!/bin/sh\nexit 0\n")
+	t.Setenv(BinDirEnv, dir)
+	b, err := FindBinaries("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.APIServer != filepath.Join(dir, "kube-apiserver") {
+		t.Errorf("APIServer = %s", b.APIServer)
+	}
+}
+
+// fakeBinDir makes a directory where every control-plane binary is the
+// given shell script.
+func fakeBinDir(t *testing.T, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-scheduler", "kube-controller-manager", "kwok"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// A process that dies at start must be reported with the end of its log,
+// and nothing may be left running.
+func TestStartFailureCarriesLogTail(t *testing.T) {
+	dir := fakeBinDir(t, "#!/bin/sh\necho \"starting $0\"\necho 'fatal: cannot open data dir: permission denied' >&2\nexit 3\n")
+	bins, err := FindBinaries(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	_, err = Start(context.Background(), Options{Dir: stateDir, Binaries: bins, StartTimeout: 20 * time.Second})
+	if err == nil {
+		t.Fatal("Start succeeded with binaries that exit at once")
+	}
+	for _, want := range []string{"exited before the API server was ready", "fatal: cannot open data dir: permission denied", "exit status 3"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if _, statErr := os.Stat(filepath.Join(stateDir, pidsFile)); !os.IsNotExist(statErr) {
+		t.Errorf("pid record left after a failed start: %v", statErr)
+	}
+}
+
+func TestStartTimeoutNamesTheStuckComponent(t *testing.T) {
+	dir := fakeBinDir(t, "#!/bin/sh\necho 'waiting for godot'\nexec sleep 60\n")
+	bins, err := FindBinaries(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Start(context.Background(), Options{Binaries: bins, StartTimeout: time.Second})
+	if err == nil {
+		t.Fatal("Start succeeded with binaries that never serve")
+	}
+	if !strings.Contains(err.Error(), "kube-apiserver not ready in time") || !strings.Contains(err.Error(), "waiting for godot") {
+		t.Errorf("error %q should name kube-apiserver and carry its log", err)
+	}
+}
+
+func TestStartRequiresBinaries(t *testing.T) {
+	if _, err := Start(context.Background(), Options{}); err == nil || !strings.Contains(err.Error(), "FindBinaries") {
+		t.Errorf("err = %v", err)
+	}
+}
