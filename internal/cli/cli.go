@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/cli/schedule"
 	"github.com/bosun-platform/bosun/internal/cli/up"
 	"github.com/bosun-platform/bosun/internal/cli/version"
 )
@@ -25,9 +27,29 @@ func Main() {
 	err := Run(ctx, iostreams.Standard(), os.Args[1:])
 	stop()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "bosun: %v\n", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// exitError is an error that chooses the process's exit status (for example
+// `bosun schedule check`: 1 no match, 2 invalid); Silent means the command
+// already printed everything.
+type exitError interface {
+	ExitCode() int
+	Silent() bool
+}
+
+// exitStatus prints err unless it is silent and returns the exit status.
+func exitStatus(err error) int {
+	var ee exitError
+	if errors.As(err, &ee) {
+		if !ee.Silent() {
+			fmt.Fprintf(os.Stderr, "bosun: %v\n", err)
+		}
+		return ee.ExitCode()
+	}
+	fmt.Fprintf(os.Stderr, "bosun: %v\n", err)
+	return 1
 }
 
 // Run executes bosun with args; it is what tests call.
@@ -60,6 +82,7 @@ simulated by kwok. Start it with "bosun up".`,
 		version.NewCommand(streams),
 		up.NewCommand(streams),
 		down.NewCommand(streams),
+		schedule.NewCommand(streams),
 	)
 	return root
 }
