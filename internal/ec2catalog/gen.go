@@ -40,7 +40,7 @@ var families = []family{
 	{name: "m7g", arch: "arm64", memPerCPU: 4, large: 0.0816, sizes: gravitonSizes},
 	{name: "c5", arch: "x86_64", memPerCPU: 2, large: 0.085, sizes: c5sizes},
 	{name: "c5a", arch: "x86_64", memPerCPU: 2, large: 0.077, sizes: standard},
-	{name: "c5n", arch: "x86_64", memPerCPU: 2.625, large: 0.108, sizes: c5nsizes},
+	{name: "c5n", arch: "x86_64", memPerCPU: 2.625, large: 0.108, sizes: c5nsizes, mem: map[string]float64{"9xlarge": 96, "18xlarge": 192}},
 	{name: "c6i", arch: "x86_64", memPerCPU: 2, large: 0.085, sizes: standard},
 	{name: "c6a", arch: "x86_64", memPerCPU: 2, large: 0.0765, sizes: standard},
 	{name: "c6in", arch: "x86_64", memPerCPU: 2, large: 0.1134, sizes: standard},
@@ -84,6 +84,9 @@ func main() {
 		for _, s := range f.sizes {
 			cpu := vcpus(s)
 			mem := f.memPerCPU * float64(cpu)
+			if m, ok := f.mem[s]; ok {
+				mem = m
+			}
 			price := f.large * float64(cpu) / 2
 			row := []string{f.name + "." + s, fmt.Sprint(cpu), fmt.Sprintf("%g", mem), f.arch}
 			for _, r := range regions {
