@@ -1,5 +1,6 @@
 // Package testenv gives integration tests a real control plane: one per test
-// package, started in TestMain and shared by the package's tests, with
+// package, set up in TestMain, started on first use and shared by the
+// package's tests, with
 // helpers to make kwok nodes and namespaces and to wait for conditions.
 //
 // Integration test files carry the build tag `integration` so that
@@ -21,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,47 +59,53 @@ type Env struct {
 	Kubeconfig string
 }
 
-var current *Env
+var (
+	options  Options
+	started  sync.Once
+	current  *Env
+	startErr error
+)
 
-// Main starts the control plane, runs the package's tests, stops the control
-// plane and exits. Call it from TestMain. A missing binary or a failed start
-// fails the whole package with the reason (run `make tools`).
+// Main runs the package's tests and then stops the control plane, if one
+// was started, and exits. Call it from TestMain. The control plane starts on
+// the first Get, so benchmarks and tests that never ask for one pay nothing.
 func Main(m *testing.M, opts Options) {
-	os.Exit(run(m, opts))
+	options = opts
+	code := m.Run()
+	if current != nil {
+		if err := current.ControlPlane.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: stopping control plane: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
-func run(m *testing.M, opts Options) int {
+// start brings up the package's control plane once.
+func start() (*Env, error) {
 	bins, err := controlplane.FindBinaries("")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
-		return 1
+		return nil, err
 	}
 	cp, err := controlplane.Start(context.Background(), controlplane.Options{
 		Name:              "test",
 		Binaries:          bins,
-		Scheduler:         opts.Pods,
-		ControllerManager: opts.Pods,
-		Kwok:              opts.Pods,
-		NodeBootDelay:     opts.NodeBootDelay,
+		Scheduler:         options.Pods,
+		ControllerManager: options.Pods,
+		Kwok:              options.Pods,
+		NodeBootDelay:     options.NodeBootDelay,
 		UnsafeNoFsync:     true,
 		StartTimeout:      3 * time.Minute,
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: starting control plane: %v\n", err)
-		return 1
+		return nil, fmt.Errorf("starting control plane: %w", err)
 	}
-	defer func() {
-		if err := cp.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "testenv: stopping control plane: %v\n", err)
-		}
-	}()
 	env, err := newEnv(cp)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
-		return 1
+		_ = cp.Stop()
+		return nil, err
 	}
-	current = env
-	return m.Run()
+	return env, nil
 }
 
 func newEnv(cp *controlplane.ControlPlane) (*Env, error) {
@@ -113,12 +121,14 @@ func newEnv(cp *controlplane.ControlPlane) (*Env, error) {
 	return &Env{ControlPlane: cp, Client: cs, Dynamic: dyn, Kubeconfig: cp.KubeconfigPath}, nil
 }
 
-// Get returns the package's environment; it fails the test if TestMain did
-// not call Main.
+// Get returns the package's environment, starting its control plane on the
+// first call. A missing binary or a failed start fails the test with the
+// reason (run `make tools`); later tests fail the same way without retrying.
 func Get(t testing.TB) *Env {
 	t.Helper()
-	if current == nil {
-		t.Fatal("testenv: no control plane; call testenv.Main from TestMain")
+	started.Do(func() { current, startErr = start() })
+	if startErr != nil {
+		t.Fatalf("testenv: %v", startErr)
 	}
 	return current
 }
