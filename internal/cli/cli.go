@@ -14,6 +14,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	rendercmd "github.com/bosun-platform/bosun/internal/cli/render"
 	"github.com/bosun-platform/bosun/internal/cli/schedule"
 	"github.com/bosun-platform/bosun/internal/cli/up"
 	"github.com/bosun-platform/bosun/internal/cli/version"
@@ -83,6 +84,7 @@ simulated by kwok. Start it with "bosun up".`,
 		up.NewCommand(streams),
 		down.NewCommand(streams),
 		schedule.NewCommand(streams),
+		rendercmd.NewCommand(streams),
 	)
 	return root
 }

@@ -167,3 +167,28 @@ func (f *Fleet) Cluster(id string) *Cluster {
 	}
 	return nil
 }
+
+// Node labels Bosun sets on every node of a pool, besides the pool's own
+// labels. Workloads select pools through them (L26).
+const (
+	LabelPool             = "node.bosun.dev/pool"
+	LabelRole             = "node.bosun.dev/role"
+	LabelLifecycle        = "node.bosun.dev/lifecycle"
+	LabelApplicationGroup = "node.bosun.dev/application-group"
+)
+
+// NodeLabels returns every label a node of the pool carries: the pool's
+// own labels plus pool, role, lifecycle and application group.
+func (p NodePool) NodeLabels() map[string]string {
+	out := make(map[string]string, len(p.Labels)+4)
+	for k, v := range p.Labels {
+		out[k] = v
+	}
+	out[LabelPool] = p.Name
+	out[LabelRole] = p.Role
+	out[LabelLifecycle] = p.Lifecycle
+	if p.ApplicationGroup != "" {
+		out[LabelApplicationGroup] = p.ApplicationGroup
+	}
+	return out
+}
