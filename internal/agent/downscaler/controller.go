@@ -1,0 +1,287 @@
+// Package downscaler scales workloads down outside working hours and
+// restores them afterwards (L24), keeping kube-downscaler's annotations.
+//
+// Each pass reads Deployments, StatefulSets, CronJobs, HPAs and Namespaces
+// from informer caches, decides per object (workload > namespace > flags,
+// see Decide) and writes only where something must change, one merge patch
+// per object carrying both the new replicas and the original-replicas
+// annotation. A pass over an unchanged cluster makes no API request.
+package downscaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+)
+
+// Options configure the controller.
+type Options struct {
+	Defaults Defaults
+	// DryRun logs and counts what would change and writes nothing (no
+	// patches, no events).
+	DryRun bool
+	// Logger receives structured logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Controller is the downscaler.
+type Controller struct {
+	clock    clock.PassiveClock
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	opts     Options
+	metrics  *Metrics
+	log      *slog.Logger
+
+	namespaces   corelisters.NamespaceLister
+	deployments  appslisters.DeploymentLister
+	statefulSets appslisters.StatefulSetLister
+	cronJobs     batchlisters.CronJobLister
+	hpas         autoscalinglisters.HorizontalPodAutoscalerLister
+}
+
+// NewController registers the informers it needs with factory; the caller
+// starts the factory and waits for sync before calling Reconcile.
+func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, metrics *Metrics, opts Options) *Controller {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Controller{
+		clock: clk, client: client, recorder: recorder, opts: opts, metrics: metrics,
+		log:          opts.Logger.With("controller", "downscaler"),
+		namespaces:   factory.Core().V1().Namespaces().Lister(),
+		deployments:  factory.Apps().V1().Deployments().Lister(),
+		statefulSets: factory.Apps().V1().StatefulSets().Lister(),
+		cronJobs:     factory.Batch().V1().CronJobs().Lister(),
+		hpas:         factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
+	}
+	// Listers register informers lazily; touch each so the factory starts it.
+	factory.Core().V1().Namespaces().Informer()
+	factory.Apps().V1().Deployments().Informer()
+	factory.Apps().V1().StatefulSets().Informer()
+	factory.Batch().V1().CronJobs().Informer()
+	factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer()
+	return c
+}
+
+// Name identifies the controller in flags, logs and metrics.
+func (c *Controller) Name() string { return "downscaler" }
+
+// Action is one change the pass made, or would make in dry-run.
+type Action struct {
+	Object string
+	// Verb is ScaledDown, Restored, or RestoreSkipped.
+	Verb   string
+	From   int32
+	To     int32
+	Reason string
+}
+
+// String formats the action for logs and previews.
+func (a Action) String() string {
+	return fmt.Sprintf("%s %s %d -> %d (%s)", a.Verb, a.Object, a.From, a.To, a.Reason)
+}
+
+// Reconcile runs one pass over every workload and returns what it changed
+// (or would change in dry-run). Errors on single objects are logged and
+// reported together; one bad object does not stop the pass.
+func (c *Controller) Reconcile(ctx context.Context) ([]Action, error) {
+	start := time.Now()
+	now := c.clock.Now()
+	all, err := c.workloads()
+	if err != nil {
+		return nil, err
+	}
+	var actions []Action
+	var errs []error
+	tally := newTally()
+	for _, w := range all {
+		if err := ctx.Err(); err != nil {
+			return actions, err
+		}
+		a, err := c.reconcileOne(ctx, now, w)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", w.key(), err))
+		}
+		if a != nil {
+			actions = append(actions, *a)
+		}
+		tally.add(w)
+	}
+	c.metrics.observePass(tally, time.Since(start))
+	return actions, errors.Join(errs...)
+}
+
+// workloads lists every supported object from the caches.
+func (c *Controller) workloads() ([]workload, error) {
+	var out []workload
+	deps, err := c.deployments.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing deployments, %w", err)
+	}
+	for _, d := range deps {
+		out = append(out, fromDeployment(d))
+	}
+	sts, err := c.statefulSets.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing statefulsets, %w", err)
+	}
+	for _, s := range sts {
+		out = append(out, fromStatefulSet(s))
+	}
+	cjs, err := c.cronJobs.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing cronjobs, %w", err)
+	}
+	for _, cj := range cjs {
+		out = append(out, fromCronJob(cj))
+	}
+	hpas, err := c.hpas.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing hpas, %w", err)
+	}
+	for _, h := range hpas {
+		out = append(out, fromHPA(h))
+	}
+	return out, nil
+}
+
+// layers returns the annotation maps that apply to w, most specific first.
+// An HPA inherits its scale target's annotations, so annotating a
+// Deployment also holds its HPA down.
+func (c *Controller) layers(w workload) []map[string]string {
+	layers := []map[string]string{w.obj.GetAnnotations()}
+	if h, ok := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+		ref := h.Spec.ScaleTargetRef
+		switch ref.Kind {
+		case "Deployment":
+			if d, err := c.deployments.Deployments(h.Namespace).Get(ref.Name); err == nil {
+				layers = append(layers, d.Annotations)
+			}
+		case "StatefulSet":
+			if s, err := c.statefulSets.StatefulSets(h.Namespace).Get(ref.Name); err == nil {
+				layers = append(layers, s.Annotations)
+			}
+		}
+	}
+	if ns, err := c.namespaces.Get(w.obj.GetNamespace()); err == nil {
+		layers = append(layers, ns.Annotations)
+	}
+	return layers
+}
+
+func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload) (*Action, error) {
+	d, err := Decide(c.opts.Defaults, Input{
+		Now: now, Created: w.obj.GetCreationTimestamp().Time,
+		Name: w.obj.GetName(), Namespace: w.obj.GetNamespace(), Labels: w.obj.GetLabels(),
+		Layers: c.layers(w),
+	})
+	if err != nil {
+		// Never act on a value that could not be parsed.
+		c.warn(w, "InvalidAnnotation", err.Error())
+		return nil, nil
+	}
+	orig, hasOrig, err := w.originalReplicas()
+	if err != nil {
+		c.warn(w, "InvalidAnnotation", err.Error())
+		return nil, nil
+	}
+	target := max(d.DowntimeReplicas, w.floor)
+	switch {
+	case d.Intent == Down && !hasOrig && w.replicas > target:
+		return c.scaleDown(ctx, w, target, d.Reason)
+	case d.Intent == Down && hasOrig && w.replicas != target:
+		// Scaled by hand during downtime: someone needs it; leave it alone
+		// until uptime, when the annotation is dropped without restoring.
+		c.log.Debug("left alone: scaled by hand during downtime", "object", w.key(), "replicas", w.replicas)
+	case d.Intent == Up && hasOrig:
+		return c.restore(ctx, w, orig, target, d.Reason)
+	}
+	return nil, nil
+}
+
+func (c *Controller) scaleDown(ctx context.Context, w workload, target int32, reason string) (*Action, error) {
+	a := &Action{Object: w.key(), Verb: "ScaledDown", From: w.replicas, To: target, Reason: reason}
+	annos := map[string]*string{AnnotationOriginalReplicas: ptr(strconv.Itoa(int(w.replicas)))}
+	spec := w.spec(target)
+	if h, ok := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+		spec["maxReplicas"] = target
+		annos[AnnotationOriginalMaxReplicas] = ptr(strconv.Itoa(int(h.Spec.MaxReplicas)))
+	}
+	return c.write(ctx, w, a, spec, annos)
+}
+
+func (c *Controller) restore(ctx context.Context, w workload, orig, target int32, reason string) (*Action, error) {
+	annos := map[string]*string{AnnotationOriginalReplicas: nil}
+	if w.replicas != target {
+		// Changed by hand during downtime: keep the hand-set value.
+		a := &Action{Object: w.key(), Verb: "RestoreSkipped", From: w.replicas, To: w.replicas,
+			Reason: fmt.Sprintf("replicas changed by hand during downtime (original %d); keeping %d", orig, w.replicas)}
+		if _, isHPA := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); isHPA {
+			annos[AnnotationOriginalMaxReplicas] = nil
+		}
+		return c.write(ctx, w, a, nil, annos)
+	}
+	a := &Action{Object: w.key(), Verb: "Restored", From: w.replicas, To: orig, Reason: reason}
+	spec := w.spec(orig)
+	if _, isHPA := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); isHPA {
+		annos[AnnotationOriginalMaxReplicas] = nil
+		if v, ok := w.obj.GetAnnotations()[AnnotationOriginalMaxReplicas]; ok {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < int64(orig) {
+				c.warn(w, "InvalidAnnotation", fmt.Sprintf("%s %q: expected an integer >= minReplicas", AnnotationOriginalMaxReplicas, v))
+				return nil, nil
+			}
+			spec["maxReplicas"] = int32(n)
+		}
+	}
+	return c.write(ctx, w, a, spec, annos)
+}
+
+// write applies one patch (or only logs it in dry-run) and records an
+// event. A conflict means the cache was stale; the next pass retries.
+func (c *Controller) write(ctx context.Context, w workload, a *Action, spec map[string]any, annos map[string]*string) (*Action, error) {
+	c.metrics.actions.WithLabelValues(a.Verb, w.kind, strconv.FormatBool(c.opts.DryRun)).Inc()
+	if c.opts.DryRun {
+		c.log.Info("dry-run: would "+a.Verb, "object", w.key(), "from", a.From, "to", a.To, "reason", a.Reason)
+		return a, nil
+	}
+	body, err := w.buildPatch(spec, annos)
+	if err != nil {
+		return nil, fmt.Errorf("building patch, %w", err)
+	}
+	if err := w.patch(ctx, c.client, body); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			c.log.Debug("changed under us; next pass retries", "object", w.key(), "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("patching, %w", err)
+	}
+	c.log.Info(a.Verb, "object", w.key(), "from", a.From, "to", a.To, "reason", a.Reason)
+	c.recorder.Eventf(w.obj, corev1.EventTypeNormal, a.Verb, "%s: %d -> %d (%s)", a.Verb, a.From, a.To, a.Reason)
+	return a, nil
+}
+
+func (c *Controller) warn(w workload, reason, msg string) {
+	c.metrics.invalid.WithLabelValues(w.kind).Inc()
+	c.log.Warn("not acting on object", "object", w.key(), "reason", reason, "err", msg)
+	if !c.opts.DryRun {
+		c.recorder.Event(w.obj, corev1.EventTypeWarning, reason, msg+"; the downscaler leaves this object alone until it is fixed")
+	}
+}
