@@ -197,6 +197,9 @@ func (r *Renderer) templates() (*template.Template, error) {
 		if depth >= maxIncludeDepth {
 			return "", fmt.Errorf("include %q: nested more than %d deep", name, maxIncludeDepth)
 		}
+		if t.Lookup(name) == nil {
+			return "", fmt.Errorf("no template %q: define it in a file under snippets/", name)
+		}
 		depth++
 		defer func() { depth-- }()
 		var b bytes.Buffer
