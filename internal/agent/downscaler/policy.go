@@ -142,7 +142,7 @@ func Decide(d Defaults, in Input) (Decision, error) {
 		if err != nil {
 			return Decision{}, err
 		}
-		if in.Now.Sub(in.Created) < grace {
+		if grace > 0 && in.Now.Sub(in.Created) < grace {
 			out.Intent, out.Reason = Leave, fmt.Sprintf("created %s ago, within the grace period of %s", in.Now.Sub(in.Created).Round(time.Second), grace)
 		}
 	}

@@ -1,0 +1,522 @@
+//go:build integration
+
+package downscaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
+
+// rig runs the controller against the real API server, scoped to one
+// namespace, with a fake clock.
+type rig struct {
+	t        *testing.T
+	env      *testenv.Env
+	ns       string
+	clock    *clocktesting.FakeClock
+	ctrl     *Controller
+	factory  informers.SharedInformerFactory
+	client   kubernetes.Interface
+	recorder *record.FakeRecorder
+	cancel   context.CancelFunc
+}
+
+type rigOptions struct {
+	defaults Defaults
+	dryRun   bool
+	// wrap, when set, wraps the controller's HTTP transport.
+	wrap func(http.RoundTripper) http.RoundTripper
+	ns   string
+	now  time.Time
+}
+
+func newRig(t *testing.T, o rigOptions) *rig {
+	t.Helper()
+	env := testenv.Get(t)
+	ns := o.ns
+	if ns == "" {
+		ns = env.Namespace(t)
+	}
+	now := o.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	cfg := env.RESTConfig()
+	if o.wrap != nil {
+		cfg.Wrap(o.wrap)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
+	rec := record.NewFakeRecorder(1000)
+	clk := clocktesting.NewFakeClock(now)
+	ctrl := NewController(clk, client, factory, rec, NewMetrics(prometheus.NewRegistry()), Options{Defaults: o.defaults, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			t.Fatalf("cache for %v did not sync", typ)
+		}
+	}
+	return &rig{t: t, env: env, ns: ns, clock: clk, ctrl: ctrl, factory: factory, client: client, recorder: rec, cancel: cancel}
+}
+
+// settle waits until the caches hold exactly what the API server holds in
+// the namespace, so that a pass sees the test's latest writes.
+func (r *rig) settle() {
+	r.t.Helper()
+	ctx := context.Background()
+	testenv.Eventually(r.t, 30*time.Second, func(ctx2 context.Context) (bool, error) {
+		want := map[string]string{}
+		deps, err := r.env.Client.AppsV1().Deployments(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, d := range deps.Items {
+			want["d/"+d.Name] = d.ResourceVersion
+		}
+		sts, err := r.env.Client.AppsV1().StatefulSets(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, s := range sts.Items {
+			want["s/"+s.Name] = s.ResourceVersion
+		}
+		cjs, err := r.env.Client.BatchV1().CronJobs(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range cjs.Items {
+			want["c/"+c.Name] = c.ResourceVersion
+		}
+		hpas, err := r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, h := range hpas.Items {
+			want["h/"+h.Name] = h.ResourceVersion
+		}
+		nsObj, err := r.env.Client.CoreV1().Namespaces().Get(ctx, r.ns, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		got := map[string]string{}
+		cd, _ := r.ctrl.deployments.Deployments(r.ns).List(everything)
+		for _, d := range cd {
+			got["d/"+d.Name] = d.ResourceVersion
+		}
+		cs, _ := r.ctrl.statefulSets.StatefulSets(r.ns).List(everything)
+		for _, s := range cs {
+			got["s/"+s.Name] = s.ResourceVersion
+		}
+		cc, _ := r.ctrl.cronJobs.CronJobs(r.ns).List(everything)
+		for _, c := range cc {
+			got["c/"+c.Name] = c.ResourceVersion
+		}
+		ch, _ := r.ctrl.hpas.HorizontalPodAutoscalers(r.ns).List(everything)
+		for _, h := range ch {
+			got["h/"+h.Name] = h.ResourceVersion
+		}
+		cachedNS, err := r.ctrl.namespaces.Get(r.ns)
+		if err != nil || cachedNS.ResourceVersion != nsObj.ResourceVersion {
+			return false, nil
+		}
+		if len(got) != len(want) {
+			return false, nil
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "informer caches to catch up in %s", r.ns)
+}
+
+// pass settles the caches and runs one pass.
+func (r *rig) pass() []Action {
+	r.t.Helper()
+	r.settle()
+	actions, err := r.ctrl.Reconcile(context.Background())
+	if err != nil {
+		r.t.Fatalf("pass: %v", err)
+	}
+	return actions
+}
+
+func (r *rig) deployment(name string, replicas int32, annos map[string]string) *appsv1.Deployment {
+	r.t.Helper()
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ns, Annotations: annos},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: podTemplate(name),
+		},
+	}
+	d, err := r.env.Client.AppsV1().Deployments(r.ns).Create(context.Background(), d, metav1.CreateOptions{})
+	if err != nil {
+		r.t.Fatalf("creating deployment: %v", err)
+	}
+	return d
+}
+
+func podTemplate(name string) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.example/app:1"}}},
+	}
+}
+
+func (r *rig) getDeployment(name string) *appsv1.Deployment {
+	r.t.Helper()
+	d, err := r.env.Client.AppsV1().Deployments(r.ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return d
+}
+
+// expectDeployment checks replicas and the original-replicas annotation
+// ("" = absent).
+func (r *rig) expectDeployment(name string, replicas int32, original string) {
+	r.t.Helper()
+	d := r.getDeployment(name)
+	if got := *d.Spec.Replicas; got != replicas {
+		r.t.Errorf("deployment %s: replicas %d, want %d", name, got, replicas)
+	}
+	if got := d.Annotations[AnnotationOriginalReplicas]; got != original {
+		r.t.Errorf("deployment %s: %s %q, want %q", name, AnnotationOriginalReplicas, got, original)
+	}
+}
+
+func (r *rig) annotateNamespace(annos map[string]string) {
+	r.t.Helper()
+	ns, err := r.env.Client.CoreV1().Namespaces().Get(context.Background(), r.ns, metav1.GetOptions{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if ns.Annotations == nil {
+		ns.Annotations = map[string]string{}
+	}
+	for k, v := range annos {
+		ns.Annotations[k] = v
+	}
+	if _, err := r.env.Client.CoreV1().Namespaces().Update(context.Background(), ns, metav1.UpdateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) scaleByHand(name string, replicas int32) {
+	r.t.Helper()
+	body := fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas)
+	if _, err := r.env.Client.AppsV1().Deployments(r.ns).Patch(context.Background(), name, types.MergePatchType, []byte(body), metav1.PatchOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// events drains the fake recorder.
+func (r *rig) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+func hasEvent(events []string, prefix string) bool {
+	for _, e := range events {
+		if strings.HasPrefix(e, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// window returns an absolute schedule from now-1h to now+1h: the fake clock
+// starts inside it and leaves it after clock.Step(2h).
+func window(now time.Time) string {
+	return now.Add(-time.Hour).UTC().Format(time.RFC3339) + "-" + now.Add(time.Hour).UTC().Format(time.RFC3339)
+}
+
+var old = map[string]string{AnnotationGracePeriod: "0s"}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+// L24: every kind goes down in downtime and comes back exactly.
+func TestDownscaleAndRestoreEachKind(t *testing.T) {
+	now := time.Now()
+	r := newRig(t, rigOptions{now: now, defaults: Defaults{Downtime: window(now), GracePeriod: 0}})
+	r.deployment("web", 3, nil)
+	sts := &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: r.ns},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, Template: podTemplate("db")},
+	}
+	if _, err := r.env.Client.AppsV1().StatefulSets(r.ns).Create(context.Background(), sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cj := &batchv1.CronJob{
+		ObjectMeta: metav1.ObjectMeta{Name: "report", Namespace: r.ns},
+		Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "registry.example/job:1"}}},
+		}}}},
+	}
+	if _, err := r.env.Client.BatchV1().CronJobs(r.ns).Create(context.Background(), cj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := len(r.pass()); got != 3 {
+		t.Fatalf("downtime pass: %d actions, want 3", got)
+	}
+	r.expectDeployment("web", 0, "3")
+	gotSts, _ := r.env.Client.AppsV1().StatefulSets(r.ns).Get(context.Background(), "db", metav1.GetOptions{})
+	if *gotSts.Spec.Replicas != 0 || gotSts.Annotations[AnnotationOriginalReplicas] != "2" {
+		t.Errorf("statefulset: replicas %d original %q, want 0 and 2", *gotSts.Spec.Replicas, gotSts.Annotations[AnnotationOriginalReplicas])
+	}
+	gotCj, _ := r.env.Client.BatchV1().CronJobs(r.ns).Get(context.Background(), "report", metav1.GetOptions{})
+	if gotCj.Spec.Suspend == nil || !*gotCj.Spec.Suspend {
+		t.Errorf("cronjob not suspended")
+	}
+	if !hasEvent(r.events(), "Normal ScaledDown") {
+		t.Errorf("no ScaledDown event")
+	}
+	if got := r.pass(); len(got) != 0 {
+		t.Errorf("second downtime pass changed things: %v", got)
+	}
+
+	r.clock.Step(2 * time.Hour)
+	if got := len(r.pass()); got != 3 {
+		t.Fatalf("uptime pass: %d actions, want 3", got)
+	}
+	r.expectDeployment("web", 3, "")
+	gotSts, _ = r.env.Client.AppsV1().StatefulSets(r.ns).Get(context.Background(), "db", metav1.GetOptions{})
+	if *gotSts.Spec.Replicas != 2 || gotSts.Annotations[AnnotationOriginalReplicas] != "" {
+		t.Errorf("statefulset after restore: replicas %d original %q", *gotSts.Spec.Replicas, gotSts.Annotations[AnnotationOriginalReplicas])
+	}
+	gotCj, _ = r.env.Client.BatchV1().CronJobs(r.ns).Get(context.Background(), "report", metav1.GetOptions{})
+	if gotCj.Spec.Suspend != nil && *gotCj.Spec.Suspend {
+		t.Errorf("cronjob still suspended")
+	}
+	if got := r.pass(); len(got) != 0 {
+		t.Errorf("second uptime pass changed things: %v", got)
+	}
+}
+
+func TestExclude(t *testing.T) {
+	now := time.Now()
+	r := newRig(t, rigOptions{now: now, defaults: Defaults{Downtime: "always"}})
+	r.deployment("excluded", 2, with(old, AnnotationExclude, "true"))
+	r.deployment("until-future", 2, with(old, AnnotationExcludeUntil, now.Add(time.Hour).UTC().Format(time.RFC3339)))
+	r.deployment("until-past", 2, with(old, AnnotationExcludeUntil, now.Add(-time.Hour).UTC().Format(time.RFC3339)))
+	// Excluded after it was scaled down: it must come back.
+	r.deployment("excluded-but-down", 0, with(old, AnnotationExclude, "true", AnnotationOriginalReplicas, "4"))
+	r.pass()
+	r.expectDeployment("excluded", 2, "")
+	r.expectDeployment("until-future", 2, "")
+	r.expectDeployment("until-past", 0, "2")
+	r.expectDeployment("excluded-but-down", 4, "")
+	r.clock.Step(2 * time.Hour)
+	r.pass()
+	r.expectDeployment("until-future", 0, "2")
+}
+
+func TestGracePeriod(t *testing.T) {
+	now := time.Now()
+	r := newRig(t, rigOptions{now: now, defaults: Defaults{Downtime: "always", GracePeriod: 15 * time.Minute}})
+	r.deployment("new", 2, nil)
+	r.deployment("short-grace", 2, map[string]string{AnnotationGracePeriod: "0s"})
+	r.pass()
+	r.expectDeployment("new", 2, "")
+	r.expectDeployment("short-grace", 0, "2")
+	r.clock.Step(16 * time.Minute)
+	r.pass()
+	r.expectDeployment("new", 0, "2")
+}
+
+func TestNamespaceAnnotationsAndPrecedence(t *testing.T) {
+	r := newRig(t, rigOptions{defaults: Defaults{Uptime: "always"}})
+	r.annotateNamespace(map[string]string{AnnotationDowntime: "always", AnnotationDowntimeReplicas: "1", AnnotationGracePeriod: "0s"})
+	r.deployment("follows-namespace", 3, nil)
+	r.deployment("own-uptime", 3, map[string]string{AnnotationUptime: "always"})
+	r.deployment("own-replicas", 3, map[string]string{AnnotationDowntimeReplicas: "2"})
+	r.pass()
+	r.expectDeployment("follows-namespace", 1, "3")
+	r.expectDeployment("own-uptime", 3, "")
+	r.expectDeployment("own-replicas", 2, "3")
+}
+
+func TestManualScaleDuringDowntimeIsLeftAlone(t *testing.T) {
+	now := time.Now()
+	r := newRig(t, rigOptions{now: now, defaults: Defaults{Downtime: window(now)}})
+	r.deployment("web", 3, old)
+	r.pass()
+	r.expectDeployment("web", 0, "3")
+	r.scaleByHand("web", 2)
+	r.events()
+	if got := r.pass(); len(got) != 0 {
+		t.Errorf("pass after a manual scale acted: %v", got)
+	}
+	r.expectDeployment("web", 2, "3")
+	r.clock.Step(2 * time.Hour)
+	r.pass()
+	r.expectDeployment("web", 2, "")
+	if !hasEvent(r.events(), "Normal RestoreSkipped") {
+		t.Errorf("no RestoreSkipped event")
+	}
+}
+
+// The HPA-vs-downscaler fight: with downtime-replicas > 0 an HPA would
+// scale its target back up; the downscaler pins the HPA while it holds the
+// target down, and restores both.
+func TestHPAStaysDown(t *testing.T) {
+	now := time.Now()
+	r := newRig(t, rigOptions{now: now, defaults: Defaults{Downtime: window(now), DowntimeReplicas: 1}})
+	r.deployment("web", 3, old)
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: r.ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+			MinReplicas:    ptr(int32(2)), MaxReplicas: 6,
+		},
+	}
+	if _, err := r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).Create(context.Background(), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The HPA is brand new; it inherits the Deployment's grace-period.
+	r.pass()
+	r.expectDeployment("web", 1, "3")
+	h, _ := r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if *h.Spec.MinReplicas != 1 || h.Spec.MaxReplicas != 1 {
+		t.Errorf("HPA not pinned during downtime: min %d max %d", *h.Spec.MinReplicas, h.Spec.MaxReplicas)
+	}
+	if h.Annotations[AnnotationOriginalReplicas] != "2" || h.Annotations[AnnotationOriginalMaxReplicas] != "6" {
+		t.Errorf("HPA originals: %v", h.Annotations)
+	}
+	r.clock.Step(2 * time.Hour)
+	r.pass()
+	r.expectDeployment("web", 3, "")
+	h, _ = r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if *h.Spec.MinReplicas != 2 || h.Spec.MaxReplicas != 6 || h.Annotations[AnnotationOriginalReplicas] != "" {
+		t.Errorf("HPA not restored: min %d max %d annotations %v", *h.Spec.MinReplicas, h.Spec.MaxReplicas, h.Annotations)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	r := newRig(t, rigOptions{dryRun: true, defaults: Defaults{Downtime: "always"}})
+	before := r.deployment("web", 3, old)
+	r.deployment("restorable", 0, with(old, AnnotationExclude, "true", AnnotationOriginalReplicas, "2"))
+	actions := r.pass()
+	if len(actions) != 2 {
+		t.Errorf("dry-run reported %d actions, want 2: %v", len(actions), actions)
+	}
+	if got := r.getDeployment("web"); got.ResourceVersion != before.ResourceVersion {
+		t.Errorf("dry-run wrote the deployment")
+	}
+	r.expectDeployment("restorable", 0, "2")
+	if ev := r.events(); len(ev) != 0 {
+		t.Errorf("dry-run recorded events: %v", ev)
+	}
+}
+
+func TestInvalidAnnotationIsNeverActedOn(t *testing.T) {
+	r := newRig(t, rigOptions{defaults: Defaults{Downtime: "always"}})
+	r.deployment("typo", 3, with(old, AnnotationUptime, "Mon-Fri 8-18 Europe/Berlin"))
+	r.deployment("bad-original", 0, with(old, AnnotationOriginalReplicas, "three", AnnotationExclude, "true"))
+	r.pass()
+	r.expectDeployment("typo", 3, "")
+	r.expectDeployment("bad-original", 0, "three")
+	if !hasEvent(r.events(), "Warning InvalidAnnotation") {
+		t.Errorf("no warning event")
+	}
+}
+
+// failAfter lets n PATCH requests through, then fails every write: the
+// agent "dies" in the middle of a pass.
+type failAfter struct {
+	next    http.RoundTripper
+	n, seen atomic.Int64
+}
+
+func (f *failAfter) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPatch && f.seen.Add(1) > f.n.Load() {
+		return nil, errors.New("injected crash")
+	}
+	return f.next.RoundTrip(req)
+}
+
+// A restart in the middle of a downscale pass loses no original-replicas:
+// each object's replicas and annotation change in one write.
+func TestRestartMidPassLosesNothing(t *testing.T) {
+	now := time.Now()
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	defaults := Defaults{Downtime: window(now)}
+	crash := &failAfter{}
+	crash.n.Store(7)
+	first := newRig(t, rigOptions{ns: ns, now: now, defaults: defaults, wrap: func(rt http.RoundTripper) http.RoundTripper { crash.next = rt; return crash }})
+	want := map[string]int32{}
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("app-%02d", i)
+		want[name] = int32(i%4 + 1)
+		first.deployment(name, want[name], old)
+	}
+	first.settle()
+	if _, err := first.ctrl.Reconcile(context.Background()); err == nil {
+		t.Fatal("the crashing pass reported no error")
+	}
+	first.cancel()
+
+	second := newRig(t, rigOptions{ns: ns, now: now, defaults: defaults})
+	second.pass()
+	for name, replicas := range want {
+		second.expectDeployment(name, 0, fmt.Sprint(replicas))
+	}
+	second.clock.Step(2 * time.Hour)
+	second.pass()
+	for name, replicas := range want {
+		second.expectDeployment(name, replicas, "")
+	}
+}
+
+var everything = labels.Everything()
