@@ -291,7 +291,7 @@ func TestDownscaleAndRestoreEachKind(t *testing.T) {
 	r.deployment("web", 3, nil)
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: r.ns},
-		Spec: appsv1.StatefulSetSpec{Replicas: ptr(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, Template: podTemplate("db")},
+		Spec:       appsv1.StatefulSetSpec{Replicas: ptr(int32(2)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, Template: podTemplate("db")},
 	}
 	if _, err := r.env.Client.AppsV1().StatefulSets(r.ns).Create(context.Background(), sts, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -89,4 +89,3 @@ func (m *Metrics) observePass(t *tally, took time.Duration) {
 	m.memorySaved.Set(t.memory)
 	m.passSeconds.Observe(took.Seconds())
 }
-
