@@ -14,6 +14,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
 	rendercmd "github.com/bosun-platform/bosun/internal/cli/render"
 	"github.com/bosun-platform/bosun/internal/cli/schedule"
 	"github.com/bosun-platform/bosun/internal/cli/up"
@@ -85,6 +86,7 @@ simulated by kwok. Start it with "bosun up".`,
 		down.NewCommand(streams),
 		schedule.NewCommand(streams),
 		rendercmd.NewCommand(streams),
+		lintcmd.NewCommand(streams),
 	)
 	return root
 }

@@ -223,6 +223,12 @@ func (l *loader) loadCluster(file string, data []byte) *Cluster {
 	}
 	doc := docNode(&root)
 	c.Line = keyLine(doc, "id")
+	c.ConfigItemLines = map[string]int{}
+	if items := valueNode(doc, "configItems"); items != nil && items.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(items.Content); i += 2 {
+			c.ConfigItemLines[items.Content[i].Value] = items.Content[i].Line
+		}
+	}
 	if pools := valueNode(doc, "nodePools"); pools != nil && pools.Kind == yaml.SequenceNode {
 		for i := range c.NodePools {
 			if i < len(pools.Content) {

@@ -87,6 +87,8 @@ type Cluster struct {
 	File string `yaml:"-"`
 	// Line is where the cluster's id is declared.
 	Line int `yaml:"-"`
+	// ConfigItemLines maps each of the cluster's own config items to its line.
+	ConfigItemLines map[string]int `yaml:"-"`
 }
 
 // ClusterLint holds a cluster's lint suppressions.

@@ -1,0 +1,89 @@
+// Package lint implements `bosun lint`.
+package lint
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/lint"
+)
+
+// ErrFindings is returned when the fleet has lint errors, so bosun exits 1.
+var ErrFindings = errors.New("lint found errors")
+
+type flagpole struct {
+	fleetDir       string
+	clusters       []string
+	format         string
+	showSuppressed bool
+	listRules      bool
+}
+
+// NewCommand returns `bosun lint`.
+func NewCommand(streams iostreams.IOStreams) *cobra.Command {
+	flags := &flagpole{}
+	cmd := &cobra.Command{
+		Use:   "lint",
+		Short: "Check a fleet against the lessons",
+		Long: `Render every cluster of the fleet and check the fleet config and the
+rendered manifests against the lessons of running fleets. Each rule is
+named after its lesson (L04-equal-instance-sizes); each finding has a
+severity, file:line, a message and a hint. Lines marked "(rendered)" count
+lines of the rendered output for that cluster (bosun render --out).
+
+Exits 1 when any error is found; warnings do not fail. Suppress a rule for
+one cluster in its file (lint.suppress: [{rule, reason}]) or for one object
+with the annotation lint.bosun.dev/<rule>: "<reason>". A suppression
+without a reason does not count.`,
+		Example: `  bosun lint --fleet examples/fleet
+  bosun lint --fleet examples/fleet --cluster aws-prod-eu1 --format json
+  bosun lint --list-rules`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error { return run(streams, flags) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&flags.fleetDir, "fleet", ".", "fleet directory")
+	f.StringSliceVar(&flags.clusters, "cluster", nil, "only report on these clusters (repeatable)")
+	f.StringVar(&flags.format, "format", "text", "output format: text or json")
+	f.BoolVar(&flags.showSuppressed, "show-suppressed", false, "also print suppressed findings (text format)")
+	f.BoolVar(&flags.listRules, "list-rules", false, "list the rules and exit")
+	return cmd
+}
+
+func run(streams iostreams.IOStreams, flags *flagpole) error {
+	if flags.listRules {
+		tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+		for _, r := range lint.Rules() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, r.Severity, r.Description)
+		}
+		return tw.Flush()
+	}
+	if flags.format != "text" && flags.format != "json" {
+		return fmt.Errorf("--format %q: expected text or json", flags.format)
+	}
+	fl, err := fleet.Load(flags.fleetDir)
+	if err != nil {
+		return err
+	}
+	rep, err := lint.Run(fl, lint.Options{Clusters: flags.clusters})
+	if err != nil {
+		return err
+	}
+	if flags.format == "json" {
+		err = lint.WriteJSON(streams.Out, rep)
+	} else {
+		err = lint.WriteText(streams.Out, rep, flags.showSuppressed)
+	}
+	if err != nil {
+		return err
+	}
+	if rep.Errors > 0 {
+		return ErrFindings
+	}
+	return nil
+}
