@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
@@ -85,6 +86,7 @@ simulated by kwok. Start it with "bosun up".`,
 		up.NewCommand(streams),
 		down.NewCommand(streams),
 		schedule.NewCommand(streams),
+		agentcmd.NewCommand(streams),
 		rendercmd.NewCommand(streams),
 		lintcmd.NewCommand(streams),
 	)

@@ -1,0 +1,379 @@
+// Package agent assembles `bosun agent`, the binary that runs inside every
+// cluster: it builds the clients, informers, event recorder and metrics,
+// starts the controllers chosen by flag, and runs them in passes, either
+// forever under leader election or once (for a CronJob or a what-if
+// preview with --at).
+//
+// The controllers live beside it: internal/agent/downscaler (L24) and
+// internal/agent/janitor (L52). This package is the one place that wires
+// them.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/agent/downscaler"
+	"github.com/bosun-platform/bosun/internal/agent/janitor"
+)
+
+// Known controller names for --controllers.
+const (
+	ControllerDownscaler = "downscaler"
+	ControllerJanitor    = "janitor"
+)
+
+// Options configure the agent. Validate checks them in one place.
+type Options struct {
+	// Kubeconfig is a kubeconfig path; empty means in-cluster config.
+	Kubeconfig string
+	// RESTConfig, when set, is used instead of Kubeconfig (tests).
+	RESTConfig *rest.Config
+	// Controllers are the controllers to run.
+	Controllers []string
+	// Namespace limits every controller to one namespace ("" = all).
+	Namespace string
+	// Interval is the time between passes.
+	Interval time.Duration
+	// DryRun logs and counts what would change and changes nothing.
+	DryRun bool
+	// Once runs one pass of each controller and returns.
+	Once bool
+	// At, when set, is the time the controllers think it is (requires Once
+	// and DryRun): a what-if preview of schedules and TTLs.
+	At time.Time
+	// LeaderElect enables leader election on a Lease.
+	LeaderElect bool
+	// LeaseNamespace and LeaseName locate the Lease.
+	LeaseNamespace, LeaseName string
+	// ListenAddress serves /metrics, /healthz and /readyz ("" = off).
+	ListenAddress string
+	// Downscaler and Janitor configure the controllers.
+	Downscaler downscaler.Defaults
+	Janitor    janitor.Options
+	// Logger receives structured logs.
+	Logger *slog.Logger
+	// Out receives the --once report.
+	Out io.Writer
+	// Registry receives the metrics (default: a new registry).
+	Registry *prometheus.Registry
+	// Clock overrides the clock (tests); At takes precedence.
+	Clock clock.Clock
+}
+
+// Validate checks the options for contradictions.
+func (o *Options) Validate() error {
+	if len(o.Controllers) == 0 {
+		return errors.New("--controllers: name at least one of downscaler, janitor")
+	}
+	for _, c := range o.Controllers {
+		if c != ControllerDownscaler && c != ControllerJanitor {
+			return fmt.Errorf("--controllers: unknown controller %q (known: downscaler, janitor)", c)
+		}
+	}
+	if !o.At.IsZero() && (!o.Once || !o.DryRun) {
+		return errors.New("--at previews only: it needs --once and --dry-run")
+	}
+	if !o.Once && o.Interval <= 0 {
+		return errors.New("--interval must be positive")
+	}
+	if o.LeaderElect && (o.LeaseNamespace == "" || o.LeaseName == "") {
+		return errors.New("leader election needs --lease-namespace and --lease-name")
+	}
+	return nil
+}
+
+// passer is what the agent needs from a controller: one idempotent pass
+// over the cluster, reporting what it changed (or would change).
+type passer interface {
+	Name() string
+	Pass(ctx context.Context) ([]string, error)
+}
+
+// Run runs the agent until ctx ends (or after one pass with Once).
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	cfg, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bosun_agent_api_requests_total", Help: "Requests the agent sent to the API server, by method.",
+	}, []string{"method"})
+	o.Registry.MustRegister(requests)
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, requests: requests} })
+
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building clientset, %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building dynamic client, %w", err)
+	}
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	if !o.At.IsZero() {
+		clk = clocktesting.NewFakeClock(o.At)
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	defer broadcaster.Shutdown()
+	if !o.DryRun {
+		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	}
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"})
+
+	var factoryOpts []informers.SharedInformerOption
+	if o.Namespace != "" {
+		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
+	deps := deps{clock: clk, client: client, dynamic: dyn, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
+	ctrls, starters, err := build(ctx, o, deps)
+	if err != nil {
+		return err
+	}
+
+	ready := &atomic.Bool{}
+	if o.ListenAddress != "" && !o.Once {
+		srv, err := serve(o.ListenAddress, o.Registry, ready, o.Logger)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	factory.Start(runCtx.Done())
+	for _, start := range starters {
+		start(runCtx)
+	}
+	for typ, ok := range factory.WaitForCacheSync(runCtx.Done()) {
+		if !ok {
+			return fmt.Errorf("informer cache for %v did not sync", typ)
+		}
+	}
+	ready.Store(true)
+	if o.Once {
+		return passOnce(runCtx, ctrls, o)
+	}
+	loop := func(ctx context.Context) { passLoop(ctx, ctrls, o, clk) }
+	if !o.LeaderElect {
+		loop(runCtx)
+		return nil
+	}
+	return leaderElect(runCtx, o, client, loop)
+}
+
+func (o *Options) restConfig() (*rest.Config, error) {
+	if o.RESTConfig != nil {
+		return o.RESTConfig, nil
+	}
+	if o.Kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading kubeconfig %s, %w", o.Kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("in-cluster config (use --kubeconfig outside a cluster), %w", err)
+	}
+	return cfg, nil
+}
+
+// deps are what the controllers are built from.
+type deps struct {
+	clock    clock.Clock
+	client   kubernetes.Interface
+	dynamic  dynamic.Interface
+	factory  informers.SharedInformerFactory
+	recorder record.EventRecorder
+	registry prometheus.Registerer
+	logger   *slog.Logger
+}
+
+// build creates the enabled controllers; starters start informers that do
+// not belong to the shared factory.
+func build(ctx context.Context, o Options, d deps) ([]passer, []func(context.Context), error) {
+	var out []passer
+	var starters []func(context.Context)
+	for _, name := range o.Controllers {
+		switch name {
+		case ControllerDownscaler:
+			c := downscaler.NewController(d.clock, d.client, d.factory, d.recorder, downscaler.NewMetrics(d.registry),
+				downscaler.Options{Defaults: o.Downscaler, DryRun: o.DryRun, Logger: d.logger})
+			out = append(out, downscalerPasser{c})
+		case ControllerJanitor:
+			jo := o.Janitor
+			jo.DryRun = o.DryRun
+			jo.Logger = d.logger
+			jo.Namespace = o.Namespace
+			c, err := janitor.NewController(ctx, d.clock, d.client, d.dynamic, d.factory, d.recorder, janitor.NewMetrics(d.registry), jo)
+			if err != nil {
+				return nil, nil, fmt.Errorf("janitor, %w", err)
+			}
+			starters = append(starters, c.Start)
+			out = append(out, c)
+		}
+	}
+	return out, starters, nil
+}
+
+type downscalerPasser struct{ c *downscaler.Controller }
+
+func (p downscalerPasser) Name() string { return p.c.Name() }
+
+func (p downscalerPasser) Pass(ctx context.Context) ([]string, error) {
+	actions, err := p.c.Reconcile(ctx)
+	out := make([]string, 0, len(actions))
+	for _, a := range actions {
+		out = append(out, a.String())
+	}
+	return out, err
+}
+
+func passOnce(ctx context.Context, ctrls []passer, o Options) error {
+	var errs []error
+	prefix := ""
+	if o.DryRun {
+		prefix = "would: "
+	}
+	for _, c := range ctrls {
+		actions, err := c.Pass(ctx)
+		fmt.Fprintf(o.Out, "%s: %d action(s)\n", c.Name(), len(actions))
+		for _, a := range actions {
+			fmt.Fprintf(o.Out, "  %s%s\n", prefix, a)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s, %w", c.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock) {
+	for {
+		for _, c := range ctrls {
+			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+				o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(o.Interval):
+		}
+	}
+}
+
+func leaderElect(ctx context.Context, o Options, client kubernetes.Interface, loop func(context.Context)) error {
+	host, _ := os.Hostname()
+	id := host + "_" + string(uuid.NewUUID())
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, o.LeaseNamespace, o.LeaseName,
+		client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return fmt.Errorf("creating lease lock, %w", err)
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		ReleaseOnCancel: true, Name: o.LeaseName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: loop,
+			OnStoppedLeading: func() { o.Logger.Info("stopped leading", "identity", id) },
+			OnNewLeader: func(leader string) {
+				o.Logger.Info("leader", "identity", leader, "self", leader == id)
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election, %w", err)
+	}
+	le.Run(ctx)
+	return nil
+}
+
+// serve starts the metrics and health endpoints.
+func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "informer caches not synced", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s, %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return srv, nil
+}
+
+// countingTransport counts API requests by method (the benchmark's and the
+// "no request on an unchanged cluster" figure).
+type countingTransport struct {
+	next     http.RoundTripper
+	requests *prometheus.CounterVec
+}
+
+func (c countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	method := req.Method
+	if req.URL != nil && strings.Contains(req.URL.RawQuery, "watch=true") {
+		method = "WATCH"
+	}
+	c.requests.WithLabelValues(method).Inc()
+	return c.next.RoundTrip(req)
+}

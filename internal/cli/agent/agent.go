@@ -1,0 +1,200 @@
+// Package agent implements `bosun agent`, the in-cluster binary that runs
+// the downscaler (L24) and the janitor (L52).
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/downscaler"
+	"github.com/bosun-platform/bosun/internal/agent/janitor"
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/schedule"
+)
+
+type flagpole struct {
+	kubeconfig     string
+	controllers    []string
+	namespace      string
+	interval       time.Duration
+	dryRun         bool
+	once           bool
+	at             string
+	leaderElect    bool
+	leaseNamespace string
+	leaseName      string
+	listen         string
+	logFormat      string
+	logLevel       string
+
+	uptime, downtime               string
+	upscalePeriod, downscalePeriod string
+	downtimeReplicas               int32
+	gracePeriod                    time.Duration
+	excludeNamespaces              []string
+	excludeNames                   string
+	includeLabels                  string
+
+	janitorResources          []string
+	janitorClusterScoped      bool
+	janitorInclude            []string
+	janitorExclude            []string
+	janitorRules              string
+	janitorNotifyBefore       time.Duration
+	janitorMaxDeletions       int
+	janitorDeletionsPerSecond float64
+}
+
+// NewCommand returns `bosun agent`.
+func NewCommand(streams iostreams.IOStreams) *cobra.Command {
+	flags := &flagpole{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the in-cluster controllers: off-hours downscaler and TTL janitor",
+		Long: `Run Bosun's in-cluster controllers, each enabled with --controllers:
+
+  downscaler  scales Deployments, StatefulSets, HPAs and CronJobs down outside
+              working hours and restores them (kube-downscaler annotations)
+  janitor     deletes resources after janitor/ttl or janitor/expires, or by a
+              rules file (kube-janitor annotations)
+
+Runs in-cluster, or against --kubeconfig. Leader election is on by default
+in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
+
+--once runs a single pass and exits (for a CronJob). --dry-run logs and counts
+what would change and changes nothing. --once --dry-run --at TIME previews
+what each controller would do at TIME.`,
+		Example: `  bosun agent --kubeconfig ~/.bosun/kubeconfig --controllers downscaler --default-uptime "Mon-Fri 07:30-20:30 Europe/Berlin"
+  bosun agent --kubeconfig kc --controllers downscaler,janitor --once --dry-run --at 2026-12-24T22:00:00+01:00`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("leader-elect") {
+				flags.leaderElect = flags.kubeconfig == "" && !flags.once
+			}
+			opts, err := flags.options(streams)
+			if err != nil {
+				return err
+			}
+			return agent.Run(cmd.Context(), opts)
+		},
+	}
+	ownNS := envOr("POD_NAMESPACE", "bosun-system")
+	f := cmd.Flags()
+	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
+	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor")
+	f.StringVar(&flags.namespace, "namespace", "", "watch only this namespace (default: all)")
+	f.DurationVar(&flags.interval, "interval", 30*time.Second, "time between passes")
+	f.BoolVar(&flags.dryRun, "dry-run", false, "log and count what would change; change nothing")
+	f.BoolVar(&flags.once, "once", false, "run one pass of each controller, print what it did, and exit")
+	f.StringVar(&flags.at, "at", "", "with --once --dry-run: pretend it is this time (RFC 3339 or YYYY-MM-DDTHH:MM)")
+	f.BoolVar(&flags.leaderElect, "leader-elect", false, "elect a leader on a Lease (default: on in-cluster)")
+	f.StringVar(&flags.leaseNamespace, "lease-namespace", ownNS, "namespace of the leader-election Lease (default $POD_NAMESPACE or bosun-system)")
+	f.StringVar(&flags.leaseName, "lease-name", "bosun-agent", "name of the leader-election Lease")
+	f.StringVar(&flags.listen, "listen-address", ":8080", `address for /metrics, /healthz and /readyz ("" disables)`)
+	f.StringVar(&flags.logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&flags.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+
+	f.StringVar(&flags.uptime, "default-uptime", envOr("DEFAULT_UPTIME", "always"), "downscaler: default uptime schedule (env DEFAULT_UPTIME)")
+	f.StringVar(&flags.downtime, "default-downtime", envOr("DEFAULT_DOWNTIME", "never"), "downscaler: default downtime schedule (env DEFAULT_DOWNTIME)")
+	f.StringVar(&flags.upscalePeriod, "upscale-period", os.Getenv("UPSCALE_PERIOD"), "downscaler: default upscale period; selects period mode (env UPSCALE_PERIOD)")
+	f.StringVar(&flags.downscalePeriod, "downscale-period", os.Getenv("DOWNSCALE_PERIOD"), "downscaler: default downscale period; selects period mode (env DOWNSCALE_PERIOD)")
+	f.Int32Var(&flags.downtimeReplicas, "downtime-replicas", 0, "downscaler: replicas during downtime")
+	f.DurationVar(&flags.gracePeriod, "grace-period", 15*time.Minute, "downscaler: leave workloads younger than this alone")
+	f.StringSliceVar(&flags.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNS}, "downscaler: namespaces never scaled")
+	f.StringVar(&flags.excludeNames, "exclude-names", "", "downscaler: regular expression of workload names never scaled")
+	f.StringVar(&flags.includeLabels, "include-labels", "", "downscaler: label selector; only matching workloads are scaled")
+
+	f.StringSliceVar(&flags.janitorResources, "janitor-resources", nil, "janitor: plural resource names to watch (default: common namespaced kinds)")
+	f.BoolVar(&flags.janitorClusterScoped, "janitor-cluster-scoped", false, "janitor: allow cluster-scoped resources such as namespaces")
+	f.StringSliceVar(&flags.janitorInclude, "janitor-include-namespaces", nil, "janitor: only these namespaces (default: all)")
+	f.StringSliceVar(&flags.janitorExclude, "janitor-exclude-namespaces", []string{"kube-system", "kube-public", "kube-node-lease", "default", ownNS}, "janitor: namespaces never touched")
+	f.StringVar(&flags.janitorRules, "janitor-rules-file", "", "janitor: YAML rules file (CEL expressions) for objects without janitor annotations")
+	f.DurationVar(&flags.janitorNotifyBefore, "janitor-notify-before", time.Hour, "janitor: send a DeleteScheduled event this long before deleting (0: none)")
+	f.IntVar(&flags.janitorMaxDeletions, "janitor-max-deletions", 100, "janitor: at most this many deletions per pass")
+	f.Float64Var(&flags.janitorDeletionsPerSecond, "janitor-deletions-per-second", 1, "janitor: rate limit on deletions")
+	return cmd
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// options validates the flags and turns them into agent.Options.
+func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
+	o := agent.Options{
+		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
+		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
+		LeaseName: f.leaseName, ListenAddress: f.listen, Out: streams.Out,
+	}
+	logger, err := newLogger(streams, f.logFormat, f.logLevel)
+	if err != nil {
+		return o, err
+	}
+	o.Logger = logger
+	if f.at != "" {
+		if o.At, err = schedule.ParseInstant(f.at); err != nil {
+			return o, fmt.Errorf("--at: %w", err)
+		}
+	}
+	for name, expr := range map[string]string{"--default-uptime": f.uptime, "--default-downtime": f.downtime, "--upscale-period": f.upscalePeriod, "--downscale-period": f.downscalePeriod} {
+		if strings.TrimSpace(expr) == "" {
+			continue
+		}
+		if _, err := schedule.Parse(expr); err != nil {
+			return o, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	d := downscaler.Defaults{
+		Uptime: f.uptime, Downtime: f.downtime, UpscalePeriod: f.upscalePeriod, DownscalePeriod: f.downscalePeriod,
+		DowntimeReplicas: f.downtimeReplicas, GracePeriod: f.gracePeriod, ExcludeNamespaces: f.excludeNamespaces,
+	}
+	if f.excludeNames != "" {
+		if d.ExcludeNames, err = regexp.Compile(f.excludeNames); err != nil {
+			return o, fmt.Errorf("--exclude-names: %w", err)
+		}
+	}
+	if f.includeLabels != "" {
+		if d.IncludeSelector, err = labels.Parse(f.includeLabels); err != nil {
+			return o, fmt.Errorf("--include-labels: %w", err)
+		}
+	}
+	o.Downscaler = d
+	j := janitor.Options{
+		Resources: f.janitorResources, ClusterScoped: f.janitorClusterScoped, IncludeNamespaces: f.janitorInclude,
+		ExcludeNamespaces: f.janitorExclude, NotifyBefore: f.janitorNotifyBefore,
+		MaxDeletionsPerPass: f.janitorMaxDeletions, DeletionsPerSecond: f.janitorDeletionsPerSecond,
+	}
+	if f.janitorRules != "" {
+		if j.Rules, err = janitor.LoadRules(f.janitorRules); err != nil {
+			return o, err
+		}
+	}
+	o.Janitor = j
+	return o, o.Validate()
+}
+
+func newLogger(streams iostreams.IOStreams, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: expected debug, info, warn or error", level)
+	}
+	hopts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(streams.ErrOut, hopts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(streams.ErrOut, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: expected json or text", format)
+}
