@@ -1,0 +1,74 @@
+package localcloud
+
+import (
+	"context"
+	"sort"
+)
+
+// GroupStatus summarises one node group for `bosun sim status`.
+type GroupStatus struct {
+	ID         string `json:"id"`
+	Lifecycle  string `json:"lifecycle"`
+	Priority   int    `json:"priority"`
+	MinSize    int    `json:"minSize"`
+	MaxSize    int    `json:"maxSize"`
+	TargetSize int    `json:"targetSize"`
+	Running    int    `json:"running"`
+	Pending    int    `json:"pending"`
+	// Interrupted counts instances under an interruption notice.
+	Interrupted int `json:"interrupted"`
+	Terminating int `json:"terminating"`
+	// LastError is the error class and message of the current failed
+	// launch, if any.
+	LastError string `json:"lastError,omitempty"`
+	// Failures counts failed launches since the cloud started.
+	Failures int `json:"failures"`
+}
+
+// Status is the whole cloud at a glance.
+type Status struct {
+	Groups []GroupStatus   `json:"groups"`
+	Limits []CapacityLimit `json:"limits"`
+	Usage  []OfferingUsage `json:"usage"`
+}
+
+// OfferingUsage is how many instances hold an offering.
+type OfferingUsage struct {
+	OfferingKey
+	Instances int `json:"instances"`
+}
+
+// Status returns a snapshot of groups, limits and usage.
+func (c *Cloud) Status(context.Context) Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s Status
+	for _, g := range c.groups {
+		gs := GroupStatus{
+			ID: g.ID, Lifecycle: string(g.Lifecycle), Priority: g.Priority,
+			MinSize: g.MinSize, MaxSize: g.MaxSize, TargetSize: g.TargetSize, Failures: g.failures,
+		}
+		for _, in := range g.instances {
+			switch {
+			case in.Interruption != nil && in.State != "terminating":
+				gs.Interrupted++
+			case in.State == "running":
+				gs.Running++
+			case in.State == "pending":
+				gs.Pending++
+			case in.State == "terminating":
+				gs.Terminating++
+			case in.State == "failed":
+				gs.LastError = string(in.ErrorClass) + ": " + in.ErrorMessage
+			}
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	sort.Slice(s.Groups, func(i, j int) bool { return s.Groups[i].ID < s.Groups[j].ID })
+	s.Limits = append([]CapacityLimit(nil), c.limits...)
+	for k, n := range c.usage() {
+		s.Usage = append(s.Usage, OfferingUsage{OfferingKey: k, Instances: n})
+	}
+	sort.Slice(s.Usage, func(i, j int) bool { return s.Usage[i].String() < s.Usage[j].String() })
+	return s
+}
