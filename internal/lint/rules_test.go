@@ -1,0 +1,256 @@
+package lint
+
+import (
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/bosun-platform/bosun/internal/fleet"
+)
+
+const exampleFleet = "../../examples/fleet"
+
+// exampleFS returns the example fleet as an in-memory file system that
+// tests can change.
+func exampleFS(t *testing.T) fstest.MapFS {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	root := os.DirFS(exampleFleet)
+	err := fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(root, p)
+		fsys[p] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fsys
+}
+
+func lintFS(t *testing.T, fsys fstest.MapFS) *Report {
+	t.Helper()
+	f, err := fleet.LoadFS(fsys, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(f, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// edit replaces old with new in file, failing when old is absent.
+func edit(t *testing.T, fsys fstest.MapFS, file, old, new string) {
+	t.Helper()
+	f, ok := fsys[file]
+	if !ok {
+		t.Fatalf("%s: no such file", file)
+	}
+	s := string(f.Data)
+	if !strings.Contains(s, old) {
+		t.Fatalf("%s: %q not found", file, old)
+	}
+	fsys[file] = &fstest.MapFile{Data: []byte(strings.Replace(s, old, new, 1))}
+}
+
+func add(fsys fstest.MapFS, file, content string) {
+	fsys[file] = &fstest.MapFile{Data: []byte(content)}
+}
+
+// byRule returns the unsuppressed findings of rule.
+func byRule(rep *Report, rule string) []Finding {
+	var out []Finding
+	for _, f := range rep.Findings {
+		if f.Rule == rule && !f.Suppressed {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+const prod = "clusters/aws-prod-eu1.yaml"
+
+func TestExampleFleetPassesLint(t *testing.T) {
+	rep := lintFS(t, exampleFS(t))
+	for _, f := range rep.Findings {
+		if !f.Suppressed {
+			t.Errorf("%s: %s %s: %s", f.Location(), f.Severity, f.Rule, f.Message)
+		}
+	}
+}
+
+const badPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+  namespace: shop
+spec:
+  containers:
+    - name: app
+      image: app:1
+`
+
+// Each rule has a case that trips it (the change) and passes on the
+// unchanged example fleet, which TestExampleFleetPassesLint proves.
+func TestRulesFail(t *testing.T) {
+	cases := []struct {
+		rule    string
+		change  func(t *testing.T, fsys fstest.MapFS)
+		want    string // part of the message
+		file    string // file:line of the first finding, when checked
+		warning bool
+	}{
+		{rule: "L03-dns-ndots", want: "pod sets ndots 5; at most 2", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "snippets/pod.tpl", "value: {{ .Config.dns_ndots | quote }}", `value: "5"`)
+		}, warning: true},
+		{rule: "L03-dns-ndots", want: "sets no ndots", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "defaults.yaml", `dns_ndots: "2"`, `dns_ndots: "5"`)
+			add(fsys, "manifests/test/pod.yaml", badPod)
+		}, warning: true},
+		{rule: "L04-equal-instance-sizes", want: "m6i.xlarge has 4 vCPU, 16 GiB, x86_64 but m6i.2xlarge has 8 vCPU, 32 GiB, x86_64", file: prod + ":15", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m6i.2xlarge]")
+		}},
+		{rule: "L04-equal-instance-sizes", want: "arm64", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m6g.xlarge]")
+		}},
+		{rule: "L04-equal-instance-sizes", want: "t3.micro is not in the catalogue", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [t3.micro]")
+		}},
+		{rule: "L05-max-pools-per-group", want: `application group "default" has 5 pools`, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "  - name: default-on-demand-xlarge\n", "  - name: default-on-demand-extra\n    role: worker\n    applicationGroup: default\n    lifecycle: on-demand\n    instanceTypes: [m6i.4xlarge]\n    zones: [eu-central-1a, eu-central-1b]\n    minSize: 0\n    maxSize: 3\n    priority: 5\n  - name: default-on-demand-xlarge\n")
+		}},
+		{rule: "L06-dedicated-pool", want: "without a NoSchedule or NoExecute taint", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "      - {key: node.bosun.dev/dedicated, value: checkout-api, effect: NoSchedule}", "      - {key: node.bosun.dev/dedicated, value: checkout-api, effect: PreferNoSchedule}")
+		}},
+		{rule: "L06-dedicated-pool", want: "without its own overprovisioning", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "{{ if .ApplicationGroup }}", `{{ if eq .ApplicationGroup "default" }}`)
+		}},
+		{rule: "L07-system-pool", want: "system pool is spot", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "    role: system\n    lifecycle: on-demand", "    role: system\n    lifecycle: spot")
+		}},
+		{rule: "L07-system-pool", want: "has no node pool with role system", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "    role: system\n", "    role: worker\n    applicationGroup: sys\n")
+		}},
+		{rule: "L08-daemonset-guaranteed", want: "container node-cache: cpu request 50m and limit (unset) must be set and equal", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/node-local-dns/daemonset.yaml", "limits: {cpu: 50m, memory: 64Mi}", "limits: {memory: 64Mi}")
+		}},
+		{rule: "L12-overprovisioning", want: "expected a class of value -10", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "priorityClassName: overprovisioning", "priorityClassName: low")
+		}},
+		{rule: "L12-overprovisioning", want: "not more than Deployment/shop/shop-web", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "requests: {cpu: 1500m, memory: 3Gi}\n            limits: {memory: 3Gi}", "requests: {cpu: 250m, memory: 3Gi}\n            limits: {memory: 3Gi}")
+		}},
+		{rule: "L13-priority-classes", want: "no PriorityClass rendered for low (-5)", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/priority-classes/priority-classes.yaml", `"low" -5`, `"low" -4`)
+		}},
+		{rule: "L13-priority-classes", want: `priority class "urgent" is not rendered`, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/shop/apps.yaml", `"checkout-api" "high"`, `"checkout-api" "urgent"`)
+		}},
+		{rule: "L14-hpa-cpu-target", want: "CPU target is 90%; expected 60-80%", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/shop/apps.yaml", "averageUtilization: 70", "averageUtilization: 90")
+		}},
+		{rule: "L14-hpa-cpu-target", want: "CPU target is 59%", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/shop/apps.yaml", "averageUtilization: 70", "averageUtilization: 59")
+		}},
+		{rule: "L15-hpa-scale-down", want: "scale-down stabilization is 300s; at least 600s", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "defaults.yaml", `hpa_scale_down_stabilization_seconds: "1800"`, `hpa_scale_down_stabilization_seconds: "300"`)
+		}},
+		{rule: "L15-hpa-scale-down", want: "scale-down stabilization is 900s; 1800s is expected", warning: true, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "defaults.yaml", `hpa_scale_down_stabilization_seconds: "1800"`, `hpa_scale_down_stabilization_seconds: "900"`)
+		}},
+		{rule: "L21-spot-fallback", want: `spot pool (priority 40) has no on-demand pool of lower priority`, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "    priority: 20\n", "    priority: 45\n")
+			edit(t, fsys, prod, "    priority: 10\n", "    priority: 44\n")
+		}},
+		{rule: "L23-spot-diversity", want: `span 9 instance types; at least 10`, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "[m5.2xlarge, m5a.2xlarge, m5n.2xlarge, m6i.2xlarge, m6a.2xlarge, m6in.2xlarge, m7i.2xlarge, m7a.2xlarge]", "[m5.2xlarge]")
+		}},
+		{rule: "L23-spot-diversity", want: "spot pool spans 1 zone(s); at least 2", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "    zones: [eu-central-1a, eu-central-1b, eu-central-1c]\n    minSize: 0\n    maxSize: 100\n    priority: 40", "    zones: [eu-central-1a]\n    minSize: 0\n    maxSize: 100\n    priority: 40")
+		}},
+		{rule: "L26-system-placement", want: "system component also fits non-system pools", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "snippets/pod.tpl", "  node.bosun.dev/role: system\n", "  {}\n")
+			edit(t, fsys, "snippets/pod.tpl", "nodeSelector:\n  {}", "nodeSelector: {}")
+		}},
+		{rule: "L26-system-placement", want: "pod outside kube-system fits system pools system", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "    taints:\n      - {key: node.bosun.dev/role, value: system, effect: NoSchedule}\n", "")
+			add(fsys, "manifests/test/pod.yaml", badPod)
+		}},
+		{rule: "L30-deprecated-api", want: "policy/v1beta1 PodDisruptionBudget was removed in Kubernetes 1.25", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/coredns/coredns.yaml", "apiVersion: policy/v1\n", "apiVersion: policy/v1beta1\n")
+		}},
+		{rule: "L30-deprecated-api", want: "removed in Kubernetes 1.32, the next minor", warning: true, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, `kubernetesVersion: "1.33"`, `kubernetesVersion: "1.31"`)
+			add(fsys, "manifests/test/fs.yaml", "apiVersion: flowcontrol.apiserver.k8s.io/v1beta3\nkind: FlowSchema\nmetadata:\n  name: x\n")
+		}},
+		{rule: "L35-node-overhead", want: "of a m6i.xlarge; keep it under 30%", warning: true, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/node-local-dns/daemonset.yaml", "{cpu: 50m, memory: 64Mi}\n          readiness", "{cpu: 1500m, memory: 64Mi}\n          readiness")
+			edit(t, fsys, "manifests/node-local-dns/daemonset.yaml", "{cpu: 50m, memory: 64Mi}", "{cpu: 1500m, memory: 64Mi}")
+		}},
+		{rule: "L37-pod-security", want: "container app: allowPrivilegeEscalation is not false, does not drop ALL capabilities, root file system is writable", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "snippets/pod.tpl", "  allowPrivilegeEscalation: false\n  readOnlyRootFilesystem: true\n  capabilities:\n    drop: [ALL]", "  privileged: false")
+		}},
+		{rule: "L37-pod-security", want: "mounts the default service account's token (set automountServiceAccountToken: false); container app: runAsNonRoot is not true", change: func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/pod.yaml", badPod)
+		}},
+		{rule: "L46-test-twin", want: "production cluster has no non-production twin", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "testTwin: aws-staging-eu1\n", "")
+			edit(t, fsys, "clusters/aws-staging-eu1.yaml", "region: eu-central-1", "region: eu-west-1")
+		}},
+		{rule: "L46-test-twin", want: "is in the same account 111111111111", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "clusters/aws-staging-eu1.yaml", `account: "222222222222"`, `account: "111111111111"`)
+		}},
+		{rule: "L49-environment-drift", want: `config item coredns_replicas is "5" here but "3" on aws-prod-eu1`, file: "clusters/local-prod.yaml:11", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "clusters/local-prod.yaml", "configItems:\n", "configItems:\n  coredns_replicas: \"5\"\n")
+		}},
+		{rule: "L54-memory-limit", want: "container app: memory request 1Gi and limit 2Gi must be set and equal in production", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/shop/apps.yaml", "limits: {memory: 1Gi}", "limits: {memory: 2Gi}")
+		}},
+		{rule: "L55-ownership-labels", want: "pod template lacks label(s) team", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "snippets/pod.tpl", "team: {{ index . 1 }}", "")
+		}},
+		{rule: "L58-requests-and-probes", want: "container app has no cpu request, memory request, readinessProbe", change: func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/pod.yaml", badPod)
+		}},
+		{rule: "suppression-needs-reason", want: "suppresses L37-pod-security without a reason", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/node-local-dns/daemonset.yaml", "lint.bosun.dev/L37-pod-security: >-", "lint.bosun.dev/L37-pod-security: \"\"\n    x: >-")
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.rule+"/"+c.want, func(t *testing.T) {
+			fsys := exampleFS(t)
+			c.change(t, fsys)
+			rep := lintFS(t, fsys)
+			got := byRule(rep, c.rule)
+			var match *Finding
+			for i := range got {
+				if strings.Contains(got[i].Message, c.want) {
+					match = &got[i]
+					break
+				}
+			}
+			if match == nil {
+				t.Fatalf("no %s finding containing %q; got %+v", c.rule, c.want, got)
+			}
+			wantSev := SeverityError
+			if c.warning {
+				wantSev = SeverityWarning
+			}
+			if match.Severity != wantSev {
+				t.Errorf("severity %s, want %s", match.Severity, wantSev)
+			}
+			if c.file != "" && match.Location() != c.file {
+				t.Errorf("location %s, want %s", match.Location(), c.file)
+			}
+			if match.Hint == "" || match.File == "" {
+				t.Errorf("finding without hint or file: %+v", match)
+			}
+		})
+	}
+}
