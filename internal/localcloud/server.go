@@ -1,0 +1,206 @@
+package localcloud
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// The HTTP API of the local cloud, served on loopback with a bearer token.
+// provider/local is its client; docs/local-cloud.md documents it.
+const (
+	PathGroups        = "/v1/groups"
+	PathGroup         = "/v1/group"
+	PathTarget        = "/v1/group/target"
+	PathInstances     = "/v1/group/instances"
+	PathDelete        = "/v1/group/delete"
+	PathOfferings     = "/v1/offerings"
+	PathInterruptions = "/v1/interruptions"
+	PathCapacity      = "/v1/sim/capacity"
+	PathInterrupt     = "/v1/sim/interrupt"
+	PathStatus        = "/v1/sim/status"
+)
+
+// Error codes of API error bodies; clients map them back to the provider's
+// sentinel errors.
+const (
+	CodeNotFound   = "NotFound"
+	CodeOutOfRange = "OutOfRange"
+	CodeBadRequest = "BadRequest"
+	CodeInternal   = "Internal"
+)
+
+// APIError is the body of every non-2xx answer.
+type APIError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// TargetRequest is the body of PUT /v1/group/target.
+type TargetRequest struct {
+	Size int `json:"size"`
+}
+
+// DeleteRequest is the body of POST /v1/group/delete.
+type DeleteRequest struct {
+	InstanceIDs []string `json:"instanceIDs"`
+}
+
+// CapacityRequest is the body of POST /v1/sim/capacity.
+type CapacityRequest struct {
+	OfferingKey
+	Limit int  `json:"limit"`
+	Clear bool `json:"clear"`
+}
+
+// InterruptRequest is the body of POST /v1/sim/interrupt.
+type InterruptRequest struct {
+	// Node is a node name or instance ID.
+	Node string `json:"node"`
+}
+
+// Handler returns the cloud's HTTP API; every request must carry
+// "Authorization: Bearer <token>".
+func (c *Cloud) Handler(token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathGroups, func(w http.ResponseWriter, r *http.Request) {
+		gs, err := c.NodeGroups(r.Context())
+		reply(w, gs, err)
+	})
+	mux.HandleFunc("GET "+PathGroup, func(w http.ResponseWriter, r *http.Request) {
+		g, err := c.NodeGroup(r.Context(), r.URL.Query().Get("id"))
+		reply(w, g, err)
+	})
+	mux.HandleFunc("PUT "+PathTarget, func(w http.ResponseWriter, r *http.Request) {
+		var req TargetRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		reply(w, struct{}{}, c.SetTargetSize(r.Context(), r.URL.Query().Get("id"), req.Size))
+	})
+	mux.HandleFunc("GET "+PathInstances, func(w http.ResponseWriter, r *http.Request) {
+		in, err := c.Instances(r.Context(), r.URL.Query().Get("id"))
+		reply(w, in, err)
+	})
+	mux.HandleFunc("POST "+PathDelete, func(w http.ResponseWriter, r *http.Request) {
+		var req DeleteRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		reply(w, struct{}{}, c.DeleteInstances(r.Context(), r.URL.Query().Get("id"), req.InstanceIDs))
+	})
+	mux.HandleFunc("GET "+PathOfferings, func(w http.ResponseWriter, r *http.Request) {
+		o, err := c.Offerings(r.Context())
+		reply(w, o, err)
+	})
+	mux.HandleFunc("GET "+PathInterruptions, func(w http.ResponseWriter, r *http.Request) {
+		var since time.Time
+		if s := r.URL.Query().Get("since"); s != "" {
+			var err error
+			if since, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("since %q: expected an RFC 3339 time", s))
+				return
+			}
+		}
+		n, err := c.Interruptions(r.Context(), since)
+		reply(w, n, err)
+	})
+	mux.HandleFunc("POST "+PathCapacity, func(w http.ResponseWriter, r *http.Request) {
+		var req CapacityRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if req.Lifecycle != "" {
+			if _, err := provider.ParseLifecycle(string(req.Lifecycle)); err != nil {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+				return
+			}
+		}
+		if err := c.SetCapacity(req.OfferingKey, req.Limit, req.Clear); err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+			return
+		}
+		reply(w, c.Limits(), nil)
+	})
+	mux.HandleFunc("POST "+PathInterrupt, func(w http.ResponseWriter, r *http.Request) {
+		var req InterruptRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		n, err := c.Interrupt(req.Node, "requested")
+		reply(w, n, err)
+	})
+	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
+		reply(w, c.Status(r.Context()), nil)
+	})
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeError(w, http.StatusUnauthorized, "Unauthorized", "missing or wrong bearer token (see cloud.json in the bosun state directory)")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, provider.ErrOutOfRange):
+		writeError(w, http.StatusConflict, CodeOutOfRange, err.Error())
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(APIError{Code: code, Message: msg})
+}
+
+// Serve serves the API on a free loopback port until ctx ends and returns
+// the base URL once listening.
+func (c *Cloud) Serve(ctx context.Context, token string) (string, <-chan error, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("listening for the local cloud API, %w", err)
+	}
+	srv := &http.Server{Handler: c.Handler(token), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(l)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	return "http://" + l.Addr().String(), done, nil
+}

@@ -1,0 +1,182 @@
+// Package local is the provider.Provider of Bosun's local cloud: a client
+// of the API that `bosun up` serves on loopback. It also exposes the
+// simulation controls (capacity, interruptions, status) that `bosun sim`
+// uses.
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// Endpoint is how to reach a running local cloud; `bosun up` writes it to
+// cloud.json in its state directory.
+type Endpoint struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
+}
+
+// EndpointFile is the name of the endpoint file in the state directory.
+const EndpointFile = "cloud.json"
+
+// WriteEndpoint stores the endpoint in stateDir (mode 0600: it holds the
+// token).
+func WriteEndpoint(stateDir string, e Endpoint) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding endpoint, %w", err)
+	}
+	path := filepath.Join(stateDir, EndpointFile)
+	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
+		return fmt.Errorf("writing %s, %w", path, err)
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// ReadEndpoint reads the endpoint from stateDir; the error says to run
+// `bosun up` when there is none.
+func ReadEndpoint(stateDir string) (Endpoint, error) {
+	path := filepath.Join(stateDir, EndpointFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Endpoint{}, fmt.Errorf("no local cloud is running (%s does not exist); start one with `bosun up`", path)
+	}
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("reading %s, %w", path, err)
+	}
+	var e Endpoint
+	if err := json.Unmarshal(data, &e); err != nil || e.URL == "" {
+		return Endpoint{}, fmt.Errorf("%s is not a valid endpoint file: %v", path, err)
+	}
+	return e, nil
+}
+
+// Client talks to a local cloud. It implements provider.Provider.
+type Client struct {
+	endpoint Endpoint
+	http     *http.Client
+}
+
+var _ provider.Provider = (*Client)(nil)
+
+// New returns a client for the endpoint.
+func New(e Endpoint) *Client {
+	return &Client{endpoint: e, http: &http.Client{Timeout: 10 * time.Second}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encoding request, %w", err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	u := c.endpoint.URL + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return fmt.Errorf("building request, %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.endpoint.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("local cloud %s %s, %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var apiErr localcloud.APIError
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&apiErr)
+		switch apiErr.Code {
+		case localcloud.CodeNotFound:
+			return fmt.Errorf("%s, %w", apiErr.Message, provider.ErrNotFound)
+		case localcloud.CodeOutOfRange:
+			return fmt.Errorf("%s, %w", apiErr.Message, provider.ErrOutOfRange)
+		}
+		return fmt.Errorf("local cloud %s %s: %s: %s", method, path, resp.Status, apiErr.Message)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding %s answer, %w", path, err)
+	}
+	return nil
+}
+
+func id(groupID string) url.Values { return url.Values{"id": {groupID}} }
+
+// NodeGroups implements provider.Provider.
+func (c *Client) NodeGroups(ctx context.Context) ([]provider.NodeGroup, error) {
+	var out []provider.NodeGroup
+	return out, c.do(ctx, http.MethodGet, localcloud.PathGroups, nil, nil, &out)
+}
+
+// NodeGroup implements provider.Provider.
+func (c *Client) NodeGroup(ctx context.Context, groupID string) (provider.NodeGroup, error) {
+	var out provider.NodeGroup
+	return out, c.do(ctx, http.MethodGet, localcloud.PathGroup, id(groupID), nil, &out)
+}
+
+// SetTargetSize implements provider.Provider.
+func (c *Client) SetTargetSize(ctx context.Context, groupID string, size int) error {
+	return c.do(ctx, http.MethodPut, localcloud.PathTarget, id(groupID), localcloud.TargetRequest{Size: size}, nil)
+}
+
+// Instances implements provider.Provider.
+func (c *Client) Instances(ctx context.Context, groupID string) ([]provider.Instance, error) {
+	var out []provider.Instance
+	return out, c.do(ctx, http.MethodGet, localcloud.PathInstances, id(groupID), nil, &out)
+}
+
+// DeleteInstances implements provider.Provider.
+func (c *Client) DeleteInstances(ctx context.Context, groupID string, ids []string) error {
+	return c.do(ctx, http.MethodPost, localcloud.PathDelete, id(groupID), localcloud.DeleteRequest{InstanceIDs: ids}, nil)
+}
+
+// Offerings implements provider.Provider.
+func (c *Client) Offerings(ctx context.Context) ([]provider.Offering, error) {
+	var out []provider.Offering
+	return out, c.do(ctx, http.MethodGet, localcloud.PathOfferings, nil, nil, &out)
+}
+
+// Interruptions implements provider.Provider.
+func (c *Client) Interruptions(ctx context.Context, since time.Time) ([]provider.InterruptionNotice, error) {
+	var out []provider.InterruptionNotice
+	return out, c.do(ctx, http.MethodGet, localcloud.PathInterruptions, url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}}, nil, &out)
+}
+
+// SetCapacity sets or clears a capacity limit and returns the limits in
+// force.
+func (c *Client) SetCapacity(ctx context.Context, req localcloud.CapacityRequest) ([]localcloud.CapacityLimit, error) {
+	var out []localcloud.CapacityLimit
+	return out, c.do(ctx, http.MethodPost, localcloud.PathCapacity, nil, req, &out)
+}
+
+// Interrupt issues a spot interruption notice for a node or instance.
+func (c *Client) Interrupt(ctx context.Context, node string) (provider.InterruptionNotice, error) {
+	var out provider.InterruptionNotice
+	return out, c.do(ctx, http.MethodPost, localcloud.PathInterrupt, nil, localcloud.InterruptRequest{Node: node}, &out)
+}
+
+// Status returns the cloud's groups, limits and usage.
+func (c *Client) Status(ctx context.Context) (localcloud.Status, error) {
+	var out localcloud.Status
+	return out, c.do(ctx, http.MethodGet, localcloud.PathStatus, nil, nil, &out)
+}
