@@ -302,6 +302,10 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 		return "", false, nil
 	}
 	notified, hasNotice := noticeTime(u)
+	if c.opts.DryRun && !hasNotice && !now.Before(cand.expires) {
+		// A preview assumes the notice went out on time.
+		notified, hasNotice = cand.expires.Add(-c.opts.NotifyBefore), true
+	}
 	if c.opts.NotifyBefore > 0 && !hasNotice {
 		return c.notify(ctx, now, cand)
 	}
