@@ -1,0 +1,302 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+)
+
+// ClusterSource is one cluster the console watches.
+type ClusterSource struct {
+	// Name identifies the cluster in URLs and results (the kubeconfig
+	// context name, or the fleet's cluster id).
+	Name string
+	// Config reaches the cluster's API server.
+	Config *rest.Config
+	// Environment, Provider, Region and Channel come from the fleet
+	// registry when the console is given one (--fleet); empty otherwise.
+	Environment, Provider, Region, Channel string
+}
+
+// State is a cluster's connection state.
+type State string
+
+// The states of a cluster. Down clusters keep their last known objects,
+// which search returns marked stale.
+const (
+	StateSyncing State = "syncing"
+	StateReady   State = "ready"
+	StateDown    State = "down"
+)
+
+// ClusterStatus is what the console knows about a cluster's connection.
+type ClusterStatus struct {
+	Name        string    `json:"name"`
+	State       State     `json:"state"`
+	Error       string    `json:"error,omitempty"`
+	LastSeen    time.Time `json:"lastSeen,omitempty"`
+	Version     string    `json:"version,omitempty"`
+	Objects     int       `json:"objects"`
+	Environment string    `json:"environment,omitempty"`
+	Provider    string    `json:"provider,omitempty"`
+	Region      string    `json:"region,omitempty"`
+	Channel     string    `json:"channel,omitempty"`
+}
+
+// cluster is one cluster's watch cache: informers over Kinds plus the Item
+// index kept current by their event handlers.
+type cluster struct {
+	src   ClusterSource
+	clock clock.PassiveClock
+
+	mu        sync.RWMutex
+	items     map[string]*Item // itemKey -> Item
+	informers map[string]cache.SharedIndexInformer
+	synced    bool
+	healthy   bool
+	err       string
+	lastSeen  time.Time
+	version   string
+}
+
+func newCluster(src ClusterSource, clk clock.PassiveClock) (*cluster, error) {
+	c := &cluster{src: src, clock: clk, items: map[string]*Item{}, informers: map[string]cache.SharedIndexInformer{}}
+	cs, err := kubernetes.NewForConfig(src.Config)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: building client, %w", src.Name, err)
+	}
+	mc, err := metadata.NewForConfig(src.Config)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: building metadata client, %w", src.Name, err)
+	}
+	typed := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(trim))
+	meta := metadatainformer.NewSharedInformerFactory(mc, 0)
+	for _, k := range Kinds {
+		var inf cache.SharedIndexInformer
+		if k.MetadataOnly {
+			inf = meta.ForResource(k.GVR).Informer()
+			if err := inf.SetTransform(trim); err != nil {
+				return nil, fmt.Errorf("cluster %s: %s transform, %w", src.Name, k.Plural, err)
+			}
+		} else {
+			gi, err := typed.ForResource(k.GVR)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: informer for %s, %w", src.Name, k.Plural, err)
+			}
+			inf = gi.Informer()
+		}
+		// A failing list or watch marks the cluster down at once; the
+		// health probe brings it back (the reflector keeps retrying).
+		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { c.noteError(err) }); err != nil {
+			return nil, fmt.Errorf("cluster %s: watch error handler, %w", src.Name, err)
+		}
+		if _, err := inf.AddEventHandler(c.handler(k)); err != nil {
+			return nil, fmt.Errorf("cluster %s: event handler, %w", src.Name, err)
+		}
+		c.informers[k.Name] = inf
+	}
+	return c, nil
+}
+
+func (c *cluster) handler(k Kind) cache.ResourceEventHandlerFuncs {
+	put := func(obj any) {
+		it, ok := summarize(c.src.Name, k, obj)
+		if !ok {
+			return
+		}
+		c.mu.Lock()
+		c.items[itemKey(k.Name, it.Namespace, it.Name)] = it
+		c.mu.Unlock()
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    put,
+		UpdateFunc: func(_, obj any) { put(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			it, ok := summarize(c.src.Name, k, obj)
+			if !ok {
+				return
+			}
+			c.mu.Lock()
+			delete(c.items, itemKey(k.Name, it.Namespace, it.Name))
+			c.mu.Unlock()
+		},
+	}
+}
+
+// run starts the informers and the health probe and returns at once; both
+// stop when ctx ends. Nothing here waits on the API server, so a down
+// cluster never holds up the others.
+func (c *cluster) run(ctx context.Context, probeEvery time.Duration) {
+	for _, inf := range c.informers {
+		go inf.Run(ctx.Done())
+	}
+	go c.probeLoop(ctx, probeEvery)
+}
+
+// probeLoop asks the API server for its version every interval, with a
+// short timeout, to notice a cluster going down and coming back.
+func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
+	cfg := rest.CopyConfig(c.src.Config)
+	cfg.Timeout = 3 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		c.noteError(fmt.Errorf("building probe client, %w", err))
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		v, err := cs.Discovery().ServerVersion()
+		if err != nil {
+			c.noteError(fmt.Errorf("probing API server, %w", err))
+		} else {
+			c.noteHealthy(v.GitVersion)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *cluster) noteError(err error) {
+	// An expired resource version or a closed stream is the normal life of
+	// a watch (the reflector relists), not a sign the cluster is down.
+	if errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.healthy = false
+	c.err = err.Error()
+}
+
+func (c *cluster) noteHealthy(version string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.healthy, c.err, c.version, c.lastSeen = true, "", version, c.clock.Now()
+}
+
+// hasSynced reports whether every informer has listed once.
+func (c *cluster) hasSynced() bool {
+	c.mu.RLock()
+	done := c.synced
+	c.mu.RUnlock()
+	if done {
+		return true
+	}
+	for _, inf := range c.informers {
+		if !inf.HasSynced() {
+			return false
+		}
+	}
+	c.mu.Lock()
+	c.synced = true
+	c.mu.Unlock()
+	return true
+}
+
+// status reports the cluster's state. A cluster is down when its last
+// probe or watch failed, syncing until every informer has listed once, and
+// ready otherwise.
+func (c *cluster) status() ClusterStatus {
+	synced := c.hasSynced()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	st := ClusterStatus{
+		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: len(c.items),
+		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
+	}
+	switch {
+	case c.err != "":
+		st.State = StateDown
+	case !synced || !c.healthy:
+		st.State = StateSyncing
+	default:
+		st.State = StateReady
+	}
+	return st
+}
+
+// snapshot returns the cluster's items that match q (unsorted).
+func (c *cluster) match(q Query, out []*Item) []*Item {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, it := range c.items {
+		if q.Matches(it) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// object returns the cached (trimmed) object of kind k.
+func (c *cluster) object(k Kind, namespace, name string) (runtime.Object, bool) {
+	inf, ok := c.informers[k.Name]
+	if !ok {
+		return nil, false
+	}
+	key := name
+	if namespace != "" {
+		key = namespace + "/" + name
+	}
+	obj, exists, err := inf.GetIndexer().GetByKey(key)
+	if err != nil || !exists {
+		return nil, false
+	}
+	ro, ok := obj.(runtime.Object)
+	return ro, ok
+}
+
+// list returns every cached object of kind k.
+func (c *cluster) list(k Kind) []any {
+	inf, ok := c.informers[k.Name]
+	if !ok {
+		return nil
+	}
+	return inf.GetIndexer().List()
+}
+
+// sortItems orders items by cluster, kind (in Kinds order), namespace and
+// name, which is how results are shown when no other order is asked for.
+func sortItems(items []*Item) {
+	sort.Slice(items, func(i, j int) bool {
+		a, b := items[i], items[j]
+		if a.Cluster != b.Cluster {
+			return a.Cluster < b.Cluster
+		}
+		if a.Kind != b.Kind {
+			return kindOrder[a.Kind] < kindOrder[b.Kind]
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+}
+
+var kindOrder = func() map[string]int {
+	m := map[string]int{}
+	for i, k := range Kinds {
+		m[k.Name] = i
+	}
+	return m
+}()

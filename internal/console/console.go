@@ -1,0 +1,185 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// Options configure a Console.
+type Options struct {
+	// Clusters are the clusters to watch; names must be unique.
+	Clusters []ClusterSource
+	// Clock is injected for tests (default: the real clock).
+	Clock clock.Clock
+	// ProbeInterval is how often each API server is probed (default 5s).
+	ProbeInterval time.Duration
+	// Cost configures prices and aggregation labels.
+	Cost CostOptions
+}
+
+// Console watches every cluster and answers searches from memory.
+type Console struct {
+	clusters []*cluster
+	byName   map[string]*cluster
+	clock    clock.Clock
+	probe    time.Duration
+	cost     CostOptions
+}
+
+// New builds a Console; it does not contact any cluster until Start.
+func New(opts Options) (*Console, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.ProbeInterval <= 0 {
+		opts.ProbeInterval = 5 * time.Second
+	}
+	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, cost: opts.Cost.withDefaults()}
+	for _, src := range opts.Clusters {
+		if _, dup := c.byName[src.Name]; dup {
+			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
+		}
+		cl, err := newCluster(src, opts.Clock)
+		if err != nil {
+			return nil, err
+		}
+		c.clusters = append(c.clusters, cl)
+		c.byName[src.Name] = cl
+	}
+	sort.Slice(c.clusters, func(i, j int) bool { return c.clusters[i].src.Name < c.clusters[j].src.Name })
+	return c, nil
+}
+
+// Start begins watching every cluster and returns at once; the caches
+// fill in the background and stop when ctx ends.
+func (c *Console) Start(ctx context.Context) {
+	for _, cl := range c.clusters {
+		cl.run(ctx, c.probe)
+	}
+}
+
+// Clusters returns the status of every cluster, sorted by name.
+func (c *Console) Clusters() []ClusterStatus {
+	out := make([]ClusterStatus, 0, len(c.clusters))
+	for _, cl := range c.clusters {
+		out = append(out, cl.status())
+	}
+	return out
+}
+
+// ClusterGroup is the part of a result from one cluster.
+type ClusterGroup struct {
+	Cluster ClusterStatus `json:"cluster"`
+	// Stale is true when the cluster is down: its items are the last known.
+	Stale bool    `json:"stale,omitempty"`
+	Items []*Item `json:"items"`
+	Total int     `json:"total"`
+}
+
+// Result is the answer to a search or list.
+type Result struct {
+	Query  string         `json:"query"`
+	Total  int            `json:"total"`
+	Shown  int            `json:"shown"`
+	Groups []ClusterGroup `json:"groups"`
+	TookMS float64        `json:"tookMs"`
+}
+
+// Items returns every shown item in group order.
+func (r Result) Items() []*Item {
+	var out []*Item
+	for _, g := range r.Groups {
+		out = append(out, g.Items...)
+	}
+	return out
+}
+
+// Search answers q from the caches (L48). At most limit items are returned
+// per cluster (0: no limit); Total counts every match. Only clusters with
+// matches, or that are not ready, appear as groups, so a down cluster is
+// always visible in a result.
+func (c *Console) Search(q Query, limit int, order string) Result {
+	start := time.Now() // wall time of the query itself, for display only
+	res := Result{Query: q.Raw}
+	for _, cl := range c.clusters {
+		if !anyEqual(q.Clusters, cl.src.Name, false) {
+			continue
+		}
+		st := cl.status()
+		items := cl.match(q, nil)
+		if len(items) == 0 && st.State == StateReady {
+			continue
+		}
+		SortItems(items, order, c.clock.Now())
+		g := ClusterGroup{Cluster: st, Stale: st.State == StateDown, Total: len(items)}
+		if limit > 0 && len(items) > limit {
+			items = items[:limit]
+		}
+		g.Items = items
+		res.Total += g.Total
+		res.Shown += len(items)
+		res.Groups = append(res.Groups, g)
+	}
+	res.TookMS = float64(time.Since(start).Microseconds()) / 1000
+	return res
+}
+
+// SortItems orders items by one of: name, namespace, kind, status, node,
+// restarts, age (oldest first), -age (newest first). The default (empty or
+// unknown) is cluster, kind, namespace, name.
+func SortItems(items []*Item, order string, now time.Time) {
+	sortItems(items)
+	var less func(a, b *Item) bool
+	switch order {
+	case "name":
+		less = func(a, b *Item) bool { return a.Name < b.Name }
+	case "namespace":
+		less = func(a, b *Item) bool { return a.Namespace < b.Namespace }
+	case "kind":
+		less = func(a, b *Item) bool { return kindOrder[a.Kind] < kindOrder[b.Kind] }
+	case "status":
+		less = func(a, b *Item) bool { return a.Status < b.Status }
+	case "node":
+		less = func(a, b *Item) bool { return a.Node < b.Node }
+	case "restarts":
+		less = func(a, b *Item) bool { return a.Restarts > b.Restarts }
+	case "age":
+		less = func(a, b *Item) bool { return a.Created.Before(b.Created) }
+	case "-age":
+		less = func(a, b *Item) bool { return a.Created.After(b.Created) }
+	default:
+		return
+	}
+	sort.SliceStable(items, func(i, j int) bool { return less(items[i], items[j]) })
+}
+
+// cluster returns the named cluster.
+func (c *Console) cluster(name string) (*cluster, bool) {
+	cl, ok := c.byName[name]
+	return cl, ok
+}
+
+// WaitSynced blocks until every cluster is ready or down, or ctx ends. It
+// is for tests and benchmarks; the server never waits.
+func (c *Console) WaitSynced(ctx context.Context) error {
+	for {
+		pending := 0
+		for _, st := range c.Clusters() {
+			if st.State == StateSyncing {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %d clusters to sync, %w", pending, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
