@@ -454,3 +454,57 @@ func TestAddClusterRejectsBadPools(t *testing.T) {
 		})
 	}
 }
+
+func TestBootstrapRegistersMinimumAtOnce(t *testing.T) {
+	c, _, reg := newTestCloud(t, Config{BootDelay: time.Hour})
+	if err := c.Bootstrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if reg.count() != 1 {
+		t.Fatalf("%d nodes after Bootstrap, want the on-demand group's minimum of 1", reg.count())
+	}
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	c, clk, _ := newTestCloud(t, Config{})
+	ctx := context.Background()
+	if err := c.SetTargetSize(ctx, "c1/spot", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCapacity(OfferingKey{Zone: "eu-central-1b"}, 5, false); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, c)
+	clk.Step(time.Minute)
+	reconcile(t, c)
+	data, err := c.MarshalState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted, _, _ := newTestCloud(t, Config{})
+	if err := restarted.LoadState(data); err != nil {
+		t.Fatal(err)
+	}
+	before, after := instances(t, c, "c1/spot"), instances(t, restarted, "c1/spot")
+	if len(after) != 2 || after[0].ID != before[0].ID || after[0].State != provider.Running {
+		t.Fatalf("instances after restart %+v, want %+v", after, before)
+	}
+	if len(restarted.Limits()) != 1 {
+		t.Errorf("limits lost: %v", restarted.Limits())
+	}
+	// New launches must not reuse instance IDs.
+	if err := restarted.SetTargetSize(ctx, "c1/spot", 3); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, restarted)
+	ids := map[string]bool{}
+	for _, in := range instances(t, restarted, "c1/spot") {
+		if ids[in.ID] {
+			t.Fatalf("instance ID %s reused after restart", in.ID)
+		}
+		ids[in.ID] = true
+	}
+	if err := restarted.LoadState([]byte("{broken")); err == nil {
+		t.Error("corrupt state accepted")
+	}
+}

@@ -59,9 +59,11 @@ func TestUpRejectsBadInputBeforeStarting(t *testing.T) {
 		opts Options
 		want string
 	}{
-		"negative nodes":   {Options{Nodes: -1}, "--nodes -1"},
-		"memory not a qty": {Options{Nodes: 1, NodeMemory: "lots"}, `"lots" is not a Kubernetes quantity`},
-		"missing binaries": {Options{Nodes: 1, BinDir: t.TempDir()}, "make tools"},
+		"unknown cluster":     {Options{Clusters: []string{"nope"}}, `no cluster "nope"`},
+		"aws cluster":         {Options{Clusters: []string{"aws-prod-eu1"}}, `provider "aws"`},
+		"missing fleet":       {Options{FleetDir: "/does/not/exist"}, "loading fleet"},
+		"missing binaries":    {Options{BinDir: t.TempDir()}, "make tools"},
+		"fleet without local": {Options{FleetDir: "testdata/aws-only"}, "no cluster with provider: local"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -79,5 +81,20 @@ func TestUpRejectsBadInputBeforeStarting(t *testing.T) {
 				t.Errorf("bad input changed the state dir: %v", entries)
 			}
 		})
+	}
+}
+
+func TestEmbeddedFleetHasLocalClusters(t *testing.T) {
+	clusters, err := selectClusters(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clusters) < 1 {
+		t.Fatal("embedded fleet has no local cluster")
+	}
+	for _, c := range clusters {
+		if c.Provider != "local" {
+			t.Errorf("selected %s with provider %s", c.ID, c.Provider)
+		}
 	}
 }

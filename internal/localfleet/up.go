@@ -2,17 +2,29 @@ package localfleet
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"sort"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/clock"
 
+	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
 	"github.com/bosun-platform/bosun/internal/controlplane"
+	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider/local"
 	"github.com/bosun-platform/bosun/internal/version"
 )
 
@@ -22,34 +34,46 @@ type Options struct {
 	StateDir string
 	// BinDir holds the control-plane binaries ("" = default cache).
 	BinDir string
-	// Nodes is how many kwok nodes the local cluster gets.
-	Nodes int
-	// NodeCPU and NodeMemory are each node's capacity.
-	NodeCPU, NodeMemory string
-	// NodeBootDelay is how long a new node takes to turn Ready.
-	NodeBootDelay time.Duration
+	// FleetDir is the fleet directory; empty means the embedded example
+	// fleet.
+	FleetDir string
+	// Clusters limits which local-provider clusters start (default all).
+	Clusters []string
+	// BootDelay is how long a launched instance boots before its Node
+	// registers (default 45s).
+	BootDelay time.Duration
+	// Keep restarts from the state of the previous run (etcd data, cloud
+	// instances and limits) instead of a clean start.
+	Keep bool
 	// Out receives progress and the how-to-use message.
 	Out io.Writer
+	// Logger receives the local cloud's warnings (default: discard).
+	Logger *slog.Logger
 	// Ready, if set, is called once the fleet is up (tests use it).
 	Ready func(kubeconfig string)
 }
 
-// Up starts the local fleet (today: one cluster, "local", with opts.Nodes
-// kwok nodes), writes its kubeconfig to the state directory, and runs until
-// ctx ends (Ctrl-C, or SIGTERM from `bosun down`); then it stops every
-// process it started. A second Up on the same state directory fails with
-// ErrAlreadyRunning. Every start is clean: the previous cluster's data is
-// removed.
+// cloudStateFile keeps the local cloud's state for --keep.
+const cloudStateFile = "cloud-state.json"
+
+// Up starts the local fleet: a real control plane for every local-provider
+// cluster of the fleet, the local cloud with each cluster's node pools as
+// node groups at their minimum size (their nodes registered as kwok Nodes),
+// and the cloud's API on loopback (cloud.json in the state directory). It
+// writes a kubeconfig with one context per cluster and runs until ctx ends
+// (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
+// started. A second Up on the same state directory fails with
+// ErrAlreadyRunning.
 func Up(ctx context.Context, opts Options) error {
-	if opts.Nodes < 0 {
-		return fmt.Errorf("--nodes %d: expected 0 or more", opts.Nodes)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	bins, err := controlplane.FindBinaries(opts.BinDir)
+	clusters, err := selectClusters(opts)
 	if err != nil {
 		return err
 	}
-	// Validate node sizes before anything starts.
-	if _, err := controlplane.NewNode(nodeSpec(opts, 0)); err != nil {
+	bins, err := controlplane.FindBinaries(opts.BinDir)
+	if err != nil {
 		return err
 	}
 	lk, err := acquireLock(opts.StateDir)
@@ -57,88 +81,219 @@ func Up(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer lk.release(opts.StateDir)
-
-	// Leftovers of a previous run that was killed hard: stop them first.
-	dir := ClusterDir(opts.StateDir, localCluster)
-	if stopped, err := controlplane.StopRecorded(dir, 10*time.Second); err != nil {
-		return fmt.Errorf("stopping leftovers of a previous run, %w", err)
-	} else if len(stopped) > 0 {
-		fmt.Fprintf(opts.Out, "stopped %d processes left by a previous run\n", len(stopped))
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("cleaning %s, %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s, %w", dir, err)
+	if err := prepareDirs(opts, clusters); err != nil {
+		return err
 	}
 
-	fmt.Fprintf(opts.Out, "Starting local cluster %q (Kubernetes %s, kwok %s) in %s\n", localCluster, version.Kubernetes, version.Kwok, dir)
 	start := time.Now()
-	cp, err := controlplane.Start(ctx, controlplane.Options{
-		Name: localCluster, Dir: dir, Binaries: bins,
-		Scheduler: true, ControllerManager: true, Kwok: true,
-		NodeBootDelay: opts.NodeBootDelay,
-		Logf:          func(f string, a ...any) { fmt.Fprintf(opts.Out, "  "+f+"\n", a...) },
-	})
-	if err != nil {
-		return fmt.Errorf("starting the local cluster, %w", err)
-	}
+	registry := localcloud.NewClientRegistry()
+	cloud := localcloud.New(localcloud.Config{BootDelay: opts.BootDelay}, clock.RealClock{}, registry)
+	running := map[string]*controlplane.ControlPlane{}
 	defer func() {
-		fmt.Fprintf(opts.Out, "Stopping local cluster %q\n", localCluster)
-		if err := cp.Stop(); err != nil {
-			fmt.Fprintf(opts.Out, "warning: %v\n", err)
+		for _, id := range sortedKeys(running) {
+			fmt.Fprintf(opts.Out, "Stopping cluster %q\n", id)
+			if err := running[id].Stop(); err != nil {
+				fmt.Fprintf(opts.Out, "warning: %v\n", err)
+			}
 		}
 		_ = os.Remove(KubeconfigPath(opts.StateDir))
+		_ = os.Remove(filepath.Join(opts.StateDir, local.EndpointFile))
 		fmt.Fprintln(opts.Out, "Stopped.")
 	}()
-
-	if err := createNodes(ctx, cp, opts); err != nil {
+	for _, cl := range clusters {
+		fmt.Fprintf(opts.Out, "Starting cluster %q (Kubernetes %s, kwok %s)\n", cl.ID, version.Kubernetes, version.Kwok)
+		cp, err := controlplane.Start(ctx, controlplane.Options{
+			Name: cl.ID, Dir: ClusterDir(opts.StateDir, cl.ID), Binaries: bins,
+			Scheduler: true, ControllerManager: true, Kwok: true,
+			Logf: func(f string, a ...any) { fmt.Fprintf(opts.Out, "  "+f+"\n", a...) },
+		})
+		if err != nil {
+			return fmt.Errorf("starting cluster %s, %w", cl.ID, err)
+		}
+		running[cl.ID] = cp
+		cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+		if err != nil {
+			return fmt.Errorf("client for %s, %w", cl.ID, err)
+		}
+		registry.Add(cl.ID, cs)
+		if err := cloud.AddCluster(cl); err != nil {
+			return err
+		}
+	}
+	if err := startCloud(ctx, opts, cloud); err != nil {
 		return err
 	}
-	if err := copyFile(cp.KubeconfigPath, KubeconfigPath(opts.StateDir)); err != nil {
+	for _, cl := range clusters {
+		if err := waitNodes(ctx, opts.Out, cl, running[cl.ID]); err != nil {
+			return err
+		}
+	}
+	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err
 	}
-	printUsage(opts, time.Since(start))
+	printUsage(opts, clusters, running, time.Since(start))
 	if opts.Ready != nil {
 		opts.Ready(KubeconfigPath(opts.StateDir))
 	}
 	<-ctx.Done()
+	return saveCloud(opts.StateDir, cloud)
+}
+
+// selectClusters loads the fleet and picks its local-provider clusters.
+func selectClusters(opts Options) ([]*fleet.Cluster, error) {
+	var (
+		f   *fleet.Fleet
+		err error
+	)
+	if opts.FleetDir == "" {
+		f, err = fleet.LoadFS(examplefleet.FS, "(embedded example fleet)")
+	} else {
+		f, err = fleet.Load(opts.FleetDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading fleet, %w", err)
+	}
+	want := map[string]bool{}
+	for _, id := range opts.Clusters {
+		c := f.Cluster(id)
+		if c == nil {
+			return nil, fmt.Errorf("--clusters: fleet %s has no cluster %q", f.Dir, id)
+		}
+		if c.Provider != "local" {
+			return nil, fmt.Errorf("--clusters: cluster %q has provider %q; bosun up starts local-provider clusters only", id, c.Provider)
+		}
+		want[id] = true
+	}
+	var out []*fleet.Cluster
+	for _, c := range f.Clusters {
+		if c.Provider == "local" && (len(want) == 0 || want[c.ID]) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("fleet %s has no cluster with provider: local", f.Dir)
+	}
+	return out, nil
+}
+
+// prepareDirs stops leftovers of a run that was killed hard and, unless
+// Keep, removes the previous run's data.
+func prepareDirs(opts Options, clusters []*fleet.Cluster) error {
+	dirs, _ := filepath.Glob(filepath.Join(opts.StateDir, clustersDir, "*"))
+	for _, dir := range dirs {
+		stopped, err := controlplane.StopRecorded(dir, 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("stopping leftovers of a previous run, %w", err)
+		}
+		if len(stopped) > 0 {
+			fmt.Fprintf(opts.Out, "stopped %d processes left by a previous run in %s\n", len(stopped), dir)
+		}
+	}
+	if !opts.Keep {
+		for _, p := range []string{filepath.Join(opts.StateDir, clustersDir), filepath.Join(opts.StateDir, cloudStateFile)} {
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("cleaning %s, %w", p, err)
+			}
+		}
+	}
+	for _, c := range clusters {
+		if err := os.MkdirAll(ClusterDir(opts.StateDir, c.ID), 0o700); err != nil {
+			return fmt.Errorf("creating %s, %w", c.ID, err)
+		}
+	}
 	return nil
 }
 
-func nodeSpec(opts Options, i int) controlplane.NodeSpec {
-	return controlplane.NodeSpec{
-		Name:   fmt.Sprintf("local-worker-%d", i+1),
-		CPU:    opts.NodeCPU,
-		Memory: opts.NodeMemory,
-		Labels: map[string]string{"node.kubernetes.io/role": "worker", "topology.kubernetes.io/zone": "local-1a"},
+// startCloud restores (--keep) or bootstraps the cloud, runs it and serves
+// its API.
+func startCloud(ctx context.Context, opts Options, cloud *localcloud.Cloud) error {
+	restored := false
+	if opts.Keep {
+		data, err := os.ReadFile(filepath.Join(opts.StateDir, cloudStateFile))
+		switch {
+		case err == nil:
+			if err := cloud.LoadState(data); err != nil {
+				return err
+			}
+			restored = true
+			fmt.Fprintln(opts.Out, "  local cloud: restored instances and limits of the previous run")
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("reading saved cloud state, %w", err)
+		}
+	}
+	if !restored {
+		if err := cloud.Bootstrap(ctx); err != nil {
+			return fmt.Errorf("creating the node groups' minimum nodes, %w", err)
+		}
+	}
+	go runCloud(ctx, opts, cloud)
+	token, err := randomToken()
+	if err != nil {
+		return err
+	}
+	url, _, err := cloud.Serve(ctx, token)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Out, "  local cloud API on %s\n", url)
+	return local.WriteEndpoint(opts.StateDir, local.Endpoint{URL: url, Token: token})
+}
+
+// runCloud reconciles the cloud every 250ms and saves its state whenever
+// it changed, so a killed `bosun up --keep` loses nothing.
+func runCloud(ctx context.Context, opts Options, cloud *localcloud.Cloud) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var last []byte
+	for {
+		if err := cloud.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			opts.Logger.Warn("local cloud reconcile", "error", err)
+		}
+		if data, err := cloud.MarshalState(); err == nil && string(data) != string(last) {
+			if err := writeAtomic(filepath.Join(opts.StateDir, cloudStateFile), data); err == nil {
+				last = data
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
-// createNodes creates the kwok nodes and waits until they are Ready.
-func createNodes(ctx context.Context, cp *controlplane.ControlPlane, opts Options) error {
+func saveCloud(stateDir string, cloud *localcloud.Cloud) error {
+	data, err := cloud.MarshalState()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(stateDir, cloudStateFile), data)
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating cloud API token, %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// waitNodes waits until the cluster has a Ready node for every instance
+// its pools start with.
+func waitNodes(ctx context.Context, out io.Writer, cl *fleet.Cluster, cp *controlplane.ControlPlane) error {
+	want := 0
+	for _, p := range cl.NodePools {
+		want += p.MinSize
+	}
 	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
 	if err != nil {
-		return fmt.Errorf("building client, %w", err)
+		return fmt.Errorf("client for %s, %w", cl.ID, err)
 	}
-	for i := 0; i < opts.Nodes; i++ {
-		node, err := controlplane.NewNode(nodeSpec(opts, i))
-		if err != nil {
-			return err
-		}
-		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("creating node %s, %w", node.Name, err)
-		}
-	}
-	if opts.Nodes == 0 {
-		return nil
-	}
-	fmt.Fprintf(opts.Out, "  waiting for %d kwok nodes to boot (boot delay %s)\n", opts.Nodes, opts.NodeBootDelay)
-	deadline := time.Now().Add(opts.NodeBootDelay + 2*time.Minute)
+	fmt.Fprintf(out, "  [%s] waiting for %d nodes (the node pools' minimum sizes)\n", cl.ID, want)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err == nil {
-			ready := 0
+		ready := 0
+		if list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
 			for i := range list.Items {
 				for _, c := range list.Items[i].Status.Conditions {
 					if c.Type == "Ready" && c.Status == "True" {
@@ -146,12 +301,12 @@ func createNodes(ctx context.Context, cp *controlplane.ControlPlane, opts Option
 					}
 				}
 			}
-			if ready >= opts.Nodes {
-				return nil
-			}
+		}
+		if ready >= want {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("kwok nodes not Ready in time; see %s", filepath.Join(cp.Dir, "logs", "kwok.log"))
+			return fmt.Errorf("cluster %s: %d of %d nodes Ready after 2 minutes; see %s", cl.ID, ready, want, filepath.Join(cp.Dir, "logs"))
 		}
 		select {
 		case <-ctx.Done():
@@ -161,38 +316,76 @@ func createNodes(ctx context.Context, cp *controlplane.ControlPlane, opts Option
 	}
 }
 
-func printUsage(opts Options, took time.Duration) {
-	kc := KubeconfigPath(opts.StateDir)
-	kubectl := "kubectl"
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		if bins, err := controlplane.DefaultBinDir(); err == nil && opts.BinDir == "" {
-			kubectl = filepath.Join(bins, "kubectl")
-		} else if opts.BinDir != "" {
-			kubectl = filepath.Join(opts.BinDir, "kubectl")
+// writeFleetKubeconfig merges the clusters' kubeconfigs, one context each
+// (bosun-<id>); the first cluster is the current context.
+func writeFleetKubeconfig(path string, clusters []*fleet.Cluster, running map[string]*controlplane.ControlPlane) error {
+	merged := clientcmdapi.NewConfig()
+	for _, cl := range clusters {
+		cfg, err := clientcmd.LoadFromFile(running[cl.ID].KubeconfigPath)
+		if err != nil {
+			return fmt.Errorf("reading kubeconfig of %s, %w", cl.ID, err)
+		}
+		for k, v := range cfg.Clusters {
+			merged.Clusters[k] = v
+		}
+		for k, v := range cfg.AuthInfos {
+			merged.AuthInfos[k] = v
+		}
+		for k, v := range cfg.Contexts {
+			merged.Contexts[k] = v
+		}
+		if merged.CurrentContext == "" {
+			merged.CurrentContext = cfg.CurrentContext
 		}
 	}
-	fmt.Fprintf(opts.Out, `
-Local cluster %q is ready in %s with %d kwok nodes.
-
-Use it:
-  export KUBECONFIG=%s
-  %s get nodes
-  %s create deployment web --image=nginx --replicas=3
-
-Logs:  %s
-Stop:  Ctrl-C here, or "bosun down" from another shell.
-`, localCluster, took.Round(100*time.Millisecond), opts.Nodes, kc, kubectl, kubectl,
-		filepath.Join(ClusterDir(opts.StateDir, localCluster), "logs"))
+	data, err := clientcmd.Write(*merged)
+	if err != nil {
+		return fmt.Errorf("encoding kubeconfig, %w", err)
+	}
+	return writeAtomic(path, data)
 }
 
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("reading %s, %w", src, err)
-	}
-	tmp := dst + ".tmp"
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("writing %s, %w", dst, err)
+		return fmt.Errorf("writing %s, %w", path, err)
 	}
-	return os.Rename(tmp, dst)
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s, %w", path, err)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func printUsage(opts Options, clusters []*fleet.Cluster, running map[string]*controlplane.ControlPlane, took time.Duration) {
+	fmt.Fprintf(opts.Out, "\nLocal fleet is ready in %s: %d clusters.\n\n", took.Round(100*time.Millisecond), len(clusters))
+	for _, cl := range clusters {
+		pools := 0
+		nodes := 0
+		for _, p := range cl.NodePools {
+			pools++
+			nodes += p.MinSize
+		}
+		fmt.Fprintf(opts.Out, "  %-20s %-11s context bosun-%s, %d node pools, %d nodes, kubeconfig %s\n",
+			cl.ID, cl.Environment, cl.ID, pools, nodes, running[cl.ID].KubeconfigPath)
+	}
+	fmt.Fprintf(opts.Out, `
+Use it:
+  export KUBECONFIG=%s
+  kubectl get nodes -L node.kubernetes.io/instance-type,karpenter.sh/capacity-type
+  kubectl --context bosun-%s get nodes
+  bosun status                          # the fleet and its node groups
+  bosun sim capacity --lifecycle spot --limit 0   # make all spot capacity run out
+
+Logs:  %s/<cluster>/logs
+Stop:  Ctrl-C here, or "bosun down" from another shell.
+`, KubeconfigPath(opts.StateDir), clusters[len(clusters)-1].ID, filepath.Join(opts.StateDir, clustersDir))
 }

@@ -58,7 +58,7 @@ func TestIntegrationUpDown(t *testing.T) {
 	env := append(os.Environ(), localfleet.StateDirEnv+"="+state)
 
 	var upOut syncBuffer
-	up := exec.Command(bosun, "up", "--nodes", "2")
+	up := exec.Command(bosun, "up", "--fleet", "testdata/small", "--boot-delay", "2s")
 	up.Env, up.Stdout, up.Stderr = env, &upOut, &upOut
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestIntegrationUpDown(t *testing.T) {
 	go func() { upDone <- up.Wait() }()
 	t.Cleanup(func() {
 		_ = up.Process.Kill()
-		_, _ = controlplane.StopRecorded(localfleet.ClusterDir(state, "local"), time.Second)
+		_, _ = controlplane.StopRecorded(localfleet.ClusterDir(state, "tiny"), time.Second)
 	})
 
 	testenv.Eventually(t, 3*time.Minute, func(context.Context) (bool, error) {
@@ -78,7 +78,7 @@ func TestIntegrationUpDown(t *testing.T) {
 		}
 		return strings.Contains(upOut.String(), "is ready"), nil
 	}, "bosun up to report ready")
-	if !strings.Contains(upOut.String(), "export KUBECONFIG="+localfleet.KubeconfigPath(state)) {
+	if !strings.Contains(upOut.String(), "export KUBECONFIG="+localfleet.KubeconfigPath(state)) || !strings.Contains(upOut.String(), "context bosun-tiny") {
 		t.Errorf("bosun up does not say how to use the cluster:\n%s", upOut.String())
 	}
 
@@ -95,14 +95,18 @@ func TestIntegrationUpDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(nodes.Items) != 2 {
-		t.Fatalf("%d nodes, want 2", len(nodes.Items))
+		t.Fatalf("%d nodes, want the system pool's minimum of 2", len(nodes.Items))
 	}
 	for i := range nodes.Items {
-		if !testenv.NodeReady(&nodes.Items[i]) {
-			t.Errorf("node %s not Ready", nodes.Items[i].Name)
+		n := &nodes.Items[i]
+		if !testenv.NodeReady(n) {
+			t.Errorf("node %s not Ready", n.Name)
+		}
+		if n.Labels["node.kubernetes.io/instance-type"] != "m6i.large" || n.Labels["karpenter.sh/capacity-type"] != "on-demand" {
+			t.Errorf("node %s labels %v", n.Name, n.Labels)
 		}
 	}
-	procs, err := controlplane.ReadPIDs(localfleet.ClusterDir(state, "local"))
+	procs, err := controlplane.ReadPIDs(localfleet.ClusterDir(state, "tiny"))
 	if err != nil || len(procs) != 5 {
 		t.Fatalf("recorded processes %v, %v; want 5", procs, err)
 	}

@@ -2,6 +2,7 @@
 package up
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,12 +12,12 @@ import (
 )
 
 type flagpole struct {
-	stateDir   string
-	binDir     string
-	nodes      int
-	nodeCPU    string
-	nodeMemory string
-	bootDelay  time.Duration
+	stateDir  string
+	binDir    string
+	fleetDir  string
+	clusters  []string
+	bootDelay time.Duration
+	keep      bool
 }
 
 // NewCommand returns `bosun up`.
@@ -24,24 +25,36 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 	flags := &flagpole{}
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Start a local cluster with kwok nodes and keep it running",
+		Short: "Start the local fleet: a real control plane per cluster, kwok nodes and a simulated cloud",
 		Long: `Start the local fleet on this machine and keep it running in the foreground.
 
-Today the fleet is one cluster, "local": a real etcd, kube-apiserver,
-kube-scheduler and kube-controller-manager, with nodes simulated by kwok, so
-pods are scheduled and "run" without containers. Its admin kubeconfig is
-written to <state-dir>/kubeconfig.
+Every cluster of the fleet with "provider: local" gets a real etcd,
+kube-apiserver, kube-scheduler and kube-controller-manager, with nodes
+simulated by kwok. Its node pools become node groups in the local cloud, a
+simulated EC2: instances boot for --boot-delay and then register as Nodes
+with the labels EKS/Karpenter nodes carry; capacity can run out
+(InsufficientInstanceCapacity) and spot instances get interruption notices
+("bosun sim"). Each group starts at its minimum size.
 
-The binaries come from "make tools" (built once from pinned Go modules into
-~/.cache/bosun/bin/<version>; override with --bin-dir or BOSUN_BIN_DIR).
+Without --fleet, the embedded example fleet is used (examples/fleet in the
+source tree): clusters local-staging and local-prod.
+
+A kubeconfig with one context per cluster (bosun-<id>) is written to
+<state-dir>/kubeconfig; the cloud's API endpoint to <state-dir>/cloud.json.
+The binaries come from "make tools" (override with --bin-dir or
+BOSUN_BIN_DIR).
 
 Stop with Ctrl-C, or run "bosun down" from another shell. Only one
-"bosun up" can run per state directory; every start is clean.`,
+"bosun up" runs per state directory. Every start is clean unless --keep.`,
 		Example: `  bosun up
-  bosun up --nodes 5 --node-cpu 8 --node-memory 32Gi
+  bosun up --fleet ./my-fleet --clusters local-staging
+  bosun up --boot-delay 5s          # fast node launches for experiments
   BOSUN_HOME=/tmp/fleet2 bosun up   # a second, separate fleet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if flags.bootDelay < 0 {
+				return fmt.Errorf("--boot-delay %s: expected a duration of 0 or more", flags.bootDelay)
+			}
 			if flags.stateDir == "" {
 				dir, err := localfleet.DefaultStateDir()
 				if err != nil {
@@ -50,22 +63,22 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 				flags.stateDir = dir
 			}
 			return localfleet.Up(cmd.Context(), localfleet.Options{
-				StateDir:      flags.stateDir,
-				BinDir:        flags.binDir,
-				Nodes:         flags.nodes,
-				NodeCPU:       flags.nodeCPU,
-				NodeMemory:    flags.nodeMemory,
-				NodeBootDelay: flags.bootDelay,
-				Out:           streams.Out,
+				StateDir:  flags.stateDir,
+				BinDir:    flags.binDir,
+				FleetDir:  flags.fleetDir,
+				Clusters:  flags.clusters,
+				BootDelay: flags.bootDelay,
+				Keep:      flags.keep,
+				Out:       streams.Out,
 			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&flags.stateDir, "state-dir", "", "state directory (default $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.binDir, "bin-dir", "", "directory with etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok (default $BOSUN_BIN_DIR or ~/.cache/bosun/bin/<k8s-version>)")
-	f.IntVar(&flags.nodes, "nodes", 3, "number of kwok nodes")
-	f.StringVar(&flags.nodeCPU, "node-cpu", "4", "CPU capacity of each node (a Kubernetes quantity)")
-	f.StringVar(&flags.nodeMemory, "node-memory", "16Gi", "memory capacity of each node (a Kubernetes quantity)")
-	f.DurationVar(&flags.bootDelay, "boot-delay", 0, "how long a new node takes to turn Ready")
+	f.StringVar(&flags.fleetDir, "fleet", "", "fleet directory (default: the embedded example fleet)")
+	f.StringSliceVar(&flags.clusters, "clusters", nil, "start only these local-provider clusters (comma-separated IDs)")
+	f.DurationVar(&flags.bootDelay, "boot-delay", 45*time.Second, "how long a launched instance boots before its node registers")
+	f.BoolVar(&flags.keep, "keep", false, "restart from the previous run's state (cluster data, cloud instances, capacity limits) instead of a clean start")
 	return cmd
 }
