@@ -75,7 +75,9 @@ func TestIntegrationScaleUpRegistersLabelledNodesAfterBootDelay(t *testing.T) {
 	}
 	for _, in := range ins {
 		env.WaitNodeReady(t, in.NodeName, time.Minute)
-		t.Cleanup(func() { _ = env.Client.CoreV1().Nodes().Delete(context.Background(), in.NodeName, metav1.DeleteOptions{}) })
+		t.Cleanup(func() {
+			_ = env.Client.CoreV1().Nodes().Delete(context.Background(), in.NodeName, metav1.DeleteOptions{})
+		})
 		n, err := env.Client.CoreV1().Nodes().Get(ctx, in.NodeName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -179,5 +181,7 @@ func TestIntegrationInterruptionNoticePrecedesNodeRemoval(t *testing.T) {
 		return err == nil && len(ins) == 1 && ins[0].ID != victim.ID, err
 	}, "a replacement instance")
 	ins, _ := c.Instances(ctx, "intr/intr-spot")
-	t.Cleanup(func() { _ = env.Client.CoreV1().Nodes().Delete(context.Background(), ins[0].NodeName, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Nodes().Delete(context.Background(), ins[0].NodeName, metav1.DeleteOptions{})
+	})
 }

@@ -89,4 +89,3 @@ func (c *Cloud) Bootstrap(ctx context.Context) error {
 	c.mu.Unlock()
 	return c.Reconcile(ctx)
 }
-
