@@ -1,0 +1,56 @@
+package deploy
+
+import (
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// The shipped manifests decode as Kubernetes objects, and the RBAC is least
+// privilege: no wildcards, no cluster-wide secrets read, deletes only in the
+// janitor's role.
+func TestAgentManifests(t *testing.T) {
+	docs, err := AgentManifests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, d := range docs {
+		obj, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(d.YAML, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", d.Source, err)
+		}
+		kinds[gvk.Kind]++
+		cr, ok := obj.(*rbacv1.ClusterRole)
+		if !ok {
+			continue
+		}
+		for _, r := range cr.Rules {
+			for _, list := range [][]string{r.Verbs, r.Resources, r.APIGroups} {
+				for _, v := range list {
+					if v == "*" {
+						t.Errorf("%s: ClusterRole %s uses a wildcard", d.Source, cr.Name)
+					}
+				}
+			}
+			for _, v := range r.Verbs {
+				if v == "delete" && cr.Name != "bosun-agent-janitor" {
+					t.Errorf("%s: ClusterRole %s may delete; only the janitor deletes", d.Source, cr.Name)
+				}
+				if v == "get" && cr.Name == "bosun-agent-janitor" {
+					for _, res := range r.Resources {
+						if res == "secrets" {
+							t.Errorf("%s: the janitor may get secrets; it only needs list/watch of metadata it is told to clean", d.Source)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Deployment"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s in the agent manifests", k)
+		}
+	}
+}
