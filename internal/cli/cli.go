@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
+	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
+	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
@@ -89,6 +91,8 @@ simulated by kwok. Start it with "bosun up".`,
 		agentcmd.NewCommand(streams),
 		rendercmd.NewCommand(streams),
 		lintcmd.NewCommand(streams),
+		diffcmd.NewCommand(streams),
+		applycmd.NewCommand(streams),
 	)
 	return root
 }
