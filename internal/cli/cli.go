@@ -14,6 +14,7 @@ import (
 
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
+	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
@@ -90,6 +91,7 @@ simulated by kwok. Start it with "bosun up".`,
 		schedule.NewCommand(streams),
 		agentcmd.NewCommand(streams),
 		rendercmd.NewCommand(streams),
+		consolecmd.NewCommand(streams),
 		lintcmd.NewCommand(streams),
 		diffcmd.NewCommand(streams),
 		applycmd.NewCommand(streams),

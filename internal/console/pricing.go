@@ -139,21 +139,14 @@ type NodePrice struct {
 
 // PriceNode prices a node from its labels and capacity.
 func (o CostOptions) PriceNode(n *corev1.Node) NodePrice {
-	p := NodePrice{InstanceType: n.Labels[corev1.LabelInstanceTypeStable], Lifecycle: LifecycleOnDemand, Region: n.Labels[corev1.LabelTopologyRegion]}
+	p := NodePrice{InstanceType: n.Labels[corev1.LabelInstanceTypeStable], Region: n.Labels[corev1.LabelTopologyRegion]}
 	if p.InstanceType == "" {
 		p.InstanceType = n.Labels[corev1.LabelInstanceType]
 	}
 	if p.Region == "" {
 		p.Region = o.Region
 	}
-	for _, l := range o.CapacityTypeLabels {
-		if v, ok := n.Labels[l]; ok {
-			if lc := normalizeLifecycle(v); lc != "" {
-				p.Lifecycle = lc
-			}
-			break
-		}
-	}
+	p.Lifecycle = o.lifecycleOf(n.Labels)
 	onDemand, source := o.onDemandPrice(n, p)
 	p.OnDemandUSD, p.HourlyUSD, p.Source = onDemand, onDemand, source
 	if p.Lifecycle == LifecycleSpot {

@@ -1,0 +1,155 @@
+// Package console implements `bosun console`.
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/console"
+	"github.com/bosun-platform/bosun/internal/fleet"
+)
+
+type flagpole struct {
+	kubeconfig     string
+	contexts       []string
+	allContexts    bool
+	fleetDir       string
+	listen         string
+	tokenFile      string
+	trustedHeader  string
+	priceOverrides string
+	region         string
+	spotDiscount   float64
+	capacityLabels []string
+	teamLabels     []string
+	appLabels      []string
+	probeInterval  time.Duration
+}
+
+// NewCommand returns `bosun console`.
+func NewCommand(streams iostreams.IOStreams) *cobra.Command {
+	flags := &flagpole{}
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve one read-only web UI and API over every cluster",
+		Long: `Serve the fleet console: search, resource lists and details, cost and slack,
+and fleet status over every cluster, answered from watch caches (L48).
+
+Clusters are kubeconfig contexts: every context by default (--all-contexts),
+or those named with --contexts. A cluster that is down is shown as down and
+never blocks the others. With --fleet, environment, provider, region and
+channel come from the fleet registry (matched by cluster id or alias).
+
+Listening beyond loopback needs authentication: --token-file (bearer tokens)
+or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
+		Example: `  bosun console --kubeconfig ~/.bosun/kubeconfig
+  bosun console --contexts prod-eu1,staging-eu1 --fleet ./fleet
+  bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), streams, flags)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	f.StringSliceVar(&flags.contexts, "contexts", nil, "kubeconfig contexts to watch (default: all)")
+	f.BoolVar(&flags.allContexts, "all-contexts", false, "watch every kubeconfig context (the default when --contexts is not given)")
+	f.StringVar(&flags.fleetDir, "fleet", "", "fleet directory, for each cluster's environment, provider, region and channel")
+	f.StringVar(&flags.listen, "listen", "127.0.0.1:8080", "address to serve on")
+	f.StringVar(&flags.tokenFile, "token-file", "", `file of "token user" lines; requests need "Authorization: Bearer <token>"`)
+	f.StringVar(&flags.trustedHeader, "trusted-header", "", "header carrying the user from an authenticating proxy (e.g. X-Forwarded-User)")
+	f.StringVar(&flags.priceOverrides, "price-overrides", "", "YAML list of negotiated or reserved prices (instanceType, lifecycle, hourlyUSD, note)")
+	f.StringVar(&flags.region, "region", "us-east-1", "region for pricing nodes without a topology.kubernetes.io/region label")
+	f.Float64Var(&flags.spotDiscount, "spot-discount", 0.65, "assumed spot discount against on-demand when no spot price is known")
+	f.StringSliceVar(&flags.capacityLabels, "capacity-type-labels", console.DefaultCapacityTypeLabels, "node labels that say spot or on-demand, first present wins")
+	f.StringSliceVar(&flags.teamLabels, "team-labels", console.DefaultTeamLabels, "pod label keys naming the team, first present wins")
+	f.StringSliceVar(&flags.appLabels, "app-labels", console.DefaultAppLabels, "pod label keys naming the application, first present wins")
+	f.DurationVar(&flags.probeInterval, "probe-interval", 5*time.Second, "how often each API server is probed for up/down")
+	return cmd
+}
+
+// options validates the flags and assembles the console's options.
+func (f *flagpole) options() (console.Options, console.Auth, error) {
+	var auth console.Auth
+	if f.allContexts && len(f.contexts) > 0 {
+		return console.Options{}, auth, errors.New("--contexts and --all-contexts exclude each other")
+	}
+	if f.tokenFile != "" {
+		tokens, err := console.LoadTokens(f.tokenFile)
+		if err != nil {
+			return console.Options{}, auth, err
+		}
+		auth.Tokens = tokens
+	}
+	auth.TrustedHeader = f.trustedHeader
+	if !console.IsLoopback(f.listen) && !auth.Enabled() {
+		return console.Options{}, auth, fmt.Errorf("listening on %s (beyond loopback) needs --token-file or --trusted-header", f.listen)
+	}
+	srcs, err := console.ClustersFromKubeconfig(f.kubeconfig, f.contexts)
+	if err != nil {
+		return console.Options{}, auth, err
+	}
+	if f.fleetDir != "" {
+		fl, err := fleet.Load(f.fleetDir)
+		if err != nil {
+			return console.Options{}, auth, fmt.Errorf("loading fleet, %w", err)
+		}
+		console.ApplyFleet(srcs, fl)
+	}
+	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Cost: console.CostOptions{
+		CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,
+		Region: f.region, SpotDiscount: f.spotDiscount,
+	}}
+	if f.priceOverrides != "" {
+		o, err := console.LoadOverrides(f.priceOverrides)
+		if err != nil {
+			return console.Options{}, auth, err
+		}
+		opts.Cost.Overrides = o
+	}
+	return opts, auth, nil
+}
+
+func run(ctx context.Context, streams iostreams.IOStreams, f *flagpole) error {
+	opts, auth, err := f.options()
+	if err != nil {
+		return err
+	}
+	c, err := console.New(opts)
+	if err != nil {
+		return err
+	}
+	h, err := c.Handler(auth)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s, %w", f.listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	c.Start(ctx)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(streams.Out, "bosun console: %d clusters, serving http://%s\n", len(opts.Clusters), ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving, %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer done()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down, %w", err)
+	}
+	return nil
+}

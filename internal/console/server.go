@@ -1,0 +1,307 @@
+package console
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// defaultLimit caps the items shown per cluster in a result page; JSON and
+// CSV take ?limit= (0 for all).
+const defaultLimit = 500
+
+// server serves the console's pages and JSON API.
+type server struct {
+	c     *Console
+	pages map[string]*template.Template
+}
+
+// Handler returns the console's HTTP handler: HTML pages, the JSON API
+// under /api/, CSV downloads, SVG charts and /metrics. With auth enabled,
+// every request but /healthz needs a user.
+func (c *Console) Handler(auth Auth) (http.Handler, error) {
+	s := &server{c: c, pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{
+		"age":     func(t time.Time) string { return age(c.clock.Now().Sub(t)) },
+		"usd":     func(v float64) string { return fmt.Sprintf("$%.4f", v) },
+		"monthly": func(v float64) string { return fmt.Sprintf("$%.2f", v*HoursPerMonth) },
+		"pct":     func(v float64) string { return fmt.Sprintf("%.0f%%", v) },
+		"label":   func(it *Item, k string) string { return it.Labels[k] },
+		"join":    strings.Join,
+		"query":   url.QueryEscape,
+		"path":    url.PathEscape,
+		"since":   func(t time.Time) string { return sinceText(c.clock.Now(), t) },
+		"list":    func(s ...string) []string { return s },
+		"withTotal": func(r CostReport) []ClusterCost {
+			return append(append([]ClusterCost(nil), r.Clusters...), r.Total)
+		},
+	}
+	for _, page := range []string{"results", "detail", "fleet", "cost", "error"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parsing template %s, %w", page, err)
+		}
+		s.pages[page] = t
+	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, fmt.Errorf("static assets, %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fleet", http.StatusFound) })
+	mux.HandleFunc("GET /search", s.search(false))
+	mux.HandleFunc("GET /api/search", s.search(true))
+	for _, api := range []bool{false, true} {
+		prefix := ""
+		if api {
+			prefix = "/api"
+		}
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/namespaces/{namespace}/{kind}", s.list(api))
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/{kind}", s.list(api))
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/namespaces/{namespace}/{kind}/{name}", s.detail(api))
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/{kind}/{name}", s.detail(api))
+	}
+	mux.HandleFunc("GET /fleet", s.fleet(false))
+	mux.HandleFunc("GET /api/fleet", s.fleet(true))
+	mux.HandleFunc("GET /api/clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Clusters()) })
+	mux.HandleFunc("GET /cost", s.cost(false))
+	mux.HandleFunc("GET /api/cost", s.cost(true))
+	mux.HandleFunc("GET /cost.csv", s.costCSV)
+	mux.HandleFunc("GET /charts/{chart}", s.chart)
+	mux.HandleFunc("GET /metrics", s.metrics)
+	return auth.wrap(secureHeaders(mux)), nil
+}
+
+// secureHeaders keeps pages from being framed or sniffed; scripts are
+// neither needed nor allowed.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// resultsPage is the data of the search and list pages.
+type resultsPage struct {
+	Title     string
+	Q         string
+	Sort      string
+	LabelCols []string
+	Result    Result
+	Err       string
+	CSV       string
+	JSON      string
+	Clusters  []ClusterStatus
+}
+
+func (s *server) search(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.answer(w, r, api, "Search", r.FormValue("q"))
+	}
+}
+
+// list is `kubectl get` over the fleet: cluster and namespace may be _all.
+func (s *server) list(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		k, ok := LookupKind(r.PathValue("kind"))
+		if !ok {
+			s.fail(w, r, api, fmt.Errorf("kind %q: %w", r.PathValue("kind"), ErrNotFound))
+			return
+		}
+		cl, ns := r.PathValue("cluster"), r.PathValue("namespace")
+		q := fmt.Sprintf("cluster:%s kind:%s", cl, k.Plural)
+		title := fmt.Sprintf("%s in %s", k.Plural, clusterTitle(cl))
+		if ns != "" && k.Namespaced {
+			q += " namespace:" + ns
+			title += ", namespace " + clusterTitle(ns)
+		}
+		if extra := r.FormValue("q"); extra != "" {
+			q += " " + extra
+		}
+		s.answer(w, r, api, title, q)
+	}
+}
+
+func clusterTitle(s string) string {
+	if s == All {
+		return "all"
+	}
+	return s
+}
+
+// answer runs query text and writes the result as HTML, JSON or CSV.
+func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title, text string) {
+	page := resultsPage{Title: title, Q: text, Sort: r.FormValue("sort"), LabelCols: splitValues(r.FormValue("labelcols")), Clusters: s.c.Clusters()}
+	limit := defaultLimit
+	if v := r.FormValue("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.fail(w, r, api, fmt.Errorf("limit %q is not a number >= 0: %w", v, errBadRequest))
+			return
+		}
+		limit = n
+	}
+	q, err := ParseQuery(text)
+	if err != nil {
+		if api {
+			s.fail(w, r, api, fmt.Errorf("%w: %w", errBadRequest, err))
+			return
+		}
+		page.Err = err.Error()
+	} else {
+		page.Result = s.c.Search(q, limit, page.Sort)
+	}
+	switch {
+	case r.FormValue("format") == "csv":
+		writeItemsCSV(w, page.Result, page.LabelCols)
+	case api:
+		writeJSON(w, page.Result)
+	default:
+		v := r.URL.Query()
+		v.Set("format", "csv")
+		page.CSV = r.URL.Path + "?" + v.Encode()
+		v.Del("format")
+		page.JSON = "/api" + r.URL.Path + "?" + v.Encode()
+		if r.URL.Path == "/search" {
+			page.JSON = "/api/search?" + v.Encode()
+		}
+		s.render(w, "results", page)
+	}
+}
+
+func (s *server) detail(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		d, err := s.c.Detail(r.PathValue("cluster"), r.PathValue("kind"), r.PathValue("namespace"), r.PathValue("name"))
+		if err != nil {
+			s.fail(w, r, api, err)
+			return
+		}
+		if api {
+			writeJSON(w, d)
+			return
+		}
+		s.render(w, "detail", struct {
+			Title string
+			Q     string
+			D     *Detail
+		}{Title: d.Item.Kind + " " + d.Item.Name, D: d})
+	}
+}
+
+func (s *server) fleet(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		rows := s.c.Fleet()
+		if api {
+			writeJSON(w, rows)
+			return
+		}
+		s.render(w, "fleet", struct {
+			Title string
+			Q     string
+			Rows  []FleetRow
+		}{Title: "Fleet", Rows: rows})
+	}
+}
+
+func (s *server) cost(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		rep := s.c.Cost()
+		if api {
+			writeJSON(w, rep)
+			return
+		}
+		s.render(w, "cost", struct {
+			Title string
+			Q     string
+			R     CostReport
+		}{Title: "Cost and slack", R: rep})
+	}
+}
+
+var errBadRequest = errors.New("bad request")
+
+// fail writes err with a status that fits it.
+func (s *server) fail(w http.ResponseWriter, _ *http.Request, api bool, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
+	}
+	if api {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	w.WriteHeader(code)
+	s.render(w, "error", struct {
+		Title string
+		Q     string
+		Err   string
+	}{Title: http.StatusText(code), Err: err.Error()})
+}
+
+func (s *server) render(w http.ResponseWriter, page string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.pages[page].Execute(w, data); err != nil {
+		// Headers are gone; the truncated page is all we can do.
+		fmt.Fprintf(w, "<p>error rendering page: %s</p>", template.HTMLEscapeString(err.Error()))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// writeItemsCSV writes a result as CSV with the asked-for label columns.
+func writeItemsCSV(w http.ResponseWriter, res Result, labelCols []string) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="bosun-search.csv"`)
+	_ = ItemsCSV(w, res, labelCols)
+}
+
+// age formats a duration like kubectl: 45s, 12m, 5h, 3d.
+func age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 2*time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < 2*time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}
+
+func sinceText(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return age(now.Sub(t)) + " ago"
+}
