@@ -187,10 +187,11 @@ func (c *Controller) layers(w workload) []map[string]string {
 }
 
 func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload) (*Action, error) {
+	layers := c.layers(w)
 	d, err := Decide(c.opts.Defaults, Input{
 		Now: now, Created: w.obj.GetCreationTimestamp().Time,
 		Name: w.obj.GetName(), Namespace: w.obj.GetNamespace(), Labels: w.obj.GetLabels(),
-		Layers: c.layers(w),
+		Layers: layers,
 	})
 	if err != nil {
 		// Never act on a value that could not be parsed.
@@ -212,6 +213,9 @@ func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload
 		c.log.Debug("left alone: scaled by hand during downtime", "object", w.key(), "replicas", w.replicas)
 	case d.Intent == Up && hasOrig:
 		return c.restore(ctx, w, orig, target, d.Reason)
+	case d.Intent != Down && !hasOrig && !d.Excluded && w.kind != "CronJob":
+		// L33: only a workload the downscaler leaves up can be pre-scaled.
+		return c.prescale(ctx, now, w, layers)
 	}
 	return nil, nil
 }

@@ -520,3 +520,62 @@ func TestRestartMidPassLosesNothing(t *testing.T) {
 }
 
 var everything = labels.Everything()
+
+// L33: a known peak is pre-scaled during its window, then stepped down.
+func TestPeakPreScaling(t *testing.T) {
+	now := time.Now()
+	r := newRig(t, rigOptions{now: now, defaults: Defaults{Uptime: "always"}})
+	r.deployment("shop", 2, map[string]string{
+		AnnotationPeakSchedule: window(now), AnnotationPeakReplicas: "10",
+		AnnotationPeakStep: "3", AnnotationPeakStepInterval: "10m",
+	})
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: r.ns},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "shop"},
+			MinReplicas:    ptr(int32(2)), MaxReplicas: 20,
+		},
+	}
+	if _, err := r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).Create(context.Background(), hpa, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hpaMin := func() int32 {
+		h, err := r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).Get(context.Background(), "shop", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *h.Spec.MinReplicas
+	}
+	replicas := func() int32 { return *r.getDeployment("shop").Spec.Replicas }
+
+	r.pass()
+	if got := replicas(); got != 10 {
+		t.Fatalf("in the peak window: replicas %d, want 10", got)
+	}
+	if got := hpaMin(); got != 10 {
+		t.Errorf("in the peak window: HPA minReplicas %d, want 10", got)
+	}
+	if got := r.getDeployment("shop").Annotations[AnnotationPeakOriginalReplicas]; got != "2" {
+		t.Errorf("peak-original-replicas %q, want 2", got)
+	}
+	if got := r.pass(); len(got) != 0 {
+		t.Errorf("second pass in the window acted: %v", got)
+	}
+
+	r.clock.Step(2 * time.Hour) // window over: step down by 3 every 10m
+	for i, want := range []int32{7, 7, 4, 2, 2} {
+		r.pass()
+		if got := replicas(); got != want {
+			t.Fatalf("step %d: replicas %d, want %d", i, got, want)
+		}
+		if got := hpaMin(); got != want {
+			t.Errorf("step %d: HPA minReplicas %d, want %d", i, got, want)
+		}
+		if i != 0 {
+			r.clock.Step(10 * time.Minute)
+		}
+	}
+	if _, ok := r.getDeployment("shop").Annotations[AnnotationPeakOriginalReplicas]; ok {
+		t.Error("peak state left behind after the step-down")
+	}
+}
