@@ -1,0 +1,133 @@
+package lint
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bosun-platform/bosun/internal/fleet"
+)
+
+// writeFleet writes a fleet of n clusters into dir: the example fleet's
+// defaults, manifests, snippets and vars, with clusters made from
+// aws-prod-eu1 and aws-staging-eu1 in production/staging pairs.
+func writeFleet(tb testing.TB, dir string, n int) {
+	tb.Helper()
+	src := os.DirFS(exampleFleet)
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, "clusters/") || strings.HasPrefix(p, "vars/aws") || !strings.Contains(p, "/") && !strings.HasSuffix(p, ".yaml") {
+			return err
+		}
+		data, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		return writeFile(filepath.Join(dir, p), data)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	prod, err := os.ReadFile(filepath.Join(exampleFleet, "clusters/aws-prod-eu1.yaml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	staging, err := os.ReadFile(filepath.Join(exampleFleet, "clusters/aws-staging-eu1.yaml"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		pair := i / 2
+		prodID, stagingID := fmt.Sprintf("prod-%03d", pair), fmt.Sprintf("staging-%03d", pair)
+		text, id := string(prod), prodID
+		r := strings.NewReplacer("aws-prod-eu1", prodID, "aws-staging-eu1", stagingID, "prod-eu1", prodID, "111111111111", fmt.Sprintf("1%011d", pair))
+		if i%2 == 1 {
+			text, id = string(staging), stagingID
+			r = strings.NewReplacer("aws-staging-eu1", stagingID, "staging-eu1", stagingID, "222222222222", fmt.Sprintf("2%011d", pair))
+		}
+		if err := writeFile(filepath.Join(dir, "clusters", id+".yaml"), []byte(r.Replace(text))); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func writeFile(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
+}
+
+// renderLint loads, renders and lints the fleet in dir, as `bosun lint` does.
+func renderLint(tb testing.TB, dir string) *Report {
+	f, err := fleet.Load(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rep, err := Run(f, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rep
+}
+
+func TestGeneratedFleetPassesLint(t *testing.T) {
+	dir := t.TempDir()
+	writeFleet(t, dir, 6)
+	rep := renderLint(t, dir)
+	if rep.Errors+rep.Warnings != 0 {
+		t.Errorf("generated fleet: %d errors, %d warnings: %+v", rep.Errors, rep.Warnings, rep.Findings[0])
+	}
+}
+
+// BenchmarkRenderLint measures load + render + lint of a fleet of 1 and of
+// 150 clusters. The 150-cluster case also reports its time and allocated
+// bytes as ratios against the 1-cluster baseline, measured in the same run.
+func BenchmarkRenderLint(b *testing.B) {
+	one, many := b.TempDir(), b.TempDir()
+	writeFleet(b, one, 1)
+	writeFleet(b, many, 150)
+	b.Run("clusters=1", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			renderLint(b, one)
+		}
+	})
+	b.Run("clusters=150", func(b *testing.B) {
+		baseTime, baseBytes := measure(b, one, 5)
+		b.ReportAllocs()
+		b.ResetTimer()
+		var last *Report
+		for i := 0; i < b.N; i++ {
+			last = renderLint(b, many)
+		}
+		b.StopTimer()
+		if last.Errors != 0 {
+			b.Fatalf("150-cluster fleet has %d lint errors", last.Errors)
+		}
+		t, bytes := measure(b, many, 1)
+		b.ReportMetric(float64(t)/float64(baseTime), "x-time-vs-1")
+		b.ReportMetric(float64(bytes)/float64(baseBytes), "x-alloc-vs-1")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapSys)/(1<<20), "MiB-heap-sys")
+	})
+}
+
+// measure returns the mean time and allocated bytes of n runs.
+func measure(b *testing.B, dir string, n int) (time.Duration, uint64) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		renderLint(b, dir)
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	return elapsed / time.Duration(n), (after.TotalAlloc - before.TotalAlloc) / uint64(n)
+}
