@@ -149,7 +149,9 @@ func TestIntegrationTwoClustersOneGoesDown(t *testing.T) {
 	if _, err := env.Client.CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating node: %v", err)
 	}
-	t.Cleanup(func() { _ = env.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{})
+	})
 	a.pod(t, "web-a", node.Name, map[string]string{"app": "web", "team": "shop"})
 	a.pod(t, "sidecar-a", node.Name, map[string]string{"app": "sidecar"})
 	b.pod(t, "web-b", "", map[string]string{"app": "web", "team": "shop"})
