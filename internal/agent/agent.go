@@ -73,6 +73,11 @@ type Options struct {
 	LeaderElect bool
 	// LeaseNamespace and LeaseName locate the Lease.
 	LeaseNamespace, LeaseName string
+	// QPS and Burst limit the agent's API requests (client-go defaults to
+	// 5 and 10, which would make a 10,000-object downscale take half an
+	// hour).
+	QPS   float32
+	Burst int
 	// ListenAddress serves /metrics, /healthz and /readyz ("" = off).
 	ListenAddress string
 	// Downscaler and Janitor configure the controllers.
@@ -141,6 +146,9 @@ func Run(ctx context.Context, o Options) error {
 	}, []string{"method"})
 	o.Registry.MustRegister(requests)
 	cfg = rest.CopyConfig(cfg)
+	if o.QPS > 0 {
+		cfg.QPS, cfg.Burst = o.QPS, max(o.Burst, int(o.QPS))
+	}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, requests: requests} })
 
 	client, err := kubernetes.NewForConfig(cfg)

@@ -33,6 +33,8 @@ type flagpole struct {
 	leaseName      string
 	listen         string
 	logFormat      string
+	qps            float32
+	burst          int
 	logLevel       string
 
 	uptime, downtime               string
@@ -99,6 +101,8 @@ what each controller would do at TIME.`,
 	f.StringVar(&flags.leaseNamespace, "lease-namespace", ownNS, "namespace of the leader-election Lease (default $POD_NAMESPACE or bosun-system)")
 	f.StringVar(&flags.leaseName, "lease-name", "bosun-agent", "name of the leader-election Lease")
 	f.StringVar(&flags.listen, "listen-address", ":8080", `address for /metrics, /healthz and /readyz ("" disables)`)
+	f.Float32Var(&flags.qps, "kube-api-qps", 50, "API requests per second the agent may send")
+	f.IntVar(&flags.burst, "kube-api-burst", 100, "API request burst")
 	f.StringVar(&flags.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&flags.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 
@@ -135,7 +139,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 	o := agent.Options{
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
-		LeaseName: f.leaseName, ListenAddress: f.listen, Out: streams.Out,
+		LeaseName: f.leaseName, ListenAddress: f.listen, Out: streams.Out, QPS: f.qps, Burst: f.burst,
 	}
 	logger, err := newLogger(streams, f.logFormat, f.logLevel)
 	if err != nil {

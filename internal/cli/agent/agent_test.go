@@ -1,0 +1,40 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+)
+
+// Flags are validated before anything connects to a cluster.
+func TestFlagValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"bad default uptime", []string{"--default-uptime", "Mon-Fri 8-18"}, "--default-uptime"},
+		{"unknown controller", []string{"--controllers", "reaper"}, "unknown controller"},
+		{"--at without --dry-run", []string{"--once", "--at", "2026-12-24"}, "--at previews only"},
+		{"bad --at", []string{"--once", "--dry-run", "--at", "xmas"}, "--at"},
+		{"bad exclude regexp", []string{"--exclude-names", "("}, "--exclude-names"},
+		{"bad label selector", []string{"--include-labels", "a in (b"}, "--include-labels"},
+		{"missing rules file", []string{"--controllers", "janitor", "--janitor-rules-file", "/nonexistent/rules.yaml"}, "reading rules"},
+		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+			cmd.SetArgs(append(tt.args, "--kubeconfig", "/nonexistent/kubeconfig"))
+			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			err := cmd.ExecuteContext(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
