@@ -40,9 +40,11 @@ import (
 )
 
 // DefaultResources are watched when none are configured: the kinds people
-// create by hand for a while and forget.
+// create by hand for a while and forget. Secrets are left out on purpose:
+// watching them means reading every secret in the cluster; add them (and
+// the RBAC) only where that is acceptable.
 var DefaultResources = []string{
-	"deployments", "statefulsets", "daemonsets", "services", "ingresses", "configmaps", "secrets",
+	"deployments", "statefulsets", "daemonsets", "services", "ingresses", "configmaps",
 	"persistentvolumeclaims", "jobs", "cronjobs", "horizontalpodautoscalers", "serviceaccounts",
 }
 
