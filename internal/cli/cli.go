@@ -21,6 +21,8 @@ import (
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
 	rendercmd "github.com/bosun-platform/bosun/internal/cli/render"
 	"github.com/bosun-platform/bosun/internal/cli/schedule"
+	"github.com/bosun-platform/bosun/internal/cli/sim"
+	"github.com/bosun-platform/bosun/internal/cli/status"
 	"github.com/bosun-platform/bosun/internal/cli/up"
 	"github.com/bosun-platform/bosun/internal/cli/version"
 )
@@ -95,6 +97,8 @@ simulated by kwok. Start it with "bosun up".`,
 		lintcmd.NewCommand(streams),
 		diffcmd.NewCommand(streams),
 		applycmd.NewCommand(streams),
+		sim.NewCommand(streams),
+		status.NewCommand(streams),
 	)
 	return root
 }

@@ -105,9 +105,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&apiErr)
 		switch apiErr.Code {
 		case localcloud.CodeNotFound:
-			return fmt.Errorf("%s, %w", apiErr.Message, provider.ErrNotFound)
+			return &remoteError{msg: apiErr.Message, kind: provider.ErrNotFound}
 		case localcloud.CodeOutOfRange:
-			return fmt.Errorf("%s, %w", apiErr.Message, provider.ErrOutOfRange)
+			return &remoteError{msg: apiErr.Message, kind: provider.ErrOutOfRange}
 		}
 		return fmt.Errorf("local cloud %s %s: %s: %s", method, path, resp.Status, apiErr.Message)
 	}
@@ -119,6 +119,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	return nil
 }
+
+// remoteError carries the server's message (which already names the
+// problem) and matches the provider sentinel with errors.Is.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }
 
 func id(groupID string) url.Values { return url.Values{"id": {groupID}} }
 
