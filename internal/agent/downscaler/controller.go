@@ -1,7 +1,7 @@
 // Package downscaler scales workloads down outside working hours and
 // restores them afterwards (L24), keeping kube-downscaler's annotations.
 //
-// Each pass reads Deployments, StatefulSets, CronJobs, HPAs and Namespaces
+// Each pass reads Deployments, StatefulSets, CronJobs, Jobs, HPAs and Namespaces
 // from informer caches, decides per object (workload > namespace > flags,
 // see Decide) and writes only where something must change, one merge patch
 // per object carrying both the new replicas and the original-replicas
@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -38,6 +41,15 @@ type Options struct {
 	DryRun bool
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
+	// Workers bounds the writes in flight during a pass (default 8).
+	Workers int
+}
+
+func (o Options) workers() int {
+	if o.Workers <= 0 {
+		return 8
+	}
+	return o.Workers
 }
 
 // Controller is the downscaler.
@@ -53,6 +65,7 @@ type Controller struct {
 	deployments  appslisters.DeploymentLister
 	statefulSets appslisters.StatefulSetLister
 	cronJobs     batchlisters.CronJobLister
+	jobs         batchlisters.JobLister
 	hpas         autoscalinglisters.HorizontalPodAutoscalerLister
 }
 
@@ -69,6 +82,7 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 		deployments:  factory.Apps().V1().Deployments().Lister(),
 		statefulSets: factory.Apps().V1().StatefulSets().Lister(),
 		cronJobs:     factory.Batch().V1().CronJobs().Lister(),
+		jobs:         factory.Batch().V1().Jobs().Lister(),
 		hpas:         factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
 	}
 	// Listers register informers lazily; touch each so the factory starts it.
@@ -76,6 +90,7 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 	factory.Apps().V1().Deployments().Informer()
 	factory.Apps().V1().StatefulSets().Informer()
 	factory.Batch().V1().CronJobs().Informer()
+	factory.Batch().V1().Jobs().Informer()
 	factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer()
 	return c
 }
@@ -108,23 +123,49 @@ func (c *Controller) Reconcile(ctx context.Context) ([]Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	var actions []Action
-	var errs []error
 	tally := newTally()
 	for _, w := range all {
-		if err := ctx.Err(); err != nil {
-			return actions, err
-		}
-		a, err := c.reconcileOne(ctx, now, w)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", w.key(), err))
-		}
-		if a != nil {
-			actions = append(actions, *a)
-		}
 		tally.add(w)
 	}
+	// A bounded pool decides and writes: a first downtime pass may patch
+	// thousands of objects, and each write waits on the API server.
+	var (
+		mu      sync.Mutex
+		actions []Action
+		errs    []error
+		wg      sync.WaitGroup
+	)
+	work := make(chan workload)
+	for i := 0; i < c.opts.workers(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range work {
+				a, err := c.reconcileOne(ctx, now, w)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", w.key(), err))
+				}
+				if a != nil {
+					actions = append(actions, *a)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, w := range all {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- w
+	}
+	close(work)
+	wg.Wait()
 	c.metrics.observePass(tally, time.Since(start))
+	sort.Slice(actions, func(i, j int) bool { return actions[i].Object < actions[j].Object })
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
+	}
 	return actions, errors.Join(errs...)
 }
 
@@ -151,6 +192,19 @@ func (c *Controller) workloads() ([]workload, error) {
 	}
 	for _, cj := range cjs {
 		out = append(out, fromCronJob(cj))
+	}
+	jobs, err := c.jobs.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs, %w", err)
+	}
+	for _, j := range jobs {
+		if metav1.GetControllerOf(j) != nil {
+			continue // a CronJob's run: suspending the CronJob is enough
+		}
+		if j.Status.CompletionTime != nil {
+			continue // finished: nothing to suspend
+		}
+		out = append(out, fromJob(j))
 	}
 	hpas, err := c.hpas.List(labels.Everything())
 	if err != nil {
@@ -213,7 +267,7 @@ func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload
 		c.log.Debug("left alone: scaled by hand during downtime", "object", w.key(), "replicas", w.replicas)
 	case d.Intent == Up && hasOrig:
 		return c.restore(ctx, w, orig, target, d.Reason)
-	case d.Intent != Down && !hasOrig && !d.Excluded && w.kind != "CronJob":
+	case d.Intent != Down && !hasOrig && !d.Excluded && w.kind != "CronJob" && w.kind != "Job":
 		// L33: only a workload the downscaler leaves up can be pre-scaled.
 		return c.prescale(ctx, now, w, layers)
 	}

@@ -117,6 +117,13 @@ func (r *rig) settle() {
 		for _, c := range cjs.Items {
 			want["c/"+c.Name] = c.ResourceVersion
 		}
+		jobs, err := r.env.Client.BatchV1().Jobs(r.ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, j := range jobs.Items {
+			want["j/"+j.Name] = j.ResourceVersion
+		}
 		hpas, err := r.env.Client.AutoscalingV2().HorizontalPodAutoscalers(r.ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
@@ -140,6 +147,10 @@ func (r *rig) settle() {
 		cc, _ := r.ctrl.cronJobs.CronJobs(r.ns).List(everything)
 		for _, c := range cc {
 			got["c/"+c.Name] = c.ResourceVersion
+		}
+		cj, _ := r.ctrl.jobs.Jobs(r.ns).List(everything)
+		for _, j := range cj {
+			got["j/"+j.Name] = j.ResourceVersion
 		}
 		ch, _ := r.ctrl.hpas.HorizontalPodAutoscalers(r.ns).List(everything)
 		for _, h := range ch {
@@ -306,8 +317,28 @@ func TestDownscaleAndRestoreEachKind(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if got := len(r.pass()); got != 3 {
-		t.Fatalf("downtime pass: %d actions, want 3", got)
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: r.ns},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "registry.example/job:1"}}},
+		}},
+	}
+	if _, err := r.env.Client.BatchV1().Jobs(r.ns).Create(context.Background(), job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	jobSuspended := func() bool {
+		j, err := r.env.Client.BatchV1().Jobs(r.ns).Get(context.Background(), "migrate", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.Spec.Suspend != nil && *j.Spec.Suspend
+	}
+
+	if got := len(r.pass()); got != 4 {
+		t.Fatalf("downtime pass: %d actions, want 4", got)
+	}
+	if !jobSuspended() {
+		t.Errorf("job not suspended")
 	}
 	r.expectDeployment("web", 0, "3")
 	gotSts, _ := r.env.Client.AppsV1().StatefulSets(r.ns).Get(context.Background(), "db", metav1.GetOptions{})
@@ -326,8 +357,11 @@ func TestDownscaleAndRestoreEachKind(t *testing.T) {
 	}
 
 	r.clock.Step(2 * time.Hour)
-	if got := len(r.pass()); got != 3 {
-		t.Fatalf("uptime pass: %d actions, want 3", got)
+	if got := len(r.pass()); got != 4 {
+		t.Fatalf("uptime pass: %d actions, want 4", got)
+	}
+	if jobSuspended() {
+		t.Errorf("job still suspended")
 	}
 	r.expectDeployment("web", 3, "")
 	gotSts, _ = r.env.Client.AppsV1().StatefulSets(r.ns).Get(context.Background(), "db", metav1.GetOptions{})

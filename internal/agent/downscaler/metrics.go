@@ -81,7 +81,7 @@ func (t *tally) add(w workload) {
 func (m *Metrics) observePass(t *tally, took time.Duration) {
 	m.scaledDown.Reset()
 	m.replicasSaved.Reset()
-	for _, kind := range []string{"Deployment", "StatefulSet", "CronJob", "HorizontalPodAutoscaler"} {
+	for _, kind := range []string{"Deployment", "StatefulSet", "CronJob", "Job", "HorizontalPodAutoscaler"} {
 		m.scaledDown.WithLabelValues(kind).Set(t.objects[kind])
 		m.replicasSaved.WithLabelValues(kind).Set(t.replicas[kind])
 	}

@@ -123,6 +123,23 @@ func fromCronJob(cj *batchv1.CronJob) workload {
 	}
 }
 
+// fromJob treats a Job like a CronJob: 1 running, 0 suspended. Jobs owned
+// by a CronJob are left to their CronJob.
+func fromJob(j *batchv1.Job) workload {
+	running := int32(1)
+	if j.Spec.Suspend != nil && *j.Spec.Suspend {
+		running = 0
+	}
+	return workload{
+		kind: "Job", obj: j, replicas: running,
+		spec: func(r int32) map[string]any { return map[string]any{"suspend": r == 0} },
+		patch: func(ctx context.Context, c kubernetes.Interface, body []byte) error {
+			_, err := c.BatchV1().Jobs(j.Namespace).Patch(ctx, j.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			return err
+		},
+	}
+}
+
 // fromHPA treats minReplicas as the replica count. During downtime the HPA
 // is pinned (minReplicas = maxReplicas = downtime replicas, at least 1) so
 // that it cannot scale its target back up while the downscaler holds it
