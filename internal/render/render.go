@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"gopkg.in/yaml.v3"
@@ -124,15 +126,33 @@ func New(f *fleet.Fleet) (*Renderer, error) {
 	return &Renderer{fleet: f, base: base}, nil
 }
 
-// All renders every cluster of the fleet, in ID order.
+// All renders every cluster of the fleet, in ID order. Clusters render in
+// parallel, at most GOMAXPROCS at a time; the result does not depend on it.
+// On failure it returns the error of the first failing cluster in ID order.
 func (r *Renderer) All() ([]*Result, error) {
-	out := make([]*Result, 0, len(r.fleet.Clusters))
-	for _, c := range r.fleet.Clusters {
-		res, err := r.Cluster(c.ID)
+	n := len(r.fleet.Clusters)
+	out := make([]*Result, n)
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(runtime.GOMAXPROCS(0), n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				out[i], errs[i] = r.Cluster(r.fleet.Clusters[i].ID)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, res)
 	}
 	return out, nil
 }
