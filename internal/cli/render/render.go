@@ -34,7 +34,7 @@ the output changes.
 Without --out the manifests of the cluster are printed as one YAML stream.
 With --out each cluster is written to <out>/<cluster-id>/<component>/...,
 with its version in .bosun-version. Without --cluster every cluster is
-rendered (this needs --out).`,
+rendered, one after the other.`,
 		Example: `  bosun render --fleet examples/fleet --cluster aws-prod-eu1
   bosun render --fleet examples/fleet --out /tmp/rendered`,
 		Args: cobra.NoArgs,
@@ -42,15 +42,12 @@ rendered (this needs --out).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&flags.fleetDir, "fleet", ".", "fleet directory")
-	f.StringVar(&flags.cluster, "cluster", "", "cluster ID (default: all clusters, needs --out)")
+	f.StringVar(&flags.cluster, "cluster", "", "cluster ID (default: all clusters)")
 	f.StringVar(&flags.out, "out", "", "write manifests under this directory instead of stdout")
 	return cmd
 }
 
 func run(streams iostreams.IOStreams, flags *flagpole) error {
-	if flags.cluster == "" && flags.out == "" {
-		return fmt.Errorf("--cluster is required unless --out is given")
-	}
 	fl, err := fleet.Load(flags.fleetDir)
 	if err != nil {
 		return err

@@ -53,8 +53,8 @@ func TestRenderAllToDir(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
-	if _, _, err := execute(t, "--fleet", "../../../examples/fleet"); err == nil || !strings.Contains(err.Error(), "--cluster is required") {
-		t.Errorf("no cluster and no --out: %v", err)
+	if out, _, err := execute(t, "--fleet", "../../../examples/fleet"); err != nil || strings.Count(out, "# bosun render: cluster ") != 4 {
+		t.Errorf("all clusters to stdout: %v", err)
 	}
 	if _, _, err := execute(t, "--fleet", "../../../examples/fleet", "--cluster", "nope"); err == nil || !strings.Contains(err.Error(), `cluster "nope": not in fleet`) {
 		t.Errorf("unknown cluster: %v", err)
