@@ -128,7 +128,7 @@ func New(f *fleet.Fleet) (*Renderer, error) {
 
 // All renders every cluster of the fleet, in ID order. Clusters render in
 // parallel, at most GOMAXPROCS at a time; the result does not depend on it.
-// On failure it returns the error of the first failing cluster in ID order.
+// On failure it returns the errors of every failing cluster, in ID order.
 func (r *Renderer) All() ([]*Result, error) {
 	n := len(r.fleet.Clusters)
 	out := make([]*Result, n)
@@ -149,10 +149,8 @@ func (r *Renderer) All() ([]*Result, error) {
 	}
 	close(next)
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
