@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -253,8 +254,17 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []func(context.Con
 	for _, name := range o.Controllers {
 		switch name {
 		case ControllerDownscaler:
+			dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(d.dynamic, 0, o.Namespace, nil)
+			crds, err := downscaler.DiscoverCRDKinds(d.client.Discovery(), d.dynamic, dynFactory)
+			if err != nil {
+				return nil, nil, fmt.Errorf("downscaler, %w", err)
+			}
+			starters = append(starters, func(ctx context.Context) {
+				dynFactory.Start(ctx.Done())
+				dynFactory.WaitForCacheSync(ctx.Done())
+			})
 			c := downscaler.NewController(d.clock, d.client, d.factory, d.recorder, downscaler.NewMetrics(d.registry),
-				downscaler.Options{Defaults: o.Downscaler, DryRun: o.DryRun, Logger: d.logger})
+				downscaler.Options{Defaults: o.Downscaler, DryRun: o.DryRun, Logger: d.logger, CRDs: crds})
 			out = append(out, downscalerPasser{c})
 		case ControllerJanitor:
 			jo := o.Janitor

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -43,6 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Workers bounds the writes in flight during a pass (default 8).
 	Workers int
+	// CRDs are the optional kinds (Argo Rollouts, KEDA ScaledObjects)
+	// found by DiscoverCRDKinds; nil means none.
+	CRDs *CRDKinds
 }
 
 func (o Options) workers() int {
@@ -211,9 +215,16 @@ func (c *Controller) workloads() ([]workload, error) {
 		return nil, fmt.Errorf("listing hpas, %w", err)
 	}
 	for _, h := range hpas {
+		if owner := metav1.GetControllerOf(h); owner != nil && owner.Kind == "ScaledObject" {
+			continue // KEDA's own HPA: the ScaledObject is paused instead
+		}
 		out = append(out, fromHPA(h))
 	}
-	return out, nil
+	crds, err := c.opts.CRDs.list()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, crds...), nil
 }
 
 // layers returns the annotation maps that apply to w, most specific first.
@@ -221,16 +232,15 @@ func (c *Controller) workloads() ([]workload, error) {
 // Deployment also holds its HPA down.
 func (c *Controller) layers(w workload) []map[string]string {
 	layers := []map[string]string{w.obj.GetAnnotations()}
-	if h, ok := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
-		ref := h.Spec.ScaleTargetRef
-		switch ref.Kind {
-		case "Deployment":
-			if d, err := c.deployments.Deployments(h.Namespace).Get(ref.Name); err == nil {
-				layers = append(layers, d.Annotations)
-			}
-		case "StatefulSet":
-			if s, err := c.statefulSets.StatefulSets(h.Namespace).Get(ref.Name); err == nil {
-				layers = append(layers, s.Annotations)
+	switch o := w.obj.(type) {
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		if annos, ok := c.targetAnnotations(o.Namespace, o.Spec.ScaleTargetRef.Kind, o.Spec.ScaleTargetRef.Name); ok {
+			layers = append(layers, annos)
+		}
+	case *unstructured.Unstructured:
+		if w.kind == "ScaledObject" {
+			if annos, ok := c.scaledObjectTarget(o); ok {
+				layers = append(layers, annos)
 			}
 		}
 	}
@@ -238,6 +248,23 @@ func (c *Controller) layers(w workload) []map[string]string {
 		layers = append(layers, ns.Annotations)
 	}
 	return layers
+}
+
+// targetAnnotations returns the annotations of an autoscaler's target.
+func (c *Controller) targetAnnotations(ns, kind, name string) (map[string]string, bool) {
+	switch kind {
+	case "Deployment":
+		if d, err := c.deployments.Deployments(ns).Get(name); err == nil {
+			return d.Annotations, true
+		}
+	case "StatefulSet":
+		if s, err := c.statefulSets.StatefulSets(ns).Get(name); err == nil {
+			return s.Annotations, true
+		}
+	case "Rollout":
+		return c.opts.CRDs.rolloutAnnotations(ns, name)
+	}
+	return nil, false
 }
 
 func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload) (*Action, error) {
@@ -267,7 +294,7 @@ func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload
 		c.log.Debug("left alone: scaled by hand during downtime", "object", w.key(), "replicas", w.replicas)
 	case d.Intent == Up && hasOrig:
 		return c.restore(ctx, w, orig, target, d.Reason)
-	case d.Intent != Down && !hasOrig && !d.Excluded && w.kind != "CronJob" && w.kind != "Job":
+	case d.Intent != Down && !hasOrig && !d.Excluded && w.kind != "CronJob" && w.kind != "Job" && w.kind != "ScaledObject":
 		// L33: only a workload the downscaler leaves up can be pre-scaled.
 		return c.prescale(ctx, now, w, layers)
 	}
@@ -277,6 +304,11 @@ func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload
 func (c *Controller) scaleDown(ctx context.Context, w workload, target int32, reason string) (*Action, error) {
 	a := &Action{Object: w.key(), Verb: "ScaledDown", From: w.replicas, To: target, Reason: reason}
 	annos := map[string]*string{AnnotationOriginalReplicas: ptr(strconv.Itoa(int(w.replicas)))}
+	if w.annotate != nil {
+		for k, v := range w.annotate(target, false) {
+			annos[k] = v
+		}
+	}
 	spec := w.spec(target)
 	if h, ok := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
 		spec["maxReplicas"] = target
@@ -297,6 +329,11 @@ func (c *Controller) restore(ctx context.Context, w workload, orig, target int32
 		return c.write(ctx, w, a, nil, annos)
 	}
 	a := &Action{Object: w.key(), Verb: "Restored", From: w.replicas, To: orig, Reason: reason}
+	if w.annotate != nil {
+		for k, v := range w.annotate(orig, true) {
+			annos[k] = v
+		}
+	}
 	spec := w.spec(orig)
 	if _, isHPA := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); isHPA {
 		annos[AnnotationOriginalMaxReplicas] = nil

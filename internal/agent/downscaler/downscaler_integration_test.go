@@ -19,9 +19,13 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
@@ -53,6 +57,7 @@ type rigOptions struct {
 	wrap func(http.RoundTripper) http.RoundTripper
 	ns   string
 	now  time.Time
+	crds *CRDKinds
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -79,7 +84,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 	rec := record.NewFakeRecorder(1000)
 	clk := clocktesting.NewFakeClock(now)
-	ctrl := NewController(clk, client, factory, rec, NewMetrics(prometheus.NewRegistry()), Options{Defaults: o.defaults, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctrl := NewController(clk, client, factory, rec, NewMetrics(prometheus.NewRegistry()), Options{Defaults: o.defaults, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CRDs: o.crds})
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
@@ -611,5 +616,111 @@ func TestPeakPreScaling(t *testing.T) {
 	}
 	if _, ok := r.getDeployment("shop").Annotations[AnnotationPeakOriginalReplicas]; ok {
 		t.Error("peak state left behind after the step-down")
+	}
+}
+
+// installCRD creates a minimal schemaless CRD and waits until discovery
+// serves it.
+func installCRD(t *testing.T, env *testenv.Env, gvr schema.GroupVersionResource, kind string) {
+	t.Helper()
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": gvr.Resource + "." + gvr.Group},
+		"spec": map[string]any{
+			"group": gvr.Group, "scope": "Namespaced",
+			"names": map[string]any{"plural": gvr.Resource, "singular": strings.ToLower(kind), "kind": kind, "listKind": kind + "List"},
+			"versions": []any{map[string]any{
+				"name": gvr.Version, "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+			}},
+		},
+	}}
+	if _, err := env.Dynamic.Resource(crdGVR).Create(context.Background(), crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
+		return serves(env.Client.Discovery(), gvr)
+	}, "discovery to serve %s", gvr)
+}
+
+// Argo Rollouts are scaled like Deployments; KEDA ScaledObjects are paused
+// through KEDA's own annotation, when their CRDs exist.
+func TestCRDKinds(t *testing.T) {
+	env := testenv.Get(t)
+	installCRD(t, env, RolloutsResource, "Rollout")
+	installCRD(t, env, ScaledObjectsResource, "ScaledObject")
+	ns := env.Namespace(t)
+	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(env.Dynamic, 0, ns, nil)
+	crds, err := DiscoverCRDKinds(env.Client.Discovery(), env.Dynamic, dynFactory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crds.rollouts == nil || crds.scaledObjects == nil {
+		t.Fatal("CRD kinds not discovered")
+	}
+	now := time.Now()
+	r := newRig(t, rigOptions{ns: ns, now: now, defaults: Defaults{Downtime: window(now)}, crds: crds})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dynFactory.Start(ctx.Done())
+	dynFactory.WaitForCacheSync(ctx.Done())
+
+	create := func(gvr schema.GroupVersionResource, obj map[string]any) {
+		t.Helper()
+		if _, err := env.Dynamic.Resource(gvr).Namespace(ns).Create(context.Background(), &unstructured.Unstructured{Object: obj}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(gvr schema.GroupVersionResource, name string) *unstructured.Unstructured {
+		t.Helper()
+		u, err := env.Dynamic.Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	create(RolloutsResource, map[string]any{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"name": "canary", "annotations": map[string]any{AnnotationGracePeriod: "0s"}},
+		"spec":     map[string]any{"replicas": int64(4)}})
+	create(ScaledObjectsResource, map[string]any{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+		"metadata": map[string]any{"name": "worker", "annotations": map[string]any{AnnotationGracePeriod: "0s"}},
+		"spec":     map[string]any{"scaleTargetRef": map[string]any{"name": "worker"}, "maxReplicaCount": int64(30)}})
+	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
+		all, err := crds.list()
+		return err == nil && len(all) == 2, err
+	}, "CRD objects in the caches")
+
+	r.pass()
+	rollout := get(RolloutsResource, "canary")
+	if n, _, _ := unstructured.NestedInt64(rollout.Object, "spec", "replicas"); n != 0 || rollout.GetAnnotations()[AnnotationOriginalReplicas] != "4" {
+		t.Errorf("rollout: replicas %d annotations %v", n, rollout.GetAnnotations())
+	}
+	so := get(ScaledObjectsResource, "worker")
+	if so.GetAnnotations()[AnnotationKEDAPausedReplicas] != "0" {
+		t.Errorf("scaledobject not paused at 0: %v", so.GetAnnotations())
+	}
+
+	r.clock.Step(2 * time.Hour)
+	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
+		all, err := crds.list()
+		if err != nil {
+			return false, err
+		}
+		for _, w := range all {
+			if _, ok := w.obj.GetAnnotations()[AnnotationOriginalReplicas]; !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "the scale-down in the CRD caches")
+	r.pass()
+	rollout = get(RolloutsResource, "canary")
+	if n, _, _ := unstructured.NestedInt64(rollout.Object, "spec", "replicas"); n != 4 {
+		t.Errorf("rollout not restored: replicas %d", n)
+	}
+	so = get(ScaledObjectsResource, "worker")
+	if _, paused := so.GetAnnotations()[AnnotationKEDAPausedReplicas]; paused {
+		t.Errorf("scaledobject still paused: %v", so.GetAnnotations())
 	}
 }

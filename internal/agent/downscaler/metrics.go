@@ -64,6 +64,9 @@ func (t *tally) add(w workload) {
 		return
 	}
 	t.objects[w.kind]++
+	if w.noSavings {
+		return
+	}
 	saved := float64(orig - w.replicas)
 	if saved <= 0 {
 		return
@@ -81,7 +84,7 @@ func (t *tally) add(w workload) {
 func (m *Metrics) observePass(t *tally, took time.Duration) {
 	m.scaledDown.Reset()
 	m.replicasSaved.Reset()
-	for _, kind := range []string{"Deployment", "StatefulSet", "CronJob", "Job", "HorizontalPodAutoscaler"} {
+	for _, kind := range []string{"Deployment", "StatefulSet", "CronJob", "Job", "HorizontalPodAutoscaler", "Rollout", "ScaledObject"} {
 		m.scaledDown.WithLabelValues(kind).Set(t.objects[kind])
 		m.replicasSaved.WithLabelValues(kind).Set(t.replicas[kind])
 	}

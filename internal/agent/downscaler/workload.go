@@ -36,6 +36,12 @@ type workload struct {
 	patch func(ctx context.Context, c kubernetes.Interface, body []byte) error
 	// spec builds the spec part of the patch for a replica count.
 	spec func(replicas int32) map[string]any
+	// annotate, when set, adds kind-specific annotations to the patch
+	// (KEDA's pause annotation); restore says which direction.
+	annotate func(replicas int32, restore bool) map[string]*string
+	// noSavings leaves the object out of the replicas-saved metrics, where
+	// its "replicas" are not pods (KEDA).
+	noSavings bool
 }
 
 func (w workload) key() string { return w.kind + " " + w.obj.GetNamespace() + "/" + w.obj.GetName() }
