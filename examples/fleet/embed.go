@@ -5,7 +5,8 @@ package examplefleet
 import "embed"
 
 // FS holds the fleet directory: clusters, defaults, manifests, snippets,
-// vars and fleet.yaml.
+// vars and fleet.yaml. The all: prefix keeps files such as vars/_all.yaml
+// that a plain directory embed would skip.
 //
-//go:embed fleet.yaml defaults.yaml clusters manifests snippets vars
+//go:embed fleet.yaml defaults.yaml all:clusters all:manifests all:snippets all:vars
 var FS embed.FS

@@ -85,7 +85,7 @@ func TestUpRejectsBadInputBeforeStarting(t *testing.T) {
 }
 
 func TestEmbeddedFleetHasLocalClusters(t *testing.T) {
-	clusters, err := selectClusters(Options{})
+	_, clusters, err := selectClusters(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,5 +96,17 @@ func TestEmbeddedFleetHasLocalClusters(t *testing.T) {
 		if c.Provider != "local" {
 			t.Errorf("selected %s with provider %s", c.ID, c.Provider)
 		}
+	}
+}
+
+// The embedded fleet must render for every local cluster: `bosun up`
+// renders before it starts anything.
+func TestEmbeddedFleetRenders(t *testing.T) {
+	f, clusters, err := selectClusters(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := renderClusters(f, clusters); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -53,6 +53,9 @@ type Options struct {
 	Ready func(kubeconfig string)
 }
 
+// agentInterval is the time between passes of the agent controllers.
+const agentInterval = 30 * time.Second
+
 // cloudStateFile keeps the local cloud's state for --keep.
 const cloudStateFile = "cloud-state.json"
 
@@ -60,6 +63,8 @@ const cloudStateFile = "cloud-state.json"
 // cluster of the fleet, the local cloud with each cluster's node pools as
 // node groups at their minimum size (their nodes registered as kwok Nodes),
 // and the cloud's API on loopback (cloud.json in the state directory). It
+// applies each cluster's rendered manifests and runs the agent controllers
+// (downscaler, janitor) against it. It
 // writes a kubeconfig with one context per cluster and runs until ctx ends
 // (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
 // started. A second Up on the same state directory fails with
@@ -68,7 +73,11 @@ func Up(ctx context.Context, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	clusters, err := selectClusters(opts)
+	f, clusters, err := selectClusters(opts)
+	if err != nil {
+		return err
+	}
+	rendered, err := renderClusters(f, clusters)
 	if err != nil {
 		return err
 	}
@@ -124,9 +133,14 @@ func Up(ctx context.Context, opts Options) error {
 		return err
 	}
 	for _, cl := range clusters {
-		if err := waitNodes(ctx, opts.Out, cl, running[cl.ID]); err != nil {
+		cp := running[cl.ID]
+		if err := waitNodes(ctx, opts.Out, cl, cp); err != nil {
 			return err
 		}
+		if err := applyManifests(ctx, opts.Out, rendered[cl.ID], cp); err != nil {
+			return err
+		}
+		go runAgent(ctx, opts.Logger, cl, cp)
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err
@@ -140,7 +154,7 @@ func Up(ctx context.Context, opts Options) error {
 }
 
 // selectClusters loads the fleet and picks its local-provider clusters.
-func selectClusters(opts Options) ([]*fleet.Cluster, error) {
+func selectClusters(opts Options) (*fleet.Fleet, []*fleet.Cluster, error) {
 	var (
 		f   *fleet.Fleet
 		err error
@@ -151,16 +165,16 @@ func selectClusters(opts Options) ([]*fleet.Cluster, error) {
 		f, err = fleet.Load(opts.FleetDir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading fleet, %w", err)
+		return nil, nil, fmt.Errorf("loading fleet, %w", err)
 	}
 	want := map[string]bool{}
 	for _, id := range opts.Clusters {
 		c := f.Cluster(id)
 		if c == nil {
-			return nil, fmt.Errorf("--clusters: fleet %s has no cluster %q", f.Dir, id)
+			return nil, nil, fmt.Errorf("--clusters: fleet %s has no cluster %q", f.Dir, id)
 		}
 		if c.Provider != "local" {
-			return nil, fmt.Errorf("--clusters: cluster %q has provider %q; bosun up starts local-provider clusters only", id, c.Provider)
+			return nil, nil, fmt.Errorf("--clusters: cluster %q has provider %q; bosun up starts local-provider clusters only", id, c.Provider)
 		}
 		want[id] = true
 	}
@@ -171,9 +185,9 @@ func selectClusters(opts Options) ([]*fleet.Cluster, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("fleet %s has no cluster with provider: local", f.Dir)
+		return nil, nil, fmt.Errorf("fleet %s has no cluster with provider: local", f.Dir)
 	}
-	return out, nil
+	return f, out, nil
 }
 
 // prepareDirs stops leftovers of a run that was killed hard and, unless

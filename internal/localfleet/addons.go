@@ -1,0 +1,73 @@
+package localfleet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/controlplane"
+	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/render"
+)
+
+// agentControllers are the agent controllers `bosun up` runs against every
+// local cluster (the in-cluster agent's, run in this process).
+var agentControllers = []string{"downscaler", "janitor"}
+
+// renderClusters renders every cluster before anything starts, so a fleet
+// that does not render stops `bosun up` with nothing changed.
+func renderClusters(f *fleet.Fleet, clusters []*fleet.Cluster) (map[string]*render.Result, error) {
+	r, err := render.New(f)
+	if err != nil {
+		return nil, fmt.Errorf("preparing the fleet's templates, %w", err)
+	}
+	out := map[string]*render.Result{}
+	for _, cl := range clusters {
+		res, err := r.Cluster(cl.ID)
+		if err != nil {
+			return nil, fmt.Errorf("rendering cluster %s, %w", cl.ID, err)
+		}
+		out[cl.ID] = res
+	}
+	return out, nil
+}
+
+// applyManifests applies a cluster's rendered manifests with server-side
+// apply (L01: the cluster is what the fleet says). Objects that fail are
+// reported and the rest still applied; only a failure to apply at all is an
+// error.
+func applyManifests(ctx context.Context, out io.Writer, res *render.Result, cp *controlplane.ControlPlane) error {
+	cl := res.Cluster
+	a, err := apply.New(cp.RESTConfig(), io.Discard)
+	if err != nil {
+		return fmt.Errorf("applying to %s, %w", cl.ID, err)
+	}
+	result, err := a.Apply(ctx, res, apply.Options{})
+	if err != nil {
+		return fmt.Errorf("applying to %s, %w", cl.ID, err)
+	}
+	fmt.Fprintf(out, "  [%s] applied fleet version %s: %d created, %d configured, %d unchanged, %d failed\n",
+		cl.ID, res.Version, result.Created, result.Configured, result.Unchanged, len(result.Failed))
+	for _, f := range result.Failed {
+		fmt.Fprintf(out, "  [%s]   failed: %s: %v\n", cl.ID, f.Object, f.Err)
+	}
+	return nil
+}
+
+// runAgent runs the agent controllers against the cluster until ctx ends;
+// their problems go to the log, never stop the fleet.
+func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane) {
+	err := agent.Run(ctx, agent.Options{
+		RESTConfig:  cp.RESTConfig(),
+		Controllers: agentControllers,
+		Interval:    agentInterval,
+		Logger:      log.With("cluster", cl.ID),
+		Out:         io.Discard,
+	})
+	if err != nil && ctx.Err() == nil {
+		log.Warn("agent stopped", "cluster", cl.ID, "error", err)
+	}
+}
