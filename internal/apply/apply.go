@@ -125,6 +125,7 @@ type ref struct {
 	Name       string `json:"name"`
 }
 
+// String formats the reference as Kind/namespace/name.
 func (r ref) String() string {
 	if r.Namespace != "" {
 		return fmt.Sprintf("%s/%s/%s", r.Kind, r.Namespace, r.Name)

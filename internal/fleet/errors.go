@@ -15,6 +15,7 @@ type Problem struct {
 	Message string
 }
 
+// String formats the problem as file:line: message.
 func (p Problem) String() string {
 	if p.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Message)
@@ -29,6 +30,7 @@ type LoadError struct {
 	Problems []Problem
 }
 
+// Error lists every problem, one per line.
 func (e *LoadError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "fleet has %d problem(s):", len(e.Problems))
