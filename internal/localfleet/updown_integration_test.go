@@ -52,37 +52,84 @@ func buildBosun(t *testing.T) string {
 	return bin
 }
 
-func TestIntegrationUpDown(t *testing.T) {
-	bosun := buildBosun(t)
-	state := t.TempDir()
-	env := append(os.Environ(), localfleet.StateDirEnv+"="+state)
+// running is a `bosun up` subprocess.
+type running struct {
+	bosun, state string
+	env          []string
+	out          *syncBuffer
+	done         chan error
+}
 
-	var upOut syncBuffer
-	up := exec.Command(bosun, "up", "--fleet", "testdata/small", "--boot-delay", "2s")
-	up.Env, up.Stdout, up.Stderr = env, &upOut, &upOut
+// startUp runs `bosun up args...` on a fresh state directory and waits until
+// it reports the fleet ready.
+func startUp(t *testing.T, bosun string, args ...string) *running {
+	t.Helper()
+	state := t.TempDir()
+	r := &running{bosun: bosun, state: state, env: append(os.Environ(), localfleet.StateDirEnv+"="+state), out: &syncBuffer{}, done: make(chan error, 1)}
+	up := exec.Command(bosun, append([]string{"up"}, args...)...)
+	up.Env, up.Stdout, up.Stderr = r.env, r.out, r.out
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
-	upDone := make(chan error, 1)
-	go func() { upDone <- up.Wait() }()
+	go func() { r.done <- up.Wait() }()
 	t.Cleanup(func() {
 		_ = up.Process.Kill()
-		_, _ = controlplane.StopRecorded(localfleet.ClusterDir(state, "tiny"), time.Second)
+		dirs, _ := filepath.Glob(filepath.Join(state, "clusters", "*"))
+		for _, d := range dirs {
+			_, _ = controlplane.StopRecorded(d, time.Second)
+		}
 	})
-
 	testenv.Eventually(t, 3*time.Minute, func(context.Context) (bool, error) {
 		select {
-		case err := <-upDone:
-			t.Fatalf("bosun up exited early: %v\n%s", err, upOut.String())
+		case err := <-r.done:
+			t.Fatalf("bosun up exited early: %v\n%s", err, r.out.String())
 		default:
 		}
-		return strings.Contains(upOut.String(), "is ready"), nil
+		return strings.Contains(r.out.String(), "is ready"), nil
 	}, "bosun up to report ready")
-	if !strings.Contains(upOut.String(), "export KUBECONFIG="+localfleet.KubeconfigPath(state)) || !strings.Contains(upOut.String(), "context bosun-tiny") {
-		t.Errorf("bosun up does not say how to use the cluster:\n%s", upOut.String())
-	}
+	return r
+}
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", localfleet.KubeconfigPath(state))
+// down runs `bosun down` and checks that up exits cleanly and every
+// process recorded for the clusters is gone.
+func (r *running) down(t *testing.T, clusters ...string) {
+	t.Helper()
+	var procs []controlplane.ProcessInfo
+	for _, id := range clusters {
+		p, err := controlplane.ReadPIDs(localfleet.ClusterDir(r.state, id))
+		if err != nil || len(p) != 5 {
+			t.Fatalf("cluster %s recorded processes %v, %v; want 5", id, p, err)
+		}
+		procs = append(procs, p...)
+	}
+	down := exec.Command(r.bosun, "down")
+	down.Env = r.env
+	if out, err := down.CombinedOutput(); err != nil {
+		t.Fatalf("bosun down: %v\n%s", err, out)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("bosun up exited with %v after bosun down:\n%s", err, r.out.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("bosun up still running after bosun down")
+	}
+	for _, p := range procs {
+		if p.Alive() {
+			t.Errorf("%s (pid %d) alive after bosun down", p.Name, p.PID)
+		}
+	}
+	for _, f := range []string{"kubeconfig", "cloud.json"} {
+		if _, err := os.Stat(filepath.Join(r.state, f)); !os.IsNotExist(err) {
+			t.Errorf("%s of a stopped fleet left behind: %v", f, err)
+		}
+	}
+}
+
+func clientFor(t *testing.T, state, cluster string) kubernetes.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(localfleet.ClusterDir(state, cluster), "kubeconfig"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +137,18 @@ func TestIntegrationUpDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cs
+}
+
+func TestIntegrationUpDown(t *testing.T) {
+	bosun := buildBosun(t)
+	r := startUp(t, bosun, "--fleet", "testdata/small", "--boot-delay", "2s")
+	state, env, upOut := r.state, r.env, r.out
+	if !strings.Contains(upOut.String(), "export KUBECONFIG="+localfleet.KubeconfigPath(state)) || !strings.Contains(upOut.String(), "context bosun-tiny") {
+		t.Errorf("bosun up does not say how to use the cluster:\n%s", upOut.String())
+	}
+
+	cs := clientFor(t, state, "tiny")
 	nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -106,11 +165,6 @@ func TestIntegrationUpDown(t *testing.T) {
 			t.Errorf("node %s labels %v", n.Name, n.Labels)
 		}
 	}
-	procs, err := controlplane.ReadPIDs(localfleet.ClusterDir(state, "tiny"))
-	if err != nil || len(procs) != 5 {
-		t.Fatalf("recorded processes %v, %v; want 5", procs, err)
-	}
-
 	second := exec.Command(bosun, "up")
 	second.Env = env
 	out, err := second.CombinedOutput()
@@ -121,25 +175,32 @@ func TestIntegrationUpDown(t *testing.T) {
 		t.Errorf("second bosun up output %q does not say one is running", out)
 	}
 
-	down := exec.Command(bosun, "down")
-	down.Env = env
-	if out, err := down.CombinedOutput(); err != nil {
-		t.Fatalf("bosun down: %v\n%s", err, out)
-	}
-	select {
-	case err := <-upDone:
-		if err != nil {
-			t.Errorf("bosun up exited with %v after bosun down:\n%s", err, upOut.String())
+	r.down(t, "tiny")
+}
+
+// The embedded example fleet: both local clusters start, get their
+// manifests applied, and leave nothing behind.
+func TestIntegrationUpDownExampleFleet(t *testing.T) {
+	bosun := buildBosun(t)
+	r := startUp(t, bosun, "--boot-delay", "1s")
+	for _, id := range []string{"local-prod", "local-staging"} {
+		if !strings.Contains(r.out.String(), "context bosun-"+id) {
+			t.Errorf("bosun up does not list cluster %s:\n%s", id, r.out.String())
 		}
-	case <-time.After(time.Minute):
-		t.Fatal("bosun up still running after bosun down")
-	}
-	for _, p := range procs {
-		if p.Alive() {
-			t.Errorf("%s (pid %d) alive after bosun down", p.Name, p.PID)
+		cs := clientFor(t, r.state, id)
+		if _, err := cs.CoreV1().Namespaces().Get(context.Background(), "shop", metav1.GetOptions{}); err != nil {
+			t.Errorf("cluster %s: the fleet's shop namespace was not applied: %v", id, err)
+		}
+		nodes, err := cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil || len(nodes.Items) != 5 {
+			t.Errorf("cluster %s: %d nodes (%v), want the pools' minimum of 5", id, len(nodes.Items), err)
 		}
 	}
-	if _, err := os.Stat(localfleet.KubeconfigPath(state)); !os.IsNotExist(err) {
-		t.Errorf("kubeconfig of a stopped fleet left behind: %v", err)
+	status := exec.Command(bosun, "status")
+	status.Env = r.env
+	out, err := status.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "local-staging/default-spot-xlarge") {
+		t.Errorf("bosun status: %v\n%s", err, out)
 	}
+	r.down(t, "local-prod", "local-staging")
 }
