@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -40,7 +41,7 @@ instances and failures; "sim run" plays a scenario file.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.PersistentFlags().StringVar(&flags.stateDir, "state-dir", "", "state directory of the running bosun up (default $BOSUN_HOME or ~/.bosun)")
-	cmd.AddCommand(capacityCommand(streams, flags), interruptCommand(streams, flags), statusCommand(streams, flags), runCommand(streams, flags))
+	cmd.AddCommand(capacityCommand(streams, flags), interruptCommand(streams, flags), scaleCommand(streams, flags), statusCommand(streams, flags), runCommand(streams, flags))
 	return cmd
 }
 
@@ -146,6 +147,33 @@ node group launches a replacement right away.`,
 			}
 			fmt.Fprintf(streams.Out, "Interruption notice for %s (instance %s, group %s): terminates at %s\n",
 				n.NodeName, n.InstanceID, n.Group, n.TerminationTime.Local().Format("15:04:05"))
+			return nil
+		},
+	}
+}
+
+func scaleCommand(streams iostreams.IOStreams, flags *flagpole) *cobra.Command {
+	return &cobra.Command{
+		Use:   "scale GROUP SIZE",
+		Short: "Set a node group's target size, as an autoscaler would",
+		Long: `Set the target size of node group GROUP (<cluster>/<pool>, see "sim status")
+within its min and max. New instances boot for the boot delay, then register
+as Nodes; a launch without capacity shows as a failed instance in "sim status".`,
+		Example: `  bosun sim scale local-staging/default-spot-xlarge 3`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			size, err := strconv.Atoi(args[1])
+			if err != nil || size < 0 {
+				return fmt.Errorf("SIZE %q: expected a whole number of 0 or more", args[1])
+			}
+			c, _, err := flags.client()
+			if err != nil {
+				return err
+			}
+			if err := c.SetTargetSize(cmd.Context(), args[0], size); err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.Out, "Node group %s: target size %d\n", args[0], size)
 			return nil
 		},
 	}
