@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -30,6 +31,10 @@ type ClusterSource struct {
 	// Environment, Provider, Region and Channel come from the fleet
 	// registry when the console is given one (--fleet); empty otherwise.
 	Environment, Provider, Region, Channel string
+	// Client and Metadata, when both are set, are used instead of clients
+	// built from Config (unit tests pass fakes).
+	Client   kubernetes.Interface
+	Metadata metadata.Interface
 }
 
 // State is a cluster's connection state.
@@ -61,7 +66,8 @@ type ClusterStatus struct {
 // index kept current by their event handlers.
 type cluster struct {
 	src   ClusterSource
-	clock clock.PassiveClock
+	clock clock.WithTicker
+	probe discovery.ServerVersionInterface
 
 	mu        sync.RWMutex
 	items     map[string]*Item // itemKey -> Item
@@ -73,15 +79,29 @@ type cluster struct {
 	version   string
 }
 
-func newCluster(src ClusterSource, clk clock.PassiveClock) (*cluster, error) {
+func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 	c := &cluster{src: src, clock: clk, items: map[string]*Item{}, informers: map[string]cache.SharedIndexInformer{}}
-	cs, err := kubernetes.NewForConfig(src.Config)
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: building client, %w", src.Name, err)
+	cs, mc := src.Client, src.Metadata
+	if cs == nil || mc == nil {
+		var err error
+		if cs, err = kubernetes.NewForConfig(src.Config); err != nil {
+			return nil, fmt.Errorf("cluster %s: building client, %w", src.Name, err)
+		}
+		if mc, err = metadata.NewForConfig(src.Config); err != nil {
+			return nil, fmt.Errorf("cluster %s: building metadata client, %w", src.Name, err)
+		}
 	}
-	mc, err := metadata.NewForConfig(src.Config)
-	if err != nil {
-		return nil, fmt.Errorf("cluster %s: building metadata client, %w", src.Name, err)
+	c.probe = cs.Discovery()
+	if src.Config != nil {
+		// The probe gets its own client with a short timeout, so a hung API
+		// server is reported down within seconds.
+		cfg := rest.CopyConfig(src.Config)
+		cfg.Timeout = 3 * time.Second
+		pc, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: building probe client, %w", src.Name, err)
+		}
+		c.probe = pc.Discovery()
 	}
 	typed := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(trim))
 	meta := metadatainformer.NewSharedInformerFactory(mc, 0)
@@ -153,17 +173,10 @@ func (c *cluster) run(ctx context.Context, probeEvery time.Duration) {
 // probeLoop asks the API server for its version every interval, with a
 // short timeout, to notice a cluster going down and coming back.
 func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
-	cfg := rest.CopyConfig(c.src.Config)
-	cfg.Timeout = 3 * time.Second
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		c.noteError(fmt.Errorf("building probe client, %w", err))
-		return
-	}
-	t := time.NewTicker(every)
+	t := c.clock.NewTicker(every)
 	defer t.Stop()
 	for {
-		v, err := cs.Discovery().ServerVersion()
+		v, err := c.probe.ServerVersion()
 		if err != nil {
 			c.noteError(fmt.Errorf("probing API server, %w", err))
 		} else {
@@ -172,7 +185,7 @@ func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

@@ -14,7 +14,7 @@ type Options struct {
 	// Clusters are the clusters to watch; names must be unique.
 	Clusters []ClusterSource
 	// Clock is injected for tests (default: the real clock).
-	Clock clock.Clock
+	Clock clock.WithTicker
 	// ProbeInterval is how often each API server is probed (default 5s).
 	ProbeInterval time.Duration
 	// Cost configures prices and aggregation labels.
@@ -25,7 +25,7 @@ type Options struct {
 type Console struct {
 	clusters []*cluster
 	byName   map[string]*cluster
-	clock    clock.Clock
+	clock    clock.WithTicker
 	probe    time.Duration
 	cost     CostOptions
 }

@@ -66,20 +66,21 @@ func (c *Console) Detail(clusterName, kind, namespace, name string) (*Detail, er
 	}
 	d := &Detail{Item: it, YAML: y, Stale: cl.status().State == StateDown}
 	d.Events = cl.events(it)
-	all := cl.match(Query{}, nil)
-	for _, other := range all {
+	self := itemKey(it.Kind, it.Namespace, it.Name)
+	for _, other := range cl.match(Query{}, nil) {
+		if other.Kind == "Event" || itemKey(other.Kind, other.Namespace, other.Name) == self {
+			continue
+		}
 		switch {
-		case other.Kind == "Event":
 		case it.OwnerUID != "" && other.UID == it.OwnerUID:
 			d.Owners = append(d.Owners, other)
-		case other.OwnerUID == it.UID:
+		case it.UID != "" && other.OwnerUID == it.UID:
 			d.Owned = append(d.Owned, other)
 		}
 		if it.Kind == "Pod" && it.Node != "" && other.Kind == "Node" && other.Name == it.Node {
 			d.Node = other
 		}
-		if other.Kind == "Pod" && other.UID != it.UID && ((it.Kind == "Pod" && it.Node != "" && other.Node == it.Node) ||
-			(it.Kind == "Node" && other.Node == it.Name)) {
+		if other.Kind == "Pod" && ((it.Kind == "Pod" && it.Node != "" && other.Node == it.Node) || (it.Kind == "Node" && other.Node == it.Name)) {
 			d.NodePods = append(d.NodePods, other)
 		}
 	}

@@ -1,0 +1,309 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kfake "k8s.io/client-go/kubernetes/fake"
+	mfake "k8s.io/client-go/metadata/fake"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+// fakeCluster is a ClusterSource over fake clients holding objs; Secrets
+// and ConfigMaps go to the metadata client as PartialObjectMetadata, as
+// the API server would send them.
+func fakeCluster(t *testing.T, name string, objs ...runtime.Object) ClusterSource {
+	t.Helper()
+	var typed, meta []runtime.Object
+	for _, o := range objs {
+		switch v := o.(type) {
+		case *corev1.Secret:
+			meta = append(meta, &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: v.ObjectMeta})
+		default:
+			typed = append(typed, o)
+		}
+	}
+	scheme := mfake.NewTestScheme()
+	for _, kind := range []string{"Secret", "ConfigMap"} {
+		scheme.AddKnownTypeWithName(corev1.SchemeGroupVersion.WithKind(kind), &metav1.PartialObjectMetadata{})
+		scheme.AddKnownTypeWithName(corev1.SchemeGroupVersion.WithKind(kind+"List"), &metav1.PartialObjectMetadataList{})
+	}
+	return ClusterSource{Name: name, Client: kfake.NewClientset(typed...), Metadata: mfake.NewSimpleMetadataClient(scheme, meta...)}
+}
+
+func startFake(t *testing.T, clk *clocktesting.FakeClock, srcs ...ClusterSource) (*Console, *httptest.Server) {
+	t.Helper()
+	c, err := New(Options{Clusters: srcs, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c.Start(ctx)
+	wctx, done := context.WithTimeout(ctx, 30*time.Second)
+	defer done()
+	if err := c.WaitSynced(wctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Handler(Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return c, srv
+}
+
+func readyNode(name string, labels map[string]string, ready bool) *corev1.Node {
+	n := node(name, "4", "16Gi", labels)
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}
+	return n
+}
+
+func pendingPod(ns, name string, since time.Time) *corev1.Pod {
+	p := pod(ns, name, "", "100m", "128Mi", map[string]string{"app": name})
+	p.CreationTimestamp = metav1.NewTime(since)
+	p.Status = corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+		{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, LastTransitionTime: metav1.NewTime(since)}}}
+	return p
+}
+
+func fetch(t *testing.T, u string, wantCode int) string {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantCode {
+		t.Fatalf("GET %s = %d, want %d: %s", u, resp.StatusCode, wantCode, b)
+	}
+	return string(b)
+}
+
+// The fleet page counts nodes by lifecycle and lists problems: not-ready
+// nodes and pods pending for more than 5 minutes by the injected clock.
+func TestFleetProblems(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	a := fakeCluster(t, "prod",
+		readyNode("spot-1", map[string]string{"karpenter.sh/capacity-type": "spot"}, true),
+		readyNode("od-1", nil, false),
+		pendingPod("shop", "old", t0.Add(-6*time.Minute)),
+		pendingPod("shop", "new", t0.Add(-time.Minute)),
+	)
+	b := fakeCluster(t, "staging", readyNode("n1", map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND"}, true))
+	c, srv := startFake(t, clk, a, b)
+	rows := c.Fleet()
+	if len(rows) != 2 {
+		t.Fatalf("rows = %d, want 2", len(rows))
+	}
+	p := rows[0]
+	if p.Nodes != 2 || p.SpotNodes != 1 || p.OnDemandNodes != 1 || p.NotReadyNodes != 1 || p.PendingPods != 2 || p.LongPending != 1 {
+		t.Errorf("prod row = %+v", p)
+	}
+	want := []string{"1 node not ready", "1 pod pending for more than 5 min"}
+	if strings.Join(p.Problems, "|") != strings.Join(want, "|") {
+		t.Errorf("problems = %q, want %q", p.Problems, want)
+	}
+	if len(rows[1].Problems) != 0 || rows[1].OnDemandNodes != 1 {
+		t.Errorf("staging row = %+v, want one on-demand node and no problems", rows[1])
+	}
+	// Ten minutes later the second pod has waited too long as well.
+	clk.Step(10 * time.Minute)
+	if got := c.Fleet()[0].LongPending; got != 2 {
+		t.Errorf("long pending after 10 min = %d, want 2", got)
+	}
+	page := fetch(t, srv.URL+"/fleet", 200)
+	for _, s := range []string{"prod", "staging", "2 pods pending for more than 5 min", "1 node not ready"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("fleet page lacks %q", s)
+		}
+	}
+}
+
+func TestServerPages(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	web := pod("shop", "web-1", "n1", "1", "1Gi", map[string]string{"app": "web", "team": "shop"})
+	web.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "main", RestartCount: 7,
+		State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop", Labels: map[string]string{"app": "web"}},
+		Data: map[string][]byte{"password": []byte("hunter2")}}
+	_, srv := startFake(t, clk,
+		fakeCluster(t, "a", readyNode("n1", map[string]string{corev1.LabelInstanceTypeStable: "m5.xlarge"}, true), web, secret),
+		fakeCluster(t, "b", pod("shop", "web-2", "", "1", "1Gi", map[string]string{"app": "web", "team": "<script>"})))
+
+	var res Result
+	if err := json.Unmarshal([]byte(fetch(t, srv.URL+"/api/search?q="+url.QueryEscape("status:CrashLoopBackOff"), 200)), &res); err != nil {
+		t.Fatal(err)
+	}
+	if items := res.Items(); len(items) != 1 || items[0].Name != "web-1" || items[0].Restarts != 7 {
+		t.Errorf("CrashLoopBackOff search = %+v, want web-1 with 7 restarts", items)
+	}
+	page := fetch(t, srv.URL+"/search?q="+url.QueryEscape("app=web")+"&labelcols=team", 200)
+	if strings.Contains(page, "<script>") || !strings.Contains(page, "&lt;script&gt;") {
+		t.Error("a label value is not escaped on the search page")
+	}
+	for _, s := range []string{`href="/clusters/a/namespaces/shop/pods/web-1"`, `href="/clusters/b/namespaces/shop/pods/web-2"`, `href="/clusters/a/namespaces/shop/secrets/db"`} {
+		if !strings.Contains(page, s) {
+			t.Errorf("search page lacks %s", s)
+		}
+	}
+	detail := fetch(t, srv.URL+"/clusters/a/namespaces/shop/secrets/db", 200)
+	if strings.Contains(detail, "hunter2") || strings.Contains(detail, "aHVudGVyMg") || !strings.Contains(detail, "data is not shown") {
+		t.Errorf("secret detail shows data or lacks the note:\n%s", detail)
+	}
+	nodePage := fetch(t, srv.URL+"/clusters/a/nodes/n1", 200)
+	if !strings.Contains(nodePage, "Pods on this node") || !strings.Contains(nodePage, "shop/web-1") {
+		t.Errorf("node page lacks its pods:\n%s", nodePage)
+	}
+	fetch(t, srv.URL+"/clusters/a/namespaces/shop/pods/nope", 404)
+	fetch(t, srv.URL+"/api/clusters/zz/nodes/n1", 404)
+	fetch(t, srv.URL+"/clusters/a/namespaces/shop/widgets", 404)
+	fetch(t, srv.URL+"/api/search?q="+url.QueryEscape("=x"), 400)
+	fetch(t, srv.URL+"/search?q="+url.QueryEscape("=x"), 200) // the page shows the error
+	csv := fetch(t, srv.URL+"/clusters/_all/namespaces/shop/pods?format=csv&labelcols=team&sort=name", 200)
+	want := "cluster,kind,namespace,name,ready,status,restarts,node,created,stale,label:team\n" +
+		"a,Pod,shop,web-1,0/1,CrashLoopBackOff,7,n1,0001-01-01T00:00:00Z,false,shop\n" +
+		"b,Pod,shop,web-2,0/1,Running,0,,0001-01-01T00:00:00Z,false,<script>\n"
+	if csv != want {
+		t.Errorf("CSV =\n%s\nwant\n%s", csv, want)
+	}
+	cost := fetch(t, srv.URL+"/cost", 200)
+	for _, s := range []string{"m5.xlarge", "catalog", "/charts/cost-by-team.svg"} {
+		if !strings.Contains(cost, s) {
+			t.Errorf("cost page lacks %q", s)
+		}
+	}
+	for _, chart := range []string{"cost-by-team.svg", "cost-by-app.svg", "cost-by-cluster.svg", "nodes-by-lifecycle.svg"} {
+		svg := fetch(t, srv.URL+"/charts/"+chart, 200)
+		if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+			t.Errorf("%s is not well-formed XML: %v", chart, err)
+		}
+	}
+	byTeam := fetch(t, srv.URL+"/cost.csv?by=team", 200)
+	if !strings.HasPrefix(byTeam, "cluster,team,pods,cost_usd_h,slack_usd_h\n,shop,1,") {
+		t.Errorf("cost by team CSV = %q", byTeam)
+	}
+	fetch(t, srv.URL+"/cost.csv?by=planet", 400)
+	if m := fetch(t, srv.URL+"/metrics", 200); !strings.Contains(m, `bosun_console_cluster_node_cost_usd_per_hour{cluster="a"} 0.192`) {
+		t.Errorf("metrics lack cluster a's node cost:\n%s", m)
+	}
+}
+
+// Secrets: even a full Secret that reached the cache by mistake is emptied
+// by trim, and its YAML never carries data.
+func TestTrimAndRenderNeverShowSecretData(t *testing.T) {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "y",
+		Annotations:   map[string]string{lastApplied: `{"data":{"password":"aHVudGVyMg=="}}`, "keep": "me"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+		Data: map[string][]byte{"password": []byte("hunter2")}, StringData: map[string]string{"token": "abc123"}}
+	obj, err := trim(s.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := LookupKind("secret")
+	y, err := renderYAML(k, obj.(runtime.Object))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"hunter2", "aHVudGVyMg", "abc123", "managedFields", "last-applied"} {
+		if strings.Contains(y, bad) {
+			t.Errorf("rendered Secret contains %q:\n%s", bad, y)
+		}
+	}
+	if !strings.Contains(y, "keep: me") {
+		t.Errorf("rendered Secret lost its other annotations:\n%s", y)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(path, []byte("# comment\ns3cret alice\nother,bob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := LoadTokens(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Auth{Tokens: tokens, TrustedHeader: "X-Forwarded-User"}
+	h := a.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	for _, tt := range []struct {
+		name   string
+		path   string
+		header map[string]string
+		want   int
+	}{
+		{"no credentials", "/search", nil, 401},
+		{"wrong token", "/search", map[string]string{"Authorization": "Bearer nope"}, 401},
+		{"token", "/search", map[string]string{"Authorization": "Bearer s3cret"}, 200},
+		{"comma-separated token", "/search", map[string]string{"Authorization": "Bearer other"}, 200},
+		{"proxy header", "/api/fleet", map[string]string{"X-Forwarded-User": "carol"}, 200},
+		{"healthz is open", "/healthz", nil, 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", tt.path, nil)
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("status = %d, want %d", rec.Code, tt.want)
+			}
+		})
+	}
+	if err := os.WriteFile(path, []byte("just-a-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadTokens(path); err == nil {
+		t.Error("LoadTokens accepted a line without a user")
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "localhost:80": true, "[::1]:8080": true, "0.0.0.0:8080": false, ":8080": false, "10.0.0.1:80": false} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestBarChartEscapesAndFolds(t *testing.T) {
+	var bars []Bar
+	for i := 0; i < 20; i++ {
+		bars = append(bars, Bar{Label: "team<" + string(rune('a'+i)) + ">", Value: float64(20 - i)})
+	}
+	var b strings.Builder
+	if err := WriteBarChart(&b, "Cost & more", bars, "$%.2f"); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+		t.Fatalf("chart is not well-formed XML: %v\n%s", err, svg)
+	}
+	if got := strings.Count(svg, "<rect"); got != 15 {
+		t.Errorf("bars drawn = %d, want 15 (14 + other)", got)
+	}
+	// other = 6+5+4+3+2+1 = 21
+	if !strings.Contains(svg, ">other<") || !strings.Contains(svg, "$21.00") {
+		t.Errorf("chart lacks the folded 'other' bar of 21")
+	}
+}
