@@ -92,6 +92,15 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Clock overrides the clock (tests); At takes precedence.
 	Clock clock.Clock
+	// SyncTimeout bounds the wait for the informer caches (default 2m).
+	SyncTimeout time.Duration
+}
+
+func (o *Options) syncTimeout() time.Duration {
+	if o.SyncTimeout <= 0 {
+		return 2 * time.Minute
+	}
+	return o.SyncTimeout
 }
 
 // Validate checks the options for contradictions.
@@ -196,13 +205,19 @@ func Run(ctx context.Context, o Options) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A cache that cannot sync is nearly always missing RBAC; say so
+	// instead of waiting forever.
+	syncCtx, syncCancel := context.WithTimeout(runCtx, o.syncTimeout())
+	defer syncCancel()
 	factory.Start(runCtx.Done())
 	for _, start := range starters {
-		start(runCtx)
+		if !start(runCtx, syncCtx) {
+			return fmt.Errorf("informer caches did not sync within %s (check the agent's RBAC and the API server)", o.syncTimeout())
+		}
 	}
-	for typ, ok := range factory.WaitForCacheSync(runCtx.Done()) {
+	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
 		if !ok {
-			return fmt.Errorf("informer cache for %v did not sync", typ)
+			return fmt.Errorf("informer cache for %v did not sync within %s (check the agent's RBAC and the API server)", typ, o.syncTimeout())
 		}
 	}
 	ready.Store(true)
@@ -246,11 +261,14 @@ type deps struct {
 	logger   *slog.Logger
 }
 
-// build creates the enabled controllers; starters start informers that do
-// not belong to the shared factory.
-func build(ctx context.Context, o Options, d deps) ([]passer, []func(context.Context), error) {
+// starter starts informers that do not belong to the shared factory, for
+// as long as run lasts, and reports whether they synced before sync ended.
+type starter func(run, sync context.Context) bool
+
+// build creates the enabled controllers and their starters.
+func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) {
 	var out []passer
-	var starters []func(context.Context)
+	var starters []starter
 	for _, name := range o.Controllers {
 		switch name {
 		case ControllerDownscaler:
@@ -259,9 +277,14 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []func(context.Con
 			if err != nil {
 				return nil, nil, fmt.Errorf("downscaler, %w", err)
 			}
-			starters = append(starters, func(ctx context.Context) {
-				dynFactory.Start(ctx.Done())
-				dynFactory.WaitForCacheSync(ctx.Done())
+			starters = append(starters, func(run, sync context.Context) bool {
+				dynFactory.Start(run.Done())
+				for _, ok := range dynFactory.WaitForCacheSync(sync.Done()) {
+					if !ok {
+						return false
+					}
+				}
+				return true
 			})
 			c := downscaler.NewController(d.clock, d.client, d.factory, d.recorder, downscaler.NewMetrics(d.registry),
 				downscaler.Options{Defaults: o.Downscaler, DryRun: o.DryRun, Logger: d.logger, CRDs: crds})
@@ -275,7 +298,7 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []func(context.Con
 			if err != nil {
 				return nil, nil, fmt.Errorf("janitor, %w", err)
 			}
-			starters = append(starters, c.Start)
+			starters = append(starters, c.StartAndSync)
 			out = append(out, c)
 		}
 	}

@@ -195,3 +195,17 @@ func TestRunsUnderShippedRBAC(t *testing.T) {
 		t.Errorf("no leader recorded in the lease: %v", err)
 	}
 }
+
+// Without its RBAC the agent says so and exits, instead of waiting forever.
+func TestMissingRBACFailsClearly(t *testing.T) {
+	env := testenv.Get(t)
+	cfg := env.RESTConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:bosun-system:nobody"}
+	err := Run(context.Background(), Options{
+		RESTConfig: cfg, Controllers: []string{ControllerDownscaler}, Once: true, DryRun: true,
+		Logger: quiet, SyncTimeout: 3 * time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), "RBAC") {
+		t.Errorf("error %v, want one pointing at RBAC", err)
+	}
+}

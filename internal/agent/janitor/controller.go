@@ -174,9 +174,18 @@ func (c *Controller) watch(mapper meta.RESTMapper, name string) (watched, error)
 }
 
 // Start starts the janitor's own informers and waits for them.
-func (c *Controller) Start(ctx context.Context) {
-	c.dynFactory.Start(ctx.Done())
-	c.dynFactory.WaitForCacheSync(ctx.Done())
+func (c *Controller) Start(ctx context.Context) { c.StartAndSync(ctx, ctx) }
+
+// StartAndSync starts the janitor's informers for as long as run lasts and
+// reports whether they synced before sync ended.
+func (c *Controller) StartAndSync(run, sync context.Context) bool {
+	c.dynFactory.Start(run.Done())
+	for _, ok := range c.dynFactory.WaitForCacheSync(sync.Done()) {
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Name identifies the controller.
