@@ -57,6 +57,10 @@ $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@2025.1.1
 	@mv $(dir $@)staticcheck $@
 
+.PHONY: generate-externalgrpc
+generate-externalgrpc: ## Regenerate the cluster-autoscaler externalgrpc Go code (needs protoc; the output is committed)
+	@GO=$(GO) BOSUN_CACHE=$(BOSUN_CACHE) bash hack/generate-externalgrpc.sh
+
 .PHONY: up
 up: tools build ## Start the local fleet in the foreground (Ctrl-C or `make down` stops it)
 	./bin/bosun up
