@@ -254,3 +254,14 @@ func (p *Provider) Interruptions(_ context.Context, since time.Time) ([]provider
 	}
 	return out, nil
 }
+
+// SetState forces an instance's state, e.g. to model a launch that hangs.
+func (p *Provider) SetState(groupID, instanceID string, s provider.InstanceState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.instances[groupID] {
+		if p.instances[groupID][i].ID == instanceID {
+			p.instances[groupID][i].State = s
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package provisioner
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	resourcehelper "k8s.io/component-helpers/resource"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+)
+
+// fits reports whether the pod may be placed on the node template, apart
+// from resources: required node affinity and nodeSelector (which cover
+// zone constraints) and NoSchedule/NoExecute taints. It uses the
+// scheduler's own helpers so Bosun and kube-scheduler agree.
+func fits(pod *corev1.Pod, node *corev1.Node) bool {
+	ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node)
+	if err != nil || !ok {
+		return false
+	}
+	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
+		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+	})
+	return !untolerated
+}
+
+// requests is what a pod asks for: CPU (millicores), memory (bytes) and
+// one pod slot, as the scheduler counts it (init containers, overhead).
+type requests struct {
+	cpu, mem, pods int64
+}
+
+func podRequests(pod *corev1.Pod) requests {
+	rl := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	return requests{cpu: milli(rl, corev1.ResourceCPU), mem: value(rl, corev1.ResourceMemory), pods: 1}
+}
+
+func milli(rl corev1.ResourceList, name corev1.ResourceName) int64 {
+	if q, ok := rl[name]; ok {
+		return q.MilliValue()
+	}
+	return 0
+}
+
+func value(rl corev1.ResourceList, name corev1.ResourceName) int64 {
+	if q, ok := rl[name]; ok {
+		return q.Value()
+	}
+	return 0
+}
+
+func (r requests) add(o requests) requests {
+	return requests{cpu: r.cpu + o.cpu, mem: r.mem + o.mem, pods: r.pods + o.pods}
+}
+
+func (r requests) within(free requests) bool {
+	return r.cpu <= free.cpu && r.mem <= free.mem && r.pods <= free.pods
+}
+
+func (r requests) minus(o requests) requests {
+	return requests{cpu: r.cpu - o.cpu, mem: r.mem - o.mem, pods: r.pods - o.pods}
+}
+
+// allocatable is what a template node offers the scheduler.
+func allocatable(node *corev1.Node) requests {
+	a := node.Status.Allocatable
+	pods := resource.NewQuantity(110, resource.DecimalSI)
+	if q, ok := a[corev1.ResourcePods]; ok {
+		pods = &q
+	}
+	return requests{cpu: milli(a, corev1.ResourceCPU), mem: value(a, corev1.ResourceMemory), pods: pods.Value()}
+}
+
+// daemonOverhead sums the requests of the DaemonSets whose pods would run
+// on the node: every new node pays them before any pending pod.
+func daemonOverhead(node *corev1.Node, daemonSets []*corev1.PodTemplateSpec) requests {
+	var total requests
+	for _, t := range daemonSets {
+		pod := &corev1.Pod{Spec: t.Spec}
+		if fits(pod, node) {
+			total = total.add(podRequests(pod))
+		}
+	}
+	return total
+}
+
+// binPack places pods, largest first, on as few new nodes of the template
+// as possible (first fit), using at most maxNodes. It returns how many
+// nodes it needs, which pods it placed, and the fraction of the nodes'
+// CPU and memory left unused (the waste).
+func binPack(pods []*corev1.Pod, node *corev1.Node, overhead requests, maxNodes int) (nodes int, placed []*corev1.Pod, waste float64) {
+	capacity := allocatable(node).minus(overhead)
+	if capacity.cpu <= 0 || capacity.mem <= 0 || capacity.pods <= 0 || maxNodes <= 0 {
+		return 0, nil, 0
+	}
+	var free []requests
+	for _, p := range pods {
+		if !fits(p, node) {
+			continue
+		}
+		r := podRequests(p)
+		if !r.within(capacity) {
+			continue
+		}
+		done := false
+		for i := range free {
+			if r.within(free[i]) {
+				free[i] = free[i].minus(r)
+				done = true
+				break
+			}
+		}
+		if !done {
+			if len(free) == maxNodes {
+				continue
+			}
+			free = append(free, capacity.minus(r))
+		}
+		placed = append(placed, p)
+	}
+	if len(free) == 0 {
+		return 0, nil, 0
+	}
+	var unusedCPU, unusedMem float64
+	for _, f := range free {
+		unusedCPU += float64(f.cpu) / float64(capacity.cpu)
+		unusedMem += float64(f.mem) / float64(capacity.mem)
+	}
+	n := float64(len(free))
+	return len(free), placed, (unusedCPU + unusedMem) / (2 * n)
+}

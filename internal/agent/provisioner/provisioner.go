@@ -1,0 +1,407 @@
+// Package provisioner is the agent's capacity controller: it turns pods the
+// scheduler cannot place into node-group scale-ups through the provider
+// seam, spot first, and falls back to on-demand within seconds when the
+// cloud reports insufficient capacity (L10, L11, L21, L57) — instead of the
+// 10 to 45 minutes the seeds waited for cluster-autoscaler's provision
+// timeouts.
+//
+// Each pass is level-based: it reads the pending pods and the groups'
+// instances, counts capacity already on its way (booting instances), and
+// requests only what is still missing. State that matters lives in the
+// provider (target sizes); the unavailable-offering cache is a hint that is
+// rebuilt from the provider's failed launches after a restart.
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// Options configure the provisioner.
+type Options struct {
+	// Provider is the cloud.
+	Provider provider.Provider
+	// Cluster selects the provider's node groups of this cluster.
+	Cluster string
+	// Templates returns the node a new instance of the group would
+	// register, one per zone, for placement simulation.
+	Templates func(g provider.NodeGroup) ([]*corev1.Node, error)
+	// PriorityCutoff: pods with a lower priority never trigger a scale-up
+	// (default -10, so overprovisioning pause pods at -10 do, L12).
+	PriorityCutoff *int32
+	// UnavailableTTL is how long an offering that failed for capacity or
+	// quota is skipped (default 3 minutes).
+	UnavailableTTL time.Duration
+	// ProvisionTimeout catches launches that never finish without an
+	// error (default 5 minutes).
+	ProvisionTimeout time.Duration
+	// Clock is the time source (default real).
+	Clock clock.Clock
+	// Logger receives decisions.
+	Logger *slog.Logger
+	// DryRun computes decisions without changing target sizes.
+	DryRun bool
+}
+
+// Provisioner decides scale-ups. Run it with Reconcile on every pass.
+type Provisioner struct {
+	opts        Options
+	unavailable *unavailableOfferings
+	// requested remembers, per pod, the group capacity was requested from
+	// and when, so a pod waiting for a booting node is not asked for twice.
+	// A failure of that group or the provision timeout releases the pod.
+	requested map[types.UID]request
+	// seenFailures holds failed launches already acted on.
+	seenFailures map[string]bool
+	// Metrics is updated on every pass.
+	Metrics *Metrics
+}
+
+// New returns a provisioner with defaults filled in.
+func New(opts Options) (*Provisioner, error) {
+	if opts.Provider == nil || opts.Templates == nil {
+		return nil, fmt.Errorf("provisioner: Provider and Templates are required")
+	}
+	if opts.PriorityCutoff == nil {
+		c := int32(-10)
+		opts.PriorityCutoff = &c
+	}
+	if opts.UnavailableTTL == 0 {
+		opts.UnavailableTTL = 3 * time.Minute
+	}
+	if opts.ProvisionTimeout == 0 {
+		opts.ProvisionTimeout = 5 * time.Minute
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Provisioner{
+		opts:         opts,
+		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
+		requested:    map[types.UID]request{},
+		seenFailures: map[string]bool{},
+		Metrics:      newMetrics(),
+	}, nil
+}
+
+type request struct {
+	group string
+	at    time.Time
+}
+
+// Decision is one scale-up the provisioner made (or, in dry-run, would make).
+type Decision struct {
+	Group string
+	// From and To are the target sizes before and after.
+	From, To int
+	// Pods is how many pending pods the new nodes are for.
+	Pods int
+	// Fallback is set when a higher-priority group was skipped because its
+	// offerings are unavailable.
+	Fallback bool
+}
+
+// groupState is a node group with what the pass learned about it.
+type groupState struct {
+	provider.NodeGroup
+	templates []*corev1.Node
+	// booting counts launched instances that have not registered yet.
+	booting int
+	// live counts pending and running instances.
+	live int
+}
+
+// Reconcile runs one pass over the pending pods (pods the scheduler marked
+// unschedulable) and the DaemonSet templates of the cluster.
+func (p *Provisioner) Reconcile(ctx context.Context, pending []*corev1.Pod, daemonSets []*corev1.PodTemplateSpec) ([]Decision, error) {
+	groups, err := p.groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pods := p.eligible(pending)
+	if len(pods) == 0 {
+		return nil, nil
+	}
+	pods = p.subtractBooting(pods, groups, daemonSets)
+	var decisions []Decision
+	skipped := false
+	for _, tier := range tiers(groups) {
+		if len(pods) == 0 {
+			break
+		}
+		best, placed, nodes := p.bestInTier(tier, pods, daemonSets, &skipped)
+		if best == nil {
+			continue
+		}
+		d := Decision{Group: best.ID, From: best.TargetSize, To: best.TargetSize + nodes, Pods: len(placed), Fallback: skipped}
+		if !p.opts.DryRun {
+			if err := p.opts.Provider.SetTargetSize(ctx, best.ID, d.To); err != nil {
+				return decisions, fmt.Errorf("scaling up %s to %d, %w", best.ID, d.To, err)
+			}
+		}
+		p.record(d, placed)
+		for _, pod := range placed {
+			p.requested[pod.UID] = request{group: best.ID, at: p.opts.Clock.Now()}
+		}
+		decisions = append(decisions, d)
+		pods = without(pods, placed)
+	}
+	return decisions, nil
+}
+
+// groups reads the cluster's node groups and their instances; failed
+// launches mark the group's offerings unavailable and give the failed
+// capacity back, so the pods move to the next option in this same pass.
+func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
+	all, err := p.opts.Provider.NodeGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing node groups, %w", err)
+	}
+	now := p.opts.Clock.Now()
+	var out []*groupState
+	for _, g := range all {
+		if p.opts.Cluster != "" && g.Cluster != p.opts.Cluster {
+			continue
+		}
+		ins, err := p.opts.Provider.Instances(ctx, g.ID)
+		if err != nil {
+			return nil, fmt.Errorf("listing instances of %s, %w", g.ID, err)
+		}
+		gs := &groupState{NodeGroup: g}
+		failed := false
+		var stuck []string
+		for _, in := range ins {
+			switch {
+			case in.State == provider.Failed && (in.ErrorClass == provider.InsufficientCapacity || in.ErrorClass == provider.QuotaExceeded):
+				if !p.seenFailures[in.ID] {
+					p.seenFailures[in.ID] = true
+					failed = true
+					p.Metrics.fallback(string(in.ErrorClass))
+				}
+			case in.State == provider.Pending && now.Sub(in.LaunchTime) > p.opts.ProvisionTimeout:
+				stuck = append(stuck, in.ID)
+			case in.State == provider.Pending && in.Interruption == nil:
+				gs.booting++
+				gs.live++
+			case in.State == provider.Running && in.Interruption == nil:
+				gs.live++
+			}
+		}
+		if len(stuck) > 0 {
+			failed = true
+			p.Metrics.fallback("ProvisionTimeout")
+			if !p.opts.DryRun {
+				if err := p.opts.Provider.DeleteInstances(ctx, g.ID, stuck); err != nil {
+					p.opts.Logger.Warn("deleting instances past the provision timeout", "group", g.ID, "error", err)
+				}
+			}
+		}
+		if failed {
+			// L11: fall back now, not after a timeout.
+			p.unavailable.markGroup(g)
+			p.release(g.ID)
+			if gs.TargetSize > gs.live && gs.live >= g.MinSize && !p.opts.DryRun {
+				if err := p.opts.Provider.SetTargetSize(ctx, g.ID, gs.live); err == nil {
+					p.opts.Logger.Info("capacity error: gave the request back", "group", g.ID, "target", gs.live)
+					gs.TargetSize = gs.live
+				}
+			}
+		}
+		if gs.templates, err = p.opts.Templates(g); err != nil {
+			return nil, fmt.Errorf("node template of %s, %w", g.ID, err)
+		}
+		out = append(out, gs)
+	}
+	p.Metrics.setUnavailable(p.unavailable.count())
+	return out, nil
+}
+
+// release forgets the requests made from a group that failed, so their
+// pods are placed again at once.
+func (p *Provisioner) release(group string) {
+	for uid, r := range p.requested {
+		if r.group == group {
+			delete(p.requested, uid)
+		}
+	}
+}
+
+// eligible drops pods below the priority cutoff, pods already bound, and
+// pods whose requested capacity is still on its way.
+func (p *Provisioner) eligible(pending []*corev1.Pod) []*corev1.Pod {
+	now := p.opts.Clock.Now()
+	still := map[types.UID]bool{}
+	var out []*corev1.Pod
+	for _, pod := range pending {
+		if pod.Spec.NodeName != "" || corev1helpers.PodPriority(pod) < *p.opts.PriorityCutoff {
+			continue
+		}
+		still[pod.UID] = true
+		if r, ok := p.requested[pod.UID]; ok && now.Sub(r.at) < p.opts.ProvisionTimeout {
+			continue
+		}
+		out = append(out, pod)
+	}
+	for uid := range p.requested {
+		if !still[uid] {
+			delete(p.requested, uid) // scheduled or gone
+		}
+	}
+	// Largest first packs better and is deterministic.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := podRequests(out[i]), podRequests(out[j])
+		if a.cpu != b.cpu {
+			return a.cpu > b.cpu
+		}
+		if a.mem != b.mem {
+			return a.mem > b.mem
+		}
+		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
+	})
+	return out
+}
+
+// subtractBooting removes the pods that capacity already on its way will
+// take, so a pass does not ask twice while nodes boot.
+func (p *Provisioner) subtractBooting(pods []*corev1.Pod, groups []*groupState, daemonSets []*corev1.PodTemplateSpec) []*corev1.Pod {
+	for _, g := range groups {
+		if g.booting == 0 || len(pods) == 0 {
+			continue
+		}
+		_, placed := packBest(g, pods, daemonSets, g.booting)
+		pods = without(pods, placed)
+	}
+	return pods
+}
+
+// tiers orders groups for scale-up: spot before on-demand, then by
+// priority, highest first; groups with equal keys form a tier.
+func tiers(groups []*groupState) [][]*groupState {
+	sorted := append([]*groupState(nil), groups...)
+	key := func(g *groupState) (int, int) {
+		spot := 0
+		if g.Lifecycle == provider.Spot {
+			spot = 1
+		}
+		return spot, g.Priority
+	}
+	sort.SliceStable(sorted, func(i, j int) bool {
+		si, pi := key(sorted[i])
+		sj, pj := key(sorted[j])
+		if si != sj {
+			return si > sj
+		}
+		if pi != pj {
+			return pi > pj
+		}
+		return sorted[i].ID < sorted[j].ID
+	})
+	var out [][]*groupState
+	for i, g := range sorted {
+		if i > 0 {
+			ps, pp := key(sorted[i-1])
+			gs, gp := key(g)
+			if ps == gs && pp == gp {
+				out[len(out)-1] = append(out[len(out)-1], g)
+				continue
+			}
+		}
+		out = append(out, []*groupState{g})
+	}
+	return out
+}
+
+// bestInTier picks, among the tier's usable groups, the one that places
+// the most pods with the least waste. A group whose offerings are all
+// unavailable is skipped and sets *skipped (a fallback).
+func (p *Provisioner) bestInTier(tier []*groupState, pods []*corev1.Pod, daemonSets []*corev1.PodTemplateSpec, skipped *bool) (*groupState, []*corev1.Pod, int) {
+	var (
+		best       *groupState
+		bestPlaced []*corev1.Pod
+		bestNodes  int
+		bestWaste  float64
+	)
+	for _, g := range tier {
+		room := g.MaxSize - g.TargetSize
+		if room <= 0 {
+			continue
+		}
+		if !p.unavailable.groupAvailable(g.NodeGroup) {
+			// Only a fallback if the group could have taken some pods.
+			if n, _ := packBest(g, pods, daemonSets, room); n > 0 {
+				*skipped = true
+			}
+			continue
+		}
+		nodes, placed, waste := packWithWaste(g, pods, daemonSets, room)
+		if nodes == 0 {
+			continue
+		}
+		if best == nil || len(placed) > len(bestPlaced) || (len(placed) == len(bestPlaced) && waste < bestWaste) {
+			best, bestPlaced, bestNodes, bestWaste = g, placed, nodes, waste
+		}
+	}
+	return best, bestPlaced, bestNodes
+}
+
+// packBest packs pods on up to maxNodes nodes of the group's best template.
+func packBest(g *groupState, pods []*corev1.Pod, daemonSets []*corev1.PodTemplateSpec, maxNodes int) (int, []*corev1.Pod) {
+	n, placed, _ := packWithWaste(g, pods, daemonSets, maxNodes)
+	return n, placed
+}
+
+func packWithWaste(g *groupState, pods []*corev1.Pod, daemonSets []*corev1.PodTemplateSpec, maxNodes int) (int, []*corev1.Pod, float64) {
+	var (
+		bestN      int
+		bestPlaced []*corev1.Pod
+		bestWaste  float64
+	)
+	for _, t := range g.templates {
+		n, placed, waste := binPack(pods, t, daemonOverhead(t, daemonSets), maxNodes)
+		if len(placed) > len(bestPlaced) || (len(placed) == len(bestPlaced) && len(placed) > 0 && waste < bestWaste) {
+			bestN, bestPlaced, bestWaste = n, placed, waste
+		}
+	}
+	return bestN, bestPlaced, bestWaste
+}
+
+func without(pods, remove []*corev1.Pod) []*corev1.Pod {
+	gone := map[*corev1.Pod]bool{}
+	for _, p := range remove {
+		gone[p] = true
+	}
+	var out []*corev1.Pod
+	for _, p := range pods {
+		if !gone[p] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// record logs a decision and observes the pending-to-requested latency.
+func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
+	now := p.opts.Clock.Now()
+	for _, pod := range pods {
+		for _, c := range pod.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				p.Metrics.observeLatency(now.Sub(c.LastTransitionTime.Time))
+			}
+		}
+	}
+	p.Metrics.scaleUp(d.Group)
+	p.opts.Logger.Info("scale-up", "group", d.Group, "from", d.From, "to", d.To, "pods", d.Pods, "fallback", d.Fallback, "dryRun", p.opts.DryRun)
+}

@@ -1,0 +1,281 @@
+package provisioner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/fake"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+// template is a node of 4 CPUs / 16 GiB (allocatable 3920m / 14.5 GiB)
+// carrying the group's labels and taints.
+func template(g provider.NodeGroup) ([]*corev1.Node, error) {
+	var out []*corev1.Node
+	for _, z := range g.Zones {
+		labels := map[string]string{"topology.kubernetes.io/zone": z, "karpenter.sh/capacity-type": string(g.Lifecycle)}
+		for k, v := range g.Labels {
+			labels[k] = v
+		}
+		out = append(out, &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: "template-" + g.ID, Labels: labels},
+			Spec:       corev1.NodeSpec{Taints: g.Taints},
+			Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("3920m"), corev1.ResourceMemory: resource.MustParse("14848Mi"), corev1.ResourcePods: resource.MustParse("110"),
+			}},
+		})
+	}
+	return out, nil
+}
+
+func group(id string, lc provider.Lifecycle, prio int) provider.NodeGroup {
+	return provider.NodeGroup{ID: id, Cluster: "c1", Pool: id, Lifecycle: lc, Priority: prio,
+		InstanceTypes: []string{"m5.xlarge"}, Zones: []string{"a", "b"}, MaxSize: 10,
+		Labels: map[string]string{"pool": id}}
+}
+
+var seq int
+
+func pendingPod(cpu, mem string, mutate ...func(*corev1.Pod)) *corev1.Pod {
+	seq++
+	req := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%d", seq), Namespace: "default", UID: types.UID(fmt.Sprint("uid-", seq))},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: req}}}},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{
+			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", LastTransitionTime: metav1.NewTime(t0),
+		}}},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+func pods(n int, cpu, mem string, mutate ...func(*corev1.Pod)) []*corev1.Pod {
+	var out []*corev1.Pod
+	for i := 0; i < n; i++ {
+		out = append(out, pendingPod(cpu, mem, mutate...))
+	}
+	return out
+}
+
+func newTest(t *testing.T, groups ...provider.NodeGroup) (*Provisioner, *fake.Provider, *clocktesting.FakeClock) {
+	t.Helper()
+	clk := clocktesting.NewFakeClock(t0)
+	fp := fake.New(groups, nil, clk.Now)
+	p, err := New(Options{Provider: fp, Cluster: "c1", Templates: template, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, fp, clk
+}
+
+func target(t *testing.T, fp *fake.Provider, id string) int {
+	t.Helper()
+	g, err := fp.NodeGroup(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.TargetSize
+}
+
+func TestScaleUpPrefersSpotThenPriority(t *testing.T) {
+	p, fp, _ := newTest(t,
+		group("od", provider.OnDemand, 50),
+		group("spot-low", provider.Spot, 10),
+		group("spot-high", provider.Spot, 40),
+	)
+	// 6 pods of 1 CPU: 3 fit a 3920m node, so 2 nodes.
+	ds, err := p.Reconcile(context.Background(), pods(6, "1", "1Gi"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Group != "spot-high" || ds[0].To != 2 || ds[0].Pods != 6 || ds[0].Fallback {
+		t.Fatalf("decisions %+v, want spot-high to 2 nodes for 6 pods", ds)
+	}
+	if target(t, fp, "spot-high") != 2 || target(t, fp, "od") != 0 {
+		t.Errorf("targets spot-high %d, od %d", target(t, fp, "spot-high"), target(t, fp, "od"))
+	}
+}
+
+func TestPodsAlreadyRequestedAreNotAskedTwice(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	ps := pods(3, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(10 * time.Second)
+	ds, err := p.Reconcile(context.Background(), ps, nil)
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("second pass decided %+v (%v) while the node is on its way", ds, err)
+	}
+	if target(t, fp, "spot") != 1 {
+		t.Errorf("target %d, want 1", target(t, fp, "spot"))
+	}
+}
+
+// L11/L21: when spot reports insufficient capacity, the next pass moves the
+// pods to on-demand at once; no provision timeout is waited for.
+func TestFallbackToOnDemandOnCapacityError(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
+	for _, z := range []string{"a", "b"} {
+		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
+	}
+	ps := pods(2, "1", "1Gi")
+	ds, err := p.Reconcile(context.Background(), ps, nil)
+	if err != nil || len(ds) != 1 || ds[0].Group != "spot" {
+		t.Fatalf("first pass %+v, %v: spot is tried first", ds, err)
+	}
+	clk.Step(time.Second)
+	ds, err = p.Reconcile(context.Background(), ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Group != "od" || !ds[0].Fallback {
+		t.Fatalf("second pass %+v, want a fallback to od", ds)
+	}
+	if target(t, fp, "spot") != 0 {
+		t.Errorf("the failed spot request was not given back: target %d", target(t, fp, "spot"))
+	}
+	if got := testCounter(p.Metrics.Fallbacks.WithLabelValues("InsufficientInstanceCapacity")); got != 1 {
+		t.Errorf("fallback counter %v, want 1", got)
+	}
+	// While the TTL runs, spot is skipped without being tried.
+	clk.Step(time.Minute)
+	more := pods(1, "1", "1Gi")
+	ds, _ = p.Reconcile(context.Background(), more, nil)
+	if len(ds) != 1 || ds[0].Group != "od" {
+		t.Fatalf("within the TTL: %+v, want od", ds)
+	}
+	// After the TTL, spot is tried again.
+	delete(fp.Unavailable, fake.OfferingKey("m5.xlarge", "a", provider.Spot))
+	clk.Step(3 * time.Minute)
+	ds, _ = p.Reconcile(context.Background(), pods(1, "1", "1Gi"), nil)
+	if len(ds) != 1 || ds[0].Group != "spot" {
+		t.Fatalf("after the TTL: %+v, want spot again", ds)
+	}
+}
+
+func TestProvisionTimeoutCatchesSilentFailures(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
+	ps := pods(1, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The fake's instances run at once; make the launch hang as pending.
+	ins, _ := fp.Instances(context.Background(), "spot")
+	if len(ins) != 1 {
+		t.Fatalf("instances %+v", ins)
+	}
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(6 * time.Minute)
+	ds, err := p.Reconcile(context.Background(), ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Group != "od" || !ds[0].Fallback {
+		t.Fatalf("after the provision timeout %+v, want od", ds)
+	}
+}
+
+func TestPlacementRespectsSelectorsTaintsAndSize(t *testing.T) {
+	dedicated := group("dedicated", provider.OnDemand, 50)
+	dedicated.Taints = []corev1.Taint{{Key: "dedicated", Value: "api", Effect: corev1.TaintEffectNoSchedule}}
+	p, _, _ := newTest(t, dedicated, group("spot", provider.Spot, 10))
+	tolerates := func(pod *corev1.Pod) {
+		pod.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "api", Effect: corev1.TaintEffectNoSchedule}}
+		pod.Spec.NodeSelector = map[string]string{"pool": "dedicated"}
+	}
+	ds, err := p.Reconcile(context.Background(), append(pods(2, "500m", "1Gi", tolerates), pods(1, "500m", "1Gi")...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, d := range ds {
+		got[d.Group] = d.Pods
+	}
+	if got["dedicated"] != 2 || got["spot"] != 1 {
+		t.Fatalf("decisions %+v: tolerating pods to the tainted pool, the other to spot", ds)
+	}
+	// Too big for any template: no decision at all.
+	if ds, _ := p.Reconcile(context.Background(), pods(1, "8", "1Gi"), nil); len(ds) != 0 {
+		t.Errorf("a pod larger than every node triggered %+v", ds)
+	}
+	// Zone constraint: a pod pinned to a zone no group has.
+	zoned := func(pod *corev1.Pod) { pod.Spec.NodeSelector = map[string]string{"topology.kubernetes.io/zone": "z"} }
+	if ds, _ := p.Reconcile(context.Background(), pods(1, "100m", "1Gi", zoned), nil); len(ds) != 0 {
+		t.Errorf("a pod for zone z triggered %+v", ds)
+	}
+}
+
+func TestPriorityCutoffAndDaemonSetOverhead(t *testing.T) {
+	p, _, _ := newTest(t, group("spot", provider.Spot, 10))
+	low := func(pod *corev1.Pod) { v := int32(-11); pod.Spec.Priority = &v }
+	if ds, _ := p.Reconcile(context.Background(), pods(1, "1", "1Gi", low), nil); len(ds) != 0 {
+		t.Errorf("priority -11 pod triggered %+v", ds)
+	}
+	pause := func(pod *corev1.Pod) { v := int32(-10); pod.Spec.Priority = &v }
+	if ds, _ := p.Reconcile(context.Background(), pods(1, "1", "1Gi", pause), nil); len(ds) != 1 {
+		t.Errorf("priority -10 (overprovisioning) pod did not trigger a scale-up: %+v", ds)
+	}
+	// A 1-CPU DaemonSet leaves 2920m per node: three 1-CPU pods need two nodes.
+	ds := []*corev1.PodTemplateSpec{{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "d", Resources: corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}}}}
+	got, err := p.Reconcile(context.Background(), pods(3, "1", "1Gi"), ds)
+	if err != nil || len(got) != 1 || got[0].To-got[0].From != 2 {
+		t.Fatalf("with DaemonSet overhead %+v, %v: want 2 new nodes", got, err)
+	}
+}
+
+func TestLeastWasteWithinATier(t *testing.T) {
+	small := group("small", provider.Spot, 10)
+	big := group("big", provider.Spot, 10)
+	big.Labels = map[string]string{"pool": "big", "size": "big"}
+	clk := clocktesting.NewFakeClock(t0)
+	fp := fake.New([]provider.NodeGroup{small, big}, nil, clk.Now)
+	templates := func(g provider.NodeGroup) ([]*corev1.Node, error) {
+		nodes, _ := template(g)
+		if g.ID == "big" {
+			for _, n := range nodes {
+				n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("15890m")
+				n.Status.Allocatable[corev1.ResourceMemory] = resource.MustParse("62Gi")
+			}
+		}
+		return nodes, nil
+	}
+	p, err := New(Options{Provider: fp, Templates: templates, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One 3-CPU pod fills a small node well and wastes most of a big one.
+	ds, err := p.Reconcile(context.Background(), pods(1, "3", "12Gi"), nil)
+	if err != nil || len(ds) != 1 || ds[0].Group != "small" {
+		t.Fatalf("decisions %+v, %v: want the least-waste group small", ds, err)
+	}
+}
+
+func TestMaxSizeIsNeverExceeded(t *testing.T) {
+	g := group("spot", provider.Spot, 10)
+	g.MaxSize = 1
+	p, fp, _ := newTest(t, g, group("od", provider.OnDemand, 5))
+	ds, err := p.Reconcile(context.Background(), pods(6, "1", "1Gi"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target(t, fp, "spot") != 1 || target(t, fp, "od") != 1 || len(ds) != 2 {
+		t.Fatalf("decisions %+v: spot capped at max 1 (3 pods), the rest to od", ds)
+	}
+}

@@ -1,0 +1,74 @@
+package provisioner
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// offering identifies an instance type in a zone with a lifecycle.
+type offering struct {
+	instanceType, zone string
+	lifecycle          provider.Lifecycle
+}
+
+// unavailableOfferings remembers offerings that failed to launch for
+// insufficient capacity or quota, for a TTL (L11): the provisioner skips
+// them at once instead of waiting for a provision timeout, the way
+// Karpenter caches unavailable offerings.
+type unavailableOfferings struct {
+	mu    sync.Mutex
+	clock clock.PassiveClock
+	ttl   time.Duration
+	until map[offering]time.Time
+}
+
+func newUnavailableOfferings(clk clock.PassiveClock, ttl time.Duration) *unavailableOfferings {
+	return &unavailableOfferings{clock: clk, ttl: ttl, until: map[offering]time.Time{}}
+}
+
+// markGroup marks every offering of the group unavailable until now+ttl.
+func (u *unavailableOfferings) markGroup(g provider.NodeGroup) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	until := u.clock.Now().Add(u.ttl)
+	for _, t := range g.InstanceTypes {
+		for _, z := range g.Zones {
+			u.until[offering{t, z, g.Lifecycle}] = until
+		}
+	}
+}
+
+// groupAvailable reports whether any offering of the group may be tried.
+func (u *unavailableOfferings) groupAvailable(g provider.NodeGroup) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.clock.Now()
+	for _, t := range g.InstanceTypes {
+		for _, z := range g.Zones {
+			if exp, ok := u.until[offering{t, z, g.Lifecycle}]; !ok || !now.Before(exp) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// count returns how many offerings are marked unavailable now.
+func (u *unavailableOfferings) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.clock.Now()
+	n := 0
+	for o, exp := range u.until {
+		if now.Before(exp) {
+			n++
+		} else {
+			delete(u.until, o)
+		}
+	}
+	return n
+}
