@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
@@ -169,6 +170,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("building dynamic client, %w", err)
 	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("building metadata client, %w", err)
+	}
 	clk := o.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
@@ -188,7 +193,7 @@ func Run(ctx context.Context, o Options) error {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
-	deps := deps{clock: clk, client: client, dynamic: dyn, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
+	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
 		return err
@@ -255,6 +260,7 @@ type deps struct {
 	clock    clock.Clock
 	client   kubernetes.Interface
 	dynamic  dynamic.Interface
+	metadata metadata.Interface
 	factory  informers.SharedInformerFactory
 	recorder record.EventRecorder
 	registry prometheus.Registerer
@@ -294,7 +300,7 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			jo.DryRun = o.DryRun
 			jo.Logger = d.logger
 			jo.Namespace = o.Namespace
-			c, err := janitor.NewController(ctx, d.clock, d.client, d.dynamic, d.factory, d.recorder, janitor.NewMetrics(d.registry), jo)
+			c, err := janitor.NewController(ctx, d.clock, d.client, d.dynamic, d.metadata, d.factory, d.recorder, janitor.NewMetrics(d.registry), jo)
 			if err != nil {
 				return nil, nil, fmt.Errorf("janitor, %w", err)
 			}

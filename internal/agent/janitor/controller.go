@@ -26,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -33,6 +34,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -87,21 +90,33 @@ type Controller struct {
 	log      *slog.Logger
 	limiter  *rate.Limiter
 
-	dynFactory dynamicinformer.DynamicSharedInformerFactory
-	resources  []watched
-	pods       corelisters.PodLister // only when a rule needs PVC facts
+	dynFactory  dynamicinformer.DynamicSharedInformerFactory
+	metaFactory metadatainformer.SharedInformerFactory
+	resources   []watched
+	pods        corelisters.PodLister // only when a rule needs PVC facts
 }
 
+// watched is one resource the janitor watches: in full when a rule looks
+// at it, else metadata only (annotations are all a TTL needs, and a
+// metadata cache is a fraction of a full one).
 type watched struct {
 	name   string
 	gvr    schema.GroupVersionResource
+	gvk    schema.GroupVersionKind
+	full   bool
 	lister cache.GenericLister
-	synced cache.InformerSynced
+}
+
+// object is what both caches hold: *unstructured.Unstructured (full) or
+// *metav1.PartialObjectMetadata.
+type object interface {
+	metav1.Object
+	runtime.Object
 }
 
 // NewController resolves the resources through discovery (once, at start),
 // and registers informers for them.
-func NewController(ctx context.Context, clk clock.PassiveClock, client kubernetes.Interface, dyn dynamic.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, metrics *Metrics, opts Options) (*Controller, error) {
+func NewController(ctx context.Context, clk clock.PassiveClock, client kubernetes.Interface, dyn dynamic.Interface, meta metadata.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, metrics *Metrics, opts Options) (*Controller, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -113,9 +128,10 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 	}
 	c := &Controller{
 		clock: clk, dynamic: dyn, recorder: recorder, metrics: metrics, opts: opts,
-		log:        opts.Logger.With("controller", "janitor"),
-		limiter:    rate.NewLimiter(rate.Limit(opts.DeletionsPerSecond), opts.MaxDeletionsPerPass),
-		dynFactory: dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, opts.Namespace, nil),
+		log:         opts.Logger.With("controller", "janitor"),
+		limiter:     rate.NewLimiter(rate.Limit(opts.DeletionsPerSecond), opts.MaxDeletionsPerPass),
+		dynFactory:  dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, opts.Namespace, nil),
+		metaFactory: metadatainformer.NewFilteredSharedInformerFactory(meta, 0, opts.Namespace, nil),
 	}
 	groups, err := restmapper.GetAPIGroupResources(client.Discovery())
 	if err != nil {
@@ -127,8 +143,10 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 		names = DefaultResources
 	}
 	seen := map[string]bool{}
+	full := map[string]bool{}
 	for _, r := range opts.Rules {
 		for res := range r.Resources {
+			full[res] = true
 			if res != "*" {
 				names = append(names, res)
 			}
@@ -144,7 +162,7 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 			continue
 		}
 		seen[name] = true
-		w, err := c.watch(mapper, name)
+		w, err := c.watch(mapper, name, full[name] || full["*"])
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +171,7 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 	return c, nil
 }
 
-func (c *Controller) watch(mapper meta.RESTMapper, name string) (watched, error) {
+func (c *Controller) watch(mapper meta.RESTMapper, name string, full bool) (watched, error) {
 	gvr, err := mapper.ResourceFor(schema.GroupVersionResource{Resource: name})
 	if err != nil {
 		return watched{}, fmt.Errorf("resource %q: %w", name, err)
@@ -169,8 +187,17 @@ func (c *Controller) watch(mapper meta.RESTMapper, name string) (watched, error)
 	if mapping.Scope.Name() == meta.RESTScopeNameRoot && !c.opts.ClusterScoped {
 		return watched{}, fmt.Errorf("resource %q is cluster-scoped; allow it with --janitor-cluster-scoped", name)
 	}
-	inf := c.dynFactory.ForResource(gvr)
-	return watched{name: gvr.Resource, gvr: gvr, lister: inf.Lister(), synced: inf.Informer().HasSynced}, nil
+	w := watched{name: gvr.Resource, gvr: gvr, gvk: gvk, full: full}
+	if full {
+		inf := c.dynFactory.ForResource(gvr)
+		inf.Informer()
+		w.lister = inf.Lister()
+	} else {
+		inf := c.metaFactory.ForResource(gvr)
+		inf.Informer()
+		w.lister = inf.Lister()
+	}
+	return w, nil
 }
 
 // Start starts the janitor's own informers and waits for them.
@@ -180,7 +207,13 @@ func (c *Controller) Start(ctx context.Context) { c.StartAndSync(ctx, ctx) }
 // reports whether they synced before sync ended.
 func (c *Controller) StartAndSync(run, sync context.Context) bool {
 	c.dynFactory.Start(run.Done())
+	c.metaFactory.Start(run.Done())
 	for _, ok := range c.dynFactory.WaitForCacheSync(sync.Done()) {
+		if !ok {
+			return false
+		}
+	}
+	for _, ok := range c.metaFactory.WaitForCacheSync(sync.Done()) {
 		if !ok {
 			return false
 		}
@@ -194,7 +227,7 @@ func (c *Controller) Name() string { return "janitor" }
 // candidate is an object with an expiry.
 type candidate struct {
 	res     watched
-	obj     *unstructured.Unstructured
+	obj     object
 	expires time.Time
 	why     string
 }
@@ -215,7 +248,7 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("listing %s, %w", w.name, err)
 		}
 		for _, o := range objs {
-			u, ok := o.(*unstructured.Unstructured)
+			u, ok := o.(object)
 			if !ok || !c.inScope(w, u) {
 				continue
 			}
@@ -243,7 +276,7 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 
 // inScope applies the namespace filters; namespaces themselves are matched
 // by name.
-func (c *Controller) inScope(w watched, u *unstructured.Unstructured) bool {
+func (c *Controller) inScope(w watched, u object) bool {
 	ns := u.GetNamespace()
 	if w.gvr.Resource == "namespaces" && w.gvr.Group == "" {
 		ns = u.GetName()
@@ -269,11 +302,11 @@ func (c *Controller) inScope(w watched, u *unstructured.Unstructured) bool {
 
 // evaluate finds the object's expiry: its annotations first, else the
 // first matching rule.
-func (c *Controller) evaluate(w watched, u *unstructured.Unstructured, mounted map[string]bool) (candidate, bool) {
+func (c *Controller) evaluate(w watched, u object, mounted map[string]bool) (candidate, bool) {
 	created := u.GetCreationTimestamp().Time
 	at, set, err := expiry(u.GetAnnotations(), created)
 	if err != nil {
-		c.warn(u, err.Error())
+		c.warn(w, u, err.Error())
 		return candidate{}, false
 	}
 	if set {
@@ -282,15 +315,16 @@ func (c *Controller) evaluate(w watched, u *unstructured.Unstructured, mounted m
 	if _, ok := u.GetAnnotations()[AnnotationTTL]; ok {
 		return candidate{}, false // ttl: forever
 	}
+	full, isFull := u.(*unstructured.Unstructured)
 	for _, r := range c.opts.Rules {
-		if !r.applies(w.name) {
+		if !isFull || !r.applies(w.name) {
 			continue
 		}
 		facts := map[string]any{}
 		if w.name == "persistentvolumeclaims" && mounted != nil {
 			facts["pvcIsNotMounted"] = !mounted[u.GetNamespace()+"/"+u.GetName()]
 		}
-		ok, err := r.Matches(u.Object, w.name, facts)
+		ok, err := r.Matches(full.Object, w.name, facts)
 		if err != nil {
 			c.log.Debug("rule did not evaluate", "object", key(w, u), "err", err)
 			continue
@@ -346,7 +380,7 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 		return "", false, fmt.Errorf("deleting %s, %w", k, err)
 	}
 	c.log.Info("deleted", "object", k, "reason", cand.why)
-	c.recorder.Eventf(u, corev1.EventTypeNormal, "Deleted", "Deleted by the janitor (%s, expired %s)", cand.why, cand.expires.UTC().Format(time.RFC3339))
+	c.recorder.Eventf(ref(cand.res, u), corev1.EventTypeNormal, "Deleted", "Deleted by the janitor (%s, expired %s)", cand.why, cand.expires.UTC().Format(time.RFC3339))
 	return msg, true, nil
 }
 
@@ -370,13 +404,13 @@ func (c *Controller) notify(ctx context.Context, now time.Time, cand candidate) 
 		}
 		return "", false, fmt.Errorf("annotating %s, %w", k, err)
 	}
-	c.recorder.Eventf(u, corev1.EventTypeWarning, "DeleteScheduled", "The janitor will delete this object at %s (%s)", deleteAt.UTC().Format(time.RFC3339), cand.why)
+	c.recorder.Eventf(ref(cand.res, u), corev1.EventTypeWarning, "DeleteScheduled", "The janitor will delete this object at %s (%s)", deleteAt.UTC().Format(time.RFC3339), cand.why)
 	return msg, false, nil
 }
 
 // noticeTime reads the notified-at annotation; a value that does not parse
 // counts as no notice, so a fresh one is sent (the janitor owns it).
-func noticeTime(u *unstructured.Unstructured) (time.Time, bool) {
+func noticeTime(u object) (time.Time, bool) {
 	v, ok := u.GetAnnotations()[AnnotationNotifiedAt]
 	if !ok {
 		return time.Time{}, false
@@ -406,15 +440,24 @@ func (c *Controller) mountedClaims() (map[string]bool, error) {
 	return out, nil
 }
 
-func (c *Controller) warn(u *unstructured.Unstructured, msg string) {
+func (c *Controller) warn(w watched, u object, msg string) {
 	c.metrics.invalid.Inc()
-	c.log.Warn("not acting on object", "object", u.GetNamespace()+"/"+u.GetName(), "err", msg)
+	c.log.Warn("not acting on object", "object", key(w, u), "err", msg)
 	if !c.opts.DryRun {
-		c.recorder.Event(u, corev1.EventTypeWarning, "InvalidTTL", msg+"; the janitor will never delete this object until it is fixed")
+		c.recorder.Event(ref(w, u), corev1.EventTypeWarning, "InvalidTTL", msg+"; the janitor will never delete this object until it is fixed")
 	}
 }
 
-func key(w watched, u *unstructured.Unstructured) string {
+// ref names the object for events; a metadata-only object does not carry
+// its own kind.
+func ref(w watched, u object) *corev1.ObjectReference {
+	return &corev1.ObjectReference{
+		APIVersion: w.gvk.GroupVersion().String(), Kind: w.gvk.Kind,
+		Namespace: u.GetNamespace(), Name: u.GetName(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion(),
+	}
+}
+
+func key(w watched, u object) string {
 	if u.GetNamespace() == "" {
 		return w.name + " " + u.GetName()
 	}

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -49,7 +50,11 @@ func newRig(t *testing.T, opts Options) *rig {
 	factory := informers.NewSharedInformerFactoryWithOptions(env.Client, 0, informers.WithNamespace(ns))
 	rec := record.NewFakeRecorder(1000)
 	clk := clocktesting.NewFakeClock(time.Now())
-	ctrl, err := NewController(ctx, clk, env.Client, env.Dynamic, factory, rec, NewMetrics(prometheus.NewRegistry()), opts)
+	meta, err := metadata.NewForConfig(env.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := NewController(ctx, clk, env.Client, env.Dynamic, meta, factory, rec, NewMetrics(prometheus.NewRegistry()), opts)
 	if err != nil {
 		t.Fatalf("NewController: %v", err)
 	}
@@ -147,6 +152,9 @@ func countPrefix(list []string, prefix string) int {
 // L52: TTL and expires, with a notice before the deletion.
 func TestTTLExpiresAndNotice(t *testing.T) {
 	r := newRig(t, Options{NotifyBefore: 10 * time.Minute})
+	if r.ctrl.resources[0].full {
+		t.Error("configmaps watched in full without a rule that needs them; metadata is enough")
+	}
 	r.configMap("ttl-1h", map[string]string{AnnotationTTL: "1h"})
 	r.configMap("expires", map[string]string{AnnotationExpires: r.clock.Now().Add(3 * time.Hour).UTC().Format(time.RFC3339)})
 	r.configMap("forever", map[string]string{AnnotationTTL: "forever"})
@@ -209,6 +217,11 @@ func TestRulesFirstMatchAndUnmountedPVC(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, Options{Rules: rules, Resources: []string{"configmaps"}})
+	for _, w := range r.ctrl.resources {
+		if !w.full {
+			t.Errorf("%s watched as metadata only, but a rule reads it", w.name)
+		}
+	}
 	r.configMap("pr-1", nil)
 	r.configMap("pr-keep-me", nil)
 	r.configMap("main", nil)
