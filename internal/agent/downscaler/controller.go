@@ -64,6 +64,7 @@ type Controller struct {
 	opts     Options
 	metrics  *Metrics
 	log      *slog.Logger
+	warned   sync.Map // uid/resourceVersion already warned about
 
 	namespaces   corelisters.NamespaceLister
 	deployments  appslisters.DeploymentLister
@@ -374,6 +375,11 @@ func (c *Controller) write(ctx context.Context, w workload, a *Action, spec map[
 }
 
 func (c *Controller) warn(w workload, reason, msg string) {
+	// Once per object version: a broken annotation seen every pass must
+	// not turn an idle pass into an event write.
+	if _, seen := c.warned.LoadOrStore(string(w.obj.GetUID())+"/"+w.obj.GetResourceVersion(), true); seen {
+		return
+	}
 	c.metrics.invalid.WithLabelValues(w.kind).Inc()
 	c.log.Warn("not acting on object", "object", w.key(), "reason", reason, "err", msg)
 	if !c.opts.DryRun {

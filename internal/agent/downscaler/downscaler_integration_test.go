@@ -508,6 +508,10 @@ func TestInvalidAnnotationIsNeverActedOn(t *testing.T) {
 	if !hasEvent(r.events(), "Warning InvalidAnnotation") {
 		t.Errorf("no warning event")
 	}
+	r.pass()
+	if ev := r.events(); len(ev) != 0 {
+		t.Errorf("an unchanged broken object is warned about again: %v", ev)
+	}
 }
 
 // failAfter lets n PATCH requests through, then fails every write: the

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -89,6 +90,7 @@ type Controller struct {
 	opts     Options
 	log      *slog.Logger
 	limiter  *rate.Limiter
+	warned   sync.Map // uid/resourceVersion already warned about
 
 	dynFactory  dynamicinformer.DynamicSharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
@@ -441,6 +443,11 @@ func (c *Controller) mountedClaims() (map[string]bool, error) {
 }
 
 func (c *Controller) warn(w watched, u object, msg string) {
+	// Once per object version: a broken TTL seen every pass must not turn
+	// an idle pass into an event write.
+	if _, seen := c.warned.LoadOrStore(string(u.GetUID())+"/"+u.GetResourceVersion(), true); seen {
+		return
+	}
 	c.metrics.invalid.Inc()
 	c.log.Warn("not acting on object", "object", key(w, u), "err", msg)
 	if !c.opts.DryRun {

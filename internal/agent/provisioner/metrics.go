@@ -54,6 +54,6 @@ func (m *Metrics) Register(r prometheus.Registerer) error {
 }
 
 func (m *Metrics) observeLatency(d time.Duration) { m.Latency.WithLabelValues().Observe(d.Seconds()) }
-func (m *Metrics) fallback(reason string)        { m.Fallbacks.WithLabelValues(reason).Inc() }
-func (m *Metrics) scaleUp(group string)          { m.ScaleUps.WithLabelValues(group).Inc() }
-func (m *Metrics) setUnavailable(n int)          { m.Unavailable.Set(float64(n)) }
+func (m *Metrics) fallback(reason string)         { m.Fallbacks.WithLabelValues(reason).Inc() }
+func (m *Metrics) scaleUp(group string)           { m.ScaleUps.WithLabelValues(group).Inc() }
+func (m *Metrics) setUnavailable(n int)           { m.Unavailable.Set(float64(n)) }
