@@ -46,14 +46,16 @@ Argument: the root context.
 {{- define "bosun.systemPlacement" -}}
 nodeSelector:
   node.bosun.dev/role: system
-{{- range .NodePools }}{{ if eq .Role "system" }}{{ with .Taints }}
+{{- $taints := list }}
+{{- range .NodePools }}{{ if eq .Role "system" }}{{ range .Taints }}{{ $taints = append $taints . }}{{ end }}{{ end }}{{ end }}
+{{- with $taints | uniq }}
 tolerations:
 {{- range . }}
   - key: {{ .Key }}
     operator: Equal
     value: {{ .Value | quote }}
     effect: {{ .Effect }}
-{{- end }}{{ end }}{{ end }}{{ end }}
+{{- end }}{{ end }}
 {{- end }}
 
 {{/*
