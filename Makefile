@@ -38,8 +38,16 @@ test-unit: ## Unit tests: no binaries, no processes
 	$(GO) test -count=1 ./...
 
 .PHONY: test-integration
-test-integration: tools ## Integration tests against real control planes (builds tools if missing)
+test-integration: tools chromium ## Integration tests against real control planes (builds tools if missing)
 	$(GO) test -count=1 -tags integration -p $(INTEGRATION_P) -timeout $(TEST_TIMEOUT) ./...
+
+# The console's browser test needs Debian's chromium; install it when apt is
+# usable, otherwise the test skips and says why.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium not installed (no apt-get or not root): the console browser test will skip"
 
 .PHONY: bench
 bench: tools ## Benchmarks (control-plane start-up, RSS, ...); figures go to docs/benchmarks.md
