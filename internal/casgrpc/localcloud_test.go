@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/local"
 )
 
 // registry records the Nodes the local cloud registers.
@@ -297,6 +299,47 @@ func TestTemplateResponseOnTheWire(t *testing.T) {
 		}
 		if !equality.Semantic.DeepEqual(&got, node) {
 			t.Errorf("field %d does not decode to the template node", num)
+		}
+	}
+}
+
+// TestOverTheLocalCloudAPI serves a cluster-autoscaler from another
+// process's point of view: through provider/local, the HTTP client of the
+// local cloud that `bosun up` serves.
+func TestOverTheLocalCloudAPI(t *testing.T) {
+	cloud, clk, _ := newCloud(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url, _, err := cloud.Serve(ctx, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, local.New(local.Endpoint{URL: url, Token: "secret"}))
+	if _, err := c.NodeGroupIncreaseSize(call(t), &pb.NodeGroupIncreaseSizeRequest{Id: "c1/od", Delta: 1}); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, cloud)
+	clk.Step(bootDelay)
+	reconcile(t, cloud)
+	ins := nodes(t, c, "c1/od")
+	if len(ins) != 1 || ins[0].GetStatus().GetInstanceState() != pb.InstanceStatus_instanceRunning {
+		t.Fatalf("instances %v, want 1 running", ins)
+	}
+	if g := groupFor(t, c, ins[0].GetId()); g != "c1/od" {
+		t.Errorf("node in group %q, want c1/od", g)
+	}
+	_, err = c.NodeGroupIncreaseSize(call(t), &pb.NodeGroupIncreaseSizeRequest{Id: "c1/od", Delta: 10})
+	wantCode(t, err, codes.OutOfRange)
+	_, err = c.NodeGroupTargetSize(call(t), &pb.NodeGroupTargetSizeRequest{Id: "c1/none"})
+	wantCode(t, err, codes.NotFound)
+}
+
+func TestRegionOf(t *testing.T) {
+	for zone, want := range map[string]string{
+		"eu-central-1a": "eu-central-1", "us-east-1f": "us-east-1", "local-a": "local", "zone": "zone",
+	} {
+		if got := casgrpc.RegionOf(zone); got != want {
+			t.Errorf("RegionOf(%q) = %q, want %q", zone, got, want)
 		}
 	}
 }

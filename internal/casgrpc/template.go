@@ -40,10 +40,20 @@ func TemplateNode(g provider.NodeGroup, region string) (*corev1.Node, error) {
 	return node, nil
 }
 
-// RegionOf derives an AWS region from an availability zone name by
-// dropping the zone letter: eu-central-1a gives eu-central-1.
+// RegionOf derives a region from an availability zone name: an AWS zone
+// loses its zone letter (eu-central-1a gives eu-central-1), a zone named
+// like the local cloud's its last dash-separated part (local-a gives
+// local). Pass the cluster's region in Options.Region instead where it is
+// known.
 func RegionOf(zone string) string {
-	return strings.TrimRight(zone, "abcdefghijklmnopqrstuvwxyz")
+	trimmed := strings.TrimRight(zone, "abcdefghijklmnopqrstuvwxyz")
+	if trimmed != zone && trimmed != "" && trimmed[len(trimmed)-1] >= '0' && trimmed[len(trimmed)-1] <= '9' {
+		return trimmed
+	}
+	if i := strings.LastIndex(zone, "-"); i > 0 {
+		return zone[:i]
+	}
+	return zone
 }
 
 // NodeGroupTemplateNodeInfo implements the CloudProvider service. The Node
