@@ -56,6 +56,9 @@ func TestRulesPass(t *testing.T) {
 		{"L08-daemonset-guaranteed", "equal quantities in different units", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "manifests/node-local-dns/daemonset.yaml", "limits: {cpu: 50m, memory: 64Mi}", "limits: {cpu: 0.05, memory: 67108864}")
 		}},
+		{"L11-fast-fallback", "a shorter timeout as a separate argument", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/cluster-autoscaler/cluster-autoscaler.yaml", "- --max-node-provision-time=5m", "- --max-node-provision-time\n            - 2m30s")
+		}},
 		{"L12-overprovisioning", "a pod of a pool without overprovisioning may be larger", func(t *testing.T, fsys fstest.MapFS) {
 			big := strings.Replace(goodPod, "requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 64Mi}", "requests: {cpu: 8, memory: 8Gi}, limits: {memory: 8Gi}", 1)
 			big = strings.Replace(big, "nodeSelector: {node.bosun.dev/application-group: default}", "nodeSelector: {node.bosun.dev/role: system}\n  tolerations: [{key: node.bosun.dev/role, operator: Exists}]", 1)

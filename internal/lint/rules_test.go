@@ -140,6 +140,12 @@ func TestRulesFail(t *testing.T) {
 		{rule: "L08-daemonset-guaranteed", want: "container node-cache: cpu request 50m and limit (unset) must be set and equal", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "manifests/node-local-dns/daemonset.yaml", "limits: {cpu: 50m, memory: 64Mi}", "limits: {memory: 64Mi}")
 		}},
+		{rule: "L11-fast-fallback", want: "--max-node-provision-time 15m0s delays fallback; at most 5m0s", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/cluster-autoscaler/cluster-autoscaler.yaml", "--max-node-provision-time=5m", "--max-node-provision-time=15m")
+		}},
+		{rule: "L11-fast-fallback", want: "without --max-node-provision-time waits the default 15m", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/cluster-autoscaler/cluster-autoscaler.yaml", "- --max-node-provision-time=5m", "- --v=2")
+		}},
 		{rule: "L12-overprovisioning", want: "expected a class of value -10", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "priorityClassName: overprovisioning", "priorityClassName: low")
 		}},
