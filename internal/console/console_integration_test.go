@@ -47,7 +47,7 @@ func startSecond(t *testing.T, name string) *controlplane.ControlPlane {
 
 // writeKubeconfig writes one kubeconfig with a context per cluster, as a
 // user's merged kubeconfig would be.
-func writeKubeconfig(t *testing.T, clusters map[string]*rest.Config) string {
+func writeKubeconfig(t testing.TB, clusters map[string]*rest.Config) string {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
 	for name, rc := range clusters {
