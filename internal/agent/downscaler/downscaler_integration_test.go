@@ -20,6 +20,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -48,6 +49,7 @@ type rig struct {
 	client   kubernetes.Interface
 	recorder *record.FakeRecorder
 	cancel   context.CancelFunc
+	registry *prometheus.Registry
 }
 
 type rigOptions struct {
@@ -84,14 +86,15 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
 	rec := record.NewFakeRecorder(1000)
 	clk := clocktesting.NewFakeClock(now)
-	ctrl := NewController(clk, client, factory, rec, NewMetrics(prometheus.NewRegistry()), Options{Defaults: o.defaults, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CRDs: o.crds})
+	reg := prometheus.NewRegistry()
+	ctrl := NewController(clk, client, factory, rec, NewMetrics(reg), Options{Defaults: o.defaults, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CRDs: o.crds})
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			t.Fatalf("cache for %v did not sync", typ)
 		}
 	}
-	return &rig{t: t, env: env, ns: ns, clock: clk, ctrl: ctrl, factory: factory, client: client, recorder: rec, cancel: cancel}
+	return &rig{t: t, env: env, ns: ns, clock: clk, ctrl: ctrl, factory: factory, client: client, recorder: rec, cancel: cancel, registry: reg}
 }
 
 // settle waits until the caches hold exactly what the API server holds in
@@ -208,8 +211,42 @@ func (r *rig) deployment(name string, replicas int32, annos map[string]string) *
 func podTemplate(name string) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.example/app:1"}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.example/app:1",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
+			}}}}},
 	}
+}
+
+// metric returns a gauge's value from the rig's registry (labels as
+// name=value pairs); -1 if absent.
+func (r *rig) metric(name string, labels ...string) float64 {
+	r.t.Helper()
+	families, err := r.registry.Gather()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }
 
 func (r *rig) getDeployment(name string) *appsv1.Deployment {
@@ -359,6 +396,19 @@ func TestDownscaleAndRestoreEachKind(t *testing.T) {
 	}
 	if got := r.pass(); len(got) != 0 {
 		t.Errorf("second downtime pass changed things: %v", got)
+	}
+	// The gauges describe what the pass found: web (3) and db (2) held down.
+	if got := r.metric("bosun_downscaler_replicas_saved", "kind", "Deployment"); got != 3 {
+		t.Errorf("replicas saved (Deployment) = %v, want 3", got)
+	}
+	if got := r.metric("bosun_downscaler_scaled_down_objects", "kind", "CronJob"); got != 1 {
+		t.Errorf("scaled-down CronJobs = %v, want 1", got)
+	}
+	if got := r.metric("bosun_downscaler_cpu_requests_saved_cores"); got < 0.499 || got > 0.501 {
+		t.Errorf("CPU saved = %v cores, want 0.5 (5 replicas x 100m)", got)
+	}
+	if got := r.metric("bosun_downscaler_memory_requests_saved_bytes"); got != 5*128*1024*1024 {
+		t.Errorf("memory saved = %v bytes, want 5 x 128Mi", got)
 	}
 
 	r.clock.Step(2 * time.Hour)
