@@ -22,3 +22,23 @@ func TemplateNode(g provider.NodeGroup, name, instanceType, zone, region string)
 	in := provider.Instance{Group: g.ID, InstanceType: instanceType, Zone: zone, Lifecycle: g.Lifecycle, NodeName: name}
 	return nodeFor(&g, &in, t, region)
 }
+
+// ZoneTemplates returns, for a group, one template node per zone built from
+// its first (preferred) instance type: what the provisioner simulates
+// placement on before it asks for capacity.
+func ZoneTemplates(region string) func(g provider.NodeGroup) ([]*corev1.Node, error) {
+	return func(g provider.NodeGroup) ([]*corev1.Node, error) {
+		if len(g.InstanceTypes) == 0 {
+			return nil, fmt.Errorf("node group %s has no instance types", g.ID)
+		}
+		out := make([]*corev1.Node, 0, len(g.Zones))
+		for _, z := range g.Zones {
+			n, err := TemplateNode(g, "template-"+g.Pool, g.InstanceTypes[0], z, region)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+}

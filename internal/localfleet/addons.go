@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/render"
 )
 
@@ -55,6 +61,24 @@ func applyManifests(ctx context.Context, out io.Writer, res *render.Result, cp *
 		fmt.Fprintf(out, "  [%s]   failed: %s: %v\n", cl.ID, f.Object, f.Err)
 	}
 	return nil
+}
+
+// runProvisioner runs the provisioner against the cluster with the local
+// cloud as its provider, so pending pods get nodes, spot first (L21).
+func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider) {
+	log = log.With("cluster", cl.ID, "controller", "provisioner")
+	prov, err := provisioner.New(provisioner.Options{
+		Provider: cloud, Cluster: cl.ID, Templates: localcloud.ZoneTemplates(cl.Region), Logger: log,
+	})
+	if err == nil {
+		var cs *kubernetes.Clientset
+		if cs, err = kubernetes.NewForConfig(cp.RESTConfig()); err == nil {
+			err = prov.Run(ctx, cs, time.Second)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("provisioner stopped", "error", err)
+	}
 }
 
 // runAgent runs the agent controllers against the cluster until ctx ends;

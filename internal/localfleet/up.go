@@ -64,7 +64,7 @@ const cloudStateFile = "cloud-state.json"
 // node groups at their minimum size (their nodes registered as kwok Nodes),
 // and the cloud's API on loopback (cloud.json in the state directory). It
 // applies each cluster's rendered manifests and runs the agent controllers
-// (downscaler, janitor) against it. It
+// (downscaler, janitor, provisioner) against it. It
 // writes a kubeconfig with one context per cluster and runs until ctx ends
 // (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
 // started. A second Up on the same state directory fails with
@@ -141,6 +141,7 @@ func Up(ctx context.Context, opts Options) error {
 			return err
 		}
 		go runAgent(ctx, opts.Logger, cl, cp)
+		go runProvisioner(ctx, opts.Logger, cl, cp, cloud)
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err
