@@ -60,6 +60,9 @@ type ClusterStatus struct {
 	Provider    string    `json:"provider,omitempty"`
 	Region      string    `json:"region,omitempty"`
 	Channel     string    `json:"channel,omitempty"`
+	// Unavailable lists kinds the cluster refused to list (forbidden by
+	// RBAC, or not served), with the reason.
+	Unavailable map[string]string `json:"unavailable,omitempty"`
 }
 
 // cluster is one cluster's watch cache: informers over Kinds plus the Item
@@ -73,14 +76,16 @@ type cluster struct {
 	items     map[string]*Item // itemKey -> Item
 	informers map[string]cache.SharedIndexInformer
 	synced    bool
-	healthy   bool
-	err       string
-	lastSeen  time.Time
-	version   string
+	// unavailable maps kinds the cluster refuses to list to the reason.
+	unavailable map[string]string
+	healthy     bool
+	err         string
+	lastSeen    time.Time
+	version     string
 }
 
 func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
-	c := &cluster{src: src, clock: clk, items: map[string]*Item{}, informers: map[string]cache.SharedIndexInformer{}}
+	c := &cluster{src: src, clock: clk, items: map[string]*Item{}, informers: map[string]cache.SharedIndexInformer{}, unavailable: map[string]string{}}
 	cs, mc := src.Client, src.Metadata
 	if cs == nil || mc == nil {
 		var err error
@@ -121,7 +126,7 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 		}
 		// A failing list or watch marks the cluster down at once; the
 		// health probe brings it back (the reflector keeps retrying).
-		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { c.noteError(err) }); err != nil {
+		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { c.noteWatchError(k.Name, err) }); err != nil {
 			return nil, fmt.Errorf("cluster %s: watch error handler, %w", src.Name, err)
 		}
 		if _, err := inf.AddEventHandler(c.handler(k)); err != nil {
@@ -190,6 +195,25 @@ func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
+// noteWatchError marks the cluster down when a list or watch could not
+// reach the API server. An answer from the server (forbidden, expired
+// resource version, kind not served) means it is up: the reflector retries
+// on its own and the other kinds carry on.
+// A kind the console may not list (RBAC without secrets, say) or that the
+// server does not serve is left out, so the cluster can still become ready.
+func (c *cluster) noteWatchError(kind string, err error) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		c.noteError(err)
+		return
+	}
+	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+		c.mu.Lock()
+		c.unavailable[kind] = err.Error()
+		c.mu.Unlock()
+	}
+}
+
 func (c *cluster) noteError(err error) {
 	// An expired resource version or a closed stream is the normal life of
 	// a watch (the reflector relists), not a sign the cluster is down.
@@ -216,8 +240,11 @@ func (c *cluster) hasSynced() bool {
 	if done {
 		return true
 	}
-	for _, inf := range c.informers {
-		if !inf.HasSynced() {
+	for kind, inf := range c.informers {
+		c.mu.RLock()
+		_, skip := c.unavailable[kind]
+		c.mu.RUnlock()
+		if !skip && !inf.HasSynced() {
 			return false
 		}
 	}
@@ -237,6 +264,12 @@ func (c *cluster) status() ClusterStatus {
 	st := ClusterStatus{
 		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: len(c.items),
 		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
+	}
+	if len(c.unavailable) > 0 {
+		st.Unavailable = make(map[string]string, len(c.unavailable))
+		for k, v := range c.unavailable {
+			st.Unavailable[k] = v
+		}
 	}
 	switch {
 	case c.err != "":

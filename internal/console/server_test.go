@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,10 +16,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kfake "k8s.io/client-go/kubernetes/fake"
 	mfake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -305,5 +309,28 @@ func TestBarChartEscapesAndFolds(t *testing.T) {
 	// other = 6+5+4+3+2+1 = 21
 	if !strings.Contains(svg, ">other<") || !strings.Contains(svg, "$21.00") {
 		t.Errorf("chart lacks the folded 'other' bar of 21")
+	}
+}
+
+// A cluster whose RBAC role leaves out Secrets (as docs/console.md
+// suggests) still becomes ready; Secrets are listed as unavailable and the
+// cluster is not marked down.
+func TestForbiddenKindDoesNotBlockReadiness(t *testing.T) {
+	src := fakeCluster(t, "a", pod("shop", "web", "", "1", "1Gi", nil))
+	mc := src.Metadata.(*mfake.FakeMetadataClient)
+	mc.PrependReactor("list", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", fmt.Errorf("RBAC: no secrets"))
+	})
+	c, _ := startFake(t, clocktesting.NewFakeClock(t0), src)
+	st := c.Clusters()[0]
+	if st.State != StateReady {
+		t.Fatalf("state = %s (%s), want ready", st.State, st.Error)
+	}
+	if _, ok := st.Unavailable["Secret"]; !ok {
+		t.Errorf("unavailable = %v, want Secret", st.Unavailable)
+	}
+	q, _ := ParseQuery("kind:pod")
+	if n := len(c.Search(q, 0, "").Items()); n != 1 {
+		t.Errorf("pods found = %d, want 1", n)
 	}
 }
