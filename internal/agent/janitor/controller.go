@@ -57,6 +57,9 @@ type Options struct {
 	// Resources are plural resource names to watch (default
 	// DefaultResources plus those named by rules).
 	Resources []string
+	// ExcludeResources are never watched, even if Resources or a rule
+	// names them.
+	ExcludeResources []string
 	// ClusterScoped allows cluster-scoped resources such as namespaces;
 	// without it they are refused.
 	ClusterScoped bool
@@ -145,6 +148,10 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 		names = DefaultResources
 	}
 	seen := map[string]bool{}
+	excluded := map[string]bool{}
+	for _, r := range opts.ExcludeResources {
+		excluded[strings.ToLower(strings.TrimSpace(r))] = true
+	}
 	full := map[string]bool{}
 	for _, r := range opts.Rules {
 		for res := range r.Resources {
@@ -160,7 +167,7 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 	}
 	for _, name := range names {
 		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "" || seen[name] {
+		if name == "" || seen[name] || excluded[name] {
 			continue
 		}
 		seen[name] = true

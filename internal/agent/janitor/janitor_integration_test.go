@@ -317,6 +317,12 @@ func TestCapsExclusionAndDryRun(t *testing.T) {
 			t.Errorf("acted in an excluded namespace: %v", got)
 		}
 	})
+	t.Run("excluded resources are not even watched", func(t *testing.T) {
+		r := newRig(t, Options{Resources: []string{"configmaps", "services"}, ExcludeResources: []string{"Services"}})
+		if len(r.ctrl.resources) != 1 || r.ctrl.resources[0].name != "configmaps" {
+			t.Errorf("watching %v, want configmaps only", r.ctrl.resources)
+		}
+	})
 	t.Run("dry-run deletes nothing", func(t *testing.T) {
 		r := newRig(t, Options{DryRun: true, NotifyBefore: time.Minute})
 		r.configMap("old", map[string]string{AnnotationTTL: "1m"})

@@ -82,7 +82,7 @@ func start(t *testing.T, cluster, appGroup string) *fixture {
 	return &fixture{cloud: cloud, prov: prov}
 }
 
-func deploy(t *testing.T, ns, appGroup string, replicas int32) {
+func deploy(t testing.TB, ns, appGroup string, replicas int32) {
 	t.Helper()
 	env := testenv.Get(t)
 	labels := map[string]string{"app": "web"}

@@ -46,6 +46,7 @@ type flagpole struct {
 	includeLabels                  string
 
 	janitorResources          []string
+	janitorExcludeResources   []string
 	janitorClusterScoped      bool
 	janitorInclude            []string
 	janitorExclude            []string
@@ -117,6 +118,7 @@ what each controller would do at TIME.`,
 	f.StringVar(&flags.includeLabels, "include-labels", "", "downscaler: label selector; only matching workloads are scaled")
 
 	f.StringSliceVar(&flags.janitorResources, "janitor-resources", nil, "janitor: plural resource names to watch (default: common namespaced kinds)")
+	f.StringSliceVar(&flags.janitorExcludeResources, "janitor-exclude-resources", nil, "janitor: plural resource names never watched")
 	f.BoolVar(&flags.janitorClusterScoped, "janitor-cluster-scoped", false, "janitor: allow cluster-scoped resources such as namespaces")
 	f.StringSliceVar(&flags.janitorInclude, "janitor-include-namespaces", nil, "janitor: only these namespaces (default: all)")
 	f.StringSliceVar(&flags.janitorExclude, "janitor-exclude-namespaces", []string{"kube-system", "kube-public", "kube-node-lease", "default", ownNS}, "janitor: namespaces never touched")
@@ -175,7 +177,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 	}
 	o.Downscaler = d
 	j := janitor.Options{
-		Resources: f.janitorResources, ClusterScoped: f.janitorClusterScoped, IncludeNamespaces: f.janitorInclude,
+		Resources: f.janitorResources, ExcludeResources: f.janitorExcludeResources, ClusterScoped: f.janitorClusterScoped, IncludeNamespaces: f.janitorInclude,
 		ExcludeNamespaces: f.janitorExclude, NotifyBefore: f.janitorNotifyBefore,
 		MaxDeletionsPerPass: f.janitorMaxDeletions, DeletionsPerSecond: f.janitorDeletionsPerSecond,
 	}

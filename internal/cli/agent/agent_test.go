@@ -38,3 +38,15 @@ func TestFlagValidation(t *testing.T) {
 		})
 	}
 }
+
+// kube-downscaler's environment variables set the defaults.
+func TestDefaultsFromEnvironment(t *testing.T) {
+	t.Setenv("DEFAULT_UPTIME", "Mon-Fri 07:30-20:30 Europe/Berlin")
+	t.Setenv("DEFAULT_DOWNTIME", "Sat-Sun 00:00-24:00 Europe/Berlin")
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}})
+	for flag, want := range map[string]string{"default-uptime": "Mon-Fri 07:30-20:30 Europe/Berlin", "default-downtime": "Sat-Sun 00:00-24:00 Europe/Berlin"} {
+		if got := cmd.Flags().Lookup(flag).DefValue; got != want {
+			t.Errorf("--%s default %q, want %q", flag, got, want)
+		}
+	}
+}
