@@ -343,3 +343,41 @@ func TestRegionOf(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalCloudCancelsStaleFailedAttempts(t *testing.T) {
+	cloud, clk, _ := newCloud(t)
+	if err := cloud.SetCapacity(localcloud.OfferingKey{Lifecycle: provider.Spot}, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, cloud)
+	if _, err := c.NodeGroupIncreaseSize(call(t), &pb.NodeGroupIncreaseSizeRequest{Id: "c1/spot", Delta: 2}); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, cloud)
+	first := nodes(t, c, "c1/spot")
+	// The group retries and fails again under a new attempt ID before
+	// cluster-autoscaler gets to delete what it saw.
+	clk.Step(10 * time.Second)
+	reconcile(t, cloud)
+	second := nodes(t, c, "c1/spot")
+	if first[0].GetId() == second[0].GetId() {
+		t.Fatalf("attempt IDs %s and %s: want a new attempt", first[0].GetId(), second[0].GetId())
+	}
+	var del []*pb.ExternalGrpcNode
+	for _, in := range first {
+		del = append(del, &pb.ExternalGrpcNode{ProviderID: in.GetId()})
+	}
+	if _, err := c.NodeGroupDeleteNodes(call(t), &pb.NodeGroupDeleteNodesRequest{Id: "c1/spot", Nodes: del}); err != nil {
+		t.Fatal(err)
+	}
+	if got := targetSize(t, c, "c1/spot"); got != 0 {
+		t.Errorf("target size %d, want 0", got)
+	}
+	// Cancelling more than the group lacks changes nothing.
+	if _, err := c.NodeGroupDeleteNodes(call(t), &pb.NodeGroupDeleteNodesRequest{Id: "c1/spot", Nodes: del}); err != nil {
+		t.Fatal(err)
+	}
+	if got := targetSize(t, c, "c1/spot"); got != 0 {
+		t.Errorf("target size %d, want 0", got)
+	}
+}

@@ -43,6 +43,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/bosun-platform/bosun/internal/casgrpc/externalgrpcpb"
+	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -355,11 +356,13 @@ func (s *Server) NodeGroupIncreaseSize(ctx context.Context, req *pb.NodeGroupInc
 
 // NodeGroupDeleteNodes implements the CloudProvider service: launched
 // instances are terminated through the provider (which lowers the target
-// size); failed attempts and placeholders lower the target size, never
-// below the minimum (the group keeps trying to reach its minimum). A node
-// that is not in the group is an error, and so is terminating instances
-// below the minimum size; in both cases nothing is deleted. Instances
-// already going away are ignored.
+// size); failed attempts and placeholders, also those of an earlier
+// listing, lower the target size by at most what the group lacks and never
+// below the minimum (the group keeps trying to reach its minimum).
+// Instances already going away, and nodes annotated as the group's whose
+// instance is gone (a retry), are ignored. Any other node is not in the
+// group: an error, and so is terminating instances below the minimum size;
+// in both cases nothing is deleted.
 func (s *Server) NodeGroupDeleteNodes(ctx context.Context, req *pb.NodeGroupDeleteNodesRequest) (*pb.NodeGroupDeleteNodesResponse, error) {
 	s.scale.Lock()
 	defer s.scale.Unlock()
@@ -376,21 +379,28 @@ func (s *Server) NodeGroupDeleteNodes(ctx context.Context, req *pb.NodeGroupDele
 	seen := map[string]bool{}
 	for _, n := range req.GetNodes() {
 		pid := n.GetProviderID()
-		e, ok := byID[pid]
-		if !ok {
-			return nil, status.Errorf(codes.InvalidArgument, "node group %s: node %q (provider ID %q) does not belong to it", g.ID, n.GetName(), pid)
-		}
 		if seen[pid] {
 			continue
 		}
 		seen[pid] = true
-		switch e.kind {
-		case live:
+		e, ok := byID[pid]
+		switch {
+		case ok && e.kind == live:
 			terminate = append(terminate, e.instanceID)
-		case unfulfilled:
+		case ok && e.kind == unfulfilled, !ok && strings.HasPrefix(pid, placeholderPrefix(g)):
+			// A failed attempt or placeholder, maybe of an earlier
+			// listing: the group's latest attempt may have replaced it.
 			cancelled++
+		case ok:
+			// Already going away.
+		case n.GetAnnotations()[localcloud.AnnotationNodeGroup] == g.ID:
+			// The group's instance is gone already: a retry.
+		default:
+			return nil, status.Errorf(codes.InvalidArgument, "node group %s: node %q (provider ID %q) does not belong to it", g.ID, n.GetName(), pid)
 		}
 	}
+	// Only what the group lacks can be cancelled.
+	cancelled = min(cancelled, v.unfulfilled)
 	if size := g.TargetSize - len(terminate); size < g.MinSize {
 		return nil, status.Errorf(codes.FailedPrecondition, "node group %s: deleting %d nodes would take the target size from %d below the min size %d", g.ID, len(terminate), g.TargetSize, g.MinSize)
 	}
@@ -483,6 +493,8 @@ type groupView struct {
 	entries []entry
 	// live counts the launched instances holding a slot of the target.
 	live int
+	// unfulfilled counts the failed attempts and placeholders listed.
+	unfulfilled int
 }
 
 // view lists the group's instances the way cluster-autoscaler expects:
@@ -518,6 +530,7 @@ func (s *Server) view(ctx context.Context, id string) (provider.NodeGroup, group
 		// Failures of an attempt that is no longer wanted are history.
 		return g, v, nil
 	}
+	v.unfulfilled = missing
 	// The newest failures describe the group's current attempt.
 	sort.SliceStable(failed, func(i, j int) bool { return failed[i].LaunchTime.After(failed[j].LaunchTime) })
 	if len(failed) > missing {
@@ -533,7 +546,7 @@ func (s *Server) view(ctx context.Context, id string) (provider.NodeGroup, group
 	}
 	for i := 0; i < missing-len(failed); i++ {
 		v.entries = append(v.entries, entry{
-			id:   fmt.Sprintf("%s/%s/placeholder-%d", PlaceholderScheme, g.ID, i),
+			id:   fmt.Sprintf("%splaceholder-%d", placeholderPrefix(g), i),
 			kind: unfulfilled, state: pb.InstanceStatus_instanceCreating, err: lastErr,
 		})
 	}
@@ -546,7 +559,13 @@ func reportedID(g provider.NodeGroup, in provider.Instance) string {
 	if in.ProviderID != "" {
 		return in.ProviderID
 	}
-	return fmt.Sprintf("%s/%s/%s", PlaceholderScheme, g.ID, in.ID)
+	return placeholderPrefix(g) + in.ID
+}
+
+// placeholderPrefix starts the IDs of the group's failed attempts and
+// placeholders.
+func placeholderPrefix(g provider.NodeGroup) string {
+	return PlaceholderScheme + "/" + g.ID + "/"
 }
 
 // errorInfo classifies a failed launch for cluster-autoscaler.

@@ -405,3 +405,24 @@ func TestPriorityExpanderConfig(t *testing.T) {
 		t.Errorf("priorities:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestDeleteNodesRetryOfGoneNode(t *testing.T) {
+	p := newFake(t)
+	c := serve(t, p)
+	if _, err := c.NodeGroupIncreaseSize(call(t), &pb.NodeGroupIncreaseSizeRequest{Id: "c1/spot", Delta: 2}); err != nil {
+		t.Fatal(err)
+	}
+	victim := nodes(t, c, "c1/spot")[0].GetId()
+	node := &pb.ExternalGrpcNode{ProviderID: victim, Name: "n1", Annotations: map[string]string{"bosun.dev/node-group": "c1/spot"}}
+	for i := 0; i < 2; i++ {
+		if _, err := c.NodeGroupDeleteNodes(call(t), &pb.NodeGroupDeleteNodesRequest{Id: "c1/spot", Nodes: []*pb.ExternalGrpcNode{node}}); err != nil {
+			t.Fatalf("delete #%d: %v", i+1, err)
+		}
+	}
+	if got := targetSize(t, c, "c1/spot"); got != 1 {
+		t.Errorf("target size %d after deleting one node twice, want 1", got)
+	}
+	// Without the group's annotation, an unknown node is not the group's.
+	_, err := c.NodeGroupDeleteNodes(call(t), &pb.NodeGroupDeleteNodesRequest{Id: "c1/spot", Nodes: []*pb.ExternalGrpcNode{{ProviderID: victim}}})
+	wantCode(t, err, codes.InvalidArgument)
+}
