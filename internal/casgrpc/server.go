@@ -67,8 +67,9 @@ type Options struct {
 	// NodeGroup.Cluster field). Empty serves every group of the provider,
 	// which is only right if the provider holds a single cluster.
 	Cluster string
-	// Region is the region label of template nodes; empty derives it from
-	// the zone (eu-central-1a gives eu-central-1).
+	// Region is the region label of template nodes: pass the cluster's
+	// region (fleet.Cluster.Region), which is what the group's real nodes
+	// carry. Empty derives it from the zone with RegionOf.
 	Region string
 	// TLS, if set, makes Serve use TLS (set ClientAuth and ClientCAs for
 	// the mutual TLS cluster-autoscaler supports). Without it Serve speaks
@@ -80,9 +81,10 @@ type Options struct {
 }
 
 // Server implements the CloudProvider gRPC service over a provider.
-// Methods it does not implement (PricingPodPrice, NodeGroupGetOptions)
-// answer Unimplemented, which cluster-autoscaler treats as "use the
-// defaults".
+// The two methods it does not implement, PricingPodPrice and
+// NodeGroupGetOptions, answer Unimplemented, as the protocol allows for
+// optional methods (cluster-autoscaler then uses its flags for every
+// group's options, and its price expander cannot be used).
 type Server struct {
 	pb.UnimplementedCloudProviderServer
 
