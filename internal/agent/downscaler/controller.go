@@ -353,8 +353,8 @@ func (c *Controller) restore(ctx context.Context, w workload, orig, target int32
 // write applies one patch (or only logs it in dry-run) and records an
 // event. A conflict means the cache was stale; the next pass retries.
 func (c *Controller) write(ctx context.Context, w workload, a *Action, spec map[string]any, annos map[string]*string) (*Action, error) {
-	c.metrics.actions.WithLabelValues(a.Verb, w.kind, strconv.FormatBool(c.opts.DryRun)).Inc()
 	if c.opts.DryRun {
+		c.metrics.actions.WithLabelValues(a.Verb, w.kind, "true").Inc()
 		c.log.Info("dry-run: would "+a.Verb, "object", w.key(), "from", a.From, "to", a.To, "reason", a.Reason)
 		return a, nil
 	}
@@ -369,6 +369,7 @@ func (c *Controller) write(ctx context.Context, w workload, a *Action, spec map[
 		}
 		return nil, fmt.Errorf("patching, %w", err)
 	}
+	c.metrics.actions.WithLabelValues(a.Verb, w.kind, "false").Inc()
 	c.log.Info(a.Verb, "object", w.key(), "from", a.From, "to", a.To, "reason", a.Reason)
 	c.recorder.Eventf(w.obj, corev1.EventTypeNormal, a.Verb, "%s: %d -> %d (%s)", a.Verb, a.From, a.To, a.Reason)
 	return a, nil

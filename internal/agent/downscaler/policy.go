@@ -82,9 +82,8 @@ type Decision struct {
 	Excluded bool
 }
 
-// layer is one source of settings: workload, namespace or flags.
+// layer is one source of settings: workload, target, namespace or flags.
 type layer struct {
-	name  string
 	annos map[string]string
 }
 
@@ -107,10 +106,10 @@ type Input struct {
 // (a controller never acts on what it cannot parse).
 func Decide(d Defaults, in Input) (Decision, error) {
 	layers := make([]layer, 0, len(in.Layers)+1)
-	for i, a := range in.Layers {
-		layers = append(layers, layer{name: fmt.Sprintf("layer%d", i), annos: a})
+	for _, a := range in.Layers {
+		layers = append(layers, layer{annos: a})
 	}
-	layers = append(layers, layer{name: "flags", annos: d.asAnnotations()})
+	layers = append(layers, layer{annos: d.asAnnotations()})
 
 	dr, err := lookupInt(layers, AnnotationDowntimeReplicas)
 	if err != nil {
