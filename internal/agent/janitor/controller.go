@@ -376,8 +376,8 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 	}
 	*deleted++
 	msg := fmt.Sprintf("delete %s (%s, expired %s)", k, cand.why, cand.expires.UTC().Format(time.RFC3339))
-	c.metrics.deletions.WithLabelValues(cand.res.name, fmt.Sprint(c.opts.DryRun)).Inc()
 	if c.opts.DryRun {
+		c.metrics.deletions.WithLabelValues(cand.res.name, "true").Inc()
 		c.log.Info("dry-run: would delete", "object", k, "reason", cand.why)
 		return msg, true, nil
 	}
@@ -388,6 +388,7 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return "", false, fmt.Errorf("deleting %s, %w", k, err)
 	}
+	c.metrics.deletions.WithLabelValues(cand.res.name, "false").Inc()
 	c.log.Info("deleted", "object", k, "reason", cand.why)
 	c.recorder.Eventf(ref(cand.res, u), corev1.EventTypeNormal, "Deleted", "Deleted by the janitor (%s, expired %s)", cand.why, cand.expires.UTC().Format(time.RFC3339))
 	return msg, true, nil
@@ -401,8 +402,8 @@ func (c *Controller) notify(ctx context.Context, now time.Time, cand candidate) 
 		deleteAt = earliest
 	}
 	msg := fmt.Sprintf("notify %s: deletion at %s (%s)", k, deleteAt.UTC().Format(time.RFC3339), cand.why)
-	c.metrics.notifications.WithLabelValues(cand.res.name, fmt.Sprint(c.opts.DryRun)).Inc()
 	if c.opts.DryRun {
+		c.metrics.notifications.WithLabelValues(cand.res.name, "true").Inc()
 		return msg, false, nil
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationNotifiedAt, now.UTC().Format(time.RFC3339))
@@ -413,6 +414,7 @@ func (c *Controller) notify(ctx context.Context, now time.Time, cand candidate) 
 		}
 		return "", false, fmt.Errorf("annotating %s, %w", k, err)
 	}
+	c.metrics.notifications.WithLabelValues(cand.res.name, "false").Inc()
 	c.recorder.Eventf(ref(cand.res, u), corev1.EventTypeWarning, "DeleteScheduled", "The janitor will delete this object at %s (%s)", deleteAt.UTC().Format(time.RFC3339), cand.why)
 	return msg, false, nil
 }
