@@ -10,8 +10,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -35,6 +35,9 @@ type ClusterSource struct {
 	// built from Config (unit tests pass fakes).
 	Client   kubernetes.Interface
 	Metadata metadata.Interface
+	// Dynamic reads live objects for detail pages; built from Config when
+	// nil (with neither, detail pages show the cached summary).
+	Dynamic dynamic.Interface
 }
 
 // State is a cluster's connection state.
@@ -71,9 +74,10 @@ type cluster struct {
 	src   ClusterSource
 	clock clock.WithTicker
 	probe discovery.ServerVersionInterface
+	// dyn reads live objects for detail pages (nil: summaries only).
+	dyn dynamic.Interface
 
 	mu        sync.RWMutex
-	items     map[string]*Item // itemKey -> Item
 	informers map[string]cache.SharedIndexInformer
 	synced    bool
 	// unavailable maps kinds the cluster refuses to list to the reason.
@@ -85,7 +89,7 @@ type cluster struct {
 }
 
 func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
-	c := &cluster{src: src, clock: clk, items: map[string]*Item{}, informers: map[string]cache.SharedIndexInformer{}, unavailable: map[string]string{}}
+	c := &cluster{src: src, clock: clk, informers: map[string]cache.SharedIndexInformer{}, unavailable: map[string]string{}}
 	cs, mc := src.Client, src.Metadata
 	if cs == nil || mc == nil {
 		var err error
@@ -107,16 +111,19 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 			return nil, fmt.Errorf("cluster %s: building probe client, %w", src.Name, err)
 		}
 		c.probe = pc.Discovery()
+		if c.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+			return nil, fmt.Errorf("cluster %s: building dynamic client, %w", src.Name, err)
+		}
 	}
-	typed := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(trim))
+	if src.Dynamic != nil {
+		c.dyn = src.Dynamic
+	}
+	typed := informers.NewSharedInformerFactory(cs, 0)
 	meta := metadatainformer.NewSharedInformerFactory(mc, 0)
 	for _, k := range Kinds {
 		var inf cache.SharedIndexInformer
 		if k.MetadataOnly {
 			inf = meta.ForResource(k.GVR).Informer()
-			if err := inf.SetTransform(trim); err != nil {
-				return nil, fmt.Errorf("cluster %s: %s transform, %w", src.Name, k.Plural, err)
-			}
 		} else {
 			gi, err := typed.ForResource(k.GVR)
 			if err != nil {
@@ -129,40 +136,12 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 		if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) { c.noteWatchError(k.Name, err) }); err != nil {
 			return nil, fmt.Errorf("cluster %s: watch error handler, %w", src.Name, err)
 		}
-		if _, err := inf.AddEventHandler(c.handler(k)); err != nil {
-			return nil, fmt.Errorf("cluster %s: event handler, %w", src.Name, err)
+		if err := inf.SetTransform(c.transform(k)); err != nil {
+			return nil, fmt.Errorf("cluster %s: %s transform, %w", src.Name, k.Plural, err)
 		}
 		c.informers[k.Name] = inf
 	}
 	return c, nil
-}
-
-func (c *cluster) handler(k Kind) cache.ResourceEventHandlerFuncs {
-	put := func(obj any) {
-		it, ok := summarize(c.src.Name, k, obj)
-		if !ok {
-			return
-		}
-		c.mu.Lock()
-		c.items[itemKey(k.Name, it.Namespace, it.Name)] = it
-		c.mu.Unlock()
-	}
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    put,
-		UpdateFunc: func(_, obj any) { put(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			it, ok := summarize(c.src.Name, k, obj)
-			if !ok {
-				return
-			}
-			c.mu.Lock()
-			delete(c.items, itemKey(k.Name, it.Namespace, it.Name))
-			c.mu.Unlock()
-		},
-	}
 }
 
 // run starts the informers and the health probe and returns at once; both
@@ -262,7 +241,7 @@ func (c *cluster) status() ClusterStatus {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	st := ClusterStatus{
-		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: len(c.items),
+		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: c.count(),
 		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
 	}
 	if len(c.unavailable) > 0 {
@@ -282,20 +261,33 @@ func (c *cluster) status() ClusterStatus {
 	return st
 }
 
-// snapshot returns the cluster's items that match q (unsorted).
+// count returns the number of cached objects.
+func (c *cluster) count() int {
+	n := 0
+	for _, inf := range c.informers {
+		n += len(inf.GetStore().ListKeys())
+	}
+	return n
+}
+
+// match appends the cluster's items that match q (unsorted) to out. Kind
+// filters skip whole informers.
 func (c *cluster) match(q Query, out []*Item) []*Item {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for _, it := range c.items {
-		if q.Matches(it) {
-			out = append(out, it)
+	for _, k := range Kinds {
+		if !anyEqual(q.Kinds, k.Name, true) || (len(q.Not["kind"]) > 0 && matchesFilter("kind", q.Not["kind"], &Item{Kind: k.Name})) {
+			continue
+		}
+		for _, o := range c.informers[k.Name].GetStore().List() {
+			if cd, ok := o.(*cached); ok && q.Matches(cd.Item) {
+				out = append(out, cd.Item)
+			}
 		}
 	}
 	return out
 }
 
-// object returns the cached (trimmed) object of kind k.
-func (c *cluster) object(k Kind, namespace, name string) (runtime.Object, bool) {
+// object returns the cached summary of an object of kind k.
+func (c *cluster) object(k Kind, namespace, name string) (*cached, bool) {
 	inf, ok := c.informers[k.Name]
 	if !ok {
 		return nil, false
@@ -308,17 +300,24 @@ func (c *cluster) object(k Kind, namespace, name string) (runtime.Object, bool) 
 	if err != nil || !exists {
 		return nil, false
 	}
-	ro, ok := obj.(runtime.Object)
-	return ro, ok
+	cd, ok := obj.(*cached)
+	return cd, ok
 }
 
-// list returns every cached object of kind k.
-func (c *cluster) list(k Kind) []any {
+// list returns the cached summaries of kind k.
+func (c *cluster) list(k Kind) []*cached {
 	inf, ok := c.informers[k.Name]
 	if !ok {
 		return nil
 	}
-	return inf.GetIndexer().List()
+	objs := inf.GetStore().List()
+	out := make([]*cached, 0, len(objs))
+	for _, o := range objs {
+		if cd, ok := o.(*cached); ok {
+			out = append(out, cd)
+		}
+	}
+	return out
 }
 
 // sortItems orders items by cluster, kind (in Kinds order), namespace and

@@ -1,13 +1,13 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -23,6 +23,10 @@ type EventSummary struct {
 // Detail is everything the detail page shows about one object.
 type Detail struct {
 	Item *Item `json:"item"`
+	// Live is true when YAML is the object as the API server has it now;
+	// otherwise it is the cached summary and YAMLNote says why.
+	Live     bool   `json:"live"`
+	YAMLNote string `json:"yamlNote,omitempty"`
 	// Stale is true when the cluster is down and this is the last known
 	// state.
 	Stale bool `json:"stale,omitempty"`
@@ -39,8 +43,11 @@ type Detail struct {
 // ErrNotFound is returned for unknown clusters, kinds and objects.
 var ErrNotFound = fmt.Errorf("not found")
 
-// Detail returns an object's detail from the cache.
-func (c *Console) Detail(clusterName, kind, namespace, name string) (*Detail, error) {
+// Detail returns an object's detail: relations and events from the cache,
+// YAML fetched live from the API server (the cache keeps summaries only).
+// When the cluster is down, or for ConfigMaps and Secrets (never read),
+// the YAML is the cached summary instead.
+func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name string) (*Detail, error) {
 	cl, ok := c.cluster(clusterName)
 	if !ok {
 		return nil, fmt.Errorf("cluster %q: %w", clusterName, ErrNotFound)
@@ -52,19 +59,15 @@ func (c *Console) Detail(clusterName, kind, namespace, name string) (*Detail, er
 	if !k.Namespaced {
 		namespace = ""
 	}
-	obj, ok := cl.object(k, namespace, name)
+	cd, ok := cl.object(k, namespace, name)
 	if !ok {
 		return nil, fmt.Errorf("%s %s/%s in %s: %w", k.Name, namespace, name, clusterName, ErrNotFound)
 	}
-	it, ok := summarize(clusterName, k, obj)
-	if !ok {
-		return nil, fmt.Errorf("%s %s/%s: %w", k.Name, namespace, name, ErrNotFound)
-	}
-	y, err := renderYAML(k, obj)
-	if err != nil {
+	it := cd.Item
+	d := &Detail{Item: it, Stale: cl.status().State == StateDown}
+	if err := cl.fillYAML(ctx, k, d); err != nil {
 		return nil, err
 	}
-	d := &Detail{Item: it, YAML: y, Stale: cl.status().State == StateDown}
 	d.Events = cl.events(it)
 	self := itemKey(it.Kind, it.Namespace, it.Name)
 	for _, other := range cl.match(Query{}, nil) {
@@ -92,38 +95,83 @@ func (c *Console) Detail(clusterName, kind, namespace, name string) (*Detail, er
 
 // events returns the events about it, newest first.
 func (c *cluster) events(it *Item) []EventSummary {
-	type timed struct {
-		at time.Time
-		ev EventSummary
-	}
-	var found []timed
-	for _, o := range c.list(Kinds[kindOrder["Event"]]) {
-		ev, ok := o.(*corev1.Event)
-		if !ok || ev.InvolvedObject.Name != it.Name || ev.InvolvedObject.Kind != it.Kind || ev.InvolvedObject.Namespace != it.Namespace {
+	var found []*eventFacts
+	for _, cd := range c.list(Kinds[kindOrder["Event"]]) {
+		ev := cd.Event
+		if ev == nil || ev.Subject.Name != it.Name || ev.Subject.Kind != it.Kind || ev.Subject.Namespace != it.Namespace {
 			continue
 		}
-		last := ev.LastTimestamp.Time
-		if last.IsZero() {
-			last = ev.EventTime.Time
-		}
-		found = append(found, timed{last, EventSummary{Type: ev.Type, Reason: ev.Reason, Message: ev.Message, Count: ev.Count, Last: last.UTC().Format("2006-01-02 15:04:05")}})
+		found = append(found, ev)
 	}
-	sort.SliceStable(found, func(i, j int) bool { return found[i].at.After(found[j].at) })
+	sort.SliceStable(found, func(i, j int) bool { return found[j].At.Before(&found[i].At) })
 	out := make([]EventSummary, len(found))
 	for i, f := range found {
-		out[i] = f.ev
+		out[i] = f.Summary
 	}
 	return out
+}
+
+// fillYAML sets d.YAML: the live object when it can be read, else the
+// cached summary with a note saying why.
+func (c *cluster) fillYAML(ctx context.Context, k Kind, d *Detail) error {
+	it := d.Item
+	if !k.MetadataOnly && c.dyn != nil && !d.Stale {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		u, err := c.dyn.Resource(k.GVR).Namespace(it.Namespace).Get(ctx, it.Name, metav1.GetOptions{})
+		if err == nil {
+			y, err := renderYAML(k, u.UnstructuredContent())
+			if err != nil {
+				return err
+			}
+			d.YAML, d.Live = y, true
+			return nil
+		}
+		d.YAMLNote = fmt.Sprintf("Could not read the live object (%v); showing the cached summary.", err)
+	}
+	if d.Stale {
+		d.YAMLNote = "The cluster is down; showing the cached summary."
+	}
+	y, err := renderYAML(k, summaryObject(k, it))
+	if err != nil {
+		return err
+	}
+	d.YAML = y
+	return nil
+}
+
+// summaryObject is an object's cached summary in the shape of an object.
+func summaryObject(k Kind, it *Item) map[string]any {
+	md := map[string]any{"name": it.Name, "uid": string(it.UID), "creationTimestamp": it.Created.UTC().Format(time.RFC3339)}
+	if it.Namespace != "" {
+		md["namespace"] = it.Namespace
+	}
+	if len(it.Labels) > 0 {
+		md["labels"] = it.Labels
+	}
+	if it.Owner != "" {
+		md["controller"] = it.Owner
+	}
+	summary := map[string]any{}
+	for key, v := range map[string]string{"status": it.Status, "ready": it.Ready, "node": it.Node} {
+		if v != "" {
+			summary[key] = v
+		}
+	}
+	if len(it.Images) > 0 {
+		summary["images"] = it.Images
+	}
+	obj := map[string]any{"metadata": md}
+	if len(summary) > 0 {
+		obj["summary"] = summary
+	}
+	return obj
 }
 
 // renderYAML renders the trimmed object with its apiVersion and kind. A
 // Secret is rendered from metadata only: its data is never in the cache,
 // and any data or stringData field is dropped here as well.
-func renderYAML(k Kind, obj runtime.Object) (string, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return "", fmt.Errorf("converting %s, %w", k.Name, err)
-	}
+func renderYAML(k Kind, m map[string]any) (string, error) {
 	m["apiVersion"], m["kind"] = k.APIVersion(), k.Name
 	if k.Name == "Secret" {
 		delete(m, "data")

@@ -189,7 +189,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title,
 
 func (s *server) detail(api bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		d, err := s.c.Detail(r.PathValue("cluster"), r.PathValue("kind"), r.PathValue("namespace"), r.PathValue("name"))
+		d, err := s.c.Detail(r.Context(), r.PathValue("cluster"), r.PathValue("kind"), r.PathValue("namespace"), r.PathValue("name"))
 		if err != nil {
 			s.fail(w, r, api, err)
 			return

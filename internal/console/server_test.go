@@ -226,7 +226,11 @@ func TestTrimAndRenderNeverShowSecretData(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := LookupKind("secret")
-	y, err := renderYAML(k, obj.(runtime.Object))
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := renderYAML(k, m)
 	if err != nil {
 		t.Fatal(err)
 	}
