@@ -385,7 +385,12 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 	policy := metav1.DeletePropagationBackground
 	err := c.dynamic.Resource(cand.res.gvr).Namespace(u.GetNamespace()).Delete(ctx, u.GetName(),
 		metav1.DeleteOptions{PropagationPolicy: &policy, Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// Already gone (the cache lags) or re-created under the same name
+		// (the UID precondition failed): nothing was deleted.
+		return "", false, nil
+	}
+	if err != nil {
 		return "", false, fmt.Errorf("deleting %s, %w", k, err)
 	}
 	c.metrics.deletions.WithLabelValues(cand.res.name, "false").Inc()
