@@ -201,7 +201,7 @@ func Run(ctx context.Context, o Options) error {
 
 	ready := &atomic.Bool{}
 	if o.ListenAddress != "" && !o.Once {
-		srv, err := serve(o.ListenAddress, o.Registry, ready, o.Logger)
+		srv, _, err := serve(o.ListenAddress, o.Registry, ready, o.Logger)
 		if err != nil {
 			return err
 		}
@@ -384,8 +384,9 @@ func leaderElect(ctx context.Context, o Options, client kubernetes.Interface, lo
 	return nil
 }
 
-// serve starts the metrics and health endpoints.
-func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.Logger) (*http.Server, error) {
+// serve starts the metrics and health endpoints and returns the address
+// it listens on.
+func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.Logger) (*http.Server, string, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -398,7 +399,7 @@ func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s, %w", addr, err)
+		return nil, "", fmt.Errorf("listening on %s, %w", addr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -406,7 +407,7 @@ func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.
 			log.Error("metrics server", "err", err)
 		}
 	}()
-	return srv, nil
+	return srv, ln.Addr().String(), nil
 }
 
 // countingTransport counts API requests by method (the benchmark's and the
