@@ -42,3 +42,73 @@ type Document struct {
 	Source string
 	YAML   []byte
 }
+
+// AgentOptions choose what RenderAgent installs.
+type AgentOptions struct {
+	// Controllers decide which RBAC files are included (default both).
+	Controllers []string
+	// Namespace replaces bosun-system (default bosun-system).
+	Namespace string
+	// Image replaces the container image (default as shipped).
+	Image string
+}
+
+// controllerFiles maps a controller to the manifest file with its RBAC.
+var controllerFiles = map[string]string{
+	"downscaler": "agent/20-rbac-downscaler.yaml",
+	"janitor":    "agent/30-rbac-janitor.yaml",
+}
+
+const (
+	shippedNamespace   = "bosun-system"
+	shippedImage       = "ghcr.io/bosun-platform/bosun:latest"
+	shippedControllers = "--controllers=downscaler,janitor"
+)
+
+// RenderAgent returns the agent's manifests as one multi-document YAML
+// stream, with the RBAC of the chosen controllers only (least privilege).
+func RenderAgent(o AgentOptions) ([]byte, error) {
+	if len(o.Controllers) == 0 {
+		o.Controllers = []string{"downscaler", "janitor"}
+	}
+	if o.Namespace == "" {
+		o.Namespace = shippedNamespace
+	}
+	want := map[string]bool{}
+	for _, c := range o.Controllers {
+		f, ok := controllerFiles[c]
+		if !ok {
+			return nil, fmt.Errorf("unknown controller %q (known: downscaler, janitor)", c)
+		}
+		want[f] = true
+	}
+	docs, err := AgentManifests()
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	for _, d := range docs {
+		file, _, _ := strings.Cut(d.Source, "#")
+		if isRBACFile(file) && !want[file] {
+			continue
+		}
+		text := strings.ReplaceAll(string(d.YAML), "namespace: "+shippedNamespace, "namespace: "+o.Namespace)
+		text = strings.ReplaceAll(text, "name: "+shippedNamespace+"\n", "name: "+o.Namespace+"\n")
+		if o.Image != "" {
+			text = strings.ReplaceAll(text, "image: "+shippedImage, "image: "+o.Image)
+		}
+		text = strings.ReplaceAll(text, shippedControllers, "--controllers="+strings.Join(o.Controllers, ","))
+		b.WriteString("---\n# Source: " + d.Source + "\n")
+		b.WriteString(strings.TrimSpace(text) + "\n")
+	}
+	return []byte(b.String()), nil
+}
+
+func isRBACFile(file string) bool {
+	for _, f := range controllerFiles {
+		if f == file {
+			return true
+		}
+	}
+	return false
+}

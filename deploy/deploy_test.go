@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -49,5 +50,32 @@ func TestAgentManifests(t *testing.T) {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in the agent manifests", k)
 		}
+	}
+}
+
+func TestRenderAgent(t *testing.T) {
+	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler"}, Namespace: "platform", Image: "registry.example/bosun:1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	for _, want := range []string{"name: bosun-agent-downscaler", "namespace: platform", "image: registry.example/bosun:1.2.3", "--controllers=downscaler\n", "kind: Namespace\nmetadata:\n  name: platform"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered manifests lack %q", want)
+		}
+	}
+	for _, unwanted := range []string{"bosun-agent-janitor", "bosun-system"} {
+		if strings.Contains(text, unwanted) {
+			t.Errorf("rendered manifests contain %q", unwanted)
+		}
+	}
+	for i, doc := range strings.Split(text, "\n---\n") {
+		doc = strings.TrimPrefix(doc, "---\n")
+		if _, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil); err != nil {
+			t.Errorf("document %d does not decode: %v\n%s", i, err, doc)
+		}
+	}
+	if _, err := RenderAgent(AgentOptions{Controllers: []string{"reaper"}}); err == nil {
+		t.Error("unknown controller accepted")
 	}
 }

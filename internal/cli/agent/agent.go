@@ -89,6 +89,7 @@ what each controller would do at TIME.`,
 			return agent.Run(cmd.Context(), opts)
 		},
 	}
+	cmd.AddCommand(newManifestsCommand(streams))
 	ownNS := envOr("POD_NAMESPACE", "bosun-system")
 	f := cmd.Flags()
 	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")

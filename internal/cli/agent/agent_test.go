@@ -50,3 +50,15 @@ func TestDefaultsFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestManifestsCommand(t *testing.T) {
+	var out bytes.Buffer
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	cmd.SetArgs([]string{"manifests", "--controllers", "janitor", "--namespace", "ops"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "name: bosun-agent-janitor") || strings.Contains(out.String(), "bosun-agent-downscaler") {
+		t.Errorf("manifests for the janitor only:\n%s", out.String())
+	}
+}

@@ -1,0 +1,41 @@
+package agent
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/bosun-platform/bosun/deploy"
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+)
+
+type manifestsFlagpole struct {
+	controllers []string
+	namespace   string
+	image       string
+}
+
+// newManifestsCommand returns `bosun agent manifests`.
+func newManifestsCommand(streams iostreams.IOStreams) *cobra.Command {
+	flags := &manifestsFlagpole{}
+	cmd := &cobra.Command{
+		Use:   "manifests",
+		Short: "Print the agent's install manifests, with RBAC for the chosen controllers only",
+		Long: `Print the manifests that install the agent (namespace, service account,
+RBAC, Deployment) as one YAML stream for kubectl apply. Only the RBAC of the
+controllers named with --controllers is included, and the Deployment runs
+exactly those.`,
+		Example: `  bosun agent manifests --controllers downscaler | kubectl apply -f -`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image})
+			if err != nil {
+				return err
+			}
+			_, err = streams.Out.Write(out)
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor")
+	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
+	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")
+	return cmd
+}
