@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // L24: precedence and modes of the downscaler's annotations.
@@ -20,6 +22,7 @@ func TestDecide(t *testing.T) {
 		now      time.Time
 		created  time.Time
 		wl, ns   map[string]string
+		labels   map[string]string
 		want     Intent
 		excluded bool
 		wantErr  bool
@@ -40,6 +43,8 @@ func TestDecide(t *testing.T) {
 		{name: "exclude-until passed", now: night, wl: map[string]string{AnnotationExcludeUntil: "2026-03-01T00:00:00Z"}, want: Down},
 		{name: "excluded namespace by flag", defaults: Defaults{Uptime: office, ExcludeNamespaces: []string{"ns"}}, now: night, want: Up, excluded: true},
 		{name: "excluded name by flag", defaults: Defaults{Uptime: office, ExcludeNames: regexp.MustCompile("^w")}, now: night, want: Up, excluded: true},
+		{name: "include selector matches", defaults: Defaults{Uptime: office, IncludeSelector: labels.SelectorFromSet(labels.Set{"tier": "dev"})}, now: night, labels: map[string]string{"tier": "dev"}, want: Down},
+		{name: "include selector does not match", defaults: Defaults{Uptime: office, IncludeSelector: labels.SelectorFromSet(labels.Set{"tier": "dev"})}, now: night, labels: map[string]string{"tier": "prod"}, want: Up, excluded: true},
 		{name: "force-downtime in the day", now: day, wl: map[string]string{AnnotationForceDowntime: "true"}, want: Down},
 		{name: "force-uptime on the namespace at night", now: night, ns: map[string]string{AnnotationForceUptime: "true"}, want: Up},
 		{name: "force-uptime as a schedule", now: night, wl: map[string]string{AnnotationForceUptime: "Mon 21:00-23:00 UTC"}, want: Up},
@@ -62,7 +67,7 @@ func TestDecide(t *testing.T) {
 			if created.IsZero() {
 				created = old
 			}
-			got, err := Decide(d, Input{Now: tt.now, Created: created, Name: "web", Namespace: "ns", Layers: []map[string]string{tt.wl, tt.ns}})
+			got, err := Decide(d, Input{Now: tt.now, Created: created, Name: "web", Namespace: "ns", Labels: tt.labels, Layers: []map[string]string{tt.wl, tt.ns}})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error = %v, wantErr %v", err, tt.wantErr)
 			}

@@ -348,6 +348,18 @@ func TestCapsExclusionAndDryRun(t *testing.T) {
 			t.Errorf("acted in an excluded namespace: %v", got)
 		}
 	})
+	t.Run("only included namespaces", func(t *testing.T) {
+		r := newRig(t, Options{IncludeNamespaces: []string{"somewhere-else"}})
+		r.configMap("old", map[string]string{AnnotationTTL: "1m"})
+		r.clock.Step(time.Hour)
+		if got := r.pass(); len(got) != 0 || !r.exists("old") {
+			t.Errorf("acted outside the included namespaces: %v", got)
+		}
+		r.ctrl.opts.IncludeNamespaces = []string{r.ns}
+		if got := r.pass(); len(got) != 1 || r.exists("old") {
+			t.Errorf("did not act in the included namespace: %v", got)
+		}
+	})
 	t.Run("excluded resources are not even watched", func(t *testing.T) {
 		r := newRig(t, Options{Resources: []string{"configmaps", "services"}, ExcludeResources: []string{"Services"}})
 		if len(r.ctrl.resources) != 1 || r.ctrl.resources[0].name != "configmaps" {

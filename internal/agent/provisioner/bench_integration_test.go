@@ -94,10 +94,11 @@ func scaleUp(b *testing.B, run int, ice bool) (spot, onDemand, running time.Dura
 	ns := env.Namespace(b)
 	created := time.Now()
 	deploy(b, ns, group, 10)
-	testenv.Eventually(b, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		pods, err := env.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 		if err != nil {
-			return false, err
+			b.Fatal(err)
 		}
 		n := 0
 		for _, p := range pods.Items {
@@ -105,8 +106,14 @@ func scaleUp(b *testing.B, run int, ice bool) (spot, onDemand, running time.Dura
 				n++
 			}
 		}
-		return n == 10, nil
-	}, "10 running pods")
+		if n == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of 10 pods running after 3 minutes (ice %t); cloud: %+v", n, ice, cloud.Status(context.Background()).Groups)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	running = time.Since(created)
 	if t, ok := rec.requested(provider.Spot); ok {
 		spot = t.Sub(created)
