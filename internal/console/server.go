@@ -271,9 +271,7 @@ func (s *server) render(w http.ResponseWriter, page string, data any) {
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // writeItemsCSV writes a result as CSV with the asked-for label columns.
