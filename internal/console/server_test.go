@@ -24,6 +24,8 @@ import (
 	mfake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
 var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
@@ -336,5 +338,29 @@ func TestForbiddenKindDoesNotBlockReadiness(t *testing.T) {
 	q, _ := ParseQuery("kind:pod")
 	if n := len(c.Search(q, 0, "").Items()); n != 1 {
 		t.Errorf("pods found = %d, want 1", n)
+	}
+}
+
+func TestApplyFleet(t *testing.T) {
+	f, err := fleet.Load("../../examples/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := []ClusterSource{{Name: "local-prod"}, {Name: "unknown"}}
+	ApplyFleet(srcs, f)
+	var want *fleet.Cluster
+	for _, c := range f.Clusters {
+		if c.ID == "local-prod" {
+			want = c
+		}
+	}
+	if want == nil {
+		t.Fatal("example fleet has no local-prod")
+	}
+	if srcs[0].Environment != want.Environment || srcs[0].Provider != want.Provider || srcs[0].Channel != want.Channel || srcs[0].Environment == "" {
+		t.Errorf("local-prod = %+v, want environment %q provider %q channel %q", srcs[0], want.Environment, want.Provider, want.Channel)
+	}
+	if srcs[1].Environment != "" {
+		t.Errorf("unknown cluster got fleet data: %+v", srcs[1])
 	}
 }

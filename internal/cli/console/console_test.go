@@ -1,0 +1,80 @@
+package console
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+)
+
+const kubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: a
+  cluster: {server: "https://127.0.0.1:1"}
+- name: b
+  cluster: {server: "https://127.0.0.1:2"}
+users:
+- name: u
+  user: {token: t}
+contexts:
+- name: prod
+  context: {cluster: a, user: u}
+- name: staging
+  context: {cluster: b, user: u}
+current-context: prod
+`
+
+// The command refuses, before contacting any cluster, what it must not do.
+func TestConsoleFlagsRejected(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"beyond loopback without auth", []string{"--kubeconfig", kc, "--listen", "0.0.0.0:0"}, "needs --token-file or --trusted-header"},
+		{"contexts and all-contexts", []string{"--kubeconfig", kc, "--contexts", "prod", "--all-contexts"}, "exclude each other"},
+		{"unknown context", []string{"--kubeconfig", kc, "--contexts", "nope"}, `no context "nope"`},
+		{"missing token file", []string{"--kubeconfig", kc, "--token-file", filepath.Join(dir, "none")}, "token file"},
+		{"missing price overrides", []string{"--kubeconfig", kc, "--price-overrides", filepath.Join(dir, "none")}, "price overrides"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+			cmd.SetArgs(tt.args)
+			cmd.SilenceErrors, cmd.SilenceUsage = true, true
+			err := cmd.Execute()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConsoleOptions(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kc, []byte(kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &flagpole{kubeconfig: kc, listen: "0.0.0.0:8080", trustedHeader: "X-Forwarded-User", fleetDir: "../../../examples/fleet"}
+	opts, auth, err := f.options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !auth.Enabled() {
+		t.Error("auth not enabled with --trusted-header")
+	}
+	if len(opts.Clusters) != 2 || opts.Clusters[0].Name != "prod" || opts.Clusters[1].Name != "staging" {
+		t.Errorf("clusters = %+v, want every context, sorted", opts.Clusters)
+	}
+}
