@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,10 @@ func (r *recorder) requested(l provider.Lifecycle) (time.Time, bool) {
 	return t, ok
 }
 
+// benchSeq keeps cluster and application-group names unique across the
+// benchmark's runs, whose namespaces may still be terminating.
+var benchSeq atomic.Int64
+
 // spotTypes are 12 instance types of distinct families: 12 spot groups
 // that share no offering, the seeds' worst case (each group fails on its
 // own, so a provisioner that waits for timeouts waits 12 times).
@@ -57,9 +62,9 @@ var spotTypes = []string{"m5.xlarge", "m5a.xlarge", "m5n.xlarge", "m6i.xlarge", 
 // 12 spot groups and 2 on-demand groups, all spot out of capacity if ice.
 // It returns the time from the pods' creation to the first spot and
 // on-demand requests and to all pods Running.
-func scaleUp(b *testing.B, run int, ice bool) (spot, onDemand, running time.Duration) {
+func scaleUp(b *testing.B, ice bool) (spot, onDemand, running time.Duration) {
 	env := testenv.Get(b)
-	cluster := fmt.Sprintf("bench-%d-%t", run, ice)
+	cluster := fmt.Sprintf("bench-%d-%t", benchSeq.Add(1), ice)
 	group := cluster
 	var pools []fleet.NodePool
 	for i, t := range spotTypes {
@@ -122,6 +127,7 @@ func scaleUp(b *testing.B, run int, ice bool) (spot, onDemand, running time.Dura
 		onDemand = t.Sub(created)
 	}
 	cancel()
+	_ = env.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 	nodes, _ := env.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: fleet.LabelApplicationGroup + "=" + group})
 	for _, n := range nodes.Items {
 		_ = env.Client.CoreV1().Nodes().Delete(context.Background(), n.Name, metav1.DeleteOptions{})
@@ -137,10 +143,10 @@ func scaleUp(b *testing.B, run int, ice bool) (spot, onDemand, running time.Dura
 func BenchmarkScaleUpUnderICE(b *testing.B) {
 	var normalReq, normalRun, iceReq, iceRun time.Duration
 	for i := 0; i < b.N; i++ {
-		s, _, r := scaleUp(b, i, false)
+		s, _, r := scaleUp(b, false)
 		normalReq += s
 		normalRun += r
-		_, od, r2 := scaleUp(b, i, true)
+		_, od, r2 := scaleUp(b, true)
 		if od == 0 {
 			b.Fatal("no on-demand capacity was requested under ICE")
 		}
