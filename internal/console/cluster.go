@@ -80,6 +80,8 @@ type cluster struct {
 	mu        sync.RWMutex
 	informers map[string]cache.SharedIndexInformer
 	synced    bool
+	// usage is the last read of the metrics API (nil: unknown).
+	usage UsageByContainer
 	// unavailable maps kinds the cluster refuses to list to the reason.
 	unavailable map[string]string
 	healthy     bool
@@ -147,11 +149,12 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 // run starts the informers and the health probe and returns at once; both
 // stop when ctx ends. Nothing here waits on the API server, so a down
 // cluster never holds up the others.
-func (c *cluster) run(ctx context.Context, probeEvery time.Duration) {
+func (c *cluster) run(ctx context.Context, probeEvery, usageEvery time.Duration) {
 	for _, inf := range c.informers {
 		go inf.Run(ctx.Done())
 	}
 	go c.probeLoop(ctx, probeEvery)
+	go c.pollUsage(ctx, usageEvery)
 }
 
 // probeLoop asks the API server for its version every interval, with a

@@ -17,6 +17,9 @@ type Options struct {
 	Clock clock.WithTicker
 	// ProbeInterval is how often each API server is probed (default 5s).
 	ProbeInterval time.Duration
+	// UsageInterval is how often the metrics API is read for usage
+	// (default 60s; negative: never).
+	UsageInterval time.Duration
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
 }
@@ -27,6 +30,7 @@ type Console struct {
 	byName   map[string]*cluster
 	clock    clock.WithTicker
 	probe    time.Duration
+	usage    time.Duration
 	cost     CostOptions
 }
 
@@ -38,7 +42,10 @@ func New(opts Options) (*Console, error) {
 	if opts.ProbeInterval <= 0 {
 		opts.ProbeInterval = 5 * time.Second
 	}
-	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, cost: opts.Cost.withDefaults()}
+	if opts.UsageInterval == 0 {
+		opts.UsageInterval = time.Minute
+	}
+	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, cost: opts.Cost.withDefaults()}
 	for _, src := range opts.Clusters {
 		if _, dup := c.byName[src.Name]; dup {
 			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
@@ -58,7 +65,7 @@ func New(opts Options) (*Console, error) {
 // fill in the background and stop when ctx ends.
 func (c *Console) Start(ctx context.Context) {
 	for _, cl := range c.clusters {
-		cl.run(ctx, c.probe)
+		cl.run(ctx, c.probe, c.usage)
 	}
 }
 

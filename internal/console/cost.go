@@ -218,8 +218,8 @@ func (o CostOptions) podCost(cluster string, p *corev1.Pod, nc *NodeCost, usage 
 		reqCPU := ctr.Resources.Requests.Cpu().AsApproximateFloat64()
 		reqMem := ctr.Resources.Requests.Memory().AsApproximateFloat64() / (1 << 30)
 		used := Usage{CPU: reqCPU, MemGiB: reqMem}
-		if usage != nil {
-			used = usage[p.Namespace+"/"+p.Name+"/"+ctr.Name]
+		if u, ok := usage[p.Namespace+"/"+p.Name+"/"+ctr.Name]; ok {
+			used = u // a container the metrics API has not measured yet keeps its requests
 		}
 		pc.CPUReq += reqCPU
 		pc.MemReqGiB += reqMem

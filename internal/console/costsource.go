@@ -6,13 +6,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Cost computes the fleet's cost report from the caches. Usage comes from
-// requests (the metrics API is not read yet), so slack is zero until it is;
-// the report says so with UsageKnown.
+// Cost computes the fleet's cost report from the caches and the last read
+// of each cluster's metrics API. Where that API is missing, requests stand
+// in for usage and slack is zero; the report says so with UsageKnown.
 func (c *Console) Cost() CostReport {
 	in := make([]ClusterCostInput, 0, len(c.clusters))
 	for _, cl := range c.clusters {
-		ci := ClusterCostInput{Cluster: cl.src.Name}
+		ci := ClusterCostInput{Cluster: cl.src.Name, Usage: cl.usageSnapshot()}
 		for _, cd := range cl.list(Kinds[kindOrder["Node"]]) {
 			if cd.Node != nil {
 				ci.Nodes = append(ci.Nodes, cd.Node)

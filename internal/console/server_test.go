@@ -18,8 +18,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynfake "k8s.io/client-go/dynamic/fake"
 	kfake "k8s.io/client-go/kubernetes/fake"
 	mfake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -362,5 +364,49 @@ func TestApplyFleet(t *testing.T) {
 	}
 	if srcs[1].Environment != "" {
 		t.Errorf("unknown cluster got fleet data: %+v", srcs[1])
+	}
+}
+
+// L38, L51: usage read from the metrics API turns into slack; a cluster
+// without the metrics API reports usage unknown.
+func TestUsageFromMetricsAPI(t *testing.T) {
+	pm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+		"metadata":   map[string]any{"name": "web", "namespace": "shop"},
+		"containers": []any{map[string]any{"name": "main", "usage": map[string]any{"cpu": "250m", "memory": "1Gi"}}},
+	}}
+	scheme := runtime.NewScheme()
+	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{podMetricsGVR: "PodMetricsList"})
+	// The metrics API's resource is "pods", which the tracker cannot guess
+	// from the kind PodMetrics.
+	if err := dyn.Tracker().Create(podMetricsGVR, pm, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	src := fakeCluster(t, "a", node("n1", "2", "4Gi", nil), pod("shop", "web", "n1", "1", "2Gi", nil), pod("shop", "new", "n1", "500m", "1Gi", nil))
+	src.Dynamic = dyn
+	withoutMetrics := fakeCluster(t, "b", node("n1", "2", "4Gi", nil), pod("shop", "web", "n1", "1", "2Gi", nil))
+	c, _ := startFake(t, clocktesting.NewFakeClock(t0), src, withoutMetrics)
+	var rep CostReport
+	deadline := time.Now().Add(10 * time.Second)
+	for rep = c.Cost(); !rep.Clusters[0].UsageKnown && time.Now().Before(deadline); rep = c.Cost() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	a, b := rep.Clusters[0], rep.Clusters[1]
+	if !a.UsageKnown || b.UsageKnown {
+		t.Fatalf("usage known = %v, %v; want true for a (metrics API), false for b", a.UsageKnown, b.UsageKnown)
+	}
+	// web: 0.75 core and 1 GiB unused at 0.0316 and 0.0042: 0.0279; "new"
+	// has no metrics yet and keeps its requests: no slack.
+	near(t, "cluster a slack", a.SlackUSD, 0.0279)
+	near(t, "cluster b slack", b.SlackUSD, 0)
+}
+
+func TestParsePodMetricsRejectsBadQuantities(t *testing.T) {
+	pm := unstructured.Unstructured{Object: map[string]any{
+		"metadata":   map[string]any{"name": "web", "namespace": "shop"},
+		"containers": []any{map[string]any{"name": "main", "usage": map[string]any{"cpu": "lots"}}},
+	}}
+	if _, err := parsePodMetrics([]unstructured.Unstructured{pm}); err == nil || !strings.Contains(err.Error(), `cpu "lots"`) {
+		t.Errorf("error = %v, want one naming the bad cpu quantity", err)
 	}
 }
