@@ -5,13 +5,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/casgrpc"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -79,6 +83,48 @@ func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp
 	if err != nil && ctx.Err() == nil {
 		log.Warn("provisioner stopped", "error", err)
 	}
+}
+
+// serveClusterAutoscaler serves the cluster-autoscaler externalgrpc API
+// for the cluster's node groups instead of running Bosun's provisioner (the
+// two would fight over the groups). It writes cluster-autoscaler's
+// --cloud-config file next to the cluster's kubeconfig and applies the
+// priority expander's ConfigMap built from the pools' priorities.
+func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider) error {
+	addr, _, err := casgrpc.Serve(ctx, cloud, "127.0.0.1:0", casgrpc.Options{Cluster: cl.ID, Region: cl.Region, Log: log.With("cluster", cl.ID)})
+	if err != nil {
+		return err
+	}
+	cfg, err := casgrpc.CloudConfig{Address: addr}.YAML()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(cp.Dir, "cluster-autoscaler.yaml")
+	if err := writeAtomic(path, cfg); err != nil {
+		return err
+	}
+	all, err := cloud.NodeGroups(ctx)
+	if err != nil {
+		return err
+	}
+	var groups []provider.NodeGroup
+	for _, g := range all {
+		if g.Cluster == cl.ID {
+			groups = append(groups, g)
+		}
+	}
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		return err
+	}
+	cm := casgrpc.PriorityExpanderConfigMap("kube-system", groups)
+	if _, err := cs.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the priority expander ConfigMap in %s, %w", cl.ID, err)
+	}
+	fmt.Fprintf(out, "  [%s] cluster-autoscaler externalgrpc on %s; run it with:\n"+
+		"      cluster-autoscaler --kubeconfig %s --cloud-provider externalgrpc --cloud-config %s --expander priority\n",
+		cl.ID, addr, cp.KubeconfigPath, path)
+	return nil
 }
 
 // runAgent runs the agent controllers against the cluster until ctx ends;

@@ -42,6 +42,9 @@ type Options struct {
 	// BootDelay is how long a launched instance boots before its Node
 	// registers (default 45s).
 	BootDelay time.Duration
+	// ClusterAutoscaler serves cluster-autoscaler's externalgrpc API for
+	// each cluster instead of running Bosun's provisioner.
+	ClusterAutoscaler bool
 	// Keep restarts from the state of the previous run (etcd data, cloud
 	// instances and limits) instead of a clean start.
 	Keep bool
@@ -141,7 +144,13 @@ func Up(ctx context.Context, opts Options) error {
 			return err
 		}
 		go runAgent(ctx, opts.Logger, cl, cp)
-		go runProvisioner(ctx, opts.Logger, cl, cp, cloud)
+		if opts.ClusterAutoscaler {
+			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cloud); err != nil {
+				return err
+			}
+		} else {
+			go runProvisioner(ctx, opts.Logger, cl, cp, cloud)
+		}
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err

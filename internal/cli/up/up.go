@@ -18,6 +18,7 @@ type flagpole struct {
 	clusters  []string
 	bootDelay time.Duration
 	keep      bool
+	clusterAS bool
 }
 
 // NewCommand returns `bosun up`.
@@ -63,13 +64,14 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 				flags.stateDir = dir
 			}
 			return localfleet.Up(cmd.Context(), localfleet.Options{
-				StateDir:  flags.stateDir,
-				BinDir:    flags.binDir,
-				FleetDir:  flags.fleetDir,
-				Clusters:  flags.clusters,
-				BootDelay: flags.bootDelay,
-				Keep:      flags.keep,
-				Out:       streams.Out,
+				StateDir:          flags.stateDir,
+				BinDir:            flags.binDir,
+				FleetDir:          flags.fleetDir,
+				Clusters:          flags.clusters,
+				BootDelay:         flags.bootDelay,
+				Keep:              flags.keep,
+				ClusterAutoscaler: flags.clusterAS,
+				Out:               streams.Out,
 			})
 		},
 	}
@@ -79,6 +81,7 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 	f.StringVar(&flags.fleetDir, "fleet", "", "fleet directory (default: the embedded example fleet)")
 	f.StringSliceVar(&flags.clusters, "clusters", nil, "start only these local-provider clusters (comma-separated IDs)")
 	f.DurationVar(&flags.bootDelay, "boot-delay", 45*time.Second, "how long a launched instance boots before its node registers")
+	f.BoolVar(&flags.clusterAS, "cluster-autoscaler", false, "serve cluster-autoscaler's externalgrpc API per cluster (see docs/cluster-autoscaler.md) instead of running Bosun's provisioner")
 	f.BoolVar(&flags.keep, "keep", false, "restart from the previous run's state (cluster data, cloud instances, capacity limits) instead of a clean start")
 	return cmd
 }
