@@ -56,7 +56,11 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schedule",
 		Short: "Check schedule expressions used by the downscaler",
-		Args:  cobra.NoArgs,
+		Long: `Work with the schedule expressions of the downscaler's annotations and flags
+(downscaler/uptime, downscaler/downtime, the upscale and downscale periods):
+"schedule check" tells whether an expression matches at a time and when it
+next changes. The grammar is in docs/downscaler.md.`,
+		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newCheckCommand(streams))
 	return cmd
