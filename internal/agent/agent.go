@@ -198,6 +198,20 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	kick := make(chan struct{}, 1)
+	for _, c := range ctrls {
+		if n, ok := c.(notifier); ok {
+			err := n.OnAnnotationChange(func() {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
 
 	ready := &atomic.Bool{}
 	if o.ListenAddress != "" && !o.Once {
@@ -229,7 +243,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Once {
 		return passOnce(runCtx, ctrls, o)
 	}
-	loop := func(ctx context.Context) { passLoop(ctx, ctrls, o, clk) }
+	loop := func(ctx context.Context) { passLoop(ctx, ctrls, o, clk, kick) }
 	if !o.LeaderElect {
 		loop(runCtx)
 		return nil
@@ -311,7 +325,14 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 	return out, starters, nil
 }
 
+// notifier is a controller that can ask for an early pass.
+type notifier interface {
+	OnAnnotationChange(f func()) error
+}
+
 type downscalerPasser struct{ c *downscaler.Controller }
+
+func (p downscalerPasser) OnAnnotationChange(f func()) error { return p.c.OnAnnotationChange(f) }
 
 func (p downscalerPasser) Name() string { return p.c.Name() }
 
@@ -343,7 +364,13 @@ func passOnce(ctx context.Context, ctrls []passer, o Options) error {
 	return errors.Join(errs...)
 }
 
-func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock) {
+// debounce is the quiet time after an annotation change before the early
+// pass, so that a burst of edits makes one pass.
+const debounce = time.Second
+
+// passLoop runs a pass every interval, and early after kick (annotation
+// changes), at most once per debounce.
+func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
 	for {
 		for _, c := range ctrls {
 			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
@@ -354,6 +381,16 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock) {
 		case <-ctx.Done():
 			return
 		case <-clk.After(o.Interval):
+		case <-kick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-clk.After(debounce):
+			}
+			select { // the pass about to run covers changes so far
+			case <-kick:
+			default:
+			}
 		}
 	}
 }

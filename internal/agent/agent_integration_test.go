@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -208,4 +209,60 @@ func TestMissingRBACFailsClearly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "RBAC") {
 		t.Errorf("error %v, want one pointing at RBAC", err)
 	}
+}
+
+// An annotation change triggers a pass at once, not at the next interval.
+func TestAnnotationChangeTriggersPass(t *testing.T) {
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	createDeployment(t, env, ns, "web", 2, nil)
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{
+			RESTConfig: env.RESTConfig(), Controllers: []string{ControllerDownscaler}, Namespace: ns,
+			Interval: time.Hour, Logger: quiet, Downscaler: downscaler.Defaults{Uptime: "always"}, Registry: reg,
+		})
+	}()
+	// Wait for the first (timed) pass; from then on only a kick can act.
+	testenv.Eventually(t, 60*time.Second, func(context.Context) (bool, error) {
+		families, err := reg.Gather()
+		if err != nil {
+			return false, err
+		}
+		for _, f := range families {
+			if f.GetName() == "bosun_downscaler_pass_duration_seconds" {
+				return f.GetMetric()[0].GetHistogram().GetSampleCount() >= 1, nil
+			}
+		}
+		return false, nil
+	}, "the agent's first pass")
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	// Annotate (and keep nudging) until the agent, whose next timed pass
+	// is an hour away, reacts.
+	testenv.Eventually(t, 60*time.Second, func(ctx context.Context) (bool, error) {
+		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if *d.Spec.Replicas == 0 {
+			return true, nil
+		}
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations[downscaler.AnnotationForceDowntime] = "true"
+		d.Annotations["test/nudge"] = time.Now().Format(time.RFC3339Nano)
+		_, err = env.Client.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			return false, nil
+		}
+		return false, err
+	}, "force-downtime to scale web down without waiting for the interval")
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strconv"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 )
@@ -72,6 +74,7 @@ type Controller struct {
 	cronJobs     batchlisters.CronJobLister
 	jobs         batchlisters.JobLister
 	hpas         autoscalinglisters.HorizontalPodAutoscalerLister
+	informers    []cache.SharedIndexInformer
 }
 
 // NewController registers the informers it needs with factory; the caller
@@ -91,13 +94,37 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 		hpas:         factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
 	}
 	// Listers register informers lazily; touch each so the factory starts it.
-	factory.Core().V1().Namespaces().Informer()
-	factory.Apps().V1().Deployments().Informer()
-	factory.Apps().V1().StatefulSets().Informer()
-	factory.Batch().V1().CronJobs().Informer()
-	factory.Batch().V1().Jobs().Informer()
-	factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer()
+	c.informers = []cache.SharedIndexInformer{
+		factory.Core().V1().Namespaces().Informer(),
+		factory.Apps().V1().Deployments().Informer(),
+		factory.Apps().V1().StatefulSets().Informer(),
+		factory.Batch().V1().CronJobs().Informer(),
+		factory.Batch().V1().Jobs().Informer(),
+		factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer(),
+	}
 	return c
+}
+
+// OnAnnotationChange calls f whenever an object's annotations change (an
+// annotation edited by a user, say force-uptime), so the agent can run a
+// pass at once instead of at the next interval. Status churn does not call
+// f: it changes nothing the downscaler decides on.
+func (c *Controller) OnAnnotationChange(f func()) error {
+	for _, inf := range c.informers {
+		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			UpdateFunc: func(oldObj, newObj any) {
+				o, ok1 := oldObj.(metav1.Object)
+				n, ok2 := newObj.(metav1.Object)
+				if ok1 && ok2 && !maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
+					f()
+				}
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("adding event handler, %w", err)
+		}
+	}
+	return nil
 }
 
 // Name identifies the controller in flags, logs and metrics.
