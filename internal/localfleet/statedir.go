@@ -29,6 +29,15 @@ func DefaultStateDir() (string, error) {
 	return filepath.Join(home, ".bosun"), nil
 }
 
+// ResolveStateDir returns dir, or the default state directory when dir is
+// empty (the --state-dir flag of every command that reaches the fleet).
+func ResolveStateDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	return DefaultStateDir()
+}
+
 // Layout of the state directory.
 const (
 	lockFile     = "up.lock"

@@ -29,14 +29,11 @@ example after bosun up was killed) is stopped by its PID. Running it when
 nothing runs is harmless.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if flags.stateDir == "" {
-				dir, err := localfleet.DefaultStateDir()
-				if err != nil {
-					return err
-				}
-				flags.stateDir = dir
+			stateDir, err := localfleet.ResolveStateDir(flags.stateDir)
+			if err != nil {
+				return err
 			}
-			return localfleet.Down(flags.stateDir, flags.timeout, streams.Out)
+			return localfleet.Down(stateDir, flags.timeout, streams.Out)
 		},
 	}
 	cmd.Flags().StringVar(&flags.stateDir, "state-dir", "", "state directory (default $BOSUN_HOME or ~/.bosun)")

@@ -46,12 +46,9 @@ instances and failures; "sim run" plays a scenario file.`,
 }
 
 func (f *flagpole) client() (*local.Client, string, error) {
-	dir := f.stateDir
-	if dir == "" {
-		var err error
-		if dir, err = localfleet.DefaultStateDir(); err != nil {
-			return nil, "", err
-		}
+	dir, err := localfleet.ResolveStateDir(f.stateDir)
+	if err != nil {
+		return nil, "", err
 	}
 	e, err := local.ReadEndpoint(dir)
 	if err != nil {

@@ -35,12 +35,9 @@ nodes (spot and on-demand), and pending pods; then the local cloud's node
 groups and capacity limits. A cluster that does not answer is shown as down.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir := flags.stateDir
-			if dir == "" {
-				var err error
-				if dir, err = localfleet.DefaultStateDir(); err != nil {
-					return err
-				}
+			dir, err := localfleet.ResolveStateDir(flags.stateDir)
+			if err != nil {
+				return err
 			}
 			clients, ids, err := localfleet.Clients(dir)
 			if err != nil {

@@ -56,15 +56,12 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 			if flags.bootDelay < 0 {
 				return fmt.Errorf("--boot-delay %s: expected a duration of 0 or more", flags.bootDelay)
 			}
-			if flags.stateDir == "" {
-				dir, err := localfleet.DefaultStateDir()
-				if err != nil {
-					return err
-				}
-				flags.stateDir = dir
+			stateDir, err := localfleet.ResolveStateDir(flags.stateDir)
+			if err != nil {
+				return err
 			}
 			return localfleet.Up(cmd.Context(), localfleet.Options{
-				StateDir:          flags.stateDir,
+				StateDir:          stateDir,
 				BinDir:            flags.binDir,
 				FleetDir:          flags.fleetDir,
 				Clusters:          flags.clusters,
