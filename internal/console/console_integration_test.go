@@ -17,6 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -244,6 +246,43 @@ func TestIntegrationTwoClustersOneGoesDown(t *testing.T) {
 		q, _ := console.ParseQuery("late-b")
 		return len(c.Search(q, 0, "").Items()) == 1, nil
 	}, "late-b in the cache")
+
+	// CRDs are discovered and listed on demand, live.
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "widgets.example.bosun.dev"},
+		"spec": map[string]any{"group": "example.bosun.dev", "scope": "Namespaced",
+			"names": map[string]any{"plural": "widgets", "singular": "widget", "kind": "Widget"},
+			"versions": []any{map[string]any{"name": "v1", "served": true, "storage": true,
+				"schema": map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}},
+	}}
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := env.Dynamic.Resource(crdGVR).Create(context.Background(), crd, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating CRD: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = env.Dynamic.Resource(crdGVR).Delete(context.Background(), crd.GetName(), metav1.DeleteOptions{})
+	})
+	widgets := schema.GroupVersionResource{Group: "example.bosun.dev", Version: "v1", Resource: "widgets"}
+	widget := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.bosun.dev/v1", "kind": "Widget",
+		"metadata": map[string]any{"name": "gear", "namespace": a.ns}, "spec": map[string]any{"teeth": int64(12)}}}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := env.Dynamic.Resource(widgets).Namespace(a.ns).Create(ctx, widget, metav1.CreateOptions{})
+		return err == nil, nil
+	}, "the Widget CRD to serve")
+	var crds []console.CRD
+	get(t, srv.URL+"/api/clusters/alpha/crds", &crds)
+	if len(crds) != 1 || crds[0].Kind != "Widget" || crds[0].Version != "v1" || !crds[0].Namespaced {
+		t.Fatalf("CRDs = %+v, want the Widget CRD", crds)
+	}
+	var objs []console.CustomObject
+	get(t, srv.URL+"/api"+crds[0].Path, &objs)
+	if len(objs) != 1 || objs[0].Name != "gear" {
+		t.Fatalf("widgets = %+v, want gear", objs)
+	}
+	if page := get(t, srv.URL+objs[0].Path, nil); !strings.Contains(page, "teeth: 12") {
+		t.Errorf("widget page lacks its spec:\n%s", page)
+	}
 
 	// Stop beta: the console marks it down and keeps answering for alpha.
 	if err := second.Stop(); err != nil {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 //go:embed templates/*.html
@@ -50,7 +53,7 @@ func (c *Console) Handler(auth Auth) (http.Handler, error) {
 			return append(append([]ClusterCost(nil), r.Clusters...), r.Total)
 		},
 	}
-	for _, page := range []string{"results", "detail", "fleet", "cost", "error"} {
+	for _, page := range []string{"results", "detail", "fleet", "cost", "crds", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s, %w", page, err)
@@ -76,6 +79,15 @@ func (c *Console) Handler(auth Auth) (http.Handler, error) {
 		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/{kind}", s.list(api))
 		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/namespaces/{namespace}/{kind}/{name}", s.detail(api))
 		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/{kind}/{name}", s.detail(api))
+	}
+	for _, api := range []bool{false, true} {
+		prefix := ""
+		if api {
+			prefix = "/api"
+		}
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/crds", s.crds(api))
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/custom/{group}/{version}/{plural}", s.customList(api))
+		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/custom/{group}/{version}/{plural}/{name}", s.customDetail(api))
 	}
 	mux.HandleFunc("GET /fleet", s.fleet(false))
 	mux.HandleFunc("GET /api/fleet", s.fleet(true))
@@ -183,7 +195,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title,
 		if r.URL.Path == "/search" {
 			page.JSON = "/api/search?" + v.Encode()
 		}
-		s.render(w, "results", page)
+		s.render(w, http.StatusOK, "results", page)
 	}
 }
 
@@ -198,7 +210,7 @@ func (s *server) detail(api bool) http.HandlerFunc {
 			writeJSON(w, d)
 			return
 		}
-		s.render(w, "detail", struct {
+		s.render(w, http.StatusOK, "detail", struct {
 			Title string
 			Q     string
 			D     *Detail
@@ -213,7 +225,7 @@ func (s *server) fleet(api bool) http.HandlerFunc {
 			writeJSON(w, rows)
 			return
 		}
-		s.render(w, "fleet", struct {
+		s.render(w, http.StatusOK, "fleet", struct {
 			Title string
 			Q     string
 			Rows  []FleetRow
@@ -228,7 +240,7 @@ func (s *server) cost(api bool) http.HandlerFunc {
 			writeJSON(w, rep)
 			return
 		}
-		s.render(w, "cost", struct {
+		s.render(w, http.StatusOK, "cost", struct {
 			Title string
 			Q     string
 			R     CostReport
@@ -242,7 +254,7 @@ var errBadRequest = errors.New("bad request")
 func (s *server) fail(w http.ResponseWriter, _ *http.Request, api bool, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), apierrors.IsNotFound(err):
 		code = http.StatusNotFound
 	case errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
@@ -253,20 +265,24 @@ func (s *server) fail(w http.ResponseWriter, _ *http.Request, api bool, err erro
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 		return
 	}
-	w.WriteHeader(code)
-	s.render(w, "error", struct {
+	s.render(w, code, "error", struct {
 		Title string
 		Q     string
 		Err   string
 	}{Title: http.StatusText(code), Err: err.Error()})
 }
 
-func (s *server) render(w http.ResponseWriter, page string, data any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.pages[page].Execute(w, data); err != nil {
-		// Headers are gone; the truncated page is all we can do.
-		fmt.Fprintf(w, "<p>error rendering page: %s</p>", template.HTMLEscapeString(err.Error()))
+// render executes a page into memory first, so a template error is a 500
+// rather than half a page with status 200.
+func (s *server) render(w http.ResponseWriter, code int, page string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages[page].Execute(&buf, data); err != nil {
+		http.Error(w, "rendering page: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -1,0 +1,191 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// CRDs are not watched: there may be hundreds, most never looked at. They
+// are discovered and listed on demand, live from the API server.
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// CRD is one custom resource definition of a cluster.
+type CRD struct {
+	Name       string `json:"name"`
+	Group      string `json:"group"`
+	Version    string `json:"version"`
+	Kind       string `json:"kind"`
+	Plural     string `json:"plural"`
+	Namespaced bool   `json:"namespaced"`
+	// Path is the URL of its instance list.
+	Path string `json:"path"`
+}
+
+// CustomObject is one instance of a custom resource.
+type CustomObject struct {
+	Namespace string    `json:"namespace,omitempty"`
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	Path      string    `json:"path"`
+}
+
+func (c *Console) liveCluster(name string) (*cluster, error) {
+	cl, ok := c.cluster(name)
+	if !ok {
+		return nil, fmt.Errorf("cluster %q: %w", name, ErrNotFound)
+	}
+	if cl.dyn == nil {
+		return nil, fmt.Errorf("cluster %s has no client for live reads", name)
+	}
+	return cl, nil
+}
+
+// CRDs lists a cluster's custom resource definitions, live, with the
+// storage version of each.
+func (c *Console) CRDs(ctx context.Context, clusterName string) ([]CRD, error) {
+	cl, err := c.liveCluster(clusterName)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := cl.dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing CRDs of %s, %w", clusterName, err)
+	}
+	var out []CRD
+	for _, u := range list.Items {
+		crd := CRD{Name: u.GetName()}
+		crd.Group, _, _ = unstructured.NestedString(u.Object, "spec", "group")
+		crd.Kind, _, _ = unstructured.NestedString(u.Object, "spec", "names", "kind")
+		crd.Plural, _, _ = unstructured.NestedString(u.Object, "spec", "names", "plural")
+		scope, _, _ := unstructured.NestedString(u.Object, "spec", "scope")
+		crd.Namespaced = scope == "Namespaced"
+		versions, _, _ := unstructured.NestedSlice(u.Object, "spec", "versions")
+		for _, v := range versions {
+			vm, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			if crd.Version == "" || vm["storage"] == true {
+				crd.Version, _ = vm["name"].(string)
+			}
+		}
+		crd.Path = fmt.Sprintf("/clusters/%s/custom/%s/%s/%s", clusterName, crd.Group, crd.Version, crd.Plural)
+		out = append(out, crd)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// CustomObjects lists the instances of one custom resource, live.
+func (c *Console) CustomObjects(ctx context.Context, clusterName string, gvr schema.GroupVersionResource) ([]CustomObject, error) {
+	cl, err := c.liveCluster(clusterName)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := cl.dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing %s in %s, %w", gvr.Resource, clusterName, err)
+	}
+	out := make([]CustomObject, 0, len(list.Items))
+	for _, u := range list.Items {
+		o := CustomObject{Namespace: u.GetNamespace(), Name: u.GetName(), Created: u.GetCreationTimestamp().Time,
+			Path: fmt.Sprintf("/clusters/%s/custom/%s/%s/%s/%s", clusterName, gvr.Group, gvr.Version, gvr.Resource, u.GetName())}
+		if o.Namespace != "" {
+			o.Path += "?namespace=" + o.Namespace
+		}
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// CustomObjectYAML reads one custom object live and renders it trimmed.
+func (c *Console) CustomObjectYAML(ctx context.Context, clusterName string, gvr schema.GroupVersionResource, namespace, name string) (string, error) {
+	cl, err := c.liveCluster(clusterName)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	u, err := cl.dyn.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("reading %s %s/%s in %s, %w", gvr.Resource, namespace, name, clusterName, err)
+	}
+	return renderYAML(Kind{Name: u.GetKind(), GVR: gvr}, u.UnstructuredContent())
+}
+
+func gvrFrom(r *http.Request) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: r.PathValue("group"), Version: r.PathValue("version"), Resource: r.PathValue("plural")}
+}
+
+// crdPage is the data of the CRD list, instance list and instance pages.
+type crdPage struct {
+	Title, Q string
+	CRDs     []CRD
+	Objects  []CustomObject
+	YAML     string
+}
+
+func (s *server) crds(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cl := r.PathValue("cluster")
+		crds, err := s.c.CRDs(r.Context(), cl)
+		if err != nil {
+			s.fail(w, r, api, err)
+			return
+		}
+		if api {
+			writeJSON(w, crds)
+			return
+		}
+		s.render(w, http.StatusOK, "crds", crdPage{Title: "Custom resources in " + cl, CRDs: crds})
+	}
+}
+
+func (s *server) customList(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		gvr := gvrFrom(r)
+		objs, err := s.c.CustomObjects(r.Context(), r.PathValue("cluster"), gvr)
+		if err != nil {
+			s.fail(w, r, api, err)
+			return
+		}
+		if api {
+			writeJSON(w, objs)
+			return
+		}
+		s.render(w, http.StatusOK, "crds", crdPage{Title: fmt.Sprintf("%s.%s in %s", gvr.Resource, gvr.Group, r.PathValue("cluster")), Objects: objs})
+	}
+}
+
+func (s *server) customDetail(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		y, err := s.c.CustomObjectYAML(r.Context(), r.PathValue("cluster"), gvrFrom(r), r.FormValue("namespace"), r.PathValue("name"))
+		if err != nil {
+			s.fail(w, r, api, err)
+			return
+		}
+		if api {
+			writeJSON(w, map[string]string{"yaml": y})
+			return
+		}
+		s.render(w, http.StatusOK, "crds", crdPage{Title: r.PathValue("plural") + " " + r.PathValue("name"), YAML: y})
+	}
+}
