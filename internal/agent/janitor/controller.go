@@ -193,8 +193,13 @@ func (c *Controller) watch(mapper meta.RESTMapper, name string, full bool) (watc
 	if err != nil {
 		return watched{}, fmt.Errorf("resource %q: %w", name, err)
 	}
-	if mapping.Scope.Name() == meta.RESTScopeNameRoot && !c.opts.ClusterScoped {
-		return watched{}, fmt.Errorf("resource %q is cluster-scoped; allow it with --janitor-cluster-scoped", name)
+	if mapping.Scope.Name() == meta.RESTScopeNameRoot {
+		if !c.opts.ClusterScoped {
+			return watched{}, fmt.Errorf("resource %q is cluster-scoped; allow it with --janitor-cluster-scoped", name)
+		}
+		if c.opts.Namespace != "" {
+			return watched{}, fmt.Errorf("resource %q is cluster-scoped and cannot be watched in one namespace (--namespace)", name)
+		}
 	}
 	w := watched{name: gvr.Resource, gvr: gvr, gvk: gvk, full: full}
 	if full {

@@ -383,3 +383,62 @@ func TestCapsExclusionAndDryRun(t *testing.T) {
 		}
 	})
 }
+
+// Cluster-scoped kinds only when asked for; then a temporary namespace
+// with a TTL goes (L52).
+func TestClusterScoped(t *testing.T) {
+	env := testenv.Get(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory := informers.NewSharedInformerFactory(env.Client, 0)
+	meta, err := metadata.NewForConfig(env.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(opts Options) (*Controller, error) {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		return NewController(ctx, clocktesting.NewFakeClock(time.Now()), env.Client, env.Dynamic, meta, factory, record.NewFakeRecorder(10), NewMetrics(prometheus.NewRegistry()), opts)
+	}
+	if _, err := build(Options{Resources: []string{"namespaces"}}); err == nil || !strings.Contains(err.Error(), "cluster-scoped") {
+		t.Fatalf("namespaces watched without --janitor-cluster-scoped: %v", err)
+	}
+	if _, err := build(Options{Resources: []string{"namespaces"}, ClusterScoped: true, Namespace: "x"}); err == nil {
+		t.Fatal("cluster-scoped resource accepted with a namespace filter")
+	}
+	ns := env.Namespace(t)
+	keep := env.Namespace(t)
+	for _, name := range []string{ns, keep} {
+		n, err := env.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == ns {
+			n.Annotations = map[string]string{AnnotationTTL: "1h"}
+		}
+		if _, err := env.Client.CoreV1().Namespaces().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctrl, err := build(Options{Resources: []string{"namespaces"}, ClusterScoped: true, IncludeNamespaces: []string{ns, keep}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl.Start(ctx)
+	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
+		o, err := ctrl.resources[0].lister.Get(ns)
+		if err != nil {
+			return false, nil
+		}
+		_, ok := o.(object).GetAnnotations()[AnnotationTTL]
+		return ok, nil
+	}, "the annotated namespace in the cache")
+	ctrl.clock.(*clocktesting.FakeClock).Step(2 * time.Hour)
+	actions, err := ctrl.Pass(ctx)
+	if err != nil || len(actions) != 1 || !strings.Contains(actions[0], "namespaces "+ns) {
+		t.Fatalf("pass: %v, %v; want the deletion of namespace %s only", actions, err, ns)
+	}
+	n, err := env.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err == nil && n.DeletionTimestamp == nil {
+		t.Errorf("namespace %s not deleted", ns)
+	}
+}
