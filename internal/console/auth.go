@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
 	"fmt"
 	"net"
@@ -41,14 +42,28 @@ func (a Auth) user(r *http.Request) string {
 	return ""
 }
 
-// wrap rejects requests without a user, except /healthz.
+// userKey carries the authenticated user in a request's context.
+type userKey struct{}
+
+// UserFrom returns the authenticated user of a request's context, or "".
+func UserFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
+}
+
+// wrap rejects requests without a user, except /healthz, and puts the
+// user in the request's context (for impersonation).
 func (a Auth) wrap(h http.Handler) http.Handler {
 	if !a.Enabled() {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || a.user(r) != "" {
+		if r.URL.Path == "/healthz" {
 			h.ServeHTTP(w, r)
+			return
+		}
+		if u := a.user(r); u != "" {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bosun console"`)

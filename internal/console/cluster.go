@@ -76,6 +76,8 @@ type cluster struct {
 	probe discovery.ServerVersionInterface
 	// dyn reads live objects for detail pages (nil: summaries only).
 	dyn dynamic.Interface
+	// impersonate makes live reads act as the signed-in user.
+	impersonate bool
 
 	mu        sync.RWMutex
 	informers map[string]cache.SharedIndexInformer

@@ -20,6 +20,9 @@ type Options struct {
 	// UsageInterval is how often the metrics API is read for usage
 	// (default 60s; negative: never).
 	UsageInterval time.Duration
+	// Impersonate makes live reads (detail YAML, CRDs) act as the
+	// signed-in user. Views answered from the shared cache do not.
+	Impersonate bool
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
 }
@@ -54,6 +57,7 @@ func New(opts Options) (*Console, error) {
 		if err != nil {
 			return nil, err
 		}
+		cl.impersonate = opts.Impersonate
 		c.clusters = append(c.clusters, cl)
 		c.byName[src.Name] = cl
 	}

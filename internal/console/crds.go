@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 )
 
 // CRDs are not watched: there may be hundreds, most never looked at. They
@@ -37,27 +39,56 @@ type CustomObject struct {
 	Path      string    `json:"path"`
 }
 
-func (c *Console) liveCluster(name string) (*cluster, error) {
+// liveClient returns the client for live reads of a cluster, acting as the
+// request's user when impersonation is on.
+func (c *Console) liveClient(ctx context.Context, name string) (dynamic.Interface, error) {
 	cl, ok := c.cluster(name)
 	if !ok {
 		return nil, fmt.Errorf("cluster %q: %w", name, ErrNotFound)
 	}
-	if cl.dyn == nil {
-		return nil, fmt.Errorf("cluster %s has no client for live reads", name)
+	return cl.live(ctx)
+}
+
+// live returns the dynamic client for live reads. With impersonation on,
+// it acts as the request's user, so the cluster's RBAC decides what that
+// user may read; a request without a user is refused rather than served
+// with the console's own rights.
+func (c *cluster) live(ctx context.Context) (dynamic.Interface, error) {
+	if c.dyn == nil {
+		return nil, fmt.Errorf("cluster %s has no client for live reads", c.src.Name)
 	}
-	return cl, nil
+	if !c.impersonate {
+		return c.dyn, nil
+	}
+	user := UserFrom(ctx)
+	if user == "" || c.src.Config == nil {
+		return nil, fmt.Errorf("impersonation is on but the request has no user: %w", errForbidden)
+	}
+	d, err := dynamic.NewForConfig(impersonating(c.src.Config, user))
+	if err != nil {
+		return nil, fmt.Errorf("building client for %s, %w", user, err)
+	}
+	return d, nil
+}
+
+// impersonating returns a copy of cfg that acts as user.
+func impersonating(cfg *rest.Config, user string) *rest.Config {
+	out := rest.CopyConfig(cfg)
+	out.Timeout = 10 * time.Second
+	out.Impersonate = rest.ImpersonationConfig{UserName: user}
+	return out
 }
 
 // CRDs lists a cluster's custom resource definitions, live, with the
 // storage version of each.
 func (c *Console) CRDs(ctx context.Context, clusterName string) ([]CRD, error) {
-	cl, err := c.liveCluster(clusterName)
+	dyn, err := c.liveClient(ctx, clusterName)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	list, err := cl.dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(crdGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing CRDs of %s, %w", clusterName, err)
 	}
@@ -88,13 +119,13 @@ func (c *Console) CRDs(ctx context.Context, clusterName string) ([]CRD, error) {
 
 // CustomObjects lists the instances of one custom resource, live.
 func (c *Console) CustomObjects(ctx context.Context, clusterName string, gvr schema.GroupVersionResource) ([]CustomObject, error) {
-	cl, err := c.liveCluster(clusterName)
+	dyn, err := c.liveClient(ctx, clusterName)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	list, err := cl.dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing %s in %s, %w", gvr.Resource, clusterName, err)
 	}
@@ -118,13 +149,13 @@ func (c *Console) CustomObjects(ctx context.Context, clusterName string, gvr sch
 
 // CustomObjectYAML reads one custom object live and renders it trimmed.
 func (c *Console) CustomObjectYAML(ctx context.Context, clusterName string, gvr schema.GroupVersionResource, namespace, name string) (string, error) {
-	cl, err := c.liveCluster(clusterName)
+	dyn, err := c.liveClient(ctx, clusterName)
 	if err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	u, err := cl.dyn.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	u, err := dyn.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("reading %s %s/%s in %s, %w", gvr.Resource, namespace, name, clusterName, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -118,7 +119,14 @@ func (c *cluster) fillYAML(ctx context.Context, k Kind, d *Detail) error {
 	if !k.MetadataOnly && c.dyn != nil && !d.Stale {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		u, err := c.dyn.Resource(k.GVR).Namespace(it.Namespace).Get(ctx, it.Name, metav1.GetOptions{})
+		dyn, err := c.live(ctx)
+		if err != nil {
+			return err
+		}
+		u, err := dyn.Resource(k.GVR).Namespace(it.Namespace).Get(ctx, it.Name, metav1.GetOptions{})
+		if apierrors.IsForbidden(err) {
+			return fmt.Errorf("reading %s %s/%s, %w", k.Name, it.Namespace, it.Name, err)
+		}
 		if err == nil {
 			y, err := renderYAML(k, u.UnstructuredContent())
 			if err != nil {

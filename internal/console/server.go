@@ -248,7 +248,10 @@ func (s *server) cost(api bool) http.HandlerFunc {
 	}
 }
 
-var errBadRequest = errors.New("bad request")
+var (
+	errBadRequest = errors.New("bad request")
+	errForbidden  = errors.New("forbidden")
+)
 
 // fail writes err with a status that fits it.
 func (s *server) fail(w http.ResponseWriter, _ *http.Request, api bool, err error) {
@@ -258,6 +261,8 @@ func (s *server) fail(w http.ResponseWriter, _ *http.Request, api bool, err erro
 		code = http.StatusNotFound
 	case errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
+	case errors.Is(err, errForbidden), apierrors.IsForbidden(err):
+		code = http.StatusForbidden
 	}
 	if api {
 		w.Header().Set("Content-Type", "application/json")

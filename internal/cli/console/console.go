@@ -31,6 +31,7 @@ type flagpole struct {
 	teamLabels     []string
 	appLabels      []string
 	probeInterval  time.Duration
+	impersonate    bool
 }
 
 // NewCommand returns `bosun console`.
@@ -72,6 +73,7 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.StringSliceVar(&flags.teamLabels, "team-labels", console.DefaultTeamLabels, "pod label keys naming the team, first present wins")
 	f.StringSliceVar(&flags.appLabels, "app-labels", console.DefaultAppLabels, "pod label keys naming the application, first present wins")
 	f.DurationVar(&flags.probeInterval, "probe-interval", 5*time.Second, "how often each API server is probed for up/down")
+	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
 	return cmd
 }
 
@@ -89,6 +91,9 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		auth.Tokens = tokens
 	}
 	auth.TrustedHeader = f.trustedHeader
+	if f.impersonate && !auth.Enabled() {
+		return console.Options{}, auth, errors.New("--impersonate needs --token-file or --trusted-header to know the user")
+	}
 	if !console.IsLoopback(f.listen) && !auth.Enabled() {
 		return console.Options{}, auth, fmt.Errorf("listening on %s (beyond loopback) needs --token-file or --trusted-header", f.listen)
 	}
@@ -103,7 +108,7 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		}
 		console.ApplyFleet(srcs, fl)
 	}
-	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Cost: console.CostOptions{
+	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Impersonate: f.impersonate, Cost: console.CostOptions{
 		CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,
 		Region: f.region, SpotDiscount: f.spotDiscount,
 	}}

@@ -41,6 +41,7 @@ func TestConsoleFlagsRejected(t *testing.T) {
 		want string
 	}{
 		{"beyond loopback without auth", []string{"--kubeconfig", kc, "--listen", "0.0.0.0:0"}, "needs --token-file or --trusted-header"},
+		{"impersonation without auth", []string{"--kubeconfig", kc, "--impersonate"}, "--impersonate needs"},
 		{"contexts and all-contexts", []string{"--kubeconfig", kc, "--contexts", "prod", "--all-contexts"}, "exclude each other"},
 		{"unknown context", []string{"--kubeconfig", kc, "--contexts", "nope"}, `no context "nope"`},
 		{"missing token file", []string{"--kubeconfig", kc, "--token-file", filepath.Join(dir, "none")}, "token file"},
