@@ -82,6 +82,8 @@ type cluster struct {
 	mu        sync.RWMutex
 	informers map[string]cache.SharedIndexInformer
 	synced    bool
+	// labels indexes items by label for label queries.
+	labels labelIndex
 	// usage is the last read of the metrics API (nil: unknown).
 	usage UsageByContainer
 	// unavailable maps kinds the cluster refuses to list to the reason.
@@ -93,7 +95,7 @@ type cluster struct {
 }
 
 func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
-	c := &cluster{src: src, clock: clk, informers: map[string]cache.SharedIndexInformer{}, unavailable: map[string]string{}}
+	c := &cluster{src: src, clock: clk, informers: map[string]cache.SharedIndexInformer{}, labels: labelIndex{}, unavailable: map[string]string{}}
 	cs, mc := src.Client, src.Metadata
 	if cs == nil || mc == nil {
 		var err error
@@ -142,6 +144,9 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 		}
 		if err := inf.SetTransform(c.transform(k)); err != nil {
 			return nil, fmt.Errorf("cluster %s: %s transform, %w", src.Name, k.Plural, err)
+		}
+		if _, err := inf.AddEventHandler(c.indexHandler()); err != nil {
+			return nil, fmt.Errorf("cluster %s: %s index handler, %w", src.Name, k.Plural, err)
 		}
 		c.informers[k.Name] = inf
 	}
@@ -278,6 +283,14 @@ func (c *cluster) count() int {
 // match appends the cluster's items that match q (unsorted) to out. Kind
 // filters skip whole informers.
 func (c *cluster) match(q Query, out []*Item) []*Item {
+	if cands, ok := c.candidates(q); ok {
+		for _, it := range cands {
+			if q.Matches(it) {
+				out = append(out, it)
+			}
+		}
+		return out
+	}
 	for _, k := range Kinds {
 		if !anyEqual(q.Kinds, k.Name, true) || (len(q.Not["kind"]) > 0 && matchesFilter("kind", q.Not["kind"], &Item{Kind: k.Name})) {
 			continue

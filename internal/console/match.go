@@ -13,9 +13,11 @@ func (q Query) Matches(it *Item) bool {
 		!anyEqual(q.Nodes, it.Node, false) || !ownerMatches(q.Owners, it.Owner) {
 		return false
 	}
-	for name, vals := range q.Not {
-		if len(vals) > 0 && matchesFilter(name, vals, it) {
-			return false
+	if len(q.Not) > 0 {
+		for name, vals := range q.Not {
+			if len(vals) > 0 && matchesFilter(name, vals, it) {
+				return false
+			}
 		}
 	}
 	if q.Selector != nil && !q.Selector.Matches(labels.Set(it.Labels)) {

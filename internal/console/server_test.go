@@ -35,7 +35,7 @@ var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 // fakeCluster is a ClusterSource over fake clients holding objs; Secrets
 // and ConfigMaps go to the metadata client as PartialObjectMetadata, as
 // the API server would send them.
-func fakeCluster(t *testing.T, name string, objs ...runtime.Object) ClusterSource {
+func fakeCluster(t testing.TB, name string, objs ...runtime.Object) ClusterSource {
 	t.Helper()
 	var typed, meta []runtime.Object
 	for _, o := range objs {
@@ -55,6 +55,11 @@ func fakeCluster(t *testing.T, name string, objs ...runtime.Object) ClusterSourc
 }
 
 func startFake(t *testing.T, clk *clocktesting.FakeClock, srcs ...ClusterSource) (*Console, *httptest.Server) {
+	t.Helper()
+	return startFakeTB(t, clk, srcs...)
+}
+
+func startFakeTB(t testing.TB, clk *clocktesting.FakeClock, srcs ...ClusterSource) (*Console, *httptest.Server) {
 	t.Helper()
 	c, err := New(Options{Clusters: srcs, Clock: clk})
 	if err != nil {
@@ -409,4 +414,48 @@ func TestParsePodMetricsRejectsBadQuantities(t *testing.T) {
 	if _, err := parsePodMetrics([]unstructured.Unstructured{pm}); err == nil || !strings.Contains(err.Error(), `cpu "lots"`) {
 		t.Errorf("error = %v, want one naming the bad cpu quantity", err)
 	}
+}
+
+// The label index follows adds, label changes and deletes, and agrees with
+// a full scan (L48).
+func TestLabelIndexFollowsChanges(t *testing.T) {
+	src := fakeCluster(t, "a", pod("shop", "web", "", "1", "1Gi", map[string]string{"app": "a", "tier": "web"}),
+		pod("shop", "api", "", "1", "1Gi", map[string]string{"app": "b", "tier": "api"}))
+	c, _ := startFake(t, clocktesting.NewFakeClock(t0), src)
+	count := func(query string) int {
+		q, err := ParseQuery(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(c.Search(q, 0, "").Items())
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("both pods indexed", func() bool { return count("app in (a,b)") == 2 })
+	for q, want := range map[string]int{"app=a": 1, "app=a tier=api": 0, "tier!=web": 1, "app notin (a)": 1, "app=a kind:deployment": 0} {
+		if got := count(q); got != want {
+			t.Errorf("%q = %d, want %d", q, got, want)
+		}
+	}
+	p, err := src.Client.CoreV1().Pods("shop").Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Labels["app"] = "c"
+	if _, err := src.Client.CoreV1().Pods("shop").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the relabelled pod under app=c only", func() bool { return count("app=c") == 1 && count("app=a") == 0 })
+	if err := src.Client.CoreV1().Pods("shop").Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the deleted pod gone from the index", func() bool { return count("app=c") == 0 && count("tier=web") == 0 })
 }
