@@ -5,6 +5,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -14,9 +16,8 @@ import (
 // field is set); this keeps the cache well under that. The detail page
 // fetches the full object live.
 type cached struct {
-	metav1.TypeMeta
-	metav1.ObjectMeta
-	Item *Item
+	Item            *Item
+	resourceVersion string
 	// Pod holds what cost needs of a pod.
 	Pod *podFacts
 	// Node is the trimmed Node (nodes are few; pricing reads labels and
@@ -32,6 +33,45 @@ func (c *cached) DeepCopyObject() runtime.Object {
 	cp := *c
 	return &cp
 }
+
+// GetObjectKind implements runtime.Object; summaries carry no type meta.
+func (c *cached) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// cached implements metav1.Object from its Item, so the informer's store
+// can key it, without the 232 bytes of an embedded ObjectMeta per object.
+// Setters are no-ops: summaries are immutable once made.
+var _ metav1.Object = (*cached)(nil)
+
+func (c *cached) GetNamespace() string                          { return c.Item.Namespace }
+func (c *cached) SetNamespace(string)                           {}
+func (c *cached) GetName() string                               { return c.Item.Name }
+func (c *cached) SetName(string)                                {}
+func (c *cached) GetGenerateName() string                       { return "" }
+func (c *cached) SetGenerateName(string)                        {}
+func (c *cached) GetUID() types.UID                             { return c.Item.UID }
+func (c *cached) SetUID(types.UID)                              {}
+func (c *cached) GetResourceVersion() string                    { return c.resourceVersion }
+func (c *cached) SetResourceVersion(string)                     {}
+func (c *cached) GetGeneration() int64                          { return 0 }
+func (c *cached) SetGeneration(int64)                           {}
+func (c *cached) GetSelfLink() string                           { return "" }
+func (c *cached) SetSelfLink(string)                            {}
+func (c *cached) GetCreationTimestamp() metav1.Time             { return metav1.NewTime(c.Item.Created) }
+func (c *cached) SetCreationTimestamp(metav1.Time)              {}
+func (c *cached) GetDeletionTimestamp() *metav1.Time            { return nil }
+func (c *cached) SetDeletionTimestamp(*metav1.Time)             {}
+func (c *cached) GetDeletionGracePeriodSeconds() *int64         { return nil }
+func (c *cached) SetDeletionGracePeriodSeconds(*int64)          {}
+func (c *cached) GetLabels() map[string]string                  { return c.Item.Labels }
+func (c *cached) SetLabels(map[string]string)                   {}
+func (c *cached) GetAnnotations() map[string]string             { return nil }
+func (c *cached) SetAnnotations(map[string]string)              {}
+func (c *cached) GetFinalizers() []string                       { return nil }
+func (c *cached) SetFinalizers([]string)                        {}
+func (c *cached) GetOwnerReferences() []metav1.OwnerReference   { return nil }
+func (c *cached) SetOwnerReferences([]metav1.OwnerReference)    {}
+func (c *cached) GetManagedFields() []metav1.ManagedFieldsEntry { return nil }
+func (c *cached) SetManagedFields([]metav1.ManagedFieldsEntry)  {}
 
 type containerRequest struct {
 	Name   string
@@ -71,10 +111,7 @@ func (c *cluster) transform(k Kind) cache.TransformFunc {
 		if err != nil {
 			return obj, nil
 		}
-		out := &cached{
-			ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(), ResourceVersion: m.GetResourceVersion()},
-			Item:       it,
-		}
+		out := &cached{Item: it, resourceVersion: m.GetResourceVersion()}
 		switch o := obj.(type) {
 		case *corev1.Pod:
 			out.Pod = podFactsOf(o)
