@@ -84,6 +84,8 @@ type cluster struct {
 	synced    bool
 	// labels indexes items by label for label queries.
 	labels labelIndex
+	// objects counts cached objects (kept by the index handler).
+	objects int
 	// usage is the last read of the metrics API (nil: unknown).
 	usage UsageByContainer
 	// unavailable maps kinds the cluster refuses to list to the reason.
@@ -251,7 +253,7 @@ func (c *cluster) status() ClusterStatus {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	st := ClusterStatus{
-		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: c.count(),
+		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: c.objects,
 		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
 	}
 	if len(c.unavailable) > 0 {
@@ -269,15 +271,6 @@ func (c *cluster) status() ClusterStatus {
 		st.State = StateReady
 	}
 	return st
-}
-
-// count returns the number of cached objects.
-func (c *cluster) count() int {
-	n := 0
-	for _, inf := range c.informers {
-		n += len(inf.GetStore().ListKeys())
-	}
-	return n
 }
 
 // match appends the cluster's items that match q (unsorted) to out. Kind

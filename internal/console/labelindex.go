@@ -38,7 +38,8 @@ func (ix labelIndex) remove(it *Item) {
 	}
 }
 
-// indexHandler keeps the cluster's label index in step with an informer.
+// indexHandler keeps the cluster's label index and object count in step
+// with an informer.
 func (c *cluster) indexHandler() cache.ResourceEventHandlerFuncs {
 	item := func(obj any) *Item {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -54,9 +55,11 @@ func (c *cluster) indexHandler() cache.ResourceEventHandlerFuncs {
 		defer c.mu.Unlock()
 		if old != nil {
 			c.labels.remove(old)
+			c.objects--
 		}
 		if cur != nil {
 			c.labels.add(cur)
+			c.objects++
 		}
 	}
 	return cache.ResourceEventHandlerFuncs{

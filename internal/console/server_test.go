@@ -458,4 +458,7 @@ func TestLabelIndexFollowsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the deleted pod gone from the index", func() bool { return count("app=c") == 0 && count("tier=web") == 0 })
+	if n := c.Clusters()[0].Objects; n != 1 {
+		t.Errorf("objects = %d after the delete, want 1", n)
+	}
 }
