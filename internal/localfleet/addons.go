@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/interruption"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/casgrpc"
@@ -83,6 +84,18 @@ func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp
 	if err != nil && ctx.Err() == nil {
 		log.Warn("provisioner stopped", "error", err)
 	}
+}
+
+// runInterruptions cordons, taints and drains the cluster's nodes whose
+// instances get a spot interruption notice (L19).
+func runInterruptions(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider) {
+	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		log.Warn("interruption handler not started", "cluster", cl.ID, "error", err)
+		return
+	}
+	h := &interruption.Handler{Provider: cloud, Client: cs, Cluster: cl.ID, Logger: log.With("cluster", cl.ID, "controller", "interruption")}
+	h.Run(ctx, time.Second)
 }
 
 // serveClusterAutoscaler serves the cluster-autoscaler externalgrpc API

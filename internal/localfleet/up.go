@@ -67,7 +67,7 @@ const cloudStateFile = "cloud-state.json"
 // node groups at their minimum size (their nodes registered as kwok Nodes),
 // and the cloud's API on loopback (cloud.json in the state directory). It
 // applies each cluster's rendered manifests and runs the agent controllers
-// (downscaler, janitor, provisioner) against it. It
+// (downscaler, janitor, provisioner, interruption handling) against it. It
 // writes a kubeconfig with one context per cluster and runs until ctx ends
 // (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
 // started. A second Up on the same state directory fails with
@@ -144,6 +144,7 @@ func Up(ctx context.Context, opts Options) error {
 			return err
 		}
 		go runAgent(ctx, opts.Logger, cl, cp)
+		go runInterruptions(ctx, opts.Logger, cl, cp, cloud)
 		if opts.ClusterAutoscaler {
 			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cloud); err != nil {
 				return err

@@ -1,0 +1,200 @@
+// Package interruption handles spot interruption notices (L19): when the
+// provider announces that an instance will be reclaimed, the node is
+// tainted and cordoned at once, so nothing new lands on it, and drained
+// through the Eviction API (PodDisruptionBudgets respected) within the
+// notice. The evicted pods turn pending and the provisioner finds them
+// capacity; the local cloud and AWS's capacity rebalancing also launch a
+// replacement instance as soon as the notice is out.
+package interruption
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/kubectl/pkg/drain"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// TaintKey marks a node whose instance has an interruption notice.
+const TaintKey = "bosun.dev/spot-interruption"
+
+// AnnotationTermination holds the node's announced termination time.
+const AnnotationTermination = "bosun.dev/termination-time"
+
+// Handler polls the provider for notices and acts on each once.
+type Handler struct {
+	// Provider is the cloud.
+	Provider provider.Provider
+	// Client is the cluster.
+	Client kubernetes.Interface
+	// Cluster selects the notices of this cluster's groups ("" = all).
+	Cluster string
+	// Clock is the time source (default real).
+	Clock clock.Clock
+	// Logger receives what the handler does.
+	Logger *slog.Logger
+	// DryRun logs what would be done and changes nothing.
+	DryRun bool
+
+	mu      sync.Mutex
+	since   time.Time
+	handled map[string]bool
+	wg      sync.WaitGroup
+}
+
+// Poll reads new notices and starts handling each one not yet handled;
+// drains run in the background. Handling is idempotent: a notice seen again
+// after a restart taints and drains an already drained node harmlessly.
+func (h *Handler) Poll(ctx context.Context) error {
+	h.defaults()
+	h.mu.Lock()
+	since := h.since
+	h.mu.Unlock()
+	notices, err := h.Provider.Interruptions(ctx, since)
+	if err != nil {
+		return fmt.Errorf("reading interruption notices, %w", err)
+	}
+	for _, n := range notices {
+		if h.Cluster != "" && !h.ownGroup(ctx, n.Group) {
+			continue
+		}
+		h.mu.Lock()
+		seen := h.handled[n.InstanceID]
+		h.handled[n.InstanceID] = true
+		if n.Issued.After(h.since) {
+			h.since = n.Issued
+		}
+		h.mu.Unlock()
+		if seen || n.NodeName == "" {
+			continue
+		}
+		if err := h.cordon(ctx, n); err != nil {
+			h.Logger.Warn("cordoning interrupted node", "node", n.NodeName, "error", err)
+			continue
+		}
+		h.wg.Add(1)
+		go func(n provider.InterruptionNotice) {
+			defer h.wg.Done()
+			if err := h.drain(ctx, n); err != nil {
+				h.Logger.Warn("draining interrupted node", "node", n.NodeName, "error", err)
+			}
+		}(n)
+	}
+	return nil
+}
+
+func (h *Handler) defaults() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.handled == nil {
+		h.handled = map[string]bool{}
+	}
+	if h.Clock == nil {
+		h.Clock = clock.RealClock{}
+	}
+	if h.Logger == nil {
+		h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+func (h *Handler) ownGroup(ctx context.Context, id string) bool {
+	g, err := h.Provider.NodeGroup(ctx, id)
+	return err == nil && g.Cluster == h.Cluster
+}
+
+// cordon taints the node NoSchedule, marks it unschedulable and records
+// the termination time, in one patch.
+func (h *Handler) cordon(ctx context.Context, n provider.InterruptionNotice) error {
+	node, err := h.Client.CoreV1().Nodes().Get(ctx, n.NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h.Logger.Info("interruption notice: cordoning", "node", n.NodeName, "terminates", n.TerminationTime, "dryRun", h.DryRun)
+	if h.DryRun {
+		return nil
+	}
+	taints := node.Spec.Taints
+	has := false
+	for _, t := range taints {
+		if t.Key == TaintKey {
+			has = true
+		}
+	}
+	if !has {
+		taints = append(append([]corev1.Taint(nil), taints...), corev1.Taint{Key: TaintKey, Value: "true", Effect: corev1.TaintEffectNoSchedule})
+	}
+	patch := map[string]any{
+		"metadata": map[string]any{
+			"annotations":     map[string]string{AnnotationTermination: n.TerminationTime.UTC().Format(time.RFC3339)},
+			"resourceVersion": node.ResourceVersion,
+		},
+		"spec": map[string]any{"unschedulable": true, "taints": taints},
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = h.Client.CoreV1().Nodes().Patch(ctx, n.NodeName, types.MergePatchType, data, metav1.PatchOptions{})
+	return err
+}
+
+// drain evicts the node's pods (DaemonSet pods stay; PDBs respected) until
+// a few seconds before the termination time.
+func (h *Handler) drain(ctx context.Context, n provider.InterruptionNotice) error {
+	if h.DryRun {
+		return nil
+	}
+	left := n.TerminationTime.Sub(h.Clock.Now()) - 5*time.Second
+	if left <= 0 {
+		left = time.Second
+	}
+	helper := &drain.Helper{
+		Ctx:                 ctx,
+		Client:              h.Client,
+		IgnoreAllDaemonSets: true,
+		DeleteEmptyDirData:  true,
+		Force:               true, // bare pods too: the machine goes away regardless
+		GracePeriodSeconds:  -1,
+		Timeout:             left,
+		Out:                 io.Discard,
+		ErrOut:              io.Discard,
+	}
+	if err := drain.RunNodeDrain(helper, n.NodeName); err != nil {
+		return fmt.Errorf("draining %s before %s, %w", n.NodeName, n.TerminationTime.Format(time.TimeOnly), err)
+	}
+	h.Logger.Info("interrupted node drained", "node", n.NodeName)
+	return nil
+}
+
+// Run polls every interval until ctx ends, then waits for running drains.
+func (h *Handler) Run(ctx context.Context, interval time.Duration) {
+	h.defaults()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := h.Poll(ctx); err != nil && ctx.Err() == nil {
+			h.Logger.Warn("interruption poll", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			h.wg.Wait()
+			return
+		case <-t.C:
+		}
+	}
+}
