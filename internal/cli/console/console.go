@@ -32,6 +32,7 @@ type flagpole struct {
 	appLabels      []string
 	probeInterval  time.Duration
 	impersonate    bool
+	printRBAC      bool
 }
 
 // NewCommand returns `bosun console`.
@@ -55,6 +56,10 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
   bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if flags.printRBAC {
+				_, err := fmt.Fprint(streams.Out, console.RBAC)
+				return err
+			}
 			return run(cmd.Context(), streams, flags)
 		},
 	}
@@ -73,6 +78,7 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.StringSliceVar(&flags.teamLabels, "team-labels", console.DefaultTeamLabels, "pod label keys naming the team, first present wins")
 	f.StringSliceVar(&flags.appLabels, "app-labels", console.DefaultAppLabels, "pod label keys naming the application, first present wins")
 	f.DurationVar(&flags.probeInterval, "probe-interval", 5*time.Second, "how often each API server is probed for up/down")
+	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
 	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
 	return cmd
 }

@@ -79,3 +79,15 @@ func TestConsoleOptions(t *testing.T) {
 		t.Errorf("clusters = %+v, want every context, sorted", opts.Clusters)
 	}
 }
+
+func TestPrintRBAC(t *testing.T) {
+	var out bytes.Buffer
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	cmd.SetArgs([]string{"--print-rbac"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "name: bosun-console-read") || strings.Contains(out.String(), "- secrets") {
+		t.Errorf("--print-rbac printed:\n%s", out.String())
+	}
+}
