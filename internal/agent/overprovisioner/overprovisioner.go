@@ -1,0 +1,287 @@
+// Package overprovisioner keeps headroom in the cluster with pause pods at
+// priority -10 (L12): any real pod preempts them at once and runs without
+// waiting for a node, while the evicted pause pods turn pending and make
+// the provisioner add capacity. Replicas follow cluster-proportional-
+// autoscaler's linear or ladder rules over the cores and nodes of each
+// target: the cluster's general capacity, and every dedicated (tainted)
+// pool on its own, with matching tolerations and node selector (L06). The
+// "auto" pod size keeps each pause pod larger than the largest real pod of
+// its target, so one preemption always frees enough room.
+package overprovisioner
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/fleet"
+)
+
+// Names and labels the controller owns.
+const (
+	PriorityClassName = "overprovisioning"
+	Priority          = int32(-10)
+	LabelManaged      = "overprovisioning.bosun.dev/target"
+	clusterTarget     = "cluster"
+	pauseImage        = "registry.k8s.io/pause:3.10"
+)
+
+// Options configure the controller.
+type Options struct {
+	Client kubernetes.Interface
+	// Namespace holds the ConfigMap and the pause Deployments.
+	Namespace string
+	// ConfigMap names the ConfigMap with the linear or ladder rules.
+	ConfigMap string
+	// DryRun logs what would change and changes nothing.
+	DryRun bool
+	Logger *slog.Logger
+}
+
+// Controller reconciles the pause Deployments.
+type Controller struct{ opts Options }
+
+// New returns a controller.
+func New(opts Options) *Controller {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Controller{opts: opts}
+}
+
+// target is a set of nodes that gets its own pause pods.
+type target struct {
+	name     string
+	selector map[string]string
+	taints   []corev1.Taint
+	nodes    []*corev1.Node
+}
+
+// Reconcile makes one pass. A ConfigMap that does not parse changes
+// nothing: the error says what is wrong and the Deployments stay as they
+// are.
+func (c *Controller) Reconcile(ctx context.Context) error {
+	where := c.opts.Namespace + "/" + c.opts.ConfigMap
+	cm, err := c.opts.Client.CoreV1().ConfigMaps(c.opts.Namespace).Get(ctx, c.opts.ConfigMap, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading ConfigMap %s, %w", where, err)
+	}
+	params, err := ParseParams("ConfigMap "+where, cm.Data)
+	if err != nil {
+		return err
+	}
+	if err := c.ensurePriorityClass(ctx); err != nil {
+		return err
+	}
+	nodes, err := c.opts.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing nodes, %w", err)
+	}
+	pods, err := c.opts.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
+	if err != nil {
+		return fmt.Errorf("listing pods, %w", err)
+	}
+	targets := targetsOf(nodes.Items, params.IncludeUnschedulable())
+	keep := map[string]bool{}
+	for _, t := range targets {
+		keep[deploymentName(t.name)] = true
+		cores := 0.0
+		for _, n := range t.nodes {
+			cores += float64(n.Status.Allocatable.Cpu().MilliValue()) / 1000
+		}
+		replicas := params.Replicas(cores, len(t.nodes))
+		cpu, mem := podSize(t, pods.Items)
+		if err := c.apply(ctx, t, int32(replicas), cpu, mem); err != nil {
+			return err
+		}
+	}
+	return c.prune(ctx, keep)
+}
+
+// targetsOf groups nodes: dedicated pools (role label dedicated) each on
+// their own, every other node in the cluster target.
+func targetsOf(nodes []corev1.Node, includeUnschedulable bool) []*target {
+	byName := map[string]*target{}
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Spec.Unschedulable && !includeUnschedulable {
+			continue
+		}
+		name, sel, taints := clusterTarget, map[string]string(nil), []corev1.Taint(nil)
+		if n.Labels[fleet.LabelRole] == fleet.RoleDedicated && n.Labels[fleet.LabelPool] != "" {
+			name = "pool-" + n.Labels[fleet.LabelPool]
+			sel = map[string]string{fleet.LabelPool: n.Labels[fleet.LabelPool]}
+			taints = n.Spec.Taints
+		} else if hasNoSchedule(n.Spec.Taints) {
+			continue // system or otherwise reserved nodes get no headroom
+		}
+		t := byName[name]
+		if t == nil {
+			t = &target{name: name, selector: sel, taints: taints}
+			byName[name] = t
+		}
+		t.nodes = append(t.nodes, n)
+	}
+	out := make([]*target, 0, len(byName))
+	for _, t := range byName {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+func hasNoSchedule(taints []corev1.Taint) bool {
+	for _, t := range taints {
+		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+			return true
+		}
+	}
+	return false
+}
+
+// podSize is the "auto" size (L12): 10% above the largest CPU and memory
+// request of a real pod on the target's nodes, at least 100m and 128Mi.
+func podSize(t *target, pods []corev1.Pod) (resource.Quantity, resource.Quantity) {
+	on := map[string]bool{}
+	for _, n := range t.nodes {
+		on[n.Name] = true
+	}
+	var cpu, mem int64 = 100, 128 << 20
+	for i := range pods {
+		p := &pods[i]
+		if !on[p.Spec.NodeName] || p.Labels[LabelManaged] != "" || ownedByDaemonSet(p) {
+			continue
+		}
+		var pc, pm int64
+		for _, c := range p.Spec.Containers {
+			pc += c.Resources.Requests.Cpu().MilliValue()
+			pm += c.Resources.Requests.Memory().Value()
+		}
+		cpu, mem = max(cpu, pc*11/10), max(mem, pm*11/10)
+	}
+	return *resource.NewMilliQuantity(cpu, resource.DecimalSI), *resource.NewQuantity(mem, resource.BinarySI)
+}
+
+func ownedByDaemonSet(p *corev1.Pod) bool {
+	for _, o := range p.OwnerReferences {
+		if o.Kind == "DaemonSet" {
+			return true
+		}
+	}
+	return false
+}
+
+func deploymentName(target string) string { return "overprovisioning-" + strings.ToLower(target) }
+
+func (c *Controller) ensurePriorityClass(ctx context.Context) error {
+	_, err := c.opts.Client.SchedulingV1().PriorityClasses().Get(ctx, PriorityClassName, metav1.GetOptions{})
+	if err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	c.opts.Logger.Info("creating priority class", "name", PriorityClassName, "value", Priority, "dryRun", c.opts.DryRun)
+	if c.opts.DryRun {
+		return nil
+	}
+	_, err = c.opts.Client.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+		ObjectMeta:  metav1.ObjectMeta{Name: PriorityClassName},
+		Value:       Priority,
+		Description: "Pause pods that reserve headroom; every real pod preempts them (L12).",
+	}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, mem resource.Quantity) error {
+	want := deployment(c.opts.Namespace, t, replicas, cpu, mem)
+	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
+	cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		c.opts.Logger.Info("creating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
+		if c.opts.DryRun {
+			return nil
+		}
+		_, err = deps.Create(ctx, want, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cc := cur.Spec.Template.Spec.Containers
+	if cur.Spec.Replicas != nil && *cur.Spec.Replicas == replicas && len(cc) == 1 &&
+		cc[0].Resources.Requests.Cpu().Cmp(cpu) == 0 && cc[0].Resources.Requests.Memory().Cmp(mem) == 0 {
+		return nil
+	}
+	c.opts.Logger.Info("updating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
+	if c.opts.DryRun {
+		return nil
+	}
+	cur.Spec.Replicas = want.Spec.Replicas
+	cur.Spec.Template = want.Spec.Template
+	_, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
+	return err
+}
+
+func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity) *appsv1.Deployment {
+	labels := map[string]string{LabelManaged: t.name}
+	res := corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
+	var tolerations []corev1.Toleration
+	for _, taint := range t.taints {
+		tolerations = append(tolerations, corev1.Toleration{Key: taint.Key, Operator: corev1.TolerationOpEqual, Value: taint.Value, Effect: taint.Effect})
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: deploymentName(t.name), Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					PriorityClassName:             PriorityClassName,
+					NodeSelector:                  t.selector,
+					Tolerations:                   tolerations,
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					AutomountServiceAccountToken:  ptr.To(false),
+					Containers: []corev1.Container{{
+						Name: "pause", Image: pauseImage,
+						Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
+					}},
+				},
+			},
+		},
+	}
+}
+
+// prune deletes pause Deployments of targets that no longer exist.
+func (c *Controller) prune(ctx context.Context, keep map[string]bool) error {
+	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
+	list, err := deps.List(ctx, metav1.ListOptions{LabelSelector: LabelManaged})
+	if err != nil {
+		return fmt.Errorf("listing pause deployments, %w", err)
+	}
+	for _, d := range list.Items {
+		if keep[d.Name] {
+			continue
+		}
+		c.opts.Logger.Info("deleting pause deployment of a gone target", "name", d.Name, "dryRun", c.opts.DryRun)
+		if c.opts.DryRun {
+			continue
+		}
+		if err := deps.Delete(ctx, d.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
