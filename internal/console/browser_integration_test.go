@@ -15,10 +15,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/bosun-platform/bosun/internal/console"
+	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -106,7 +109,18 @@ func TestIntegrationBrowser(t *testing.T) {
 	b := fixture{client: clientB, ns: a.ns}
 	ensureNamespace(t, env.Client, a.ns, false)
 	ensureNamespace(t, clientB, b.ns, true)
-	a.pod(t, "web-a", "", map[string]string{"app": "web", "team": "shop"})
+	node, err := controlplane.NewNode(controlplane.NodeSpec{Name: "browser-a-node", CPU: "4", Memory: "16Gi", Labels: map[string]string{
+		corev1.LabelInstanceTypeStable: "m5.xlarge", "karpenter.sh/capacity-type": "spot"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Client.CoreV1().Nodes().Create(context.Background(), node, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating node: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Nodes().Delete(context.Background(), node.Name, metav1.DeleteOptions{})
+	})
+	a.pod(t, "web-a", node.Name, map[string]string{"app": "web", "team": "shop"})
 	b.pod(t, "web-b", "", map[string]string{"app": "web", "team": "shop"})
 
 	kubeconfig := writeKubeconfig(t, map[string]*rest.Config{"alpha": env.RESTConfig(), "beta": second.RESTConfig()})
@@ -156,4 +170,5 @@ func TestIntegrationBrowser(t *testing.T) {
 	br.screenshot(t, searchURL, filepath.Join(dir, "console-search.png"))
 	br.screenshot(t, srv.URL+m[1], filepath.Join(dir, "console-detail.png"))
 	br.screenshot(t, srv.URL+"/fleet", filepath.Join(dir, "console-fleet.png"))
+	br.screenshot(t, srv.URL+"/cost", filepath.Join(dir, "console-cost.png"))
 }
