@@ -23,23 +23,31 @@ mkdir -p "$out"
 
 command -v go >/dev/null || { echo "tools: Go is required (https://go.dev/doc/install)" >&2; exit 1; }
 
+# The Kubernetes binaries report their version (kubectl version, /version,
+# node kubeletVersion checks) from these variables; without them they say
+# v0.0.0-master. The stamp changes when the flags do, forcing a rebuild.
+minor=$(echo "$k8s_version" | cut -d. -f2)
+ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+stamp="$k8s_version $ldflags"
+
 log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # build NAME PACKAGE: go build PACKAGE inside the tools module into $out/NAME.
 build() {
 	local name=$1 pkg=$2
-	if [[ -x "$out/$name" ]]; then
+	if [[ -x "$out/$name" && "$(cat "$out/.$name.stamp" 2>/dev/null)" == "$stamp" ]]; then
 		log "$name $k8s_version: already built"
 		return
 	fi
 	log "$name $k8s_version: building (kube-apiserver takes about 5 minutes on 2 cores from a cold cache)"
 	local start=$SECONDS
-	if ! (cd "$kube_mod" && CGO_ENABLED=0 go build -trimpath -o "$out/.$name.tmp" "$pkg"); then
+	if ! (cd "$kube_mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/.$name.tmp" "$pkg"); then
 		rm -f "$out/.$name.tmp"
 		echo "tools: building $name from $pkg failed (see the compiler output above)" >&2
 		exit 1
 	fi
 	mv "$out/.$name.tmp" "$out/$name"
+	echo "$stamp" >"$out/.$name.stamp"
 	log "$name: done in $((SECONDS - start))s -> $out/$name"
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/testenv"
+	"github.com/bosun-platform/bosun/internal/version"
 )
 
 // The package's shared control plane runs everything, so pods run.
@@ -223,4 +224,17 @@ func TestIntegrationTwoControlPlanesSideBySide(t *testing.T) {
 		t.Fatalf("B stopped answering when A stopped: %v", err)
 	}
 	t.Logf("A at %s and B at %s ran side by side", a.URL, b.URL)
+}
+
+// The binaries built by `make tools` report the pinned version, not
+// v0.0.0-master (hack/tools/build.sh sets it at link time).
+func TestIntegrationServerReportsPinnedVersion(t *testing.T) {
+	env := testenv.Get(t)
+	info, err := env.Client.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.GitVersion != version.Kubernetes {
+		t.Errorf("server version %q, want %s", info.GitVersion, version.Kubernetes)
+	}
 }

@@ -42,6 +42,8 @@ type Options struct {
 	// BootDelay is how long a launched instance boots before its Node
 	// registers (default 45s).
 	BootDelay time.Duration
+	// ConsoleAddr is where the console listens (loopback; "" = no console).
+	ConsoleAddr string
 	// ClusterAutoscaler serves cluster-autoscaler's externalgrpc API for
 	// each cluster instead of running Bosun's provisioner.
 	ClusterAutoscaler bool
@@ -156,7 +158,13 @@ func Up(ctx context.Context, opts Options) error {
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err
 	}
-	printUsage(opts, clusters, running, time.Since(start))
+	consoleURL := ""
+	if opts.ConsoleAddr != "" {
+		if consoleURL, err = startConsole(ctx, opts.Out, opts.ConsoleAddr, KubeconfigPath(opts.StateDir), f); err != nil {
+			return err
+		}
+	}
+	printUsage(opts, clusters, running, consoleURL, time.Since(start))
 	if opts.Ready != nil {
 		opts.Ready(KubeconfigPath(opts.StateDir))
 	}
@@ -390,8 +398,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func printUsage(opts Options, clusters []*fleet.Cluster, running map[string]*controlplane.ControlPlane, took time.Duration) {
+func printUsage(opts Options, clusters []*fleet.Cluster, running map[string]*controlplane.ControlPlane, consoleURL string, took time.Duration) {
 	fmt.Fprintf(opts.Out, "\nLocal fleet is ready in %s: %d clusters.\n\n", took.Round(100*time.Millisecond), len(clusters))
+	if consoleURL != "" {
+		fmt.Fprintf(opts.Out, "  Console: %s\n\n", consoleURL)
+	}
 	for _, cl := range clusters {
 		pools := 0
 		nodes := 0

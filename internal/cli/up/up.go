@@ -19,6 +19,7 @@ type flagpole struct {
 	bootDelay time.Duration
 	keep      bool
 	clusterAS bool
+	console   string
 }
 
 // NewCommand returns `bosun up`.
@@ -39,6 +40,9 @@ with the labels EKS/Karpenter nodes carry; capacity can run out
 
 Without --fleet, the embedded example fleet is used (examples/fleet in the
 source tree): clusters local-staging and local-prod.
+
+The console (search and views over every cluster, cost, fleet status) is
+served on --console, http://127.0.0.1:8080 by default.
 
 A kubeconfig with one context per cluster (bosun-<id>) is written to
 <state-dir>/kubeconfig; the cloud's API endpoint to <state-dir>/cloud.json.
@@ -68,6 +72,7 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 				BootDelay:         flags.bootDelay,
 				Keep:              flags.keep,
 				ClusterAutoscaler: flags.clusterAS,
+				ConsoleAddr:       flags.console,
 				Out:               streams.Out,
 			})
 		},
@@ -78,6 +83,7 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 	f.StringVar(&flags.fleetDir, "fleet", "", "fleet directory (default: the embedded example fleet)")
 	f.StringSliceVar(&flags.clusters, "clusters", nil, "start only these local-provider clusters (comma-separated IDs)")
 	f.DurationVar(&flags.bootDelay, "boot-delay", 45*time.Second, "how long a launched instance boots before its node registers")
+	f.StringVar(&flags.console, "console", "127.0.0.1:8080", `serve the console over the fleet on this loopback address ("" = no console)`)
 	f.BoolVar(&flags.clusterAS, "cluster-autoscaler", false, "serve cluster-autoscaler's externalgrpc API per cluster (see docs/cluster-autoscaler.md) instead of running Bosun's provisioner")
 	f.BoolVar(&flags.keep, "keep", false, "restart from the previous run's state (cluster data, cloud instances, capacity limits) instead of a clean start")
 	return cmd
