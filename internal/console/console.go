@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/provider"
 )
 
 // Options configure a Console.
@@ -25,6 +28,10 @@ type Options struct {
 	Impersonate bool
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
+	// Prices, when set, supplies the provider's current prices, read every
+	// PriceInterval (default 5 min).
+	Prices        PriceSource
+	PriceInterval time.Duration
 }
 
 // Console watches every cluster and answers searches from memory.
@@ -35,6 +42,12 @@ type Console struct {
 	probe    time.Duration
 	usage    time.Duration
 	cost     CostOptions
+
+	prices        PriceSource
+	priceInterval time.Duration
+	priceMu       sync.RWMutex
+	offerings     []provider.Offering
+	priceErr      string
 }
 
 // New builds a Console; it does not contact any cluster until Start.
@@ -45,10 +58,14 @@ func New(opts Options) (*Console, error) {
 	if opts.ProbeInterval <= 0 {
 		opts.ProbeInterval = 5 * time.Second
 	}
+	if opts.PriceInterval <= 0 {
+		opts.PriceInterval = 5 * time.Minute
+	}
 	if opts.UsageInterval == 0 {
 		opts.UsageInterval = time.Minute
 	}
-	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, cost: opts.Cost.withDefaults()}
+	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, cost: opts.Cost.withDefaults(),
+		prices: opts.Prices, priceInterval: opts.PriceInterval}
 	for _, src := range opts.Clusters {
 		if _, dup := c.byName[src.Name]; dup {
 			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
@@ -70,6 +87,9 @@ func New(opts Options) (*Console, error) {
 func (c *Console) Start(ctx context.Context) {
 	for _, cl := range c.clusters {
 		cl.run(ctx, c.probe, c.usage)
+	}
+	if c.prices != nil {
+		go c.pollPrices(ctx, c.priceInterval)
 	}
 }
 

@@ -98,6 +98,9 @@ type CostReport struct {
 	ByTeam      []CostRow     `json:"byTeam"`
 	ByApp       []CostRow     `json:"byApp"`
 	Total       ClusterCost   `json:"total"`
+	// PriceError says why the provider's prices could not be read (the
+	// last good ones, or the catalogue, are in use).
+	PriceError string `json:"priceError,omitempty"`
 }
 
 // ComputeCost prices every node and allocates it to pods (L51):

@@ -1,12 +1,17 @@
 package console
 
 import (
+	"context"
 	"math"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/provider"
 )
 
 func node(name, cpu, mem string, labels map[string]string) *corev1.Node {
@@ -169,5 +174,60 @@ func TestNormalizeLifecycle(t *testing.T) {
 		if got := normalizeLifecycle(in); got != want {
 			t.Errorf("normalizeLifecycle(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The provider's offering prices win over the catalogue and the spot
+// discount: the node's own zone when offered, else the mean over zones.
+func TestPriceNodeFromProviderOfferings(t *testing.T) {
+	opts := CostOptions{Offerings: []provider.Offering{
+		{InstanceType: "m5.xlarge", Zone: "eu-1a", Lifecycle: provider.Spot, PricePerHour: 0.05},
+		{InstanceType: "m5.xlarge", Zone: "eu-1b", Lifecycle: provider.Spot, PricePerHour: 0.07},
+		{InstanceType: "m5.xlarge", Zone: "eu-1a", Lifecycle: provider.OnDemand, PricePerHour: 0.20},
+	}}.withDefaults()
+	spotA := node("a", "4", "16Gi", map[string]string{corev1.LabelInstanceTypeStable: "m5.xlarge", "karpenter.sh/capacity-type": "spot", corev1.LabelTopologyZone: "eu-1a"})
+	spotNoZone := node("b", "4", "16Gi", map[string]string{corev1.LabelInstanceTypeStable: "m5.xlarge", "karpenter.sh/capacity-type": "spot"})
+	other := node("c", "2", "8Gi", map[string]string{corev1.LabelInstanceTypeStable: "m5.large", "karpenter.sh/capacity-type": "spot"})
+
+	p := opts.PriceNode(spotA)
+	near(t, "spot in its zone", p.HourlyUSD, 0.05)
+	near(t, "on-demand equivalent", p.OnDemandUSD, 0.20)
+	if p.Source != PriceProvider {
+		t.Errorf("source = %s, want %s", p.Source, PriceProvider)
+	}
+	near(t, "spot without a zone (mean of zones)", opts.PriceNode(spotNoZone).HourlyUSD, 0.06)
+	// m5.large is not offered: catalogue (0.096) less the default discount.
+	q := opts.PriceNode(other)
+	near(t, "unoffered type", q.HourlyUSD, 0.096*0.35)
+	if q.Source != PriceSpot {
+		t.Errorf("source = %s, want %s", q.Source, PriceSpot)
+	}
+}
+
+type stubPrices struct{ offerings []provider.Offering }
+
+func (s stubPrices) Offerings(context.Context) ([]provider.Offering, error) { return s.offerings, nil }
+
+func TestConsoleReadsProviderPrices(t *testing.T) {
+	src := fakeCluster(t, "a", node("n1", "4", "16Gi", map[string]string{corev1.LabelInstanceTypeStable: "m5.xlarge"}))
+	c, err := New(Options{Clusters: []ClusterSource{src}, Clock: clocktesting.NewFakeClock(t0),
+		Prices: stubPrices{[]provider.Offering{{InstanceType: "m5.xlarge", Zone: "z", Lifecycle: provider.OnDemand, PricePerHour: 0.3}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.Start(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rep := c.Cost()
+		if len(rep.Nodes) == 1 && rep.Nodes[0].PriceSource == PriceProvider {
+			near(t, "node price", rep.Nodes[0].HourlyUSD, 0.3)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("provider price never used: %+v", rep.Nodes)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

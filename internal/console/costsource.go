@@ -25,7 +25,10 @@ func (c *Console) Cost() CostReport {
 		}
 		in = append(in, ci)
 	}
-	return c.cost.ComputeCost(in)
+	opts, priceErr := c.costOptions()
+	rep := opts.ComputeCost(in)
+	rep.PriceError = priceErr
+	return rep
 }
 
 // costPod rebuilds the little of a Pod that ComputeCost reads.

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
+	"github.com/bosun-platform/bosun/internal/provider"
 )
 
 // Lifecycles of a node's capacity.
@@ -23,6 +24,7 @@ const (
 	PriceCatalog  = "catalog"  // on-demand list price from ec2catalog
 	PriceSpot     = "spot-est" // catalog on-demand price less the spot discount
 	PriceDefault  = "per-unit" // no instance type known: default per-vCPU and per-GiB prices
+	PriceProvider = "provider" // the provider's offering price (the local cloud's market, or AWS)
 )
 
 // Default per-unit prices (USD per hour) used to split a node's price
@@ -53,6 +55,9 @@ type CostOptions struct {
 	SpotDiscount float64
 	// Overrides are negotiated or reserved prices (L36).
 	Overrides []PriceOverrideEntry
+	// Offerings are the provider's current prices per instance type, zone
+	// and lifecycle; they win over the catalogue and the spot discount.
+	Offerings []provider.Offering
 }
 
 // PriceOverrideEntry is one line of the override file: the hourly price
@@ -147,10 +152,17 @@ func (o CostOptions) PriceNode(n *corev1.Node) NodePrice {
 		p.Region = o.Region
 	}
 	p.Lifecycle = o.lifecycleOf(n.Labels)
+	zone := n.Labels[corev1.LabelTopologyZone]
 	onDemand, source := o.onDemandPrice(n, p)
+	if od, ok := o.offeringPrice(p.InstanceType, zone, LifecycleOnDemand); ok {
+		onDemand, source = od, PriceProvider
+	}
 	p.OnDemandUSD, p.HourlyUSD, p.Source = onDemand, onDemand, source
 	if p.Lifecycle == LifecycleSpot {
 		p.HourlyUSD, p.Source = onDemand*(1-o.SpotDiscount), PriceSpot
+		if sp, ok := o.offeringPrice(p.InstanceType, zone, LifecycleSpot); ok {
+			p.HourlyUSD, p.Source = sp, PriceProvider
+		}
 	}
 	// L36: a negotiated or reserved price replaces the list price.
 	for _, e := range o.Overrides {
@@ -162,6 +174,28 @@ func (o CostOptions) PriceNode(n *corev1.Node) NodePrice {
 		}
 	}
 	return p
+}
+
+// offeringPrice is the provider's price for the instance type and
+// lifecycle in the node's zone, or the mean over zones when the node has no
+// zone label or its zone is not offered.
+func (o CostOptions) offeringPrice(instanceType, zone, lifecycle string) (float64, bool) {
+	var sum float64
+	n := 0
+	for _, off := range o.Offerings {
+		if off.InstanceType != instanceType || string(off.Lifecycle) != lifecycle {
+			continue
+		}
+		if zone != "" && off.Zone == zone {
+			return off.PricePerHour, true
+		}
+		sum += off.PricePerHour
+		n++
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
 }
 
 // onDemandPrice is the catalogue price of the node's instance type in its

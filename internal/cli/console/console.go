@@ -14,6 +14,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/provider/local"
 )
 
 type flagpole struct {
@@ -33,6 +34,7 @@ type flagpole struct {
 	probeInterval  time.Duration
 	impersonate    bool
 	printRBAC      bool
+	localCloud     string
 }
 
 // NewCommand returns `bosun console`.
@@ -78,6 +80,7 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.StringSliceVar(&flags.teamLabels, "team-labels", console.DefaultTeamLabels, "pod label keys naming the team, first present wins")
 	f.StringSliceVar(&flags.appLabels, "app-labels", console.DefaultAppLabels, "pod label keys naming the application, first present wins")
 	f.DurationVar(&flags.probeInterval, "probe-interval", 5*time.Second, "how often each API server is probed for up/down")
+	f.StringVar(&flags.localCloud, "local-cloud", "", "state directory of `bosun up` (e.g. ~/.bosun): price nodes from the local cloud's market")
 	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
 	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
 	return cmd
@@ -118,6 +121,13 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,
 		Region: f.region, SpotDiscount: f.spotDiscount,
 	}}
+	if f.localCloud != "" {
+		e, err := local.ReadEndpoint(f.localCloud)
+		if err != nil {
+			return console.Options{}, auth, fmt.Errorf("--local-cloud, %w", err)
+		}
+		opts.Prices = local.New(e)
+	}
 	if f.priceOverrides != "" {
 		o, err := console.LoadOverrides(f.priceOverrides)
 		if err != nil {

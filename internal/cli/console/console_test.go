@@ -45,6 +45,7 @@ func TestConsoleFlagsRejected(t *testing.T) {
 		{"contexts and all-contexts", []string{"--kubeconfig", kc, "--contexts", "prod", "--all-contexts"}, "exclude each other"},
 		{"unknown context", []string{"--kubeconfig", kc, "--contexts", "nope"}, `no context "nope"`},
 		{"missing token file", []string{"--kubeconfig", kc, "--token-file", filepath.Join(dir, "none")}, "token file"},
+		{"local cloud not running", []string{"--kubeconfig", kc, "--local-cloud", dir}, "--local-cloud"},
 		{"missing price overrides", []string{"--kubeconfig", kc, "--price-overrides", filepath.Join(dir, "none")}, "price overrides"},
 	}
 	for _, tt := range tests {
