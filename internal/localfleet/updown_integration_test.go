@@ -5,9 +5,12 @@ package localfleet_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -142,7 +145,7 @@ func clientFor(t *testing.T, state, cluster string) kubernetes.Interface {
 
 func TestIntegrationUpDown(t *testing.T) {
 	bosun := buildBosun(t)
-	r := startUp(t, bosun, "--fleet", "testdata/small", "--boot-delay", "2s")
+	r := startUp(t, bosun, "--fleet", "testdata/small", "--boot-delay", "2s", "--console", "")
 	state, env, upOut := r.state, r.env, r.out
 	if !strings.Contains(upOut.String(), "export KUBECONFIG="+localfleet.KubeconfigPath(state)) || !strings.Contains(upOut.String(), "context bosun-tiny") {
 		t.Errorf("bosun up does not say how to use the cluster:\n%s", upOut.String())
@@ -182,7 +185,7 @@ func TestIntegrationUpDown(t *testing.T) {
 // manifests applied, and leave nothing behind.
 func TestIntegrationUpDownExampleFleet(t *testing.T) {
 	bosun := buildBosun(t)
-	r := startUp(t, bosun, "--boot-delay", "1s")
+	r := startUp(t, bosun, "--boot-delay", "1s", "--console", "127.0.0.1:0")
 	for _, id := range []string{"local-prod", "local-staging"} {
 		if !strings.Contains(r.out.String(), "context bosun-"+id) {
 			t.Errorf("bosun up does not list cluster %s:\n%s", id, r.out.String())
@@ -196,6 +199,20 @@ func TestIntegrationUpDownExampleFleet(t *testing.T) {
 			t.Errorf("cluster %s: %d nodes (%v), want the pools' minimum of 5", id, len(nodes.Items), err)
 		}
 	}
+	// The console answers over both clusters.
+	m := regexp.MustCompile(`Console: (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(r.out.String())
+	if m == nil {
+		t.Fatalf("bosun up does not print the console URL:\n%s", r.out.String())
+	}
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) (bool, error) {
+		resp, err := http.Get(m[1] + "/api/search?q=coredns")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(body), "local-prod") && strings.Contains(string(body), "local-staging"), nil
+	}, "console search over both clusters")
 	status := exec.Command(bosun, "status")
 	status.Env = r.env
 	out, err := status.CombinedOutput()
