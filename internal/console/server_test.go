@@ -353,8 +353,11 @@ func TestApplyFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcs := []ClusterSource{{Name: "local-prod"}, {Name: "unknown"}}
+	srcs := []ClusterSource{{Name: "local-prod"}, {Name: "unknown"}, {Name: "bosun-local-staging"}}
 	ApplyFleet(srcs, f)
+	if srcs[2].Environment != "staging" {
+		t.Errorf("bosun up's context bosun-local-staging got environment %q, want staging", srcs[2].Environment)
+	}
 	var want *fleet.Cluster
 	for _, c := range f.Clusters {
 		if c.ID == "local-prod" {

@@ -43,15 +43,21 @@ func ClustersFromKubeconfig(path string, names []string) ([]ClusterSource, error
 	return out, nil
 }
 
+// LocalContextPrefix is how `bosun up` names a cluster's kubeconfig
+// context: bosun-<id>.
+const LocalContextPrefix = "bosun-"
+
 // ApplyFleet fills environment, provider, region and channel from the
-// fleet registry, matching a source to a cluster by id or alias.
+// fleet registry, matching a source to a cluster by id, alias, or the
+// local fleet's context name (bosun-<id>).
 func ApplyFleet(srcs []ClusterSource, f *fleet.Fleet) {
 	byName := map[string]*fleet.Cluster{}
 	for _, c := range f.Clusters {
-		byName[c.ID] = c
+		byName[LocalContextPrefix+c.ID] = c
 		if c.Alias != "" {
 			byName[c.Alias] = c
 		}
+		byName[c.ID] = c
 	}
 	for i := range srcs {
 		if c, ok := byName[srcs[i].Name]; ok {
