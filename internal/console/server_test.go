@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -463,5 +464,41 @@ func TestLabelIndexFollowsChanges(t *testing.T) {
 	waitFor("the deleted pod gone from the index", func() bool { return count("app=c") == 0 && count("tier=web") == 0 })
 	if n := c.Clusters()[0].Objects; n != 1 {
 		t.Errorf("objects = %d after the delete, want 1", n)
+	}
+}
+
+// Detail relations: a ReplicaSet shows its Deployment as owner and its pod
+// as owned; the pod's events come from the cache.
+func TestDetailOwnersAndEvents(t *testing.T) {
+	isController := true
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", UID: "d-1"}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-7d9f", Namespace: "shop", UID: "rs-1",
+		OwnerReferences: []metav1.OwnerReference{{Kind: "Deployment", Name: "web", UID: "d-1", Controller: &isController}}}}
+	p := pod("shop", "web-7d9f-x", "", "1", "1Gi", nil)
+	p.UID = "p-1"
+	p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-7d9f", UID: "rs-1", Controller: &isController}}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e1", Namespace: "shop"}, Reason: "Pulled", Message: "image pulled",
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web-7d9f-x", Namespace: "shop"}, LastTimestamp: metav1.NewTime(t0)}
+	c, _ := startFake(t, clocktesting.NewFakeClock(t0), fakeCluster(t, "a", dep, rs, p, ev))
+	d, err := c.Detail(context.Background(), "a", "rs", "shop", "web-7d9f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Owners) != 1 || d.Owners[0].Name != "web" || len(d.Owned) != 1 || d.Owned[0].Name != "web-7d9f-x" {
+		t.Errorf("owners = %v, owned = %v; want the Deployment and the pod", names(d.Owners), names(d.Owned))
+	}
+	if d.Live || !strings.Contains(d.YAML, "controller: Deployment/web") {
+		t.Errorf("without a live client the YAML is the summary; got live=%v:\n%s", d.Live, d.YAML)
+	}
+	pd, err := c.Detail(context.Background(), "a", "pods", "shop", "web-7d9f-x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pd.Events) != 1 || pd.Events[0].Message != "image pulled" || pd.Item.Owner != "ReplicaSet/web-7d9f" {
+		t.Errorf("pod events = %+v owner = %q", pd.Events, pd.Item.Owner)
+	}
+	q, _ := ParseQuery("owner:Deployment/web")
+	if got := names(c.Search(q, 0, "").Items()); len(got) != 1 || got[0] != "a/ReplicaSet/web-7d9f" {
+		t.Errorf("owner:Deployment/web = %v, want the ReplicaSet", got)
 	}
 }
