@@ -76,8 +76,11 @@ type cluster struct {
 	probe discovery.ServerVersionInterface
 	// dyn reads live objects for detail pages (nil: summaries only).
 	dyn dynamic.Interface
-	// impersonate makes live reads act as the signed-in user.
+	// impersonate makes live reads act as the signed-in user, and search
+	// show only what that user may list.
 	impersonate bool
+	// sar asks the cluster what a user may do.
+	sar sarClient
 
 	mu        sync.RWMutex
 	informers map[string]cache.SharedIndexInformer
@@ -109,6 +112,7 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 		}
 	}
 	c.probe = cs.Discovery()
+	c.sar = cs.AuthorizationV1().SubjectAccessReviews()
 	if src.Config != nil {
 		// The probe gets its own client with a short timeout, so a hung API
 		// server is reported down within seconds.

@@ -24,7 +24,8 @@ type Options struct {
 	// (default 60s; negative: never).
 	UsageInterval time.Duration
 	// Impersonate makes live reads (detail YAML, CRDs) act as the
-	// signed-in user. Views answered from the shared cache do not.
+	// signed-in user and limits search and lists to what that user may
+	// list. The fleet page and cost are aggregates and are not filtered.
 	Impersonate bool
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
@@ -42,6 +43,8 @@ type Console struct {
 	probe    time.Duration
 	usage    time.Duration
 	cost     CostOptions
+
+	access accessCache
 
 	prices        PriceSource
 	priceInterval time.Duration
@@ -134,6 +137,13 @@ func (r Result) Items() []*Item {
 // matches, or that are not ready, appear as groups, so a down cluster is
 // always visible in a result.
 func (c *Console) Search(q Query, limit int, order string) Result {
+	return c.SearchFor(context.Background(), q, limit, order)
+}
+
+// SearchFor is Search on behalf of a request: with impersonation on, only
+// the items the request's user may list (SubjectAccessReview, cached for a
+// minute) are returned and counted.
+func (c *Console) SearchFor(ctx context.Context, q Query, limit int, order string) Result {
 	start := time.Now() // wall time of the query itself, for display only
 	res := Result{Query: q.Raw}
 	for _, cl := range c.clusters {
@@ -141,7 +151,7 @@ func (c *Console) Search(q Query, limit int, order string) Result {
 			continue
 		}
 		st := cl.status()
-		items := cl.match(q, nil)
+		items := c.visible(ctx, cl, cl.match(q, nil))
 		if len(items) == 0 && st.State == StateReady {
 			continue
 		}

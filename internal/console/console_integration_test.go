@@ -343,7 +343,7 @@ func TestIntegrationImpersonation(t *testing.T) {
 	// which this control plane does not run, so the test grants its own.
 	reader := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "console-imp-reader"},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"list"}},
 		}}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "console-imp-reader"},
@@ -396,5 +396,26 @@ func TestIntegrationImpersonation(t *testing.T) {
 	}
 	if code := as("viewer", srv.URL+"/api/clusters/alpha/crds"); code != http.StatusOK {
 		t.Errorf("CRDs as viewer = %d, want 200", code)
+	}
+	// Search shows each user only what the cluster lets them list.
+	searchAs := func(user string) map[string]bool {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/search?q="+url.QueryEscape("imp ns:"+f.ns), nil)
+		req.Header.Set("X-Forwarded-User", user)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r console.Result
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		return itemNames(r)
+	}
+	if got := searchAs("viewer"); !got["alpha/imp"] {
+		t.Errorf("search as viewer = %v, want alpha/imp", got)
+	}
+	if got := searchAs("nobody"); len(got) != 0 {
+		t.Errorf("search as nobody = %v, want nothing", got)
 	}
 }

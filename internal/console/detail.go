@@ -65,6 +65,9 @@ func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name
 		return nil, fmt.Errorf("%s %s/%s in %s: %w", k.Name, namespace, name, clusterName, ErrNotFound)
 	}
 	it := cd.Item
+	if len(c.visible(ctx, cl, []*Item{it})) == 0 {
+		return nil, fmt.Errorf("%s %s/%s: the user may not list %s here: %w", k.Name, namespace, name, k.Plural, errForbidden)
+	}
 	d := &Detail{Item: it, Stale: cl.status().State == StateDown}
 	if err := cl.fillYAML(ctx, k, d); err != nil {
 		return nil, err
@@ -87,6 +90,10 @@ func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name
 		if other.Kind == "Pod" && ((it.Kind == "Pod" && it.Node != "" && other.Node == it.Node) || (it.Kind == "Node" && other.Node == it.Name)) {
 			d.NodePods = append(d.NodePods, other)
 		}
+	}
+	d.Owners, d.Owned, d.NodePods = c.visible(ctx, cl, d.Owners), c.visible(ctx, cl, d.Owned), c.visible(ctx, cl, d.NodePods)
+	if d.Node != nil && len(c.visible(ctx, cl, []*Item{d.Node})) == 0 {
+		d.Node = nil
 	}
 	sortItems(d.Owners)
 	sortItems(d.Owned)

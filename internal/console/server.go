@@ -179,7 +179,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title,
 		}
 		page.Err = err.Error()
 	} else {
-		page.Result = s.c.Search(q, limit, page.Sort)
+		page.Result = s.c.SearchFor(r.Context(), q, limit, page.Sort)
 	}
 	switch {
 	case r.FormValue("format") == "csv":
