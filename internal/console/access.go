@@ -7,7 +7,6 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 )
 
 // accessTTL is how long an access decision is reused.
@@ -78,6 +77,3 @@ func (c *Console) visible(ctx context.Context, cl *cluster, items []*Item) []*It
 	}
 	return out
 }
-
-// sarClient is the cluster's SubjectAccessReview client.
-type sarClient = authzclient.SubjectAccessReviewInterface

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	authzclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
@@ -80,7 +81,7 @@ type cluster struct {
 	// show only what that user may list.
 	impersonate bool
 	// sar asks the cluster what a user may do.
-	sar sarClient
+	sar authzclient.SubjectAccessReviewInterface
 
 	mu        sync.RWMutex
 	informers map[string]cache.SharedIndexInformer

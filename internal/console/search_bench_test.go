@@ -22,8 +22,7 @@ func BenchmarkSearchInMemory(b *testing.B) {
 			c = append(c, p)
 		}
 	}
-	t := &testing.T{}
-	con, _ := startFakeTB(b, clocktesting.NewFakeClock(t0), fakeCluster(t, "a", a...), fakeCluster(t, "b", c...))
+	con, _ := startFakeTB(b, clocktesting.NewFakeClock(t0), fakeCluster(b, "a", a...), fakeCluster(b, "b", c...))
 	for _, q := range []string{"app=web-7", "pod-1234", "kind:pod status:Running team=team-3 ns:ns-3"} {
 		b.Run(q, func(b *testing.B) {
 			pq, err := ParseQuery(q)
