@@ -14,16 +14,17 @@ import (
 )
 
 // startConsole serves `bosun console` over every cluster of the fleet on
-// addr (loopback only, so no authentication). If addr is taken it falls
+// addr (loopback only, so no authentication), with node prices from the
+// local cloud's market. If addr is taken it falls
 // back to a free loopback port rather than failing the fleet. It returns
 // the URL.
-func startConsole(ctx context.Context, out io.Writer, addr, kubeconfig string, f *fleet.Fleet) (string, error) {
+func startConsole(ctx context.Context, out io.Writer, addr, kubeconfig string, f *fleet.Fleet, prices console.PriceSource) (string, error) {
 	srcs, err := console.ClustersFromKubeconfig(kubeconfig, nil)
 	if err != nil {
 		return "", fmt.Errorf("console: %w", err)
 	}
 	console.ApplyFleet(srcs, f)
-	c, err := console.New(console.Options{Clusters: srcs})
+	c, err := console.New(console.Options{Clusters: srcs, Prices: prices})
 	if err != nil {
 		return "", fmt.Errorf("console: %w", err)
 	}

@@ -160,7 +160,7 @@ func Up(ctx context.Context, opts Options) error {
 	}
 	consoleURL := ""
 	if opts.ConsoleAddr != "" {
-		if consoleURL, err = startConsole(ctx, opts.Out, opts.ConsoleAddr, KubeconfigPath(opts.StateDir), f); err != nil {
+		if consoleURL, err = startConsole(ctx, opts.Out, opts.ConsoleAddr, KubeconfigPath(opts.StateDir), f, cloud); err != nil {
 			return err
 		}
 	}
