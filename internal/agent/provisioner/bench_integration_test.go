@@ -27,7 +27,6 @@ type recorder struct {
 	provider.Provider
 	mu    sync.Mutex
 	first map[provider.Lifecycle]time.Time
-	lc    map[string]provider.Lifecycle
 }
 
 func (r *recorder) SetTargetSize(ctx context.Context, id string, size int) error {
