@@ -38,6 +38,11 @@ with the labels EKS/Karpenter nodes carry; capacity can run out
 (InsufficientInstanceCapacity) and spot instances get interruption notices
 ("bosun sim"). Each group starts at its minimum size.
 
+Each cluster's rendered manifests are applied, and the agent's controllers
+run against it from this process: downscaler, janitor, the provisioner
+(pending pods get nodes, spot first, on-demand within seconds when spot runs
+out) and the spot interruption handler.
+
 Without --fleet, the embedded example fleet is used (examples/fleet in the
 source tree): clusters local-staging and local-prod.
 
