@@ -55,8 +55,9 @@ type AgentOptions struct {
 
 // controllerFiles maps a controller to the manifest file with its RBAC.
 var controllerFiles = map[string]string{
-	"downscaler": "agent/20-rbac-downscaler.yaml",
-	"janitor":    "agent/30-rbac-janitor.yaml",
+	"downscaler":      "agent/20-rbac-downscaler.yaml",
+	"janitor":         "agent/30-rbac-janitor.yaml",
+	"overprovisioner": "agent/50-rbac-overprovisioner.yaml",
 }
 
 const (
@@ -78,7 +79,7 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 	for _, c := range o.Controllers {
 		f, ok := controllerFiles[c]
 		if !ok {
-			return nil, fmt.Errorf("unknown controller %q (known: downscaler, janitor)", c)
+			return nil, fmt.Errorf("unknown controller %q (known: downscaler, janitor, overprovisioner)", c)
 		}
 		want[f] = true
 	}

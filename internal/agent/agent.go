@@ -44,12 +44,14 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 )
 
 // Known controller names for --controllers.
 const (
-	ControllerDownscaler = "downscaler"
-	ControllerJanitor    = "janitor"
+	ControllerDownscaler      = "downscaler"
+	ControllerJanitor         = "janitor"
+	ControllerOverprovisioner = "overprovisioner"
 )
 
 // Options configure the agent. Validate checks them in one place.
@@ -85,6 +87,10 @@ type Options struct {
 	// Downscaler and Janitor configure the controllers.
 	Downscaler downscaler.Defaults
 	Janitor    janitor.Options
+	// Overprovisioner names the ConfigMap ("namespace/name") with the
+	// overprovisioner's linear or ladder rules; its pause Deployments live
+	// in that namespace.
+	Overprovisioner string
 	// Logger receives structured logs.
 	Logger *slog.Logger
 	// Out receives the --once report.
@@ -107,11 +113,16 @@ func (o *Options) syncTimeout() time.Duration {
 // Validate checks the options for contradictions.
 func (o *Options) Validate() error {
 	if len(o.Controllers) == 0 {
-		return errors.New("--controllers: name at least one of downscaler, janitor")
+		return errors.New("--controllers: name at least one of downscaler, janitor, overprovisioner")
 	}
 	for _, c := range o.Controllers {
-		if c != ControllerDownscaler && c != ControllerJanitor {
-			return fmt.Errorf("--controllers: unknown controller %q (known: downscaler, janitor)", c)
+		if c != ControllerDownscaler && c != ControllerJanitor && c != ControllerOverprovisioner {
+			return fmt.Errorf("--controllers: unknown controller %q (known: downscaler, janitor, overprovisioner)", c)
+		}
+		if c == ControllerOverprovisioner {
+			if ns, name, ok := strings.Cut(o.Overprovisioner, "/"); !ok || ns == "" || name == "" {
+				return fmt.Errorf("--overprovisioner-configmap %q: expected namespace/name of the ConfigMap with the linear or ladder rules", o.Overprovisioner)
+			}
 		}
 	}
 	if !o.At.IsZero() && (!o.Once || !o.DryRun) {
@@ -320,6 +331,11 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			}
 			starters = append(starters, c.StartAndSync)
 			out = append(out, c)
+		case ControllerOverprovisioner:
+			ns, name, _ := strings.Cut(o.Overprovisioner, "/")
+			out = append(out, overprovisioner.New(overprovisioner.Options{
+				Client: d.client, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+			}))
 		}
 	}
 	return out, starters, nil

@@ -50,7 +50,14 @@ type Options struct {
 }
 
 // Controller reconciles the pause Deployments.
-type Controller struct{ opts Options }
+type Controller struct {
+	opts    Options
+	actions []string
+}
+
+func (c *Controller) did(format string, args ...any) {
+	c.actions = append(c.actions, fmt.Sprintf(format, args...))
+}
 
 // New returns a controller.
 func New(opts Options) *Controller {
@@ -68,9 +75,19 @@ type target struct {
 	nodes    []*corev1.Node
 }
 
-// Reconcile makes one pass. A ConfigMap that does not parse changes
-// nothing: the error says what is wrong and the Deployments stay as they
-// are.
+// Name is the controller's name in --controllers.
+func (c *Controller) Name() string { return "overprovisioner" }
+
+// Pass makes one pass and returns what it changed (or, in dry-run, would
+// change). A ConfigMap that does not parse changes nothing: the error says
+// what is wrong and the Deployments stay as they are.
+func (c *Controller) Pass(ctx context.Context) ([]string, error) {
+	c.actions = nil
+	err := c.Reconcile(ctx)
+	return c.actions, err
+}
+
+// Reconcile makes one pass; see Pass.
 func (c *Controller) Reconcile(ctx context.Context) error {
 	where := c.opts.Namespace + "/" + c.opts.ConfigMap
 	cm, err := c.opts.Client.CoreV1().ConfigMaps(c.opts.Namespace).Get(ctx, c.opts.ConfigMap, metav1.GetOptions{})
@@ -141,8 +158,13 @@ func targetsOf(nodes []corev1.Node, includeUnschedulable bool) []*target {
 	return out
 }
 
+// hasNoSchedule reports a taint that reserves the node; the conditions
+// Kubernetes itself sets for a while (not-ready, unreachable, ...) do not.
 func hasNoSchedule(taints []corev1.Taint) bool {
 	for _, t := range taints {
+		if strings.HasPrefix(t.Key, "node.kubernetes.io/") || strings.HasPrefix(t.Key, "node.cloudprovider.kubernetes.io/") {
+			continue
+		}
 		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
 			return true
 		}
@@ -190,6 +212,7 @@ func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 		return err
 	}
 	c.opts.Logger.Info("creating priority class", "name", PriorityClassName, "value", Priority, "dryRun", c.opts.DryRun)
+	c.did("create PriorityClass %s (%d)", PriorityClassName, Priority)
 	if c.opts.DryRun {
 		return nil
 	}
@@ -210,6 +233,7 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		c.opts.Logger.Info("creating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
+		c.did("create Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Namespace, want.Name, replicas, cpu.String(), mem.String())
 		if c.opts.DryRun {
 			return nil
 		}
@@ -225,6 +249,7 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 		return nil
 	}
 	c.opts.Logger.Info("updating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
+	c.did("update Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Namespace, want.Name, replicas, cpu.String(), mem.String())
 	if c.opts.DryRun {
 		return nil
 	}
@@ -276,6 +301,7 @@ func (c *Controller) prune(ctx context.Context, keep map[string]bool) error {
 			continue
 		}
 		c.opts.Logger.Info("deleting pause deployment of a gone target", "name", d.Name, "dryRun", c.opts.DryRun)
+		c.did("delete Deployment %s/%s (its target is gone)", c.opts.Namespace, d.Name)
 		if c.opts.DryRun {
 			continue
 		}

@@ -12,10 +12,16 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/deploy"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -124,5 +130,86 @@ func TestIntegrationPauseDeploymentsPerTarget(t *testing.T) {
 	}
 	if _, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "overprovisioning-pool-checkout", metav1.GetOptions{}); err == nil {
 		t.Error("pause deployment of a gone pool was not pruned")
+	}
+}
+
+// The shipped RBAC (deploy/agent/50-rbac-overprovisioner.yaml) is enough:
+// the controller runs as the agent's service account with only that role.
+func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	stream, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: []string{"overprovisioner"}, Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(stream), "\n---\n") {
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+		if err != nil {
+			continue // comments only
+		}
+		switch o := obj.(type) {
+		case *corev1.ServiceAccount:
+			_, err = env.Client.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRole:
+			if !strings.Contains(o.Name, "overprovisioner") {
+				continue
+			}
+			_, err = env.Client.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRoleBinding:
+			if !strings.Contains(o.Name, "overprovisioner") {
+				continue
+			}
+			_, err = env.Client.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.Role:
+			if !strings.Contains(o.Name, "overprovisioner") {
+				continue
+			}
+			_, err = env.Client.RbacV1().Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			if !strings.Contains(o.Name, "overprovisioner") {
+				continue
+			}
+			_, err = env.Client.RbacV1().RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		default:
+			continue
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("applying %T: %v", obj, err)
+		}
+	}
+	env.CreateNode(t, controlplane.NodeSpec{Name: "rbac-general", CPU: "4", Memory: "16Gi"})
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "overprovisioning", Namespace: ns},
+		Data: map[string]string{"linear": `{"nodesPerReplica":1}`}}
+	if _, err := env.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := env.RESTConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":bosun-agent"}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := overprovisioner.New(overprovisioner.Options{Client: cs, Namespace: ns, ConfigMap: "overprovisioning",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	actions, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatalf("pass under the shipped role: %v", err)
+	}
+	if len(actions) == 0 {
+		t.Fatal("the pass did nothing")
+	}
+	if _, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "overprovisioning-cluster", metav1.GetOptions{}); err != nil {
+		t.Fatalf("pause deployment not created under the shipped role: %v", err)
+	}
+	// Without the role the same identity is refused: the test can fail.
+	other := env.RESTConfig()
+	other.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":nobody"}
+	cs2, err := kubernetes.NewForConfig(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := overprovisioner.New(overprovisioner.Options{Client: cs2, Namespace: ns, ConfigMap: "overprovisioning", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Pass(ctx); err == nil {
+		t.Error("an identity without the role could run the overprovisioner")
 	}
 }

@@ -45,6 +45,7 @@ type flagpole struct {
 	excludeNames                   string
 	includeLabels                  string
 
+	overprovisioner           string
 	janitorResources          []string
 	janitorExcludeResources   []string
 	janitorClusterScoped      bool
@@ -68,6 +69,9 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
               working hours and restores them (kube-downscaler annotations)
   janitor     deletes resources after janitor/ttl or janitor/expires, or by a
               rules file (kube-janitor annotations)
+  overprovisioner
+              keeps headroom with priority -10 pause pods, per the linear or
+              ladder rules in --overprovisioner-configmap (L12)
 
 Runs in-cluster, or against --kubeconfig. Leader election is on by default
 in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
@@ -93,7 +97,8 @@ what each controller would do at TIME.`,
 	ownNS := envOr("POD_NAMESPACE", "bosun-system")
 	f := cmd.Flags()
 	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
-	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor")
+	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner")
+	f.StringVar(&flags.overprovisioner, "overprovisioner-configmap", ownNS+"/overprovisioning", "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.StringVar(&flags.namespace, "namespace", "", "watch only this namespace (default: all)")
 	f.DurationVar(&flags.interval, "interval", 30*time.Second, "time between passes")
 	f.BoolVar(&flags.dryRun, "dry-run", false, "log and count what would change; change nothing")
@@ -143,6 +148,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
 		LeaseName: f.leaseName, ListenAddress: f.listen, Out: streams.Out, QPS: f.qps, Burst: f.burst,
+		Overprovisioner: f.overprovisioner,
 	}
 	logger, err := newLogger(streams, f.logFormat, f.logLevel)
 	if err != nil {
