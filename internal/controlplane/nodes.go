@@ -74,6 +74,16 @@ func NewNode(spec NodeSpec) (*corev1.Node, error) {
 	}, nil
 }
 
+// NodeReady reports whether the node's Ready condition is True.
+func NodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // InvalidQuantityError reports a node capacity that is not a quantity.
 type InvalidQuantityError struct {
 	Node, Resource, Value string

@@ -3,6 +3,8 @@ package localcloud
 import (
 	"context"
 	"sort"
+
+	"github.com/bosun-platform/bosun/internal/provider"
 )
 
 // GroupStatus summarises one node group for `bosun sim status`.
@@ -50,15 +52,15 @@ func (c *Cloud) Status(context.Context) Status {
 		}
 		for _, in := range g.instances {
 			switch {
-			case in.Interruption != nil && in.State != "terminating":
+			case in.Interruption != nil && in.State != provider.Terminating:
 				gs.Interrupted++
-			case in.State == "running":
+			case in.State == provider.Running:
 				gs.Running++
-			case in.State == "pending":
+			case in.State == provider.Pending:
 				gs.Pending++
-			case in.State == "terminating":
+			case in.State == provider.Terminating:
 				gs.Terminating++
-			case in.State == "failed":
+			case in.State == provider.Failed:
 				gs.LastError = string(in.ErrorClass) + ": " + in.ErrorMessage
 			}
 		}

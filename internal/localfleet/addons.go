@@ -70,16 +70,13 @@ func applyManifests(ctx context.Context, out io.Writer, res *render.Result, cp *
 
 // runProvisioner runs the provisioner against the cluster with the local
 // cloud as its provider, so pending pods get nodes, spot first (L21).
-func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider) {
+func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cs kubernetes.Interface, cloud provider.Provider) {
 	log = log.With("cluster", cl.ID, "controller", "provisioner")
 	prov, err := provisioner.New(provisioner.Options{
 		Provider: cloud, Cluster: cl.ID, Templates: localcloud.ZoneTemplates(cl.Region), Logger: log,
 	})
 	if err == nil {
-		var cs *kubernetes.Clientset
-		if cs, err = kubernetes.NewForConfig(cp.RESTConfig()); err == nil {
-			err = prov.Run(ctx, cs, time.Second)
-		}
+		err = prov.Run(ctx, cs, time.Second)
 	}
 	if err != nil && ctx.Err() == nil {
 		log.Warn("provisioner stopped", "error", err)
@@ -88,12 +85,7 @@ func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp
 
 // runInterruptions cordons, taints and drains the cluster's nodes whose
 // instances get a spot interruption notice (L19).
-func runInterruptions(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider) {
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		log.Warn("interruption handler not started", "cluster", cl.ID, "error", err)
-		return
-	}
+func runInterruptions(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cs kubernetes.Interface, cloud provider.Provider) {
 	h := &interruption.Handler{Provider: cloud, Client: cs, Cluster: cl.ID, Logger: log.With("cluster", cl.ID, "controller", "interruption")}
 	h.Run(ctx, time.Second)
 }
@@ -103,7 +95,7 @@ func runInterruptions(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, 
 // two would fight over the groups). It writes cluster-autoscaler's
 // --cloud-config file next to the cluster's kubeconfig and applies the
 // priority expander's ConfigMap built from the pools' priorities.
-func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider) error {
+func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cs kubernetes.Interface, cloud provider.Provider) error {
 	addr, _, err := casgrpc.Serve(ctx, cloud, "127.0.0.1:0", casgrpc.Options{Cluster: cl.ID, Region: cl.Region, Log: log.With("cluster", cl.ID)})
 	if err != nil {
 		return err
@@ -125,10 +117,6 @@ func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger
 		if g.Cluster == cl.ID {
 			groups = append(groups, g)
 		}
-	}
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		return err
 	}
 	cm := casgrpc.PriorityExpanderConfigMap("kube-system", groups)
 	if _, err := cs.CoreV1().ConfigMaps(cm.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

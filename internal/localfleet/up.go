@@ -103,6 +103,7 @@ func Up(ctx context.Context, opts Options) error {
 	registry := localcloud.NewClientRegistry()
 	cloud := localcloud.New(localcloud.Config{BootDelay: opts.BootDelay}, clock.RealClock{}, registry)
 	running := map[string]*controlplane.ControlPlane{}
+	clients := map[string]kubernetes.Interface{}
 	defer func() {
 		for _, id := range sortedKeys(running) {
 			fmt.Fprintf(opts.Out, "Stopping cluster %q\n", id)
@@ -129,6 +130,7 @@ func Up(ctx context.Context, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("client for %s, %w", cl.ID, err)
 		}
+		clients[cl.ID] = cs
 		registry.Add(cl.ID, cs)
 		if err := cloud.AddCluster(cl); err != nil {
 			return err
@@ -138,21 +140,21 @@ func Up(ctx context.Context, opts Options) error {
 		return err
 	}
 	for _, cl := range clusters {
-		cp := running[cl.ID]
-		if err := waitNodes(ctx, opts.Out, cl, cp); err != nil {
+		cp, cs := running[cl.ID], clients[cl.ID]
+		if err := waitNodes(ctx, opts.Out, cl, cp, cs); err != nil {
 			return err
 		}
 		if err := applyManifests(ctx, opts.Out, rendered[cl.ID], cp); err != nil {
 			return err
 		}
 		go runAgent(ctx, opts.Logger, cl, cp)
-		go runInterruptions(ctx, opts.Logger, cl, cp, cloud)
+		go runInterruptions(ctx, opts.Logger, cl, cs, cloud)
 		if opts.ClusterAutoscaler {
-			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cloud); err != nil {
+			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cs, cloud); err != nil {
 				return err
 			}
 		} else {
-			go runProvisioner(ctx, opts.Logger, cl, cp, cloud)
+			go runProvisioner(ctx, opts.Logger, cl, cs, cloud)
 		}
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
@@ -313,14 +315,10 @@ func randomToken() (string, error) {
 
 // waitNodes waits until the cluster has a Ready node for every instance
 // its pools start with.
-func waitNodes(ctx context.Context, out io.Writer, cl *fleet.Cluster, cp *controlplane.ControlPlane) error {
+func waitNodes(ctx context.Context, out io.Writer, cl *fleet.Cluster, cp *controlplane.ControlPlane, cs kubernetes.Interface) error {
 	want := 0
 	for _, p := range cl.NodePools {
 		want += p.MinSize
-	}
-	cs, err := kubernetes.NewForConfig(cp.RESTConfig())
-	if err != nil {
-		return fmt.Errorf("client for %s, %w", cl.ID, err)
 	}
 	fmt.Fprintf(out, "  [%s] waiting for %d nodes (the node pools' minimum sizes)\n", cl.ID, want)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -328,10 +326,8 @@ func waitNodes(ctx context.Context, out io.Writer, cl *fleet.Cluster, cp *contro
 		ready := 0
 		if list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
 			for i := range list.Items {
-				for _, c := range list.Items[i].Status.Conditions {
-					if c.Type == "Ready" && c.Status == "True" {
-						ready++
-					}
+				if controlplane.NodeReady(&list.Items[i]) {
+					ready++
 				}
 			}
 		}

@@ -219,10 +219,9 @@ func (st *Step) run(ctx context.Context, env Env) (string, error) {
 	switch {
 	case st.Capacity != nil:
 		c := st.Capacity
-		key := localcloud.OfferingKey{InstanceType: c.InstanceType, Zone: c.Zone, Lifecycle: provider.Lifecycle(c.Lifecycle)}
+		key := localcloud.OfferingKey{InstanceType: c.InstanceType, Zone: c.Zone}
 		if c.Lifecycle != "" {
-			l, _ := provider.ParseLifecycle(c.Lifecycle)
-			key.Lifecycle = l
+			key.Lifecycle, _ = provider.ParseLifecycle(c.Lifecycle) // checked by Parse
 		}
 		if _, err := env.Cloud.SetCapacity(ctx, localcloud.CapacityRequest{OfferingKey: key, Limit: c.Limit, Clear: c.Clear}); err != nil {
 			return "", err

@@ -187,14 +187,7 @@ func (e *Env) WaitNodeReady(t testing.TB, name string, timeout time.Duration) {
 }
 
 // NodeReady reports whether the node's Ready condition is True.
-func NodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
+func NodeReady(n *corev1.Node) bool { return controlplane.NodeReady(n) }
 
 // Eventually polls cond every 100ms until it returns true, returns an error,
 // or timeout passes; the last two fail the test, naming what was awaited

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/cli/sim"
+	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/localfleet"
 	"github.com/bosun-platform/bosun/internal/provider/local"
 )
@@ -76,10 +76,8 @@ func writeCluster(ctx context.Context, w io.Writer, id string, cs kubernetes.Int
 	}
 	ready, spot, od := 0, 0, 0
 	for _, n := range nodes.Items {
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready++
-			}
+		if controlplane.NodeReady(&n) {
+			ready++
 		}
 		switch n.Labels["karpenter.sh/capacity-type"] {
 		case "spot":
