@@ -364,9 +364,11 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			out = append(out, c)
 		case ControllerOverprovisioner:
 			ns, name, _ := strings.Cut(o.Overprovisioner, "/")
-			out = append(out, overprovisioner.New(overprovisioner.Options{
-				Client: d.client, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
-			}))
+			c := overprovisioner.New(overprovisioner.Options{
+				Client: d.client, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+			})
+			starters = append(starters, c.Start)
+			out = append(out, c)
 		}
 	}
 	return out, starters, nil
