@@ -139,10 +139,13 @@ func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval
 }
 
 // unschedulable keeps the pods the scheduler tried and could not place.
+// A pod with a nominated node is not one of them: the scheduler preempted
+// lower-priority pods (pause pods, L12) to make room for it there, and a
+// new node would be wasted on it.
 func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, pod := range pods {
-		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil {
+		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.NominatedNodeName != "" {
 			continue
 		}
 		for _, c := range pod.Status.Conditions {
