@@ -296,11 +296,14 @@ func (r *Reaper) reapable(v *view, m *member, now time.Time) bool {
 }
 
 // spotFor picks the spot group to replace the node from: room below its
-// max, no launch failing right now, an offering available, and (with
-// Templates) room for all the node's pods on one node.
+// max, an offering available, and (with Templates) room for all the node's
+// pods on one node. Failed launches listed by the provider are not looked
+// at here: a group that stopped trying keeps its last failures listed, and
+// the offerings say whether capacity is back; a launch that fails again
+// gives the reap up (advance).
 func (r *Reaper) spotFor(v *view, od provider.NodeGroup, m *member, offerings []provider.Offering) (provider.NodeGroup, bool) {
 	for _, g := range r.spotSiblings(v, od) {
-		if g.TargetSize >= g.MaxSize || failing(v.instances[g.ID]) || !spotAvailable(g, offerings) {
+		if g.TargetSize >= g.MaxSize || !spotAvailable(g, offerings) {
 			continue
 		}
 		if r.opts.Templates != nil && !r.takesAll(g, movable(m.pods)) {
@@ -309,15 +312,6 @@ func (r *Reaper) spotFor(v *view, od provider.NodeGroup, m *member, offerings []
 		return g, true
 	}
 	return provider.NodeGroup{}, false
-}
-
-func failing(ins []provider.Instance) bool {
-	for _, in := range ins {
-		if in.State == provider.Failed {
-			return true
-		}
-	}
-	return false
 }
 
 // spotAvailable reports whether any of the group's spot offerings has
