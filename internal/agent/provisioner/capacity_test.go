@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sort"
 	"testing"
 	"time"
@@ -213,13 +214,16 @@ func (e *capEnv) resync() {
 	e.t.Fatal("informers did not catch up")
 }
 
+// sameNodes compares what the controllers change (the fake clientset
+// keeps no resourceVersions).
 func sameNodes(cached []*corev1.Node, want []corev1.Node) bool {
-	rv := map[string]string{}
+	byName := map[string]*corev1.Node{}
 	for _, n := range cached {
-		rv[n.Name] = n.ResourceVersion
+		byName[n.Name] = n
 	}
 	for _, n := range want {
-		if rv[n.Name] != n.ResourceVersion {
+		c, ok := byName[n.Name]
+		if !ok || !reflect.DeepEqual(c.Annotations, n.Annotations) || !reflect.DeepEqual(c.Spec, n.Spec) {
 			return false
 		}
 	}

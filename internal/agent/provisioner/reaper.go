@@ -79,6 +79,16 @@ type Reaper struct {
 	mu      sync.Mutex
 	// notBefore holds nodes whose reap was given up, until when.
 	notBefore map[string]time.Time
+	// started holds the reaps this process started (the annotations'
+	// values), so a pass that runs before the informer shows the
+	// annotations does not start the same reap twice.
+	started map[string]reapStart
+}
+
+// reapStart is when a reap asked for its replacement, and from which group.
+type reapStart struct {
+	at   string
+	spot string
 }
 
 // NewReaper returns the on-demand reaper. It reads nodes, pods and
@@ -128,6 +138,7 @@ func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory info
 		rules:     evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
 		drains:    newDrains(),
 		notBefore: map[string]time.Time{},
+		started:   map[string]reapStart{},
 	}, nil
 }
 
@@ -193,11 +204,36 @@ func (r *Reaper) spotSiblings(v *view, od provider.NodeGroup) []provider.NodeGro
 // inProgress returns the group's node whose reap has started, if any.
 func (r *Reaper) inProgress(v *view, g provider.NodeGroup) *member {
 	for _, m := range v.members {
-		if m.group.ID == g.ID && m.node.Annotations[AnnotationReapStarted] != "" {
+		if m.group.ID != g.ID {
+			continue
+		}
+		if _, ok := r.startOf(m); ok {
 			return m
 		}
 	}
 	return nil
+}
+
+// startOf reads a reap's start from the node's annotations or, until the
+// informer shows them, from this process's memory.
+func (r *Reaper) startOf(m *member) (reapStart, bool) {
+	if at := m.node.Annotations[AnnotationReapStarted]; at != "" {
+		return reapStart{at: at, spot: m.node.Annotations[AnnotationReapSpotGroup]}, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.started[m.node.Name]
+	return s, ok
+}
+
+func (r *Reaper) remember(node string, s *reapStart) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s == nil {
+		delete(r.started, node)
+		return
+	}
+	r.started[node] = *s
 }
 
 // recover uncordons nodes this controller tainted but is not draining (a
@@ -263,13 +299,15 @@ func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offer
 		r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, true)
 		return action, nil
 	}
+	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
 	err := annotate(ctx, r.client, name, map[string]*string{
-		AnnotationReapStarted:   ptr.To(now.UTC().Format(time.RFC3339)),
-		AnnotationReapSpotGroup: ptr.To(spot.ID),
+		AnnotationReapStarted:   ptr.To(st.at),
+		AnnotationReapSpotGroup: ptr.To(st.spot),
 	})
 	if err != nil {
 		return "", fmt.Errorf("reaper: annotating %s, %w", name, err)
 	}
+	r.remember(name, &st)
 	if err := r.opts.Provider.SetTargetSize(ctx, spot.ID, spot.TargetSize+1); err != nil {
 		return "", fmt.Errorf("reaper: scaling %s up to replace %s, %w", spot.ID, name, err)
 	}
@@ -355,10 +393,11 @@ func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time)
 	if r.drains.active(name) || hasTaint(m.node, TaintReapOnDemand) {
 		return "", nil
 	}
-	started, err := time.Parse(time.RFC3339, m.node.Annotations[AnnotationReapStarted])
-	spotID := m.node.Annotations[AnnotationReapSpotGroup]
+	st, _ := r.startOf(m)
+	started, err := time.Parse(time.RFC3339, st.at)
+	spotID := st.spot
 	if err != nil || !hasGroup(v, spotID) {
-		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", AnnotationReapStarted, m.node.Annotations[AnnotationReapStarted], spotID), now)
+		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", AnnotationReapStarted, st.at, spotID), now)
 	}
 	ready := false
 	for _, in := range v.instances[spotID] {
@@ -431,6 +470,7 @@ func (r *Reaper) abort(ctx context.Context, m *member, reason, detail string, no
 		return action, nil
 	}
 	r.backOff(name, now)
+	r.remember(name, nil)
 	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
 		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
 	}
@@ -449,6 +489,7 @@ func (r *Reaper) drainAndDelete(ctx context.Context, m *member) {
 		return
 	}
 	r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, false)
+	r.remember(name, nil)
 	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.instance.ID, m.group.ID)
 	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.instance.ID)
 }
@@ -466,6 +507,7 @@ func (r *Reaper) fail(ctx context.Context, m *member, err error) {
 		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
 	}
 	r.backOff(name, r.clock.Now())
+	r.remember(name, nil)
 }
 
 func (r *Reaper) backOff(node string, now time.Time) {

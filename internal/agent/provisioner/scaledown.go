@@ -287,6 +287,7 @@ func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*can
 			ready = append(ready, c)
 		}
 	}
+	// On-demand first: fallback capacity (L21) is the first to go (L22).
 	sort.SliceStable(ready, func(i, j int) bool {
 		a, b := ready[i], ready[j]
 		if (a.group.Lifecycle == provider.OnDemand) != (b.group.Lifecycle == provider.OnDemand) {
