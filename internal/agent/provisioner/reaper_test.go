@@ -191,3 +191,21 @@ func testGauge(g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// An idle pass reads informer caches only: no request to the API server.
+func TestIdlePassesMakeNoAPIRequest(t *testing.T) {
+	e := reaperEnv(t, "web", 0)
+	e.pod(e.nodes("other")[0], "3")
+	r := newReaper(t, e)
+	s := newScaleDown(t, e)
+	e.start()
+	before := len(e.cs.Actions())
+	for i := 0; i < 3; i++ {
+		pass(t, r)
+		pass(t, s)
+		e.clk.Step(time.Minute)
+	}
+	if got := e.cs.Actions()[before:]; len(got) != 0 {
+		t.Errorf("idle passes sent %d request(s), first %s %s", len(got), got[0].GetVerb(), got[0].GetResource().Resource)
+	}
+}
