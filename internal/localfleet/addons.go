@@ -27,7 +27,7 @@ import (
 func agentControllers(clusterAutoscaler bool) []string {
 	out := []string{agent.ControllerDownscaler, agent.ControllerJanitor, agent.ControllerInterruption}
 	if !clusterAutoscaler {
-		out = append(out, agent.ControllerProvisioner)
+		out = append(out, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper)
 	}
 	return out
 }

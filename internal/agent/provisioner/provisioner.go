@@ -38,6 +38,10 @@ import (
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
+// defaultPriorityCutoff: pods below it never trigger a scale-up (as in
+// cluster-autoscaler), so overprovisioning pause pods at -10 do (L12).
+const defaultPriorityCutoff = int32(-10)
+
 // Options configure the provisioner.
 type Options struct {
 	// Provider is the cloud.
@@ -84,7 +88,7 @@ func New(opts Options) (*Provisioner, error) {
 		return nil, fmt.Errorf("provisioner: Provider and Templates are required")
 	}
 	if opts.PriorityCutoff == nil {
-		c := int32(-10)
+		c := defaultPriorityCutoff
 		opts.PriorityCutoff = &c
 	}
 	if opts.UnavailableTTL == 0 {
