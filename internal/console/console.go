@@ -29,6 +29,11 @@ type Options struct {
 	Impersonate bool
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
+	// KindRetry is how long the console waits before asking a cluster
+	// again for a kind it refused (forbidden or not served); the wait
+	// doubles up to KindRetryMax (defaults DefaultKindRetry and
+	// DefaultKindRetryMax).
+	KindRetry, KindRetryMax time.Duration
 	// Prices, when set, supplies the provider's current prices, read every
 	// PriceInterval (default 5 min).
 	Prices        PriceSource
@@ -64,6 +69,12 @@ func New(opts Options) (*Console, error) {
 	if opts.PriceInterval <= 0 {
 		opts.PriceInterval = 5 * time.Minute
 	}
+	if opts.KindRetry <= 0 {
+		opts.KindRetry = DefaultKindRetry
+	}
+	if opts.KindRetryMax < opts.KindRetry {
+		opts.KindRetryMax = max(DefaultKindRetryMax, opts.KindRetry)
+	}
 	if opts.UsageInterval == 0 {
 		opts.UsageInterval = time.Minute
 	}
@@ -73,7 +84,7 @@ func New(opts Options) (*Console, error) {
 		if _, dup := c.byName[src.Name]; dup {
 			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
 		}
-		cl, err := newCluster(src, opts.Clock)
+		cl, err := newCluster(src, opts.Clock, opts.KindRetry, opts.KindRetryMax)
 		if err != nil {
 			return nil, err
 		}

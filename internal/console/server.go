@@ -48,6 +48,7 @@ func (c *Console) Handler(auth Auth) (http.Handler, error) {
 		"query":   url.QueryEscape,
 		"path":    url.PathEscape,
 		"since":   func(t time.Time) string { return sinceText(c.clock.Now(), t) },
+		"until":   func(t time.Time) string { return "in " + age(t.Sub(c.clock.Now())) },
 		"list":    func(s ...string) []string { return s },
 		"withTotal": func(r CostReport) []ClusterCost {
 			return append(append([]ClusterCost(nil), r.Clusters...), r.Total)
