@@ -39,6 +39,9 @@ type ClusterSource struct {
 	// Dynamic reads live objects for detail pages; built from Config when
 	// nil (with neither, detail pages show the cached summary).
 	Dynamic dynamic.Interface
+	// Metrics reads container usage; nil reads the metrics API through
+	// the dynamic client (DynamicMetrics).
+	Metrics MetricsSource
 }
 
 // State is a cluster's connection state.
@@ -110,6 +113,10 @@ type cluster struct {
 	objects int
 	// usage is the last read of the metrics API (nil: unknown).
 	usage UsageByContainer
+	// metrics reads usage (nil: never); history keeps its readings over
+	// the usage window (nil: no history).
+	metrics MetricsSource
+	history *history
 	// meta lists kinds to learn whether the console may watch them.
 	meta metadata.Interface
 	// kinds is the watch state of every kind, by Kind name.
@@ -157,6 +164,10 @@ func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Du
 	}
 	if src.Dynamic != nil {
 		c.dyn = src.Dynamic
+	}
+	c.metrics = src.Metrics
+	if c.metrics == nil && c.dyn != nil {
+		c.metrics = DynamicMetrics{Client: c.dyn}
 	}
 	typed := informers.NewSharedInformerFactory(cs, 0)
 	meta := metadatainformer.NewSharedInformerFactory(mc, 0)

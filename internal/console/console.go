@@ -23,6 +23,10 @@ type Options struct {
 	// UsageInterval is how often the metrics API is read for usage
 	// (default 60s; negative: never).
 	UsageInterval time.Duration
+	// UsageWindow is how much usage history is kept per container for
+	// right-sizing (default 24h; negative: none). It holds
+	// UsageWindow/UsageInterval samples of 8 bytes per container (L38).
+	UsageWindow time.Duration
 	// Impersonate makes live reads (detail YAML, CRDs) act as the
 	// signed-in user and limits search and lists to what that user may
 	// list. The fleet page and cost are aggregates and are not filtered.
@@ -47,6 +51,7 @@ type Console struct {
 	clock    clock.WithTicker
 	probe    time.Duration
 	usage    time.Duration
+	window   time.Duration
 	cost     CostOptions
 
 	access accessCache
@@ -78,7 +83,10 @@ func New(opts Options) (*Console, error) {
 	if opts.UsageInterval == 0 {
 		opts.UsageInterval = time.Minute
 	}
-	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, cost: opts.Cost.withDefaults(),
+	if opts.UsageWindow == 0 {
+		opts.UsageWindow = DefaultUsageWindow
+	}
+	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, window: opts.UsageWindow, cost: opts.Cost.withDefaults(),
 		prices: opts.Prices, priceInterval: opts.PriceInterval}
 	for _, src := range opts.Clusters {
 		if _, dup := c.byName[src.Name]; dup {
@@ -89,6 +97,9 @@ func New(opts Options) (*Console, error) {
 			return nil, err
 		}
 		cl.impersonate = opts.Impersonate
+		if opts.UsageWindow > 0 && opts.UsageInterval > 0 {
+			cl.history = newHistory(int(opts.UsageWindow / opts.UsageInterval))
+		}
 		c.clusters = append(c.clusters, cl)
 		c.byName[src.Name] = cl
 	}

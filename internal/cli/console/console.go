@@ -35,6 +35,8 @@ type flagpole struct {
 	probeInterval  time.Duration
 	kindRetry      time.Duration
 	kindRetryMax   time.Duration
+	usageInterval  time.Duration
+	usageWindow    time.Duration
 	impersonate    bool
 	printRBAC      bool
 	localCloud     string
@@ -88,6 +90,8 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.DurationVar(&flags.probeInterval, "probe-interval", 5*time.Second, "how often each API server is probed for up/down")
 	f.DurationVar(&flags.kindRetry, "kind-retry", console.DefaultKindRetry, "wait before asking a cluster again for a kind it refused (forbidden or not served); doubles each time")
 	f.DurationVar(&flags.kindRetryMax, "kind-retry-max", console.DefaultKindRetryMax, "longest wait between asks for a refused kind")
+	f.DurationVar(&flags.usageInterval, "usage-interval", time.Minute, "how often each cluster's metrics API is read for usage (0: never)")
+	f.DurationVar(&flags.usageWindow, "usage-window", console.DefaultUsageWindow, "usage history kept per container for right-sizing (0: none); window/interval samples of 8 bytes each")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "state directory of `bosun up` (e.g. ~/.bosun): price nodes from the local cloud's market")
 	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
 	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
@@ -132,8 +136,12 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 	if f.kindRetry <= 0 || f.kindRetryMax < f.kindRetry {
 		return console.Options{}, auth, fmt.Errorf("--kind-retry %s must be > 0 and at most --kind-retry-max %s", f.kindRetry, f.kindRetryMax)
 	}
+	if f.usageInterval < 0 || f.usageWindow < 0 || (f.usageInterval > 0 && f.usageWindow > 0 && f.usageWindow < f.usageInterval) {
+		return console.Options{}, auth, fmt.Errorf("--usage-window %s must be at least --usage-interval %s (both >= 0)", f.usageWindow, f.usageInterval)
+	}
 	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Impersonate: f.impersonate,
-		KindRetry: f.kindRetry, KindRetryMax: f.kindRetryMax, Cost: console.CostOptions{
+		KindRetry: f.kindRetry, KindRetryMax: f.kindRetryMax,
+		UsageInterval: orNever(f.usageInterval), UsageWindow: orNever(f.usageWindow), Cost: console.CostOptions{
 			CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,
 			Region: f.region, SpotDiscount: f.spotDiscount,
 		}}
@@ -152,6 +160,14 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		opts.Cost.Overrides = o
 	}
 	return opts, auth, nil
+}
+
+// orNever maps a flag's 0 ("never"/"none") to the console's negative.
+func orNever(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func run(ctx context.Context, streams iostreams.IOStreams, f *flagpole) error {
