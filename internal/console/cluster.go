@@ -86,8 +86,9 @@ type UnavailableKind struct {
 	Reason string `json:"reason"`
 	// Error is the API server's answer.
 	Error string `json:"error"`
-	// NextRetry is when the console asks again.
-	NextRetry time.Time `json:"nextRetry"`
+	// NextRetry is when the console asks again (zero for the moment a
+	// retry is being scheduled).
+	NextRetry time.Time `json:"nextRetry,omitzero"`
 }
 
 // cluster is one cluster's watch cache: informers over Kinds plus the Item

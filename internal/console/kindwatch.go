@@ -113,10 +113,11 @@ func (c *cluster) refuse(kind string, err error) {
 	c.mu.Lock()
 	ks := c.kinds[kind]
 	ks.reason, ks.err = refusalReason(err), err.Error()
+	// The retry sets nextRetry once its timer runs, so whoever sees it
+	// can rely on the timer.
 	spawn := !ks.retrying && c.ctx != nil
 	if spawn {
 		ks.retrying = true
-		ks.nextRetry = c.clock.Now().Add(c.retry)
 	}
 	ctx := c.ctx
 	c.mu.Unlock()

@@ -414,6 +414,32 @@ func TestForbiddenKindIsRetriedWithBackoff(t *testing.T) {
 	}, "the Secret to appear once granted")
 }
 
+// A kind refused while watched (RBAC revoked) is marked at once and asked
+// about again after a minute of the injected clock; allowed again, the
+// mark goes.
+func TestRevokedKindIsMarkedAndRetried(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	c, _ := startFake(t, clk, fakeCluster(t, "a", pod("shop", "web", "", "1", "1Gi", nil)))
+	cl := c.clusters[0]
+	cl.noteWatchError("Pod", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", fmt.Errorf("RBAC: revoked")))
+	eventually(t, func() bool {
+		u := c.Clusters()[0].Unavailable
+		return len(u) == 1 && !u[0].NextRetry.IsZero()
+	}, "the retry to be scheduled")
+	st := c.Clusters()[0]
+	if len(st.Unavailable) != 1 || st.Unavailable[0].Kind != "Pod" || !st.Unavailable[0].NextRetry.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("unavailable = %+v, want Pod forbidden, next try at t0+1m", st.Unavailable)
+	}
+	if st.State != StateReady {
+		t.Errorf("state = %s, want ready: a refusal is an answer, not an outage", st.State)
+	}
+	// A second error while the retry waits starts no second retry.
+	cl.noteWatchError("Pod", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", fmt.Errorf("RBAC: revoked")))
+	eventually(t, func() bool { return len(c.Clusters()[0].Unavailable) == 1 }, "the mark")
+	clk.Step(time.Minute)
+	eventually(t, func() bool { return len(c.Clusters()[0].Unavailable) == 0 }, "the mark to go once the list is allowed")
+}
+
 // eventually polls cond for up to 10 s.
 func eventually(t *testing.T, cond func() bool, what string) {
 	t.Helper()
