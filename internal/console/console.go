@@ -23,12 +23,21 @@ type Options struct {
 	// UsageInterval is how often the metrics API is read for usage
 	// (default 60s; negative: never).
 	UsageInterval time.Duration
+	// UsageWindow is how much usage history is kept per container for
+	// right-sizing (default 24h; negative: none). It holds
+	// UsageWindow/UsageInterval samples of 8 bytes per container (L38).
+	UsageWindow time.Duration
 	// Impersonate makes live reads (detail YAML, CRDs) act as the
 	// signed-in user and limits search and lists to what that user may
 	// list. The fleet page and cost are aggregates and are not filtered.
 	Impersonate bool
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
+	// KindRetry is how long the console waits before asking a cluster
+	// again for a kind it refused (forbidden or not served); the wait
+	// doubles up to KindRetryMax (defaults DefaultKindRetry and
+	// DefaultKindRetryMax).
+	KindRetry, KindRetryMax time.Duration
 	// Prices, when set, supplies the provider's current prices, read every
 	// PriceInterval (default 5 min).
 	Prices        PriceSource
@@ -42,6 +51,7 @@ type Console struct {
 	clock    clock.WithTicker
 	probe    time.Duration
 	usage    time.Duration
+	window   time.Duration
 	cost     CostOptions
 
 	access accessCache
@@ -64,20 +74,32 @@ func New(opts Options) (*Console, error) {
 	if opts.PriceInterval <= 0 {
 		opts.PriceInterval = 5 * time.Minute
 	}
+	if opts.KindRetry <= 0 {
+		opts.KindRetry = DefaultKindRetry
+	}
+	if opts.KindRetryMax < opts.KindRetry {
+		opts.KindRetryMax = max(DefaultKindRetryMax, opts.KindRetry)
+	}
 	if opts.UsageInterval == 0 {
 		opts.UsageInterval = time.Minute
 	}
-	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, cost: opts.Cost.withDefaults(),
+	if opts.UsageWindow == 0 {
+		opts.UsageWindow = DefaultUsageWindow
+	}
+	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, window: opts.UsageWindow, cost: opts.Cost.withDefaults(),
 		prices: opts.Prices, priceInterval: opts.PriceInterval}
 	for _, src := range opts.Clusters {
 		if _, dup := c.byName[src.Name]; dup {
 			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
 		}
-		cl, err := newCluster(src, opts.Clock)
+		cl, err := newCluster(src, opts.Clock, opts.KindRetry, opts.KindRetryMax)
 		if err != nil {
 			return nil, err
 		}
 		cl.impersonate = opts.Impersonate
+		if opts.UsageWindow > 0 && opts.UsageInterval > 0 {
+			cl.history = newHistory(int(opts.UsageWindow / opts.UsageInterval))
+		}
 		c.clusters = append(c.clusters, cl)
 		c.byName[src.Name] = cl
 	}
