@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -188,12 +189,8 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 	}
 
 	// Nothing left to run: the scale-down removes every empty node.
-	scale, err := env.Client.AppsV1().Deployments(ns).GetScale(ctx, "capacity", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = 0
-	if _, err := env.Client.AppsV1().Deployments(ns).UpdateScale(ctx, "capacity", scale, metav1.UpdateOptions{}); err != nil {
+	patch := []byte(`{"spec":{"replicas":0}}`)
+	if _, err := env.Client.AppsV1().Deployments(ns).Patch(ctx, "capacity", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 90*time.Second, func(ctx context.Context) (bool, error) {
