@@ -468,14 +468,19 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, k
 	}
 }
 
+// passAll makes a pass of every controller; failures are logged.
+func passAll(ctx context.Context, ctrls []passer, o Options) {
+	for _, c := range ctrls {
+		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+			o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
+		}
+	}
+}
+
 // tickLoop runs a pass of every controller every interval.
 func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration) {
 	for {
-		for _, c := range ctrls {
-			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-				o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
-			}
-		}
+		passAll(ctx, ctrls, o)
 		select {
 		case <-ctx.Done():
 			return
@@ -488,11 +493,7 @@ func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, i
 // per debounce.
 func kickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
 	for {
-		for _, c := range ctrls {
-			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-				o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
-			}
-		}
+		passAll(ctx, ctrls, o)
 		select {
 		case <-ctx.Done():
 			return

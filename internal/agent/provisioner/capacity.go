@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	policylisters "k8s.io/client-go/listers/policy/v1"
@@ -80,6 +81,24 @@ type listers struct {
 	nodes corelisters.NodeLister
 	pods  corelisters.PodLister
 	pdbs  policylisters.PodDisruptionBudgetLister
+}
+
+// newListers registers the informers the capacity controllers read with
+// the (cluster-wide) factory.
+func newListers(factory informers.SharedInformerFactory) listers {
+	return listers{
+		nodes: factory.Core().V1().Nodes().Lister(),
+		pods:  factory.Core().V1().Pods().Lister(),
+		pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
+	}
+}
+
+// orNewMetrics returns m, or unregistered metrics when m is nil.
+func orNewMetrics(m *CapacityMetrics) *CapacityMetrics {
+	if m == nil {
+		m, _ = NewCapacityMetrics(nil)
+	}
+	return m
 }
 
 // readView builds a pass's view. It sends no request to the API server.

@@ -110,20 +110,12 @@ func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory i
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	m := opts.Metrics
-	if m == nil {
-		m, _ = NewCapacityMetrics(nil)
-	}
 	return &ScaleDown{
-		clock:  clk,
-		client: client,
-		listers: listers{
-			nodes: factory.Core().V1().Nodes().Lister(),
-			pods:  factory.Core().V1().Pods().Lister(),
-			pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
-		},
+		clock:   clk,
+		client:  client,
+		listers: newListers(factory),
 		opts:    opts,
-		metrics: m,
+		metrics: orNewMetrics(opts.Metrics),
 		rules:   evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
 		drains:  newDrains(),
 		since:   map[string]time.Time{},
