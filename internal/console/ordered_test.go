@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
@@ -213,6 +214,9 @@ func TestSearchMatchesReference(t *testing.T) {
 					if !reflect.DeepEqual(got, want) {
 						t.Fatalf("%s: query %q, order %q, limit %d: total %d, shown %d %v; want total %d, shown %d %v",
 							when, qs, order, limit, got.Total, got.Shown, names(got.Items()), want.Total, want.Shown, names(want.Items()))
+					}
+					if b, ok := appendResultJSON(nil, got); !ok || !bytes.Equal(b, encodingJSON(t, want)) {
+						t.Fatalf("%s: query %q, order %q, limit %d: JSON differs from encoding/json's", when, qs, order, limit)
 					}
 				}
 			}
