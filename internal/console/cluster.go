@@ -328,10 +328,11 @@ func (c *cluster) status() ClusterStatus {
 // order (kind in Kinds order, namespace, name). Kind filters skip whole
 // kinds; a label query reads only the label index's candidates.
 func (c *cluster) match(q Query, out []*Item) []*Item {
+	m := q.matcher()
 	if cands, ok := c.candidates(q); ok {
 		n := len(out)
 		for _, it := range cands {
-			if q.Matches(it) {
+			if m.matches(it) {
 				out = append(out, it)
 			}
 		}
@@ -343,7 +344,7 @@ func (c *cluster) match(q Query, out []*Item) []*Item {
 			continue
 		}
 		for _, it := range c.ordered(k.Name) {
-			if q.Matches(it) {
+			if m.matches(it) {
 				out = append(out, it)
 			}
 		}

@@ -8,12 +8,14 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	kfake "k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -47,7 +49,7 @@ func referenceSearch(c *Console, q Query, limit int, order string) Result {
 		var items []*Item
 		if cands, ok := cl.candidates(q); ok {
 			for _, it := range cands {
-				if q.Matches(it) {
+				if oldMatches(q, it) {
 					items = append(items, it)
 				}
 			}
@@ -57,7 +59,7 @@ func referenceSearch(c *Console, q Query, limit int, order string) Result {
 					continue
 				}
 				for _, o := range cl.informers[k.Name].GetStore().List() {
-					if cd, ok := o.(*cached); ok && q.Matches(cd.Item) {
+					if cd, ok := o.(*cached); ok && oldMatches(q, cd.Item) {
 						items = append(items, cd.Item)
 					}
 				}
@@ -258,4 +260,59 @@ func randomPod(r *rand.Rand, i int) *corev1.Pod {
 	}
 	p.CreationTimestamp = metav1.NewTime(t0.Add(-time.Duration(r.Intn(4)) * time.Minute))
 	return p
+}
+
+// oldMatches is Query.Matches as it was before queries were prepared
+// once per search.
+func oldMatches(q Query, it *Item) bool {
+	if !anyEqual(q.Clusters, it.Cluster, false) || !anyEqual(q.Namespaces, it.Namespace, false) ||
+		!anyEqual(q.Kinds, it.Kind, true) || !anyEqual(q.Statuses, it.Status, true) ||
+		!anyEqual(q.Nodes, it.Node, false) || !ownerMatches(q.Owners, it.Owner) {
+		return false
+	}
+	for name, vals := range q.Not {
+		if len(vals) > 0 && matchesFilter(name, vals, it) {
+			return false
+		}
+	}
+	if q.Selector != nil && !q.Selector.Matches(labels.Set(it.Labels)) {
+		return false
+	}
+	for _, t := range q.Text {
+		if !strings.Contains(it.text, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// The prepared matcher agrees with the old Matches on every filter and
+// negation.
+func TestMatcherMatchesOldMatches(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	queries := []string{"", "web", "WEB shop", "kind:pod", "k:po,deploy", "-kind:pods", "-kind:Pod,svc", "-k:nonsense", "status:running",
+		"-status:Pending,Ready", "s:SchedulingDisabled", "-s:schedulingdisabled", "ns:shop,_all", "-ns:kube-system", "cluster:a", "-cluster:b,c",
+		"node:n1", "-node:n2", "owner:ReplicaSet/web-1", "owner:web-1", "-owner:rs/web-1", "-owner:web-2", "app=web", "app!=web team in (a,b)",
+		"label:app", "-status:Pending kind:pod web", "tier notin (db)"}
+	for _, qs := range queries {
+		q, err := ParseQuery(qs)
+		if err != nil {
+			t.Fatalf("%q: %v", qs, err)
+		}
+		m := q.matcher()
+		for i := 0; i < 500; i++ {
+			it := &Item{Cluster: []string{"a", "b", "c"}[r.Intn(3)], Kind: []string{"Pod", "Deployment", "Service", "Node"}[r.Intn(4)],
+				Namespace: []string{"shop", "kube-system", ""}[r.Intn(3)], Name: []string{"web-1", "web-2", "db"}[r.Intn(3)],
+				Status: []string{"Running", "Pending", "Ready", "Ready,SchedulingDisabled"}[r.Intn(4)], Node: []string{"", "n1", "n2"}[r.Intn(3)],
+				Owner:  []string{"", "ReplicaSet/web-1", "Deployment/web-2"}[r.Intn(3)],
+				Labels: map[string]string{"app": []string{"web", "db"}[r.Intn(2)], "team": []string{"a", "b", "c"}[r.Intn(3)]}}
+			if r.Intn(2) == 0 {
+				it.Labels["tier"] = "db"
+			}
+			it.text = haystack(it)
+			if got, want := m.matches(it), oldMatches(q, it); got != want {
+				t.Fatalf("query %q, item %+v: matches %v, old Matches %v", qs, it, got, want)
+			}
+		}
+	}
 }
