@@ -110,6 +110,9 @@ type cluster struct {
 	synced    bool
 	// labels indexes items by label for label queries.
 	labels labelIndex
+	// order keeps each kind's items in display order for scans, by Kind
+	// name.
+	order map[string]*orderedItems
 	// objects counts cached objects (kept by the index handler).
 	objects int
 	// usage is the last read of the metrics API (nil: unknown).
@@ -135,7 +138,7 @@ type cluster struct {
 }
 
 func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Duration) (*cluster, error) {
-	c := &cluster{src: src, clock: clk, retry: retry, retryMax: retryMax, informers: map[string]cache.SharedIndexInformer{}, labels: labelIndex{}, kinds: map[string]*kindState{}}
+	c := &cluster{src: src, clock: clk, retry: retry, retryMax: retryMax, informers: map[string]cache.SharedIndexInformer{}, labels: labelIndex{}, order: map[string]*orderedItems{}, kinds: map[string]*kindState{}}
 	cs, mc := src.Client, src.Metadata
 	if cs == nil || mc == nil {
 		var err error
@@ -196,6 +199,7 @@ func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Du
 		}
 		c.informers[k.Name] = inf
 		c.kinds[k.Name] = &kindState{}
+		c.order[k.Name] = &orderedItems{}
 	}
 	return c, nil
 }
@@ -320,28 +324,40 @@ func (c *cluster) status() ClusterStatus {
 	return st
 }
 
-// match appends the cluster's items that match q (unsorted) to out. Kind
-// filters skip whole informers.
+// match appends the cluster's items that match q to out, in the default
+// order (kind in Kinds order, namespace, name). Kind filters skip whole
+// kinds; a label query reads only the label index's candidates.
 func (c *cluster) match(q Query, out []*Item) []*Item {
+	m := q.matcher()
 	if cands, ok := c.candidates(q); ok {
+		n := len(out)
 		for _, it := range cands {
-			if q.Matches(it) {
+			if m.matches(it) {
 				out = append(out, it)
 			}
 		}
+		sortItems(out[n:])
 		return out
 	}
 	for _, k := range Kinds {
 		if !anyEqual(q.Kinds, k.Name, true) || (len(q.Not["kind"]) > 0 && matchesFilter("kind", q.Not["kind"], &Item{Kind: k.Name})) {
 			continue
 		}
-		for _, o := range c.informers[k.Name].GetStore().List() {
-			if cd, ok := o.(*cached); ok && q.Matches(cd.Item) {
-				out = append(out, cd.Item)
+		for _, it := range c.ordered(k.Name) {
+			if m.matches(it) {
+				out = append(out, it)
 			}
 		}
 	}
 	return out
+}
+
+// ordered returns the items of kind in display order. The slice is never
+// modified: the caller may read it without the lock.
+func (c *cluster) ordered(kind string) []*Item {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order[kind].merged()
 }
 
 // object returns the cached summary of an object of kind k.
@@ -381,19 +397,7 @@ func (c *cluster) list(k Kind) []*cached {
 // sortItems orders items by cluster, kind (in Kinds order), namespace and
 // name, which is how results are shown when no other order is asked for.
 func sortItems(items []*Item) {
-	sort.Slice(items, func(i, j int) bool {
-		a, b := items[i], items[j]
-		if a.Cluster != b.Cluster {
-			return a.Cluster < b.Cluster
-		}
-		if a.Kind != b.Kind {
-			return kindOrder[a.Kind] < kindOrder[b.Kind]
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	sort.Slice(items, func(i, j int) bool { return defaultLess(items[i], items[j]) })
 }
 
 var kindOrder = func() map[string]int {

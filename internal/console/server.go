@@ -191,7 +191,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title,
 	case r.FormValue("format") == "csv":
 		writeItemsCSV(w, page.Result, page.LabelCols)
 	case api:
-		writeJSON(w, page.Result)
+		writeResultJSON(w, page.Result)
 	default:
 		v := r.URL.Query()
 		v.Set("format", "csv")
