@@ -234,18 +234,26 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	kick := make(chan struct{}, 1)
+	// Annotation changes (downscaler) kick the main loop; new pending pods
+	// (provisioner) kick the capacity loop.
+	kick, capKick := make(chan struct{}, 1), make(chan struct{}, 1)
 	for _, c := range ctrls {
-		if n, ok := c.(notifier); ok {
-			err := n.OnAnnotationChange(func() {
-				select {
-				case kick <- struct{}{}:
-				default:
-				}
-			})
-			if err != nil {
-				return err
+		n, ok := c.(notifier)
+		if !ok {
+			continue
+		}
+		ch := kick
+		if capacityController(c.Name()) {
+			ch = capKick
+		}
+		err := n.OnAnnotationChange(func() {
+			select {
+			case ch <- struct{}{}:
+			default:
 			}
+		})
+		if err != nil {
+			return err
 		}
 	}
 
@@ -279,7 +287,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.Once {
 		return passOnce(runCtx, ctrls, o)
 	}
-	loop := func(ctx context.Context) { passLoop(ctx, ctrls, o, clk, kick) }
+	loop := func(ctx context.Context) { passLoop(ctx, ctrls, o, clk, kick, capKick) }
 	if !o.LeaderElect {
 		loop(runCtx)
 		return nil
@@ -436,7 +444,7 @@ const debounce = time.Second
 // passLoop runs the capacity controllers on their own loop every
 // Capacity.Interval, and the others every Interval and early after kick
 // (annotation changes), at most once per debounce.
-func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
+func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick, capKick <-chan struct{}) {
 	capacity := map[time.Duration][]passer{}
 	var others []passer
 	for _, c := range ctrls {
@@ -449,10 +457,16 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, k
 	}
 	var wg sync.WaitGroup
 	for every, cs := range capacity {
+		var k <-chan struct{}
+		for _, c := range cs {
+			if _, ok := c.(notifier); ok {
+				k = capKick
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tickLoop(ctx, cs, o, clk, every)
+			tickLoop(ctx, cs, o, clk, every, k)
 		}()
 	}
 	defer func() {
@@ -477,14 +491,53 @@ func passAll(ctx context.Context, ctrls []passer, o Options) {
 	}
 }
 
-// tickLoop runs a pass of every controller every interval.
-func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration) {
+// Batching of kicks on the capacity loop: a pass runs once arrivals pause
+// for batchIdle, or batchMax after the first, whichever is first, so a
+// burst of pending pods makes one decision, not one per pod.
+const (
+	batchIdle = 100 * time.Millisecond
+	batchMax  = time.Second
+)
+
+// tickLoop runs a pass of every controller every interval, and early after
+// a kick (nil: never), batched.
+func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration, kick <-chan struct{}) {
 	for {
 		passAll(ctx, ctrls, o)
 		select {
 		case <-ctx.Done():
 			return
 		case <-clk.After(interval):
+		case <-kick:
+			if !batch(ctx, clk, kick) {
+				return
+			}
+		}
+	}
+}
+
+// batch waits after a first kick until kicks pause for batchIdle or
+// batchMax has passed; false when ctx ended.
+func batch(ctx context.Context, clk clock.Clock, kick <-chan struct{}) bool {
+	deadline, idle := clk.NewTimer(batchMax), clk.NewTimer(batchIdle)
+	defer deadline.Stop()
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C():
+			return true
+		case <-idle.C():
+			return true
+		case <-kick:
+			if !idle.Stop() {
+				select { // drain a tick that fired meanwhile
+				case <-idle.C():
+				default:
+				}
+			}
+			idle.Reset(batchIdle)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Controller is the provisioner as an agent controller: it reads pods the
@@ -50,6 +51,26 @@ func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 		pods:       unassigned.Core().V1().Pods().Lister(),
 		daemonSets: shared.Apps().V1().DaemonSets().Lister(),
 	}
+}
+
+// OnAnnotationChange calls f whenever a pod turns unschedulable (the
+// name is the agent's hook for early passes), so capacity is asked for
+// within a batching window instead of at the next interval.
+func (c *Controller) OnAnnotationChange(f func()) error {
+	_, err := c.unassigned.Core().V1().Pods().Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			pod, ok := obj.(*corev1.Pod)
+			return ok && len(unschedulable([]*corev1.Pod{pod})) == 1
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { f() },
+			UpdateFunc: func(any, any) { f() },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching pending pods, %w", err)
+	}
+	return nil
 }
 
 // Name is the controller's name in `bosun agent --controllers`.
