@@ -1,0 +1,137 @@
+package scaleup
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// Reaper is what the reaper scenario needs of the on-demand reaper (L22):
+// one pass that drains on-demand fallback nodes once spot is available
+// again, and returns what it did.
+type Reaper interface {
+	Pass(ctx context.Context) ([]string, error)
+}
+
+// ReaperDeps are what a reaper is built from.
+type ReaperDeps struct {
+	Client   kubernetes.Interface
+	Provider provider.Provider
+	Cluster  string
+}
+
+// ReaperFactory builds the reaper for a benchmark cluster.
+type ReaperFactory func(ReaperDeps) (Reaper, error)
+
+// reaperMissing is the report when this build has no reaper.
+const reaperMissing = "reaper not available (the on-demand reaper controller is not in this build); no figure"
+
+// reaper runs the workload on on-demand (spot out of capacity from the
+// start), restores spot, runs the reaper every second and measures the
+// time until no on-demand node is left, and how often the workload's
+// available replicas fell below its PodDisruptionBudget.
+func (r *runner) reaper(ctx context.Context, autoscaler string) ([]Result, error) {
+	const name = "spot-restored-to-on-demand-share-zero"
+	if r.opts.Reaper == nil {
+		r.progressf("[%s] reaper scenario skipped: %s", autoscaler, reaperMissing)
+		return []Result{{Name: name, Autoscaler: autoscaler, Skipped: reaperMissing}}, nil
+	}
+	t, err := r.startTrial(ctx, autoscaler, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer t.stop()
+	w := r.sc.Workload
+	minAvailable := max(w.Pods-1, 0)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: appName, Namespace: benchNamespace},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MinAvailable: ptrTo(intstr.FromInt32(int32(minAvailable))),
+			Selector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": appName}},
+		},
+	}
+	if _, err := t.cs.PolicyV1().PodDisruptionBudgets(benchNamespace).Create(ctx, pdb, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("creating the PodDisruptionBudget, %w", err)
+	}
+	if _, err := t.cs.AppsV1().Deployments(benchNamespace).Create(ctx, deployment(w, appName, w.Pods), metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("creating the workload, %w", err)
+	}
+	timeout := r.sc.Timeout.Std(5 * time.Minute)
+	if err := waitFor(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
+		n, err := t.runningPods(ctx, "app="+appName)
+		return n == w.Pods, err
+	}); err != nil {
+		return nil, fmt.Errorf("waiting for the workload on on-demand, %w", err)
+	}
+	reaper, err := r.opts.Reaper(ReaperDeps{Client: t.cs, Provider: t.rec, Cluster: clusterID})
+	if err != nil {
+		return nil, fmt.Errorf("building the reaper, %w", err)
+	}
+	if err := t.cloud.SetCapacity(localcloud.OfferingKey{Lifecycle: provider.Spot}, 0, true); err != nil {
+		return nil, fmt.Errorf("restoring spot capacity, %w", err)
+	}
+	restored := time.Now()
+	t.progress("spot restored; running the reaper")
+	violations, lastPass := 0, time.Time{}
+	err = waitFor(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
+		if time.Since(lastPass) >= time.Second {
+			lastPass = time.Now()
+			if _, err := reaper.Pass(ctx); err != nil {
+				t.progress("reaper pass: %v", err)
+			}
+		}
+		n, err := t.runningPods(ctx, "app="+appName)
+		if err != nil {
+			return false, err
+		}
+		if n < minAvailable {
+			violations++
+		}
+		share, err := t.onDemandShare(ctx)
+		return share == 0, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the on-demand share to reach 0, %w", err)
+	}
+	took := time.Since(restored)
+	return []Result{
+		seconds(name, autoscaler, took.Seconds()).note(fmt.Sprintf("%d pods, PDB minAvailable %d; samples below minAvailable: %d", w.Pods, minAvailable, violations)),
+	}, nil
+}
+
+// onDemandShare is the fraction of the cluster's live instances that are
+// on-demand.
+func (t *trial) onDemandShare(ctx context.Context) (float64, error) {
+	groups, err := t.cloud.NodeGroups(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("listing node groups, %w", err)
+	}
+	all, od := 0, 0
+	for _, g := range groups {
+		ins, err := t.cloud.Instances(ctx, g.ID)
+		if err != nil {
+			return 0, fmt.Errorf("listing instances of %s, %w", g.ID, err)
+		}
+		for _, in := range ins {
+			if in.State != provider.Running && in.State != provider.Pending {
+				continue
+			}
+			all++
+			if g.Lifecycle == provider.OnDemand {
+				od++
+			}
+		}
+	}
+	if all == 0 {
+		return 0, nil
+	}
+	return float64(od) / float64(all), nil
+}
