@@ -63,6 +63,8 @@ type Provisioner struct {
 	requested map[types.UID]request
 	// seenFailures holds failed launches already acted on.
 	seenFailures map[string]bool
+	// lastBooting is, per group, the last pass that saw it booting.
+	lastBooting map[string]time.Time
 	// Metrics is updated on every pass.
 	Metrics *Metrics
 }
@@ -93,6 +95,7 @@ func New(opts Options) (*Provisioner, error) {
 		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
 		requested:    map[types.UID]request{},
 		seenFailures: map[string]bool{},
+		lastBooting:  map[string]time.Time{},
 		Metrics:      newMetrics(),
 	}, nil
 }
@@ -131,11 +134,11 @@ func (p *Provisioner) Reconcile(ctx context.Context, pending []*corev1.Pod, daem
 	if err != nil {
 		return nil, err
 	}
-	pods := p.eligible(pending)
+	pods, waiting := p.eligible(pending)
 	if len(pods) == 0 {
 		return nil, nil
 	}
-	pods = p.subtractBooting(pods, groups, daemonSets)
+	pods = p.subtractBooting(waiting, pods, groups, daemonSets)
 	var decisions []Decision
 	skipped := false
 	for _, tier := range tiers(groups) {
@@ -200,6 +203,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 				gs.live++
 			}
 		}
+		p.settle(g.ID, gs.booting, now)
 		if len(stuck) > 0 {
 			failed = true
 			p.Metrics.fallback("ProvisionTimeout")
@@ -229,6 +233,32 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	return out, nil
 }
 
+// settleTime is how long registered nodes get to take the pods they were
+// asked for before pods still pending are asked for again.
+const settleTime = 5 * time.Second
+
+// settle releases the pods requested from a group whose requested
+// capacity has all registered (no instance booting for settleTime) and
+// which are still pending: the scheduler put other pods on the new nodes
+// (pods are not bound to the node asked for them), so these need capacity
+// of their own now, not after the provision timeout.
+func (p *Provisioner) settle(group string, booting int, now time.Time) {
+	if booting > 0 {
+		p.lastBooting[group] = now
+		return
+	}
+	last, ok := p.lastBooting[group]
+	if !ok || now.Sub(last) < settleTime {
+		return
+	}
+	delete(p.lastBooting, group)
+	for uid, r := range p.requested {
+		if r.group == group && !r.at.After(last) {
+			delete(p.requested, uid)
+		}
+	}
+}
+
 // release forgets the requests made from a group that failed, so their
 // pods are placed again at once.
 func (p *Provisioner) release(group string) {
@@ -239,18 +269,19 @@ func (p *Provisioner) release(group string) {
 	}
 }
 
-// eligible drops pods below the priority cutoff, pods already bound, and
-// pods whose requested capacity is still on its way.
-func (p *Provisioner) eligible(pending []*corev1.Pod) []*corev1.Pod {
+// eligible drops pods below the priority cutoff and pods already bound;
+// pods whose requested capacity is still on its way are returned apart
+// (waiting).
+func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Pod) {
 	now := p.opts.Clock.Now()
 	still := map[types.UID]bool{}
-	var out []*corev1.Pod
 	for _, pod := range pending {
 		if pod.Spec.NodeName != "" || corev1helpers.PodPriority(pod) < *p.opts.PriorityCutoff {
 			continue
 		}
 		still[pod.UID] = true
 		if r, ok := p.requested[pod.UID]; ok && now.Sub(r.at) < p.opts.ProvisionTimeout {
+			waiting = append(waiting, pod)
 			continue
 		}
 		out = append(out, pod)
@@ -271,18 +302,21 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) []*corev1.Pod {
 		}
 		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
 	})
-	return out
+	return out, waiting
 }
 
 // subtractBooting removes the pods that capacity already on its way will
-// take, so a pass does not ask twice while nodes boot.
-func (p *Provisioner) subtractBooting(pods []*corev1.Pod, groups []*groupState, daemonSets []*corev1.PodTemplateSpec) []*corev1.Pod {
+// take, so a pass does not ask twice while nodes boot. The waiting pods,
+// which that capacity was asked for, take it first: only what they leave
+// covers new pods.
+func (p *Provisioner) subtractBooting(waiting, pods []*corev1.Pod, groups []*groupState, daemonSets []*corev1.PodTemplateSpec) []*corev1.Pod {
 	for _, g := range groups {
 		if g.booting == 0 || len(pods) == 0 {
 			continue
 		}
-		_, placed := packBest(g, pods, daemonSets, g.booting)
+		_, placed := packBest(g, append(append([]*corev1.Pod(nil), waiting...), pods...), daemonSets, g.booting)
 		pods = without(pods, placed)
+		waiting = without(waiting, placed)
 	}
 	return pods
 }

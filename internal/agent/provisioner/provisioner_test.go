@@ -127,6 +127,51 @@ func TestPodsAlreadyRequestedAreNotAskedTwice(t *testing.T) {
 	}
 }
 
+// Capacity on its way is counted for the pods it was asked for first: new
+// pods arriving while it boots get capacity of their own.
+func TestNewPodsDoNotTakeCapacityAskedForOthers(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	first := pods(3, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), first, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(time.Second)
+	ds, err := p.Reconcile(context.Background(), append(first, pods(3, "1", "1Gi")...), nil)
+	if err != nil || len(ds) != 1 || target(t, fp, "spot") != 2 {
+		t.Fatalf("decisions %+v (%v), target %d: want one more node for the 3 new pods", ds, err, target(t, fp, "spot"))
+	}
+}
+
+// Nodes are not reserved for the pods they were asked for: when every
+// instance asked for has registered and pods are still pending (the
+// scheduler placed others there), they are asked for again after a short
+// settle time, not after the provision timeout.
+func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	ps := pods(3, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(time.Second)
+	if ds, err := p.Reconcile(context.Background(), ps, nil); err != nil || len(ds) != 0 {
+		t.Fatalf("decided %+v (%v) while the node boots", ds, err)
+	}
+	fp.SetState("spot", ins[0].ID, provider.Running)
+	clk.Step(2 * time.Second)
+	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
+		t.Fatalf("decided %+v before the settle time", ds)
+	}
+	clk.Step(settleTime)
+	ds, err := p.Reconcile(context.Background(), ps, nil)
+	if err != nil || len(ds) != 1 || target(t, fp, "spot") != 2 {
+		t.Fatalf("decisions %+v (%v), target %d: want the still-pending pods asked for again", ds, err, target(t, fp, "spot"))
+	}
+}
+
 // L11/L21: when spot reports insufficient capacity, the next pass moves the
 // pods to on-demand at once; no provision timeout is waited for.
 func TestFallbackToOnDemandOnCapacityError(t *testing.T) {
