@@ -235,7 +235,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 
 // settleTime is how long registered nodes get to take the pods they were
 // asked for before pods still pending are asked for again.
-const settleTime = 5 * time.Second
+const settleTime = 30 * time.Second
 
 // settle releases the pods requested from a group whose requested
 // capacity has all registered (no instance booting for settleTime) and
