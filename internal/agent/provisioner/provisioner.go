@@ -63,8 +63,6 @@ type Provisioner struct {
 	requested map[types.UID]request
 	// seenFailures holds failed launches already acted on.
 	seenFailures map[string]bool
-	// lastBooting is, per group, the last pass that saw it booting.
-	lastBooting map[string]time.Time
 	// Metrics is updated on every pass.
 	Metrics *Metrics
 }
@@ -95,7 +93,6 @@ func New(opts Options) (*Provisioner, error) {
 		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
 		requested:    map[types.UID]request{},
 		seenFailures: map[string]bool{},
-		lastBooting:  map[string]time.Time{},
 		Metrics:      newMetrics(),
 	}, nil
 }
@@ -103,6 +100,9 @@ func New(opts Options) (*Provisioner, error) {
 type request struct {
 	group string
 	at    time.Time
+	// bootingVersion is the pod's resourceVersion the last time the
+	// group was seen booting ("" if never).
+	bootingVersion string
 }
 
 // Decision is one scale-up the provisioner made (or, in dry-run, would make).
@@ -134,6 +134,7 @@ func (p *Provisioner) Reconcile(ctx context.Context, pending []*corev1.Pod, daem
 	if err != nil {
 		return nil, err
 	}
+	p.settle(groups, pending)
 	pods, waiting := p.eligible(pending)
 	if len(pods) == 0 {
 		return nil, nil
@@ -203,7 +204,6 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 				gs.live++
 			}
 		}
-		p.settle(g.ID, gs.booting, now)
 		if len(stuck) > 0 {
 			failed = true
 			p.Metrics.fallback("ProvisionTimeout")
@@ -233,28 +233,27 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	return out, nil
 }
 
-// settleTime is how long registered nodes get to take the pods they were
-// asked for before pods still pending are asked for again.
-const settleTime = 30 * time.Second
-
-// settle releases the pods requested from a group whose requested
-// capacity has all registered (no instance booting for settleTime) and
-// which are still pending: the scheduler put other pods on the new nodes
-// (pods are not bound to the node asked for them), so these need capacity
-// of their own now, not after the provision timeout.
-func (p *Provisioner) settle(group string, booting int, now time.Time) {
-	if booting > 0 {
-		p.lastBooting[group] = now
-		return
+// settle releases pods whose requested capacity has all registered but
+// which the scheduler has since tried again and still could not place (it
+// rewrote their status after the group's last boot): other pods took the
+// new nodes (pods are not bound to the node asked for them), so these need
+// capacity of their own now, not after the provision timeout. A pod the
+// scheduler has not retried yet keeps waiting, so a slow scheduler does
+// not cause capacity to be asked for twice.
+func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
+	booting := map[string]bool{}
+	for _, g := range groups {
+		booting[g.ID] = g.booting > 0
 	}
-	last, ok := p.lastBooting[group]
-	if !ok || now.Sub(last) < settleTime {
-		return
-	}
-	delete(p.lastBooting, group)
-	for uid, r := range p.requested {
-		if r.group == group && !r.at.After(last) {
-			delete(p.requested, uid)
+	for _, pod := range pending {
+		r, ok := p.requested[pod.UID]
+		switch {
+		case !ok:
+		case booting[r.group]:
+			r.bootingVersion = pod.ResourceVersion
+			p.requested[pod.UID] = r
+		case r.bootingVersion != "" && r.bootingVersion != pod.ResourceVersion:
+			delete(p.requested, pod.UID)
 		}
 	}
 }

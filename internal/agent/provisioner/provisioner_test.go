@@ -145,12 +145,16 @@ func TestNewPodsDoNotTakeCapacityAskedForOthers(t *testing.T) {
 }
 
 // Nodes are not reserved for the pods they were asked for: when every
-// instance asked for has registered and pods are still pending (the
-// scheduler placed others there), they are asked for again after a short
-// settle time, not after the provision timeout.
+// instance asked for has registered and the scheduler has tried a pod
+// again and still not placed it (others took the nodes), it is asked for
+// again at once, not after the provision timeout; a pod the scheduler has
+// not retried yet is not.
 func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
 	ps := pods(3, "1", "1Gi")
+	for _, pod := range ps {
+		pod.ResourceVersion = "1"
+	}
 	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -161,14 +165,14 @@ func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 		t.Fatalf("decided %+v (%v) while the node boots", ds, err)
 	}
 	fp.SetState("spot", ins[0].ID, provider.Running)
-	clk.Step(2 * time.Second)
+	clk.Step(time.Second)
 	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
-		t.Fatalf("decided %+v before the settle time", ds)
+		t.Fatalf("decided %+v before the scheduler tried the pods again", ds)
 	}
-	clk.Step(settleTime)
+	ps[0].ResourceVersion = "2" // the scheduler tried it again: no room
 	ds, err := p.Reconcile(context.Background(), ps, nil)
-	if err != nil || len(ds) != 1 || target(t, fp, "spot") != 2 {
-		t.Fatalf("decisions %+v (%v), target %d: want the still-pending pods asked for again", ds, err, target(t, fp, "spot"))
+	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 2 {
+		t.Fatalf("decisions %+v (%v), target %d: want the retried pod asked for again", ds, err, target(t, fp, "spot"))
 	}
 }
 
