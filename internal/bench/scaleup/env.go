@@ -81,8 +81,12 @@ type trial struct {
 // if set, sees the provisioner before it starts (to swap its histogram).
 func (r *runner) startTrial(ctx context.Context, autoscaler, label string, beforeRun func(*provisioner.Provisioner)) (_ *trial, err error) {
 	sc := r.sc
+	prefix := "[" + autoscaler + "] "
+	if label != "" {
+		prefix = "[" + autoscaler + " " + label + "] "
+	}
 	t := &trial{sc: sc, autoscaler: autoscaler, progress: func(format string, args ...any) {
-		r.progressf("[%s %s] "+format, append([]any{autoscaler, label}, args...)...)
+		r.progressf(prefix+format, args...)
 	}}
 	defer func() {
 		if err != nil {
@@ -92,7 +96,7 @@ func (r *runner) startTrial(ctx context.Context, autoscaler, label string, befor
 	t.progress("starting a control plane")
 	t.cp, err = controlplane.Start(ctx, controlplane.Options{
 		Name: "bench", Binaries: r.opts.Binaries, Scheduler: true, ControllerManager: true, Kwok: true,
-		UnsafeNoFsync: true, StartTimeout: 3 * time.Minute,
+		UnsafeNoFsync: true, StartTimeout: 3 * time.Minute, SchedulerQPS: 1000,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the benchmark's control plane, %w", err)

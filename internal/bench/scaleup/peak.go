@@ -31,64 +31,77 @@ func (r *runner) peak(ctx context.Context, autoscaler string) ([]Result, error) 
 	}
 	n := r.sc.Workload.Pods
 	return []Result{
-		seconds("burst-to-running-without-overprovisioning", autoscaler, without.Seconds()).
+		seconds("burst-to-half-running-without-overprovisioning", autoscaler, without.half.Seconds()),
+		seconds("burst-to-half-running-with-overprovisioning", autoscaler, with.half.Seconds()).
+			against("without-overprovisioning", without.half.Seconds()),
+		seconds("burst-to-running-without-overprovisioning", autoscaler, without.all.Seconds()).
 			note(fmt.Sprintf("%d pods at priority %d; instances boot for %s", n, r.sc.Workload.Priority, r.sc.Cloud.BootDelay.Std(45*time.Second))),
-		seconds("burst-to-running-with-overprovisioning", autoscaler, with.Seconds()).
-			against("without-overprovisioning", without.Seconds()).
-			note("pause pods (priority -10) placed before the burst by the overprovisioner; the burst preempts them"),
+		seconds("burst-to-running-with-overprovisioning", autoscaler, with.all.Seconds()).
+			against("without-overprovisioning", without.all.Seconds()).
+			note(fmt.Sprintf("pause pods (priority -10) placed before the burst by the overprovisioner (%s); the burst preempts them", with.headroom.Round(time.Second))),
 	}, nil
 }
+
+// burstTimes are the times from the burst to half and to all of its pods
+// Running, and how long the headroom took to place.
+type burstTimes struct{ half, all, headroom time.Duration }
 
 // burst starts a cluster, runs the workload's initial replicas (and, with
 // overprovisioning, the pause pods until they run), then adds the burst at
 // once and returns the time until every replica runs.
-func (r *runner) burst(ctx context.Context, autoscaler string, overprovision bool) (time.Duration, error) {
+func (r *runner) burst(ctx context.Context, autoscaler string, overprovision bool) (burstTimes, error) {
+	var bt burstTimes
 	label := "without overprovisioning"
 	if overprovision {
 		label = "with overprovisioning"
 	}
 	t, err := r.startTrial(ctx, autoscaler, label, nil)
 	if err != nil {
-		return 0, err
+		return bt, err
 	}
 	defer t.stop()
 	w := r.sc.Workload
 	deps := t.cs.AppsV1().Deployments(benchNamespace)
 	if _, err := deps.Create(ctx, deployment(w, appName, w.Initial), metav1.CreateOptions{}); err != nil {
-		return 0, fmt.Errorf("creating the workload, %w", err)
+		return bt, fmt.Errorf("creating the workload, %w", err)
 	}
 	timeout := r.sc.Timeout.Std(5 * time.Minute)
 	if err := waitFor(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
 		n, err := t.runningPods(ctx, "app="+appName)
 		return n == w.Initial, err
 	}); err != nil {
-		return 0, fmt.Errorf("waiting for %d initial replicas, %w", w.Initial, err)
+		return bt, fmt.Errorf("waiting for %d initial replicas, %w", w.Initial, err)
 	}
 	if overprovision {
+		placed := time.Now()
 		if err := t.placeHeadroom(ctx, r.sc.Overprovisioning, timeout); err != nil {
-			return 0, err
+			return bt, err
 		}
+		bt.headroom = time.Since(placed)
 	}
 	total := w.Initial + w.Pods
 	t.progress("burst: %d pods", w.Pods)
 	start := time.Now()
 	d, err := deps.Get(ctx, appName, metav1.GetOptions{})
 	if err != nil {
-		return 0, fmt.Errorf("reading the workload, %w", err)
+		return bt, fmt.Errorf("reading the workload, %w", err)
 	}
 	d.Spec.Replicas = ptr.To(int32(total))
 	if _, err := deps.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
-		return 0, fmt.Errorf("scaling the workload to %d, %w", total, err)
+		return bt, fmt.Errorf("scaling the workload to %d, %w", total, err)
 	}
 	if err := waitFor(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
 		n, err := t.runningPods(ctx, "app="+appName)
+		if bt.half == 0 && n-w.Initial >= (w.Pods+1)/2 {
+			bt.half = time.Since(start)
+		}
 		return n == total, err
 	}); err != nil {
-		return 0, fmt.Errorf("waiting for %d replicas, %w", total, err)
+		return bt, fmt.Errorf("waiting for %d replicas, %w", total, err)
 	}
-	took := time.Since(start)
-	t.progress("all %d replicas Running %s after the burst", total, took.Round(time.Millisecond))
-	return took, nil
+	bt.all = time.Since(start)
+	t.progress("all %d replicas Running %s after the burst (half after %s)", total, bt.all.Round(time.Millisecond), bt.half.Round(time.Millisecond))
+	return bt, nil
 }
 
 // placeHeadroom writes the overprovisioner's ConfigMap, runs the
