@@ -4,6 +4,7 @@ package deploy
 
 import (
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -51,6 +52,8 @@ type AgentOptions struct {
 	Namespace string
 	// Image replaces the container image (default as shipped).
 	Image string
+	// Args are added to the agent's command line after --controllers.
+	Args []string
 }
 
 // controllerFiles maps a controller to the manifest file with its RBAC.
@@ -58,6 +61,8 @@ var controllerFiles = map[string]string{
 	"downscaler":      "agent/20-rbac-downscaler.yaml",
 	"janitor":         "agent/30-rbac-janitor.yaml",
 	"overprovisioner": "agent/50-rbac-overprovisioner.yaml",
+	"provisioner":     "agent/60-rbac-provisioner.yaml",
+	"interruption":    "agent/70-rbac-interruption.yaml",
 }
 
 const (
@@ -79,7 +84,7 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 	for _, c := range o.Controllers {
 		f, ok := controllerFiles[c]
 		if !ok {
-			return nil, fmt.Errorf("unknown controller %q (known: downscaler, janitor, overprovisioner)", c)
+			return nil, fmt.Errorf("unknown controller %q (known: %s)", c, strings.Join(knownControllers(), ", "))
 		}
 		want[f] = true
 	}
@@ -98,11 +103,31 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 		if o.Image != "" {
 			text = strings.ReplaceAll(text, "image: "+shippedImage, "image: "+o.Image)
 		}
-		text = strings.ReplaceAll(text, shippedControllers, "--controllers="+strings.Join(o.Controllers, ","))
+		controllers := "--controllers=" + strings.Join(o.Controllers, ",")
+		for _, a := range o.Args {
+			controllers += "\n        - " + yamlString(a)
+		}
+		text = strings.ReplaceAll(text, shippedControllers, controllers)
 		b.WriteString("---\n# Source: " + d.Source + "\n")
 		b.WriteString(strings.TrimSpace(text) + "\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// yamlString quotes an argument for a YAML list item.
+func yamlString(s string) string {
+	b, _ := json.Marshal(s) // a JSON string is a valid YAML scalar
+	return string(b)
+}
+
+// knownControllers lists the controllers with RBAC files, sorted.
+func knownControllers() []string {
+	out := make([]string, 0, len(controllerFiles))
+	for c := range controllerFiles {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func isRBACFile(file string) bool {

@@ -75,7 +75,25 @@ func TestRenderAgent(t *testing.T) {
 			t.Errorf("document %d does not decode: %v\n%s", i, err, doc)
 		}
 	}
-	if _, err := RenderAgent(AgentOptions{Controllers: []string{"reaper"}}); err == nil {
+	if _, err := RenderAgent(AgentOptions{Controllers: []string{"autoscaler"}}); err == nil {
 		t.Error("unknown controller accepted")
+	}
+}
+
+// Extra arguments land in the agent's command line, quoted, after
+// --controllers, and the capacity controllers bring their RBAC.
+func TestRenderAgentArgs(t *testing.T) {
+	out, err := RenderAgent(AgentOptions{Controllers: []string{"provisioner", "interruption"}, Args: []string{"--cluster=prod eu1", "--provider=local"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	for _, want := range []string{"- --controllers=provisioner,interruption\n        - \"--cluster=prod eu1\"\n        - \"--provider=local\"\n", "name: bosun-agent-provisioner", "name: bosun-agent-interruption"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered manifests lack %q", want)
+		}
+	}
+	if strings.Contains(text, "bosun-agent-janitor") {
+		t.Error("rendered manifests contain the janitor's RBAC")
 	}
 }

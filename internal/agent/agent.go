@@ -54,6 +54,9 @@ const (
 	ControllerOverprovisioner = "overprovisioner"
 )
 
+// knownControllers lists the controllers for error messages.
+const knownControllers = "downscaler, janitor, overprovisioner, provisioner, interruption"
+
 // Options configure the agent. Validate checks them in one place.
 type Options struct {
 	// Kubeconfig is a kubeconfig path; empty means in-cluster config.
@@ -87,6 +90,8 @@ type Options struct {
 	// Downscaler and Janitor configure the controllers.
 	Downscaler downscaler.Defaults
 	Janitor    janitor.Options
+	// Capacity configures the provisioner and the interruption handler.
+	Capacity Capacity
 	// Overprovisioner names the ConfigMap ("namespace/name") with the
 	// overprovisioner's linear or ladder rules; its pause Deployments live
 	// in that namespace.
@@ -113,16 +118,23 @@ func (o *Options) syncTimeout() time.Duration {
 // Validate checks the options for contradictions.
 func (o *Options) Validate() error {
 	if len(o.Controllers) == 0 {
-		return errors.New("--controllers: name at least one of downscaler, janitor, overprovisioner")
+		return fmt.Errorf("--controllers: name at least one of %s", knownControllers)
 	}
+	capacity := false
 	for _, c := range o.Controllers {
-		if c != ControllerDownscaler && c != ControllerJanitor && c != ControllerOverprovisioner {
-			return fmt.Errorf("--controllers: unknown controller %q (known: downscaler, janitor, overprovisioner)", c)
+		if c != ControllerDownscaler && c != ControllerJanitor && c != ControllerOverprovisioner && !capacityController(c) {
+			return fmt.Errorf("--controllers: unknown controller %q (known: %s)", c, knownControllers)
 		}
+		capacity = capacity || capacityController(c)
 		if c == ControllerOverprovisioner {
 			if ns, name, ok := strings.Cut(o.Overprovisioner, "/"); !ok || ns == "" || name == "" {
 				return fmt.Errorf("--overprovisioner-configmap %q: expected namespace/name of the ConfigMap with the linear or ladder rules", o.Overprovisioner)
 			}
+		}
+	}
+	if capacity {
+		if err := o.Capacity.validate(o); err != nil {
+			return err
 		}
 	}
 	if !o.At.IsZero() && (!o.Once || !o.DryRun) {
@@ -148,6 +160,16 @@ type passer interface {
 func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
+	}
+	for _, c := range o.Controllers {
+		if capacityController(c) {
+			// Before anything connects: a cloud that cannot be reached
+			// is the likelier mistake and the clearer error.
+			if _, err := o.Capacity.provider(); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -331,11 +353,22 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			}
 			starters = append(starters, c.StartAndSync)
 			out = append(out, c)
+		case ControllerProvisioner, ControllerInterruption:
+			c, start, err := buildCapacity(name, &o, d)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s, %w", name, err)
+			}
+			if start != nil {
+				starters = append(starters, start)
+			}
+			out = append(out, c)
 		case ControllerOverprovisioner:
 			ns, name, _ := strings.Cut(o.Overprovisioner, "/")
-			out = append(out, overprovisioner.New(overprovisioner.Options{
-				Client: d.client, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
-			}))
+			c := overprovisioner.New(overprovisioner.Options{
+				Client: d.client, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+			})
+			starters = append(starters, c.Start)
+			out = append(out, c)
 		}
 	}
 	return out, starters, nil
@@ -384,9 +417,50 @@ func passOnce(ctx context.Context, ctrls []passer, o Options) error {
 // pass, so that a burst of edits makes one pass.
 const debounce = time.Second
 
-// passLoop runs a pass every interval, and early after kick (annotation
-// changes), at most once per debounce.
+// passLoop runs the capacity controllers on their own loop every
+// Capacity.Interval, and the others every Interval and early after kick
+// (annotation changes), at most once per debounce.
 func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
+	var capacity, others []passer
+	for _, c := range ctrls {
+		if capacityController(c.Name()) {
+			capacity = append(capacity, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if len(capacity) > 0 {
+			tickLoop(ctx, capacity, o, clk, o.Capacity.interval())
+		}
+	}()
+	defer func() { <-done }()
+	if len(others) > 0 {
+		kickLoop(ctx, others, o, clk, kick)
+	}
+}
+
+// tickLoop runs a pass of every controller every interval.
+func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration) {
+	for {
+		for _, c := range ctrls {
+			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+				o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(interval):
+		}
+	}
+}
+
+// kickLoop runs a pass every interval, and early after kick, at most once
+// per debounce.
+func kickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
 	for {
 		for _, c := range ctrls {
 			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {

@@ -27,7 +27,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{}) }
+func TestMain(m *testing.M) { testenv.Main(m, testenv.Options{Pods: true}) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

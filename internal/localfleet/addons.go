@@ -6,27 +6,31 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/agent"
-	"github.com/bosun-platform/bosun/internal/agent/interruption"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/casgrpc"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
-	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/render"
 )
 
 // agentControllers are the agent controllers `bosun up` runs against every
-// local cluster (the in-cluster agent's, run in this process).
-var agentControllers = []string{"downscaler", "janitor"}
+// local cluster (the in-cluster agent's, run in this process). With
+// cluster-autoscaler in charge of the node groups, Bosun's provisioner
+// stays off: the two would fight over the groups' sizes.
+func agentControllers(clusterAutoscaler bool) []string {
+	out := []string{agent.ControllerDownscaler, agent.ControllerJanitor, agent.ControllerInterruption}
+	if !clusterAutoscaler {
+		out = append(out, agent.ControllerProvisioner)
+	}
+	return out
+}
 
 // renderClusters renders every cluster before anything starts, so a fleet
 // that does not render stops `bosun up` with nothing changed.
@@ -68,28 +72,6 @@ func applyManifests(ctx context.Context, out io.Writer, res *render.Result, cp *
 	return nil
 }
 
-// runProvisioner runs the provisioner against the cluster with the local
-// cloud as its provider, so pending pods get nodes, spot first (L21).
-func runProvisioner(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cs kubernetes.Interface, cloud provider.Provider) {
-	log = log.With("cluster", cl.ID, "controller", "provisioner")
-	prov, err := provisioner.New(provisioner.Options{
-		Provider: cloud, Cluster: cl.ID, Templates: localcloud.ZoneTemplates(cl.Region), Logger: log,
-	})
-	if err == nil {
-		err = prov.Run(ctx, cs, time.Second)
-	}
-	if err != nil && ctx.Err() == nil {
-		log.Warn("provisioner stopped", "error", err)
-	}
-}
-
-// runInterruptions cordons, taints and drains the cluster's nodes whose
-// instances get a spot interruption notice (L19).
-func runInterruptions(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cs kubernetes.Interface, cloud provider.Provider) {
-	h := &interruption.Handler{Provider: cloud, Client: cs, Cluster: cl.ID, Logger: log.With("cluster", cl.ID, "controller", "interruption")}
-	h.Run(ctx, time.Second)
-}
-
 // serveClusterAutoscaler serves the cluster-autoscaler externalgrpc API
 // for the cluster's node groups instead of running Bosun's provisioner (the
 // two would fight over the groups). It writes cluster-autoscaler's
@@ -128,13 +110,15 @@ func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger
 	return nil
 }
 
-// runAgent runs the agent controllers against the cluster until ctx ends;
-// their problems go to the log, never stop the fleet.
-func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane) {
+// runAgent runs the agent controllers against the cluster, with the local
+// cloud as the capacity controllers' provider, until ctx ends; their
+// problems go to the log, never stop the fleet.
+func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider, controllers []string) {
 	err := agent.Run(ctx, agent.Options{
 		RESTConfig:  cp.RESTConfig(),
-		Controllers: agentControllers,
+		Controllers: controllers,
 		Interval:    agentInterval,
+		Capacity:    agent.Capacity{Provider: cloud, Cluster: cl.ID, Region: cl.Region},
 		Logger:      log.With("cluster", cl.ID),
 		Out:         io.Discard,
 	})

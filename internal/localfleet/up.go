@@ -147,15 +147,13 @@ func Up(ctx context.Context, opts Options) error {
 		if err := applyManifests(ctx, opts.Out, rendered[cl.ID], cp); err != nil {
 			return err
 		}
-		go runAgent(ctx, opts.Logger, cl, cp)
-		go runInterruptions(ctx, opts.Logger, cl, cs, cloud)
+		controllers := agentControllers(opts.ClusterAutoscaler)
 		if opts.ClusterAutoscaler {
 			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cs, cloud); err != nil {
 				return err
 			}
-		} else {
-			go runProvisioner(ctx, opts.Logger, cl, cs, cloud)
 		}
+		go runAgent(ctx, opts.Logger, cl, cp, cloud, controllers)
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err

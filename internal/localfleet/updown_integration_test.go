@@ -16,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bosun-platform/bosun/internal/controlplane"
+	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localfleet"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
@@ -168,6 +171,29 @@ func TestIntegrationUpDown(t *testing.T) {
 			t.Errorf("node %s labels %v", n.Name, n.Labels)
 		}
 	}
+	// The agent that bosun up runs for the cluster provisions: a pod for
+	// the spot pool (min 0) gets a spot node.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "needs-a-node", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeSelector: map[string]string{fleet.LabelApplicationGroup: "default"},
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
+			}}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 90*time.Second, func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil || p.Status.Phase != corev1.PodRunning {
+			return false, err
+		}
+		n, err := cs.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+		return err == nil && n.Labels["karpenter.sh/capacity-type"] == "spot", err
+	}, "the pending pod to run on a spot node that bosun up's provisioner asked for")
+
 	second := exec.Command(bosun, "up")
 	second.Env = env
 	out, err := second.CombinedOutput()

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,7 +23,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -39,7 +47,12 @@ const (
 
 // Options configure the controller.
 type Options struct {
+	// Client writes the PriorityClass and the pause Deployments.
 	Client kubernetes.Interface
+	// Factory is a cluster-wide informer factory for nodes and priority
+	// classes (the agent's); nil means the controller makes its own.
+	// Either way Start starts what the controller made.
+	Factory informers.SharedInformerFactory
 	// Namespace holds the ConfigMap and the pause Deployments.
 	Namespace string
 	// ConfigMap names the ConfigMap with the linear or ladder rules.
@@ -47,24 +60,128 @@ type Options struct {
 	// DryRun logs what would change and changes nothing.
 	DryRun bool
 	Logger *slog.Logger
+	// SyncTimeout bounds the cache sync when Reconcile starts the caches
+	// itself (default 30s).
+	SyncTimeout time.Duration
 }
 
-// Controller reconciles the pause Deployments.
+// Controller reconciles the pause Deployments. It reads everything from
+// informer caches (an unchanged cluster costs no API request) and writes
+// only when a Deployment or the PriorityClass differs from what it wants.
 type Controller struct {
 	opts    Options
 	actions []string
+
+	// own are the factories the controller made and starts itself.
+	own             []informers.SharedInformerFactory
+	started         bool
+	nodes           corelisters.NodeLister
+	pods            corelisters.PodLister
+	configMaps      corelisters.ConfigMapLister
+	deployments     appslisters.DeploymentLister
+	priorityClasses schedulinglisters.PriorityClassLister
+	configInformer  cache.SharedIndexInformer
 }
 
 func (c *Controller) did(format string, args ...any) {
 	c.actions = append(c.actions, fmt.Sprintf(format, args...))
 }
 
-// New returns a controller.
+// New returns a controller. Call Start before the first pass (Reconcile
+// starts the caches itself when nobody did).
+//
+// RBAC: nodes and pods list/watch, priorityclasses list/watch/create; in
+// its namespace configmaps list/watch and deployments
+// list/watch/create/update/delete.
 func New(opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Controller{opts: opts}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = 30 * time.Second
+	}
+	c := &Controller{opts: opts}
+	shared := opts.Factory
+	if shared == nil {
+		shared = informers.NewSharedInformerFactory(opts.Client, 0)
+		c.own = append(c.own, shared)
+	}
+	c.nodes = shared.Core().V1().Nodes().Lister()
+	c.priorityClasses = shared.Scheduling().V1().PriorityClasses().Lister()
+	// Running pods only, trimmed to what sizing needs: a cache of every
+	// pod's full spec and status would dominate the agent's memory.
+	running := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("status.phase", string(corev1.PodRunning)).String()
+		}),
+		informers.WithTransform(trimPod))
+	c.pods = running.Core().V1().Pods().Lister()
+	own := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(opts.Namespace))
+	c.configMaps = own.Core().V1().ConfigMaps().Lister()
+	c.configInformer = own.Core().V1().ConfigMaps().Informer()
+	c.deployments = own.Apps().V1().Deployments().Lister()
+	c.own = append(c.own, running, own)
+	return c
+}
+
+// Start starts the informers the controller made until run ends and
+// reports whether they synced before sync ended. A shared factory passed
+// in Options is started by its owner.
+func (c *Controller) Start(run, sync context.Context) bool {
+	c.started = true
+	for _, f := range c.own {
+		f.Start(run.Done())
+		for _, ok := range f.WaitForCacheSync(sync.Done()) {
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// OnAnnotationChange calls f when the rules ConfigMap changes, so new
+// rules apply at once rather than at the next interval.
+func (c *Controller) OnAnnotationChange(f func()) error {
+	_, err := c.configInformer.AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			cm, ok := obj.(*corev1.ConfigMap)
+			return ok && cm.Name == c.opts.ConfigMap
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { f() },
+			UpdateFunc: func(any, any) { f() },
+			DeleteFunc: func(any) { f() },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching the overprovisioner's ConfigMap, %w", err)
+	}
+	return nil
+}
+
+// trimPod keeps what sizing needs: name, node, labels, owners and the
+// containers' requests.
+func trimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Labels: p.Labels, OwnerReferences: p.OwnerReferences,
+		},
+		Spec:   corev1.PodSpec{NodeName: p.Spec.NodeName},
+		Status: corev1.PodStatus{Phase: p.Status.Phase},
+	}
+	for _, ctr := range p.Spec.Containers {
+		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: ctr.Name, Resources: corev1.ResourceRequirements{Requests: ctr.Resources.Requests}})
+	}
+	return out, nil
 }
 
 // target is a set of nodes that gets its own pause pods.
@@ -89,8 +206,16 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 
 // Reconcile makes one pass; see Pass.
 func (c *Controller) Reconcile(ctx context.Context) error {
+	if !c.started {
+		sync, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
+		ok := c.Start(ctx, sync)
+		cancel()
+		if !ok {
+			return fmt.Errorf("overprovisioner: informer caches did not sync within %s (check its RBAC)", c.opts.SyncTimeout)
+		}
+	}
 	where := c.opts.Namespace + "/" + c.opts.ConfigMap
-	cm, err := c.opts.Client.CoreV1().ConfigMaps(c.opts.Namespace).Get(ctx, c.opts.ConfigMap, metav1.GetOptions{})
+	cm, err := c.configMaps.ConfigMaps(c.opts.Namespace).Get(c.opts.ConfigMap)
 	if err != nil {
 		return fmt.Errorf("reading ConfigMap %s, %w", where, err)
 	}
@@ -101,15 +226,15 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	if err := c.ensurePriorityClass(ctx); err != nil {
 		return err
 	}
-	nodes, err := c.opts.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("listing nodes, %w", err)
 	}
-	pods, err := c.opts.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
+	pods, err := c.pods.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("listing pods, %w", err)
 	}
-	targets := targetsOf(nodes.Items, params.IncludeUnschedulable())
+	targets := targetsOf(nodes, params.IncludeUnschedulable())
 	keep := map[string]bool{}
 	for _, t := range targets {
 		keep[deploymentName(t.name)] = true
@@ -118,7 +243,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 			cores += float64(n.Status.Allocatable.Cpu().MilliValue()) / 1000
 		}
 		replicas := params.Replicas(cores, len(t.nodes))
-		cpu, mem := podSize(t, pods.Items)
+		cpu, mem := podSize(t, pods)
 		if err := c.apply(ctx, t, int32(replicas), cpu, mem); err != nil {
 			return err
 		}
@@ -128,10 +253,10 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 
 // targetsOf groups nodes: dedicated pools (role label dedicated) each on
 // their own, every other node in the cluster target.
-func targetsOf(nodes []corev1.Node, includeUnschedulable bool) []*target {
+func targetsOf(nodes []*corev1.Node, includeUnschedulable bool) []*target {
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	byName := map[string]*target{}
-	for i := range nodes {
-		n := &nodes[i]
+	for _, n := range nodes {
 		if n.Spec.Unschedulable && !includeUnschedulable {
 			continue
 		}
@@ -174,14 +299,13 @@ func hasNoSchedule(taints []corev1.Taint) bool {
 
 // podSize is the "auto" size (L12): 10% above the largest CPU and memory
 // request of a real pod on the target's nodes, at least 100m and 128Mi.
-func podSize(t *target, pods []corev1.Pod) (resource.Quantity, resource.Quantity) {
+func podSize(t *target, pods []*corev1.Pod) (resource.Quantity, resource.Quantity) {
 	on := map[string]bool{}
 	for _, n := range t.nodes {
 		on[n.Name] = true
 	}
 	var cpu, mem int64 = 100, 128 << 20
-	for i := range pods {
-		p := &pods[i]
+	for _, p := range pods {
 		if !on[p.Spec.NodeName] || p.Labels[LabelManaged] != "" || ownedByDaemonSet(p) {
 			continue
 		}
@@ -207,7 +331,7 @@ func ownedByDaemonSet(p *corev1.Pod) bool {
 func deploymentName(target string) string { return "overprovisioning-" + strings.ToLower(target) }
 
 func (c *Controller) ensurePriorityClass(ctx context.Context) error {
-	_, err := c.opts.Client.SchedulingV1().PriorityClasses().Get(ctx, PriorityClassName, metav1.GetOptions{})
+	_, err := c.priorityClasses.Get(PriorityClassName)
 	if err == nil || !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -230,7 +354,7 @@ func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, mem resource.Quantity) error {
 	want := deployment(c.opts.Namespace, t, replicas, cpu, mem)
 	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
-	cur, err := deps.Get(ctx, want.Name, metav1.GetOptions{})
+	cur, err := c.deployments.Deployments(c.opts.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
 		c.opts.Logger.Info("creating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
 		c.did("create Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Namespace, want.Name, replicas, cpu.String(), mem.String())
@@ -238,6 +362,9 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 			return nil
 		}
 		_, err = deps.Create(ctx, want, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil // created by the previous pass; the cache has not seen it yet
+		}
 		return err
 	}
 	if err != nil {
@@ -253,6 +380,7 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	if c.opts.DryRun {
 		return nil
 	}
+	cur = cur.DeepCopy() // never modify the cache
 	cur.Spec.Replicas = want.Spec.Replicas
 	cur.Spec.Template = want.Spec.Template
 	_, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
@@ -292,11 +420,15 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 // prune deletes pause Deployments of targets that no longer exist.
 func (c *Controller) prune(ctx context.Context, keep map[string]bool) error {
 	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
-	list, err := deps.List(ctx, metav1.ListOptions{LabelSelector: LabelManaged})
+	managed, err := labels.Parse(LabelManaged)
+	if err != nil {
+		return err
+	}
+	list, err := c.deployments.Deployments(c.opts.Namespace).List(managed)
 	if err != nil {
 		return fmt.Errorf("listing pause deployments, %w", err)
 	}
-	for _, d := range list.Items {
+	for _, d := range list {
 		if keep[d.Name] {
 			continue
 		}

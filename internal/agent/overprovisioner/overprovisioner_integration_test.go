@@ -6,7 +6,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,10 +110,11 @@ func TestIntegrationPauseDeploymentsPerTarget(t *testing.T) {
 	if _, err := env.Client.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err = c.Reconcile(ctx)
-	if err == nil || !strings.Contains(err.Error(), ns+"/overprovisioning") {
-		t.Fatalf("bad config: err = %v", err)
-	}
+	// The cache sees the update a moment later.
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		err := c.Reconcile(ctx)
+		return err != nil && strings.Contains(err.Error(), ns+"/overprovisioning") && strings.Contains(err.Error(), "coresPerReplica"), nil
+	}, "a clear error naming the ConfigMap and the field")
 	after, _ := env.Client.AppsV1().Deployments(ns).Get(ctx, "overprovisioning-cluster", metav1.GetOptions{})
 	if after.Generation != general.Generation {
 		t.Error("a config that did not parse changed the pause deployment")
@@ -125,12 +128,13 @@ func TestIntegrationPauseDeploymentsPerTarget(t *testing.T) {
 	if err := env.Client.CoreV1().Nodes().Delete(ctx, "checkout-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Reconcile(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "overprovisioning-pool-checkout", metav1.GetOptions{}); err == nil {
-		t.Error("pause deployment of a gone pool was not pruned")
-	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		if err := c.Reconcile(ctx); err != nil {
+			return false, nil // the cache may still hold the bad config
+		}
+		_, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "overprovisioning-pool-checkout", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}, "the pause deployment of a gone pool to be pruned")
 }
 
 // The shipped RBAC (deploy/agent/50-rbac-overprovisioner.yaml) is enough:
@@ -186,6 +190,15 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	}
 	cfg := env.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":bosun-agent"}
+	var requests atomic.Int64
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if !strings.Contains(r.URL.RawQuery, "watch=true") {
+				requests.Add(1)
+			}
+			return rt.RoundTrip(r)
+		})
+	})
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +215,19 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	if _, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "overprovisioning-cluster", metav1.GetOptions{}); err != nil {
 		t.Fatalf("pause deployment not created under the shipped role: %v", err)
 	}
+	// Once the caches have seen the Deployment, a pass over an unchanged
+	// cluster reads only the caches: no API request at all.
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		actions, err := c.Pass(ctx)
+		return err == nil && len(actions) == 0, err
+	}, "a pass with nothing to do")
+	before := requests.Load()
+	if actions, err := c.Pass(ctx); err != nil || len(actions) != 0 {
+		t.Fatalf("idle pass: %v, %v", actions, err)
+	}
+	if n := requests.Load() - before; n != 0 {
+		t.Errorf("an idle pass made %d API request(s), want 0", n)
+	}
 	// Without the role the same identity is refused: the test can fail.
 	other := env.RESTConfig()
 	other.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":nobody"}
@@ -209,7 +235,11 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := overprovisioner.New(overprovisioner.Options{Client: cs2, Namespace: ns, ConfigMap: "overprovisioning", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Pass(ctx); err == nil {
+	if _, err := overprovisioner.New(overprovisioner.Options{Client: cs2, Namespace: ns, ConfigMap: "overprovisioning", SyncTimeout: 3 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Pass(ctx); err == nil {
 		t.Error("an identity without the role could run the overprovisioner")
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

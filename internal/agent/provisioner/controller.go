@@ -11,30 +11,118 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
+
+// Controller is the provisioner as an agent controller: it reads pods the
+// scheduler could not place and the DaemonSets from informer caches, so an
+// idle pass makes no API request, and calls Reconcile when pods wait.
+//
+// RBAC: pods list/watch (with the field selector spec.nodeName=""),
+// daemonsets list/watch, events create.
+type Controller struct {
+	p          *Provisioner
+	unassigned informers.SharedInformerFactory
+	// own is the factory for DaemonSets when no shared one was given.
+	own        informers.SharedInformerFactory
+	pods       corelisters.PodLister
+	daemonSets appslisters.DaemonSetLister
+}
+
+// NewController wires the provisioner to a clientset. shared is the
+// agent's informer factory (for DaemonSets; it may be nil, then the
+// controller makes its own); call Start before the first Pass.
+func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory) *Controller {
+	unassigned := informers.NewSharedInformerFactoryWithOptions(cs, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
+		}))
+	var own informers.SharedInformerFactory
+	if shared == nil {
+		own = informers.NewSharedInformerFactory(cs, 0)
+		shared = own
+	}
+	return &Controller{
+		p:          p,
+		unassigned: unassigned,
+		own:        own,
+		pods:       unassigned.Core().V1().Pods().Lister(),
+		daemonSets: shared.Apps().V1().DaemonSets().Lister(),
+	}
+}
+
+// Name is the controller's name in `bosun agent --controllers`.
+func (c *Controller) Name() string { return "provisioner" }
+
+// Provisioner returns the provisioner the controller drives.
+func (c *Controller) Provisioner() *Provisioner { return c.p }
+
+// Start starts the controller's own informer (pods without a node) until
+// run ends and reports whether it synced before sync ended. The shared
+// factory passed to NewController is started by its owner.
+func (c *Controller) Start(run, sync context.Context) bool {
+	factories := []informers.SharedInformerFactory{c.unassigned}
+	if c.own != nil {
+		factories = append(factories, c.own)
+	}
+	for _, f := range factories {
+		f.Start(run.Done())
+		for _, ok := range f.WaitForCacheSync(sync.Done()) {
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Pass runs one scale-up pass over the pods waiting for capacity and
+// returns the decisions as text.
+func (c *Controller) Pass(ctx context.Context) ([]string, error) {
+	list, err := c.pods.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing pending pods from the cache, %w", err)
+	}
+	pending := unschedulable(list)
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	dsList, err := c.daemonSets.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing DaemonSets from the cache, %w", err)
+	}
+	templates := make([]*corev1.PodTemplateSpec, 0, len(dsList))
+	for _, ds := range dsList {
+		templates = append(templates, &ds.Spec.Template)
+	}
+	decisions, err := c.p.Reconcile(ctx, pending, templates)
+	out := make([]string, 0, len(decisions))
+	for _, d := range decisions {
+		out = append(out, d.String())
+	}
+	return out, err
+}
+
+// String says what the decision does.
+func (d Decision) String() string {
+	s := fmt.Sprintf("scale up %s from %d to %d for %d pod(s)", d.Group, d.From, d.To, d.Pods)
+	if d.Fallback {
+		s += " (fallback: a preferred group's offerings are unavailable)"
+	}
+	return s
+}
 
 // Run watches unscheduled pods and DaemonSets through informers and runs a
 // pass every interval while pods are pending (an idle pass reads only the
 // informers' caches and makes no API request). It returns when ctx ends.
 func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval time.Duration) error {
-	unscheduled := informers.NewSharedInformerFactoryWithOptions(cs, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
-		}))
-	pods := unscheduled.Core().V1().Pods().Lister()
-	all := informers.NewSharedInformerFactory(cs, 0)
-	daemonSets := all.Apps().V1().DaemonSets().Lister()
-	unscheduled.Start(ctx.Done())
-	all.Start(ctx.Done())
-	for typ, ok := range unscheduled.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("provisioner: syncing %v informer", typ)
+	c := NewController(p, cs, nil)
+	if !c.Start(ctx, ctx) {
+		if ctx.Err() != nil {
+			return nil
 		}
-	}
-	for typ, ok := range all.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return fmt.Errorf("provisioner: syncing %v informer", typ)
-		}
+		return fmt.Errorf("provisioner: informer caches did not sync")
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -44,30 +132,20 @@ func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval
 			return nil
 		case <-t.C:
 		}
-		list, err := pods.List(labels.Everything())
-		if err != nil {
-			continue
-		}
-		pending := unschedulable(list)
-		if len(pending) == 0 {
-			continue
-		}
-		dsList, _ := daemonSets.List(labels.Everything())
-		var templates []*corev1.PodTemplateSpec
-		for _, ds := range dsList {
-			templates = append(templates, &ds.Spec.Template)
-		}
-		if _, err := p.Reconcile(ctx, pending, templates); err != nil && ctx.Err() == nil {
+		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
 			p.opts.Logger.Warn("provisioner pass", "error", err)
 		}
 	}
 }
 
 // unschedulable keeps the pods the scheduler tried and could not place.
+// A pod with a nominated node is not one of them: the scheduler preempted
+// lower-priority pods (pause pods, L12) to make room for it there, and a
+// new node would be wasted on it.
 func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, pod := range pods {
-		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil {
+		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.NominatedNodeName != "" {
 			continue
 		}
 		for _, c := range pod.Status.Conditions {

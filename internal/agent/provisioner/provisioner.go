@@ -10,6 +10,17 @@
 // requests only what is still missing. State that matters lives in the
 // provider (target sizes); the unavailable-offering cache is a hint that is
 // rebuilt from the provider's failed launches after a restart.
+//
+// Two more capacity controllers live here, sharing the placement helpers:
+// ScaleDown removes empty and under-utilized nodes whose pods can move
+// elsewhere, on-demand before spot; Reaper (L22) replaces on-demand
+// fallback nodes with spot once spot offerings are available again. Both
+// read nodes, pods and PodDisruptionBudgets from informers, drain through
+// the Eviction API (k8s.io/kubectl/pkg/drain, PDBs respected) and delete
+// the node's instance through the provider. Their RBAC: nodes get, list,
+// watch, patch; pods get, list, watch; pods/eviction create; apps
+// daemonsets get; policy poddisruptionbudgets list, watch; events create,
+// patch.
 package provisioner
 
 import (

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/localfleet"
+	"github.com/bosun-platform/bosun/internal/provider/local"
 	"github.com/bosun-platform/bosun/internal/schedule"
 )
 
@@ -46,6 +49,11 @@ type flagpole struct {
 	includeLabels                  string
 
 	overprovisioner           string
+	provider                  string
+	localCloud                string
+	cluster                   string
+	region                    string
+	capacityInterval          time.Duration
 	janitorResources          []string
 	janitorExcludeResources   []string
 	janitorClusterScoped      bool
@@ -62,7 +70,7 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 	flags := &flagpole{}
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run the in-cluster controllers: off-hours downscaler and TTL janitor",
+		Short: "Run the in-cluster controllers: downscaler, janitor, overprovisioner, provisioner, interruption handler",
 		Long: `Run Bosun's in-cluster controllers, each enabled with --controllers:
 
   downscaler  scales Deployments, StatefulSets, HPAs and CronJobs down outside
@@ -72,6 +80,17 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
   overprovisioner
               keeps headroom with priority -10 pause pods, per the linear or
               ladder rules in --overprovisioner-configmap (L12)
+  provisioner adds nodes for pods the scheduler cannot place, spot first, and
+              falls back to on-demand within seconds of a capacity error
+              (L10, L11, L21, L57)
+  interruption
+              cordons, taints and drains a node when its spot instance gets
+              an interruption notice (L19)
+
+The capacity controllers (provisioner, interruption) talk to the cloud
+through --provider (today: local, the local cloud of ` + "`bosun up`" + `, found by
+--local-cloud) for the node groups of --cluster, and run every
+--capacity-interval, independent of --interval.
 
 Runs in-cluster, or against --kubeconfig. Leader election is on by default
 in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
@@ -80,7 +99,8 @@ in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
 what would change and changes nothing. --once --dry-run --at TIME previews
 what each controller would do at TIME.`,
 		Example: `  bosun agent --kubeconfig ~/.bosun/kubeconfig --controllers downscaler --default-uptime "Mon-Fri 07:30-20:30 Europe/Berlin"
-  bosun agent --kubeconfig kc --controllers downscaler,janitor --once --dry-run --at 2026-12-24T22:00:00+01:00`,
+  bosun agent --kubeconfig kc --controllers downscaler,janitor --once --dry-run --at 2026-12-24T22:00:00+01:00
+  bosun agent --kubeconfig ~/.bosun/clusters/local-prod/kubeconfig --controllers provisioner,interruption --provider local --cluster local-prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("leader-elect") {
@@ -97,8 +117,13 @@ what each controller would do at TIME.`,
 	ownNS := envOr("POD_NAMESPACE", "bosun-system")
 	f := cmd.Flags()
 	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
-	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner")
+	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption")
 	f.StringVar(&flags.overprovisioner, "overprovisioner-configmap", ownNS+"/overprovisioning", "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
+	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
+	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the local cloud's endpoint file (default: cloud.json in $BOSUN_HOME or ~/.bosun)")
+	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")
+	f.StringVar(&flags.region, "region", "local", "capacity controllers: the cluster's region (node templates)")
+	f.DurationVar(&flags.capacityInterval, "capacity-interval", time.Second, "capacity controllers: time between passes")
 	f.StringVar(&flags.namespace, "namespace", "", "watch only this namespace (default: all)")
 	f.DurationVar(&flags.interval, "interval", 30*time.Second, "time between passes")
 	f.BoolVar(&flags.dryRun, "dry-run", false, "log and count what would change; change nothing")
@@ -149,6 +174,16 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
 		LeaseName: f.leaseName, ListenAddress: f.listen, Out: streams.Out, QPS: f.qps, Burst: f.burst,
 		Overprovisioner: f.overprovisioner,
+		Capacity: agent.Capacity{
+			Name: f.provider, LocalCloud: f.localCloud, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
+		},
+	}
+	if o.Capacity.Name == agent.ProviderLocal && o.Capacity.LocalCloud == "" {
+		dir, err := localfleet.ResolveStateDir("")
+		if err != nil {
+			return o, fmt.Errorf("--local-cloud: %w", err)
+		}
+		o.Capacity.LocalCloud = filepath.Join(dir, local.EndpointFile)
 	}
 	logger, err := newLogger(streams, f.logFormat, f.logLevel)
 	if err != nil {

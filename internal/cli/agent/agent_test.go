@@ -17,7 +17,12 @@ func TestFlagValidation(t *testing.T) {
 		wantErr string
 	}{
 		{"bad default uptime", []string{"--default-uptime", "Mon-Fri 8-18"}, "--default-uptime"},
-		{"unknown controller", []string{"--controllers", "reaper"}, "unknown controller"},
+		{"unknown controller", []string{"--controllers", "autoscaler"}, "unknown controller"},
+		{"provisioner without cluster", []string{"--controllers", "provisioner", "--provider", "local"}, "--cluster"},
+		{"provisioner without provider", []string{"--controllers", "provisioner", "--cluster", "c1"}, "--provider"},
+		{"unknown provider", []string{"--controllers", "interruption", "--cluster", "c1", "--provider", "gcp"}, "unknown provider"},
+		{"capacity in one namespace", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--namespace", "shop"}, "whole cluster"},
+		{"local cloud not running", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--local-cloud", "/nonexistent/cloud.json"}, "bosun up"},
 		{"--at without --dry-run", []string{"--once", "--at", "2026-12-24"}, "--at previews only"},
 		{"bad --at", []string{"--once", "--dry-run", "--at", "xmas"}, "--at"},
 		{"bad exclude regexp", []string{"--exclude-names", "("}, "--exclude-names"},

@@ -11,6 +11,7 @@ type manifestsFlagpole struct {
 	controllers []string
 	namespace   string
 	image       string
+	args        []string
 }
 
 // newManifestsCommand returns `bosun agent manifests`.
@@ -22,11 +23,13 @@ func newManifestsCommand(streams iostreams.IOStreams) *cobra.Command {
 		Long: `Print the manifests that install the agent (namespace, service account,
 RBAC, Deployment) as one YAML stream for kubectl apply. Only the RBAC of the
 controllers named with --controllers is included, and the Deployment runs
-exactly those.`,
-		Example: `  bosun agent manifests --controllers downscaler | kubectl apply -f -`,
-		Args:    cobra.NoArgs,
+exactly those. --arg adds an argument to the agent's command line (the
+capacity controllers need --cluster and --provider).`,
+		Example: `  bosun agent manifests --controllers downscaler | kubectl apply -f -
+  bosun agent manifests --controllers provisioner,interruption --arg=--cluster=prod-eu1 --arg=--provider=local`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image})
+			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args})
 			if err != nil {
 				return err
 			}
@@ -34,7 +37,8 @@ exactly those.`,
 			return err
 		},
 	}
-	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor")
+	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption")
+	cmd.Flags().StringArrayVar(&flags.args, "arg", nil, "extra argument for the agent's command line (repeatable)")
 	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
 	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")
 	return cmd

@@ -48,7 +48,11 @@ func WriteEndpoint(stateDir string, e Endpoint) error {
 // ReadEndpoint reads the endpoint from stateDir; the error says to run
 // `bosun up` when there is none.
 func ReadEndpoint(stateDir string) (Endpoint, error) {
-	path := filepath.Join(stateDir, EndpointFile)
+	return ReadEndpointFile(filepath.Join(stateDir, EndpointFile))
+}
+
+// ReadEndpointFile reads an endpoint file (cloud.json) by its path.
+func ReadEndpointFile(path string) (Endpoint, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return Endpoint{}, fmt.Errorf("no local cloud is running (%s does not exist); start one with `bosun up`", path)

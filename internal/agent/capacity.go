@@ -1,0 +1,137 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bosun-platform/bosun/internal/agent/interruption"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/local"
+)
+
+// Capacity controller names for --controllers. They act on the cloud
+// through the provider seam and run on their own, faster loop
+// (Capacity.Interval), because a pod waiting for a node or a spot
+// interruption notice cannot wait for the cost controllers' interval.
+const (
+	ControllerProvisioner  = "provisioner"
+	ControllerInterruption = "interruption"
+)
+
+// ProviderLocal names the local cloud of `bosun up` for --provider.
+const ProviderLocal = "local"
+
+// Capacity configures the controllers that talk to the cloud.
+type Capacity struct {
+	// Provider is the cloud. When nil, it is built from Name and
+	// LocalCloud.
+	Provider provider.Provider
+	// Name is the provider to build: "local" (the only one so far).
+	Name string
+	// LocalCloud is the local cloud's endpoint file (cloud.json in the
+	// state directory of `bosun up`).
+	LocalCloud string
+	// Cluster is this cluster's ID in the fleet: it selects the
+	// provider's node groups that belong to it.
+	Cluster string
+	// Region is the cluster's region, for node templates (default
+	// "local").
+	Region string
+	// Interval is the time between capacity passes (default 1s).
+	Interval time.Duration
+}
+
+func (c Capacity) interval() time.Duration {
+	if c.Interval <= 0 {
+		return time.Second
+	}
+	return c.Interval
+}
+
+// capacityController reports whether the controller runs on the capacity
+// loop and needs a provider.
+func capacityController(name string) bool {
+	return name == ControllerProvisioner || name == ControllerInterruption
+}
+
+// validate checks the capacity options when a capacity controller is on.
+func (c Capacity) validate(o *Options) error {
+	if c.Cluster == "" {
+		return errors.New("--cluster: the capacity controllers need the cluster's fleet ID to find its node groups")
+	}
+	if o.Namespace != "" {
+		return errors.New("--namespace: the capacity controllers (provisioner, interruption) watch the whole cluster; run them in an agent without --namespace")
+	}
+	if c.Provider != nil {
+		return nil
+	}
+	switch c.Name {
+	case ProviderLocal:
+		if c.LocalCloud == "" {
+			return errors.New("--local-cloud: name the local cloud's endpoint file (cloud.json in the state directory of `bosun up`)")
+		}
+	case "":
+		return errors.New("--provider: the capacity controllers need a cloud (known: local)")
+	default:
+		return fmt.Errorf("--provider %q: unknown provider (known: local)", c.Name)
+	}
+	return nil
+}
+
+// provider returns the configured cloud, building it on first use.
+func (c *Capacity) provider() (provider.Provider, error) {
+	if c.Provider != nil {
+		return c.Provider, nil
+	}
+	e, err := local.ReadEndpointFile(c.LocalCloud)
+	if err != nil {
+		return nil, fmt.Errorf("--local-cloud, %w", err)
+	}
+	c.Provider = local.New(e)
+	return c.Provider, nil
+}
+
+// buildCapacity creates a capacity controller.
+func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
+	cloud, err := o.Capacity.provider()
+	if err != nil {
+		return nil, nil, err
+	}
+	region := o.Capacity.Region
+	if region == "" {
+		region = "local"
+	}
+	log := d.logger.With("controller", name, "cluster", o.Capacity.Cluster)
+	switch name {
+	case ControllerProvisioner:
+		p, err := provisioner.New(provisioner.Options{
+			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: localcloud.ZoneTemplates(region),
+			Clock: d.clock, Logger: log, DryRun: o.DryRun,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := p.Metrics.Register(d.registry); err != nil {
+			return nil, nil, fmt.Errorf("provisioner metrics, %w", err)
+		}
+		c := provisioner.NewController(p, d.client, d.factory)
+		return c, c.Start, nil
+	case ControllerInterruption:
+		h := &interruption.Handler{Provider: cloud, Client: d.client, Cluster: o.Capacity.Cluster, Clock: d.clock, Logger: log, DryRun: o.DryRun}
+		return interruptionPasser{h}, nil, nil
+	}
+	return nil, nil, fmt.Errorf("unknown capacity controller %q", name)
+}
+
+// interruptionPasser runs the interruption handler's poll as a pass.
+type interruptionPasser struct{ h *interruption.Handler }
+
+func (p interruptionPasser) Name() string { return ControllerInterruption }
+
+func (p interruptionPasser) Pass(ctx context.Context) ([]string, error) {
+	return nil, p.h.Poll(ctx)
+}

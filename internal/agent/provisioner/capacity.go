@@ -1,0 +1,470 @@
+package provisioner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	policylisters "k8s.io/client-go/listers/policy/v1"
+	"k8s.io/kubectl/pkg/drain"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// Taints, annotations and labels the capacity controllers use. The taints
+// carry the Unix time they were set, so a node left tainted by a process
+// that crashed mid-drain is recognised and uncordoned (or finished) by the
+// next one.
+const (
+	// TaintScaleDown marks a node the scale-down is draining.
+	TaintScaleDown = "bosun.dev/scale-down"
+	// TaintReapOnDemand marks an on-demand node the reaper is draining.
+	TaintReapOnDemand = "bosun.dev/reap-on-demand"
+	// AnnotationReapStarted is set on an on-demand node when the reaper
+	// asked for its spot replacement (RFC 3339); spot instances launched
+	// since then are its replacement.
+	AnnotationReapStarted = "bosun.dev/reap-on-demand-started"
+	// AnnotationReapSpotGroup names the spot node group the replacement
+	// was asked from.
+	AnnotationReapSpotGroup = "bosun.dev/reap-spot-group"
+	// AnnotationSafeToEvict is cluster-autoscaler's per-pod override:
+	// "false" keeps the pod's node, "true" lets a pod with local storage
+	// (or in kube-system without a PDB) move.
+	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	// interruptionTaint is set by internal/agent/interruption (L19).
+	interruptionTaint = "bosun.dev/spot-interruption"
+	// labelApplicationGroup groups a pool's spot and on-demand groups
+	// (fleet.LabelApplicationGroup).
+	labelApplicationGroup = "node.bosun.dev/application-group"
+)
+
+// member is a Node of the cluster with the instance and group behind it.
+type member struct {
+	node     *corev1.Node
+	group    provider.NodeGroup
+	instance provider.Instance
+	pods     []*corev1.Pod
+}
+
+// view is what a pass knows: the cluster's node groups and instances from
+// the provider, nodes, pods and PDBs from the informer caches.
+type view struct {
+	groups    []provider.NodeGroup
+	instances map[string][]provider.Instance
+	// members are nodes backed by an instance of one of the cluster's
+	// groups, sorted by node name.
+	members []*member
+	byNode  map[string]*member
+	// nodes are all nodes, with their pods in podsOn.
+	nodes  []*corev1.Node
+	podsOn map[string][]*corev1.Pod
+	pdbs   []*policyv1.PodDisruptionBudget
+}
+
+// listers are the informer caches the capacity controllers read.
+type listers struct {
+	nodes corelisters.NodeLister
+	pods  corelisters.PodLister
+	pdbs  policylisters.PodDisruptionBudgetLister
+}
+
+// readView builds a pass's view. It sends no request to the API server.
+func readView(ctx context.Context, p provider.Provider, cluster string, l listers) (*view, error) {
+	all, err := p.NodeGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing node groups, %w", err)
+	}
+	v := &view{instances: map[string][]provider.Instance{}, byNode: map[string]*member{}, podsOn: map[string][]*corev1.Pod{}}
+	byProviderID := map[string]provider.Instance{}
+	byName := map[string]provider.Instance{}
+	groupOf := map[string]provider.NodeGroup{}
+	for _, g := range all {
+		if cluster != "" && g.Cluster != cluster {
+			continue
+		}
+		ins, err := p.Instances(ctx, g.ID)
+		if err != nil {
+			return nil, fmt.Errorf("listing instances of %s, %w", g.ID, err)
+		}
+		v.groups = append(v.groups, g)
+		v.instances[g.ID] = ins
+		groupOf[g.ID] = g
+		for _, in := range ins {
+			if in.ProviderID != "" {
+				byProviderID[in.ProviderID] = in
+			}
+			if in.NodeName != "" {
+				byName[in.NodeName] = in
+			}
+		}
+	}
+	if v.nodes, err = l.nodes.List(labels.Everything()); err != nil {
+		return nil, fmt.Errorf("listing nodes from the cache, %w", err)
+	}
+	sort.Slice(v.nodes, func(i, j int) bool { return v.nodes[i].Name < v.nodes[j].Name })
+	pods, err := l.pods.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing pods from the cache, %w", err)
+	}
+	for _, pod := range pods {
+		if pod.Spec.NodeName != "" && !terminal(pod) {
+			v.podsOn[pod.Spec.NodeName] = append(v.podsOn[pod.Spec.NodeName], pod)
+		}
+	}
+	if v.pdbs, err = l.pdbs.List(labels.Everything()); err != nil {
+		return nil, fmt.Errorf("listing PodDisruptionBudgets from the cache, %w", err)
+	}
+	for _, n := range v.nodes {
+		in, ok := byProviderID[n.Spec.ProviderID]
+		if !ok || n.Spec.ProviderID == "" {
+			if in, ok = byName[n.Name]; !ok {
+				continue
+			}
+		}
+		m := &member{node: n, group: groupOf[in.Group], instance: in, pods: v.podsOn[n.Name]}
+		v.members = append(v.members, m)
+		v.byNode[n.Name] = m
+	}
+	return v, nil
+}
+
+// onDemandRatio is the share of running instances that are on-demand.
+func (v *view) onDemandRatio() float64 {
+	var od, all int
+	for _, ins := range v.instances {
+		for _, in := range ins {
+			if in.State != provider.Running || in.Interruption != nil {
+				continue
+			}
+			all++
+			if in.Lifecycle == provider.OnDemand {
+				od++
+			}
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return float64(od) / float64(all)
+}
+
+// lastLaunch is the newest launch of a live instance: the last scale-up.
+func (v *view) lastLaunch() time.Time {
+	var last time.Time
+	for _, ins := range v.instances {
+		for _, in := range ins {
+			if (in.State == provider.Pending || in.State == provider.Running) && in.LaunchTime.After(last) {
+				last = in.LaunchTime
+			}
+		}
+	}
+	return last
+}
+
+func terminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+func daemonSetPod(pod *corev1.Pod) bool {
+	ref := metav1.GetControllerOf(pod)
+	return ref != nil && ref.Kind == "DaemonSet"
+}
+
+func mirrorPod(pod *corev1.Pod) bool {
+	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
+	return ok
+}
+
+// movable returns the pods a drain would evict: not DaemonSet pods, not
+// static (mirror) pods, not pods already terminating.
+func movable(pods []*corev1.Pod) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range pods {
+		if daemonSetPod(p) || mirrorPod(p) || p.DeletionTimestamp != nil {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// evictionRules say which pods keep their node, as cluster-autoscaler's
+// defaults do.
+type evictionRules struct {
+	// evictKubeSystemWithoutPDB lets kube-system pods without a
+	// PodDisruptionBudget move (cluster-autoscaler keeps them by default).
+	evictKubeSystemWithoutPDB bool
+}
+
+// blocker returns why the pod keeps its node, or "" if it may be evicted:
+// safe-to-evict "false", a bare pod (no controller), local storage
+// (emptyDir, hostPath) or kube-system without a PDB unless safe-to-evict
+// is "true". PDB budgets are checked separately (pdbBudget).
+func (r evictionRules) blocker(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) string {
+	name := pod.Namespace + "/" + pod.Name
+	switch pod.Annotations[AnnotationSafeToEvict] {
+	case "false":
+		return fmt.Sprintf("pod %s has %s=false", name, AnnotationSafeToEvict)
+	case "true":
+		return ""
+	}
+	if metav1.GetControllerOf(pod) == nil {
+		return fmt.Sprintf("pod %s has no controller", name)
+	}
+	for _, vol := range pod.Spec.Volumes {
+		if vol.EmptyDir != nil || vol.HostPath != nil {
+			return fmt.Sprintf("pod %s has local storage (volume %s)", name, vol.Name)
+		}
+	}
+	if pod.Namespace == metav1.NamespaceSystem && !r.evictKubeSystemWithoutPDB && len(matchingPDBs(pod, pdbs)) == 0 {
+		return fmt.Sprintf("pod %s is in kube-system without a PodDisruptionBudget", name)
+	}
+	return ""
+}
+
+func matchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*policyv1.PodDisruptionBudget {
+	var out []*policyv1.PodDisruptionBudget
+	for _, pdb := range pdbs {
+		if pdb.Namespace != pod.Namespace || pdb.Spec.Selector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		out = append(out, pdb)
+	}
+	return out
+}
+
+// pdbBudget tracks the disruptions a pass may still cause per PDB, so two
+// nodes chosen in one pass do not both count on the same allowance.
+type pdbBudget map[types.UID]int32
+
+// take reserves one disruption for each pod from its PDBs; it returns
+// the PDB that has none left (and reserves nothing) or "".
+func (b pdbBudget) take(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget, commit bool) string {
+	trial := pdbBudget{}
+	for _, pod := range pods {
+		for _, pdb := range matchingPDBs(pod, pdbs) {
+			left, ok := trial[pdb.UID]
+			if !ok {
+				if left, ok = b[pdb.UID]; !ok {
+					left = pdb.Status.DisruptionsAllowed
+				}
+			}
+			if left < 1 {
+				return pdb.Namespace + "/" + pdb.Name
+			}
+			trial[pdb.UID] = left - 1
+		}
+	}
+	if commit {
+		for uid, left := range trial {
+			b[uid] = left
+		}
+	}
+	return ""
+}
+
+// utilization is the larger of the node's CPU and memory requests over
+// its allocatable, DaemonSet pods included (cluster-autoscaler's default).
+func utilization(node *corev1.Node, pods []*corev1.Pod) float64 {
+	a := allocatable(node)
+	var used requests
+	for _, p := range pods {
+		used = used.add(podRequests(p))
+	}
+	u := 0.0
+	if a.cpu > 0 {
+		u = float64(used.cpu) / float64(a.cpu)
+	}
+	if a.mem > 0 {
+		u = max(u, float64(used.mem)/float64(a.mem))
+	}
+	return u
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func hasTaint(n *corev1.Node, key string) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// busy reports whether a capacity controller or the interruption handler
+// is already working on the node (a reap in progress included), or
+// someone cordoned it.
+func busy(n *corev1.Node) bool {
+	return n.Spec.Unschedulable || n.DeletionTimestamp != nil || n.Annotations[AnnotationReapStarted] != "" ||
+		hasTaint(n, TaintScaleDown) || hasTaint(n, TaintReapOnDemand) || hasTaint(n, interruptionTaint)
+}
+
+// destinations is the room left on the nodes pods may move to, as the
+// scheduler would see it.
+type destinations struct {
+	nodes []*corev1.Node
+	free  map[string]requests
+}
+
+// newDestinations takes every Ready, schedulable node that nobody is
+// draining, with its allocatable minus its pods' requests.
+func newDestinations(v *view) *destinations {
+	d := &destinations{free: map[string]requests{}}
+	for _, n := range v.nodes {
+		if !nodeReady(n) || busy(n) {
+			continue
+		}
+		free := allocatable(n)
+		for _, p := range v.podsOn[n.Name] {
+			free = free.minus(podRequests(p))
+		}
+		d.nodes = append(d.nodes, n)
+		d.free[n.Name] = free
+	}
+	return d
+}
+
+// remove drops a node that is going away.
+func (d *destinations) remove(name string) { delete(d.free, name) }
+
+// place finds a node other than from for every pod (largest first, first
+// fit, with the scheduler's affinity and taint helpers). With commit the
+// room is taken; otherwise nothing changes.
+func (d *destinations) place(pods []*corev1.Pod, from string, commit bool) bool {
+	sorted := append([]*corev1.Pod(nil), pods...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := podRequests(sorted[i]), podRequests(sorted[j])
+		if a.cpu != b.cpu {
+			return a.cpu > b.cpu
+		}
+		return a.mem > b.mem
+	})
+	trial := map[string]requests{}
+	for _, pod := range sorted {
+		r := podRequests(pod)
+		placed := false
+		for _, n := range d.nodes {
+			free, ok := trial[n.Name]
+			if !ok {
+				if free, ok = d.free[n.Name]; !ok {
+					continue
+				}
+			}
+			if n.Name == from || !r.within(free) || !fits(pod, n) {
+				continue
+			}
+			trial[n.Name] = free.minus(r)
+			placed = true
+			break
+		}
+		if !placed {
+			return false
+		}
+	}
+	if commit {
+		for name, free := range trial {
+			d.free[name] = free
+		}
+	}
+	return true
+}
+
+// taint cordons the node and adds a NoSchedule taint carrying the time,
+// in one patch guarded by the resourceVersion the decision was made on.
+func taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, key string, now time.Time) error {
+	taints := append([]corev1.Taint(nil), node.Spec.Taints...)
+	if !hasTaint(node, key) {
+		taints = append(taints, corev1.Taint{Key: key, Value: fmt.Sprint(now.Unix()), Effect: corev1.TaintEffectNoSchedule})
+	}
+	patch := map[string]any{
+		"metadata": map[string]any{"resourceVersion": node.ResourceVersion},
+		"spec":     map[string]any{"unschedulable": true, "taints": taints},
+	}
+	if err := patchNode(ctx, client, node.Name, patch); err != nil {
+		return fmt.Errorf("cordoning %s, %w", node.Name, err)
+	}
+	return nil
+}
+
+// untaint removes the taint and uncordons the node; a node without the
+// taint is left as it is (someone else cordoned it).
+func untaint(ctx context.Context, client kubernetes.Interface, name, key string) error {
+	node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading %s to uncordon it, %w", name, err)
+	}
+	if !hasTaint(node, key) {
+		return nil
+	}
+	taints := []corev1.Taint{}
+	for _, t := range node.Spec.Taints {
+		if t.Key != key {
+			taints = append(taints, t)
+		}
+	}
+	patch := map[string]any{
+		"metadata": map[string]any{"resourceVersion": node.ResourceVersion},
+		"spec":     map[string]any{"unschedulable": false, "taints": taints},
+	}
+	if err := patchNode(ctx, client, name, patch); err != nil {
+		return fmt.Errorf("uncordoning %s, %w", name, err)
+	}
+	return nil
+}
+
+// annotate sets (or, for a nil value, removes) node annotations.
+func annotate(ctx context.Context, client kubernetes.Interface, name string, annotations map[string]*string) error {
+	return patchNode(ctx, client, name, map[string]any{"metadata": map[string]any{"annotations": annotations}})
+}
+
+func patchNode(ctx context.Context, client kubernetes.Interface, name string, patch map[string]any) error {
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	_, err = client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, data, metav1.PatchOptions{})
+	return err
+}
+
+// drainNode evicts the node's pods through the Eviction API, so
+// PodDisruptionBudgets are respected: an eviction a PDB refuses is retried
+// until timeout, then the drain fails. DaemonSet pods stay; bare pods make
+// the drain fail (they would not come back).
+func drainNode(ctx context.Context, client kubernetes.Interface, name string, timeout time.Duration) error {
+	helper := &drain.Helper{
+		Ctx:                 ctx,
+		Client:              client,
+		IgnoreAllDaemonSets: true,
+		DeleteEmptyDirData:  true, // only pods that are safe to evict are left on a chosen node
+		GracePeriodSeconds:  -1,
+		Timeout:             timeout,
+		Out:                 io.Discard,
+		ErrOut:              io.Discard,
+	}
+	if err := drain.RunNodeDrain(helper, name); err != nil {
+		return fmt.Errorf("draining %s, %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package provisioner
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// Reasons a node is removed, the reason label of
+// bosun_provisioner_nodes_removed_total.
+const (
+	ReasonEmpty         = "empty"
+	ReasonUnderutilized = "underutilized"
+	ReasonReapOnDemand  = "reap-on-demand"
+)
+
+// Controller names, the controller label of
+// bosun_provisioner_drain_failures_total.
+const (
+	controllerScaleDown = "scale-down"
+	controllerReaper    = "reaper"
+)
+
+// CapacityMetrics are the Prometheus metrics of the scale-down controller
+// and the on-demand reaper. Create one with NewCapacityMetrics and give it
+// to both.
+type CapacityMetrics struct {
+	// Removed counts nodes removed (instance deleted) by reason and
+	// lifecycle; dry_run="true" counts what would have been removed.
+	Removed *prometheus.CounterVec
+	// DrainFailures counts drains that failed (a PDB refused an eviction
+	// until the drain timeout, or an API error) by controller; the node
+	// was uncordoned and stays.
+	DrainFailures *prometheus.CounterVec
+	// ReapAborted counts reaps given up before the on-demand node was
+	// touched, by reason (spot-unavailable, replacement-timeout).
+	ReapAborted *prometheus.CounterVec
+	// OnDemandRatio is the share of the cluster's running instances that
+	// are on-demand (L22: should return to 0 once spot is back).
+	OnDemandRatio prometheus.Gauge
+	// Unneeded is the number of nodes the scale-down currently finds
+	// unneeded (whether or not their unneeded time has passed).
+	Unneeded prometheus.Gauge
+}
+
+// NewCapacityMetrics creates the metrics and registers them with reg (nil:
+// not registered, for tests).
+func NewCapacityMetrics(reg prometheus.Registerer) (*CapacityMetrics, error) {
+	m := &CapacityMetrics{
+		Removed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bosun_provisioner_nodes_removed_total",
+			Help: "Nodes removed by scale-down or the on-demand reaper, by reason and lifecycle; dry_run=true counts what would have been removed.",
+		}, []string{"reason", "lifecycle", "dry_run"}),
+		DrainFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bosun_provisioner_drain_failures_total",
+			Help: "Drains that failed (eviction refused by a PodDisruptionBudget until the timeout, or an API error); the node was uncordoned and stays.",
+		}, []string{"controller"}),
+		ReapAborted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bosun_provisioner_reap_aborted_total",
+			Help: "On-demand reaps given up before the on-demand node was drained, by reason.",
+		}, []string{"reason"}),
+		OnDemandRatio: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bosun_provisioner_on_demand_nodes_ratio",
+			Help: "Share of the cluster's running instances that are on-demand.",
+		}),
+		Unneeded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bosun_provisioner_unneeded_nodes",
+			Help: "Nodes the scale-down finds unneeded (empty or under-utilized, pods movable).",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.Removed, m.DrainFailures, m.ReapAborted, m.OnDemandRatio, m.Unneeded} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *CapacityMetrics) removed(reason string, lc provider.Lifecycle, dryRun bool) {
+	m.Removed.WithLabelValues(reason, string(lc), strconv.FormatBool(dryRun)).Inc()
+}

@@ -1,0 +1,51 @@
+package provisioner
+
+import "sync"
+
+// drains runs node drains in the background, at most one per node, so a
+// pass never blocks on a PodDisruptionBudget while other controllers wait.
+type drains struct {
+	mu      sync.Mutex
+	running map[string]bool
+	wg      sync.WaitGroup
+}
+
+func newDrains() *drains { return &drains{running: map[string]bool{}} }
+
+// start runs f for the node in the background unless one already runs.
+func (d *drains) start(node string, f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running[node] {
+		return false
+	}
+	d.running[node] = true
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			d.mu.Lock()
+			delete(d.running, node)
+			d.mu.Unlock()
+		}()
+		f()
+	}()
+	return true
+}
+
+// active reports whether a drain of the node runs in this process.
+func (d *drains) active(node string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running[node]
+}
+
+// count is the number of drains running.
+func (d *drains) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.running)
+}
+
+// wait blocks until every drain started so far has ended.
+func (d *drains) wait() { d.wg.Wait() }

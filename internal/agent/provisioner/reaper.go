@@ -1,0 +1,538 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// ReaperOptions configure the on-demand reaper. Zero values take the
+// defaults.
+type ReaperOptions struct {
+	// Provider is the cloud; Cluster selects its node groups.
+	Provider provider.Provider
+	Cluster  string
+	// MinAge: on-demand nodes younger than this stay (default 2h, L22).
+	MinAge time.Duration
+	// ReplacementTimeout: a spot replacement not Ready after this long is
+	// given up and the on-demand node stays (default 10m).
+	ReplacementTimeout time.Duration
+	// DrainTimeout: a drain still waiting (for a PDB) after this long
+	// fails and the node is uncordoned (default 5m).
+	DrainTimeout time.Duration
+	// Backoff: after a reap of a node was given up, the node is not tried
+	// again for this long (default 10m).
+	Backoff time.Duration
+	// Templates, if set, returns a spot group's template nodes (one per
+	// zone); the replacement must be able to take all of the on-demand
+	// node's pods on one node.
+	Templates func(g provider.NodeGroup) ([]*corev1.Node, error)
+	// EvictKubeSystemWithoutPDB lets kube-system pods without a
+	// PodDisruptionBudget move (default false, as cluster-autoscaler).
+	EvictKubeSystemWithoutPDB bool
+	// DryRun logs, counts and reports what would be done, and changes
+	// nothing.
+	DryRun bool
+	// Recorder receives Events on Nodes (may be nil).
+	Recorder record.EventRecorder
+	// Metrics are shared with the scale-down (default: unregistered ones).
+	Metrics *CapacityMetrics
+	// Logger receives decisions.
+	Logger *slog.Logger
+}
+
+// Reaper implements L22: on-demand fallback is temporary. An on-demand
+// node older than MinAge, in an application group that also has spot
+// groups, is replaced once spot offerings of such a group are available
+// again: first the spot group is scaled up (replace with spot first), and
+// only once the replacement node is Ready is the on-demand node cordoned,
+// drained through the Eviction API (PDBs respected) and its instance
+// deleted. One node at a time per on-demand group; if the spot launch
+// fails again (ICE), the on-demand node is left alone.
+//
+// Its state lives in the API and the provider, so it can be killed at any
+// point: the on-demand node carries AnnotationReapStarted and
+// AnnotationReapSpotGroup while its replacement boots (the replacement is
+// a spot instance of that group launched since), and TaintReapOnDemand
+// while it drains.
+type Reaper struct {
+	clock   clock.PassiveClock
+	client  kubernetes.Interface
+	listers listers
+	opts    ReaperOptions
+	metrics *CapacityMetrics
+	rules   evictionRules
+	drains  *drains
+	mu      sync.Mutex
+	// notBefore holds nodes whose reap was given up, until when.
+	notBefore map[string]time.Time
+	// started holds the reaps this process started (the annotations'
+	// values), so a pass that runs before the informer shows the
+	// annotations does not start the same reap twice.
+	started map[string]reapStart
+}
+
+// reapStart is when a reap asked for its replacement, and from which group.
+type reapStart struct {
+	at   string
+	spot string
+}
+
+// NewReaper returns the on-demand reaper. It reads nodes, pods and
+// PodDisruptionBudgets from the factory's informers (the factory must be
+// cluster-wide; the caller starts it), so an idle pass makes no API
+// request.
+//
+// RBAC: nodes get, list, watch, patch; pods list, watch, get; pods/eviction
+// create; daemonsets get; poddisruptionbudgets (policy) list, watch; events
+// create, patch.
+func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ReaperOptions) (*Reaper, error) {
+	if opts.Provider == nil || client == nil || factory == nil {
+		return nil, errors.New("reaper: Provider, client and informer factory are required")
+	}
+	if opts.MinAge == 0 {
+		opts.MinAge = 2 * time.Hour
+	}
+	if opts.ReplacementTimeout == 0 {
+		opts.ReplacementTimeout = 10 * time.Minute
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 5 * time.Minute
+	}
+	if opts.Backoff == 0 {
+		opts.Backoff = 10 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	m := opts.Metrics
+	if m == nil {
+		m, _ = NewCapacityMetrics(nil)
+	}
+	return &Reaper{
+		clock:  clk,
+		client: client,
+		listers: listers{
+			nodes: factory.Core().V1().Nodes().Lister(),
+			pods:  factory.Core().V1().Pods().Lister(),
+			pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
+		},
+		opts:      opts,
+		metrics:   m,
+		rules:     evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:    newDrains(),
+		notBefore: map[string]time.Time{},
+		started:   map[string]reapStart{},
+	}, nil
+}
+
+// Name is the controller's name.
+func (r *Reaper) Name() string { return "reaper" }
+
+// Wait blocks until the drains started by earlier passes have ended.
+func (r *Reaper) Wait() { r.drains.wait() }
+
+// Pass advances the reaps in progress and starts one per on-demand group
+// where spot is back, and returns what it did (or, in dry-run, would do).
+func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
+	now := r.clock.Now()
+	v, err := readView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
+	if err != nil {
+		return nil, fmt.Errorf("reaper, %w", err)
+	}
+	r.metrics.OnDemandRatio.Set(v.onDemandRatio())
+	actions, errs := r.recover(ctx, v)
+	var offerings []provider.Offering
+	for _, g := range v.groups {
+		if g.Lifecycle != provider.OnDemand || len(r.spotSiblings(v, g)) == 0 {
+			continue
+		}
+		var a string
+		if m := r.inProgress(v, g); m != nil {
+			a, err = r.advance(ctx, v, m, now)
+		} else if g.TargetSize > g.MinSize {
+			if offerings == nil {
+				if offerings, err = r.opts.Provider.Offerings(ctx); err != nil {
+					return actions, errors.Join(append(errs, fmt.Errorf("reaper: listing offerings, %w", err))...)
+				}
+			}
+			a, err = r.start(ctx, v, g, offerings, now)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if a != "" {
+			actions = append(actions, a)
+		}
+	}
+	return actions, errors.Join(errs...)
+}
+
+// spotSiblings are the spot groups of the on-demand group's application
+// group, highest priority first.
+func (r *Reaper) spotSiblings(v *view, od provider.NodeGroup) []provider.NodeGroup {
+	app := od.Labels[labelApplicationGroup]
+	if app == "" {
+		return nil
+	}
+	var out []provider.NodeGroup
+	for _, g := range v.groups {
+		if g.Lifecycle == provider.Spot && g.Labels[labelApplicationGroup] == app {
+			out = append(out, g)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Priority > out[j].Priority })
+	return out
+}
+
+// inProgress returns the group's node whose reap has started, if any.
+func (r *Reaper) inProgress(v *view, g provider.NodeGroup) *member {
+	for _, m := range v.members {
+		if m.group.ID != g.ID {
+			continue
+		}
+		if _, ok := r.startOf(m); ok {
+			return m
+		}
+	}
+	return nil
+}
+
+// startOf reads a reap's start from the node's annotations or, until the
+// informer shows them, from this process's memory.
+func (r *Reaper) startOf(m *member) (reapStart, bool) {
+	if at := m.node.Annotations[AnnotationReapStarted]; at != "" {
+		return reapStart{at: at, spot: m.node.Annotations[AnnotationReapSpotGroup]}, true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.started[m.node.Name]
+	return s, ok
+}
+
+func (r *Reaper) remember(node string, s *reapStart) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s == nil {
+		delete(r.started, node)
+		return
+	}
+	r.started[node] = *s
+}
+
+// recover uncordons nodes this controller tainted but is not draining (a
+// previous process crashed mid-drain); the reap resumes from its
+// annotations. A node with no pods left to move is finished instead.
+func (r *Reaper) recover(ctx context.Context, v *view) ([]string, []error) {
+	var actions []string
+	var errs []error
+	for _, n := range v.nodes {
+		if !hasTaint(n, TaintReapOnDemand) || r.drains.active(n.Name) {
+			continue
+		}
+		m := v.byNode[n.Name]
+		if m == nil || m.instance.State != provider.Running {
+			// No instance, or it is already going away: so is the node.
+			continue
+		}
+		if len(movable(m.pods)) == 0 {
+			if !r.opts.DryRun {
+				if err := r.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
+					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.instance.ID, n.Name, err))
+					continue
+				}
+			}
+			actions = append(actions, fmt.Sprintf("finish reaping drained on-demand node %s: delete instance %s", n.Name, m.instance.ID))
+			continue
+		}
+		if !r.opts.DryRun {
+			if err := untaint(ctx, r.client, n.Name, TaintReapOnDemand); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		actions = append(actions, fmt.Sprintf("uncordon on-demand node %s left by an interrupted reap", n.Name))
+	}
+	return actions, errs
+}
+
+// start picks the group's oldest reapable node and asks its spot
+// replacement: the node is annotated first, then the spot group scaled up.
+func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
+	var oldest *member
+	for _, m := range v.members {
+		if m.group.ID != g.ID || !r.reapable(v, m, now) {
+			continue
+		}
+		if oldest == nil || m.instance.LaunchTime.Before(oldest.instance.LaunchTime) {
+			oldest = m
+		}
+	}
+	if oldest == nil {
+		return "", nil
+	}
+	spot, ok := r.spotFor(v, g, oldest, offerings)
+	if !ok {
+		return "", nil
+	}
+	name := oldest.node.Name
+	action := fmt.Sprintf("replace on-demand node %s of %s (age %s) with spot from %s: scale %s to %d",
+		name, g.ID, now.Sub(oldest.instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
+	r.opts.Logger.Info("reaper: spot is back, replacing on-demand node", "node", name, "spotGroup", spot.ID, "dryRun", r.opts.DryRun)
+	if r.opts.DryRun {
+		r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, true)
+		return action, nil
+	}
+	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
+	err := annotate(ctx, r.client, name, map[string]*string{
+		AnnotationReapStarted:   ptr.To(st.at),
+		AnnotationReapSpotGroup: ptr.To(st.spot),
+	})
+	if err != nil {
+		return "", fmt.Errorf("reaper: annotating %s, %w", name, err)
+	}
+	r.remember(name, &st)
+	if err := r.opts.Provider.SetTargetSize(ctx, spot.ID, spot.TargetSize+1); err != nil {
+		return "", fmt.Errorf("reaper: scaling %s up to replace %s, %w", spot.ID, name, err)
+	}
+	r.event(oldest.node, corev1.EventTypeNormal, "ReapOnDemand", "Spot is back: replacing this on-demand node with a node of %s", spot.ID)
+	return action, nil
+}
+
+// reapable: a running, Ready on-demand node older than MinAge that nobody
+// else works on, not backing off, whose pods may all be evicted.
+func (r *Reaper) reapable(v *view, m *member, now time.Time) bool {
+	if m.instance.State != provider.Running || m.instance.Interruption != nil || !nodeReady(m.node) || busy(m.node) {
+		return false
+	}
+	if now.Sub(m.instance.LaunchTime) < r.opts.MinAge || r.backingOff(m.node.Name, now) {
+		return false
+	}
+	for _, p := range movable(m.pods) {
+		if why := r.rules.blocker(p, v.pdbs); why != "" {
+			r.opts.Logger.Debug("reaper: node stays", "node", m.node.Name, "why", why)
+			return false
+		}
+	}
+	return true
+}
+
+// spotFor picks the spot group to replace the node from: room below its
+// max, an offering available, and (with Templates) room for all the node's
+// pods on one node. Failed launches listed by the provider are not looked
+// at here: a group that stopped trying keeps its last failures listed, and
+// the offerings say whether capacity is back; a launch that fails again
+// gives the reap up (advance).
+func (r *Reaper) spotFor(v *view, od provider.NodeGroup, m *member, offerings []provider.Offering) (provider.NodeGroup, bool) {
+	for _, g := range r.spotSiblings(v, od) {
+		if g.TargetSize >= g.MaxSize || !spotAvailable(g, offerings) {
+			continue
+		}
+		if r.opts.Templates != nil && !r.takesAll(g, movable(m.pods)) {
+			continue
+		}
+		return g, true
+	}
+	return provider.NodeGroup{}, false
+}
+
+// spotAvailable reports whether any of the group's spot offerings has
+// capacity (L22: only then is spot "back").
+func spotAvailable(g provider.NodeGroup, offerings []provider.Offering) bool {
+	types := map[string]bool{}
+	for _, t := range g.InstanceTypes {
+		types[t] = true
+	}
+	zones := map[string]bool{}
+	for _, z := range g.Zones {
+		zones[z] = true
+	}
+	for _, o := range offerings {
+		if o.Lifecycle == provider.Spot && o.Available && types[o.InstanceType] && zones[o.Zone] {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
+	templates, err := r.opts.Templates(g)
+	if err != nil {
+		r.opts.Logger.Warn("reaper: template nodes", "group", g.ID, "error", err)
+		return false
+	}
+	for _, t := range templates {
+		if _, placed, _ := binPack(pods, t, requests{}, 1); len(placed) == len(pods) {
+			return true
+		}
+	}
+	return false
+}
+
+// advance moves a started reap on: give up if the spot launch failed or
+// timed out; once a spot instance launched since the start runs a Ready
+// node, cordon and drain the on-demand node and delete its instance.
+func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time) (string, error) {
+	name := m.node.Name
+	if r.drains.active(name) || hasTaint(m.node, TaintReapOnDemand) {
+		return "", nil
+	}
+	st, _ := r.startOf(m)
+	started, err := time.Parse(time.RFC3339, st.at)
+	spotID := st.spot
+	if err != nil || !hasGroup(v, spotID) {
+		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", AnnotationReapStarted, st.at, spotID), now)
+	}
+	ready := false
+	for _, in := range v.instances[spotID] {
+		if in.LaunchTime.Before(started) {
+			continue
+		}
+		if in.State == provider.Failed {
+			// L21 again: spot ran out; the on-demand node stays.
+			r.giveBack(ctx, spotID, v.instances[spotID])
+			return r.abort(ctx, m, "spot-unavailable", fmt.Sprintf("spot launch in %s failed: %s", spotID, in.ErrorClass), now)
+		}
+		if n := v.byNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && nodeReady(n.node) {
+			ready = true
+		}
+	}
+	if !ready {
+		if now.Sub(started) > r.opts.ReplacementTimeout {
+			return r.abort(ctx, m, "replacement-timeout", fmt.Sprintf("no Ready spot node from %s after %s", spotID, r.opts.ReplacementTimeout), now)
+		}
+		return "", nil
+	}
+	for _, p := range movable(m.pods) {
+		if why := r.rules.blocker(p, v.pdbs); why != "" {
+			return r.abort(ctx, m, "blocked", why, now)
+		}
+	}
+	action := fmt.Sprintf("spot replacement from %s is Ready: drain on-demand node %s and delete instance %s of %s", spotID, name, m.instance.ID, m.group.ID)
+	if r.opts.DryRun {
+		return action, nil
+	}
+	if err := taint(ctx, r.client, m.node, TaintReapOnDemand, now); err != nil {
+		return "", fmt.Errorf("reaper, %w", err)
+	}
+	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(movable(m.pods)))
+	r.drains.start(name, func() { r.drainAndDelete(ctx, m) })
+	return action, nil
+}
+
+// giveBack lowers the spot group's target to what runs, so a failed
+// replacement is not retried forever.
+func (r *Reaper) giveBack(ctx context.Context, id string, ins []provider.Instance) {
+	if r.opts.DryRun {
+		return
+	}
+	g, err := r.opts.Provider.NodeGroup(ctx, id)
+	if err != nil {
+		return
+	}
+	live := 0
+	for _, in := range ins {
+		if in.State == provider.Pending || in.State == provider.Running {
+			live++
+		}
+	}
+	if g.TargetSize > live && live >= g.MinSize {
+		if err := r.opts.Provider.SetTargetSize(ctx, id, live); err != nil {
+			r.opts.Logger.Warn("reaper: giving back a failed spot request", "group", id, "error", err)
+		}
+	}
+}
+
+// abort gives a reap up: the annotations go, the node stays and is not
+// tried again for Backoff.
+func (r *Reaper) abort(ctx context.Context, m *member, reason, detail string, now time.Time) (string, error) {
+	name := m.node.Name
+	action := fmt.Sprintf("keep on-demand node %s: %s", name, detail)
+	r.opts.Logger.Info("reaper: giving up", "node", name, "reason", reason, "detail", detail)
+	r.metrics.ReapAborted.WithLabelValues(reason).Inc()
+	if r.opts.DryRun {
+		return action, nil
+	}
+	r.backOff(name, now)
+	r.remember(name, nil)
+	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
+	}
+	r.event(m.node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
+	return action, nil
+}
+
+func (r *Reaper) drainAndDelete(ctx context.Context, m *member) {
+	name := m.node.Name
+	if err := drainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
+		r.fail(ctx, m, err)
+		return
+	}
+	if err := r.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
+		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.instance.ID, m.group.ID, err))
+		return
+	}
+	r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, false)
+	r.remember(name, nil)
+	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.instance.ID, m.group.ID)
+	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.instance.ID)
+}
+
+// fail uncordons a node whose drain failed and gives its reap up.
+func (r *Reaper) fail(ctx context.Context, m *member, err error) {
+	name := m.node.Name
+	r.metrics.DrainFailures.WithLabelValues(controllerReaper).Inc()
+	r.opts.Logger.Warn("reaper: drain failed; uncordoning", "node", name, "error", err)
+	r.event(m.node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
+	if err := untaint(ctx, r.client, name, TaintReapOnDemand); err != nil {
+		r.opts.Logger.Warn("reaper: uncordoning", "node", name, "error", err)
+	}
+	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
+	}
+	r.backOff(name, r.clock.Now())
+	r.remember(name, nil)
+}
+
+func (r *Reaper) backOff(node string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notBefore[node] = now.Add(r.opts.Backoff)
+}
+
+func (r *Reaper) backingOff(node string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Before(r.notBefore[node])
+}
+
+func hasGroup(v *view, id string) bool {
+	for _, g := range v.groups {
+		if g.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Reaper) event(n *corev1.Node, typ, reason, format string, args ...any) {
+	if r.opts.Recorder != nil {
+		r.opts.Recorder.Eventf(n, typ, reason, format, args...)
+	}
+}

@@ -1,0 +1,397 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+// ScaleDownOptions configure the scale-down controller. Zero durations and
+// counts take cluster-autoscaler's defaults.
+type ScaleDownOptions struct {
+	// Provider is the cloud; Cluster selects its node groups.
+	Provider provider.Provider
+	Cluster  string
+	// UtilizationThreshold: a node whose CPU and memory requests are both
+	// below this share of its allocatable is under-utilized (default 0.5).
+	UtilizationThreshold float64
+	// UnneededTime is how long a node must stay unneeded before it is
+	// removed (default 10m).
+	UnneededTime time.Duration
+	// DelayAfterScaleUp: no node is removed this long after the newest
+	// launch in the cluster's groups (default 10m; negative: no delay).
+	DelayAfterScaleUp time.Duration
+	// MaxConcurrentDrains bounds the non-empty nodes drained at once
+	// (default 1).
+	MaxConcurrentDrains int
+	// MaxEmptyBulkDelete bounds the empty nodes removed in one pass
+	// (default 10).
+	MaxEmptyBulkDelete int
+	// DrainTimeout: a drain still waiting (for a PDB) after this long
+	// fails and the node is uncordoned (default 5m).
+	DrainTimeout time.Duration
+	// EvictKubeSystemWithoutPDB lets kube-system pods without a
+	// PodDisruptionBudget move (default false, as cluster-autoscaler).
+	EvictKubeSystemWithoutPDB bool
+	// DryRun logs, counts and reports what would be removed, and changes
+	// nothing.
+	DryRun bool
+	// Recorder receives Events on Nodes (may be nil).
+	Recorder record.EventRecorder
+	// Metrics are shared with the reaper (default: unregistered ones).
+	Metrics *CapacityMetrics
+	// Logger receives decisions.
+	Logger *slog.Logger
+}
+
+// ScaleDown removes empty and under-utilized nodes whose pods can all move
+// elsewhere, after they stayed unneeded for UnneededTime: it cordons and
+// taints the node (TaintScaleDown), drains it through the Eviction API and
+// deletes its instance through the provider. On-demand nodes go before
+// spot. Its "unneeded since" times are kept in memory (a restart starts
+// them again); the taint is the state that survives a crash.
+type ScaleDown struct {
+	clock   clock.PassiveClock
+	client  kubernetes.Interface
+	listers listers
+	opts    ScaleDownOptions
+	metrics *CapacityMetrics
+	rules   evictionRules
+	drains  *drains
+	// since is when each node was first found unneeded.
+	since map[string]time.Time
+}
+
+// NewScaleDown returns the scale-down controller. It reads nodes, pods and
+// PodDisruptionBudgets from the factory's informers (the factory must be
+// cluster-wide; the caller starts it), so an idle pass makes no API
+// request.
+//
+// RBAC: nodes get, list, watch, patch; pods list, watch, get (the drain
+// lists the node's pods and waits for them to go); pods/eviction create;
+// daemonsets get (the drain checks DaemonSet pods' owners);
+// poddisruptionbudgets (policy) list, watch; events create, patch.
+func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ScaleDownOptions) (*ScaleDown, error) {
+	if opts.Provider == nil || client == nil || factory == nil {
+		return nil, errors.New("scale-down: Provider, client and informer factory are required")
+	}
+	if opts.UtilizationThreshold == 0 {
+		opts.UtilizationThreshold = 0.5
+	}
+	if opts.UnneededTime == 0 {
+		opts.UnneededTime = 10 * time.Minute
+	}
+	if opts.DelayAfterScaleUp == 0 {
+		opts.DelayAfterScaleUp = 10 * time.Minute
+	}
+	if opts.MaxConcurrentDrains <= 0 {
+		opts.MaxConcurrentDrains = 1
+	}
+	if opts.MaxEmptyBulkDelete <= 0 {
+		opts.MaxEmptyBulkDelete = 10
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	m := opts.Metrics
+	if m == nil {
+		m, _ = NewCapacityMetrics(nil)
+	}
+	return &ScaleDown{
+		clock:  clk,
+		client: client,
+		listers: listers{
+			nodes: factory.Core().V1().Nodes().Lister(),
+			pods:  factory.Core().V1().Pods().Lister(),
+			pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
+		},
+		opts:    opts,
+		metrics: m,
+		rules:   evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:  newDrains(),
+		since:   map[string]time.Time{},
+	}, nil
+}
+
+// Name is the controller's name.
+func (s *ScaleDown) Name() string { return "scale-down" }
+
+// Wait blocks until the drains started by earlier passes have ended (for
+// a single pass, and tests).
+func (s *ScaleDown) Wait() { s.drains.wait() }
+
+// candidate is an unneeded node with the pods that would move.
+type candidate struct {
+	*member
+	movable []*corev1.Pod
+	util    float64
+}
+
+func (c *candidate) empty() bool { return len(c.movable) == 0 }
+
+func (c *candidate) reason() string {
+	if c.empty() {
+		return ReasonEmpty
+	}
+	return ReasonUnderutilized
+}
+
+// Pass finds unneeded nodes, starts removing those unneeded for long
+// enough, and returns what it did (or, in dry-run, would do). Drains run
+// in the background; the next passes see their nodes as busy.
+func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
+	now := s.clock.Now()
+	v, err := readView(ctx, s.opts.Provider, s.opts.Cluster, s.listers)
+	if err != nil {
+		return nil, fmt.Errorf("scale-down, %w", err)
+	}
+	s.metrics.OnDemandRatio.Set(v.onDemandRatio())
+	actions, errs := s.recover(ctx, v)
+	unneeded := s.unneeded(v, now)
+	if s.opts.DelayAfterScaleUp > 0 && now.Sub(v.lastLaunch()) < s.opts.DelayAfterScaleUp {
+		return actions, errors.Join(errs...)
+	}
+	for _, c := range s.choose(v, unneeded, now) {
+		a, err := s.remove(ctx, c, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		actions = append(actions, a)
+	}
+	return actions, errors.Join(errs...)
+}
+
+// recover handles nodes this controller tainted but is not draining: a
+// previous process crashed mid-drain. A node with no pods left to move is
+// finished (its instance deleted); any other is uncordoned.
+func (s *ScaleDown) recover(ctx context.Context, v *view) ([]string, []error) {
+	var actions []string
+	var errs []error
+	for _, n := range v.nodes {
+		if !hasTaint(n, TaintScaleDown) || s.drains.active(n.Name) {
+			continue
+		}
+		m := v.byNode[n.Name]
+		if m == nil || m.instance.State != provider.Running {
+			// No instance, or it is already going away: so is the node.
+			continue // its instance is already going away
+		}
+		if len(movable(m.pods)) == 0 {
+			a := fmt.Sprintf("finish removing drained node %s: delete instance %s of %s", n.Name, m.instance.ID, m.group.ID)
+			if !s.opts.DryRun {
+				if err := s.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
+					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.instance.ID, n.Name, err))
+					continue
+				}
+				s.event(n, corev1.EventTypeNormal, "ScaleDown", "Instance %s deleted after an interrupted scale-down", m.instance.ID)
+			}
+			actions = append(actions, a)
+			continue
+		}
+		a := fmt.Sprintf("uncordon node %s left by an interrupted scale-down", n.Name)
+		if !s.opts.DryRun {
+			if err := untaint(ctx, s.client, n.Name, TaintScaleDown); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		actions = append(actions, a)
+	}
+	return actions, errs
+}
+
+// unneeded returns the nodes that are empty or under-utilized and whose
+// pods could all move now, and keeps their "unneeded since" times.
+func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
+	dest := newDestinations(v)
+	var out []*candidate
+	seen := map[string]bool{}
+	for _, m := range v.members {
+		if m.instance.State != provider.Running || m.instance.Interruption != nil ||
+			!nodeReady(m.node) || busy(m.node) || s.drains.active(m.node.Name) {
+			continue
+		}
+		c, why := s.evaluate(v, m, dest)
+		if why != "" {
+			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", why)
+			continue
+		}
+		seen[m.node.Name] = true
+		if _, ok := s.since[m.node.Name]; !ok {
+			s.since[m.node.Name] = now
+		}
+		out = append(out, c)
+	}
+	for name := range s.since {
+		if !seen[name] {
+			delete(s.since, name)
+		}
+	}
+	s.metrics.Unneeded.Set(float64(len(out)))
+	return out
+}
+
+// evaluate returns the node as a candidate, or why it is needed.
+func (s *ScaleDown) evaluate(v *view, m *member, dest *destinations) (*candidate, string) {
+	if m.group.TargetSize <= m.group.MinSize {
+		return nil, fmt.Sprintf("group %s is at its minimum size %d", m.group.ID, m.group.MinSize)
+	}
+	c := &candidate{member: m, movable: movable(m.pods), util: utilization(m.node, m.pods)}
+	if c.empty() {
+		return c, ""
+	}
+	if c.util >= s.opts.UtilizationThreshold {
+		return nil, fmt.Sprintf("utilization %.2f at or above %.2f", c.util, s.opts.UtilizationThreshold)
+	}
+	for _, p := range c.movable {
+		if why := s.rules.blocker(p, v.pdbs); why != "" {
+			return nil, why
+		}
+	}
+	if pdb := (pdbBudget{}).take(c.movable, v.pdbs, false); pdb != "" {
+		return nil, "PodDisruptionBudget " + pdb + " allows no disruption"
+	}
+	if !dest.place(c.movable, m.node.Name, false) {
+		return nil, "its pods do not fit on other nodes"
+	}
+	return c, ""
+}
+
+// choose picks, among the nodes unneeded for UnneededTime, those to remove
+// now: on-demand before spot, empty before under-utilized, least utilized
+// first; never a group below its MinSize, at most MaxEmptyBulkDelete empty
+// nodes and MaxConcurrentDrains drains at once. Pods of chosen nodes take
+// room on the others, so two chosen nodes never count on the same room.
+func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*candidate {
+	var ready []*candidate
+	for _, c := range unneeded {
+		if now.Sub(s.since[c.node.Name]) >= s.opts.UnneededTime {
+			ready = append(ready, c)
+		}
+	}
+	// On-demand first: fallback capacity (L21) is the first to go (L22).
+	sort.SliceStable(ready, func(i, j int) bool {
+		a, b := ready[i], ready[j]
+		if (a.group.Lifecycle == provider.OnDemand) != (b.group.Lifecycle == provider.OnDemand) {
+			return a.group.Lifecycle == provider.OnDemand
+		}
+		if a.empty() != b.empty() {
+			return a.empty()
+		}
+		if a.util != b.util {
+			return a.util < b.util
+		}
+		return a.node.Name < b.node.Name
+	})
+	dest := newDestinations(v)
+	budget := pdbBudget{}
+	planned := map[string]int{}
+	received := map[string]bool{}
+	emptyLeft := s.opts.MaxEmptyBulkDelete
+	drainsLeft := s.opts.MaxConcurrentDrains - s.drains.count()
+	var out []*candidate
+	for _, c := range ready {
+		name := c.node.Name
+		if received[name] || c.group.TargetSize-planned[c.group.ID]-1 < c.group.MinSize {
+			continue
+		}
+		if c.empty() {
+			if emptyLeft == 0 {
+				continue
+			}
+			emptyLeft--
+		} else {
+			if drainsLeft <= 0 || !dest.place(c.movable, name, false) || budget.take(c.movable, v.pdbs, false) != "" {
+				continue
+			}
+			before := copyFree(dest.free)
+			dest.place(c.movable, name, true)
+			budget.take(c.movable, v.pdbs, true)
+			for n, f := range dest.free {
+				if f != before[n] {
+					received[n] = true
+				}
+			}
+			drainsLeft--
+		}
+		dest.remove(name)
+		planned[c.group.ID]++
+		out = append(out, c)
+	}
+	return out
+}
+
+func copyFree(m map[string]requests) map[string]requests {
+	out := make(map[string]requests, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// remove cordons and taints the node and drains it in the background; the
+// drain deletes the instance when it succeeds and uncordons the node when
+// it fails.
+func (s *ScaleDown) remove(ctx context.Context, c *candidate, now time.Time) (string, error) {
+	name := c.node.Name
+	action := fmt.Sprintf("remove %s node %s of %s (%s, utilization %.0f%%, %d pod(s) to move)",
+		c.group.Lifecycle, name, c.group.ID, c.reason(), 100*c.util, len(c.movable))
+	s.opts.Logger.Info("scale-down", "node", name, "group", c.group.ID, "reason", c.reason(), "utilization", c.util, "dryRun", s.opts.DryRun)
+	if s.opts.DryRun {
+		s.metrics.removed(c.reason(), c.group.Lifecycle, true)
+		return action, nil
+	}
+	if err := taint(ctx, s.client, c.node, TaintScaleDown, now); err != nil {
+		return "", err
+	}
+	s.event(c.node, corev1.EventTypeNormal, "ScaleDown", "Removing node: %s, utilization %.0f%%, draining %d pod(s)", c.reason(), 100*c.util, len(c.movable))
+	s.drains.start(name, func() { s.drainAndDelete(ctx, c) })
+	return action, nil
+}
+
+func (s *ScaleDown) drainAndDelete(ctx context.Context, c *candidate) {
+	name := c.node.Name
+	fail := func(err error) {
+		s.metrics.DrainFailures.WithLabelValues(controllerScaleDown).Inc()
+		s.opts.Logger.Warn("scale-down failed; uncordoning", "node", name, "error", err)
+		s.event(c.node, corev1.EventTypeWarning, "ScaleDownFailed", "Node stays: %v", err)
+		if err := untaint(ctx, s.client, name, TaintScaleDown); err != nil {
+			s.opts.Logger.Warn("scale-down: uncordoning", "node", name, "error", err)
+		}
+	}
+	if err := drainNode(ctx, s.client, name, s.opts.DrainTimeout); err != nil {
+		fail(err)
+		return
+	}
+	if err := s.opts.Provider.DeleteInstances(ctx, c.group.ID, []string{c.instance.ID}); err != nil {
+		fail(fmt.Errorf("deleting instance %s of %s, %w", c.instance.ID, c.group.ID, err))
+		return
+	}
+	s.metrics.removed(c.reason(), c.group.Lifecycle, false)
+	s.event(c.node, corev1.EventTypeNormal, "ScaleDown", "Drained; instance %s of %s deleted", c.instance.ID, c.group.ID)
+	s.opts.Logger.Info("scale-down: node removed", "node", name, "instance", c.instance.ID, "group", c.group.ID)
+}
+
+func (s *ScaleDown) event(n *corev1.Node, typ, reason, format string, args ...any) {
+	if s.opts.Recorder != nil {
+		s.opts.Recorder.Eventf(n, typ, reason, format, args...)
+	}
+}

@@ -1,0 +1,281 @@
+package provisioner
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/bosun-platform/bosun/internal/provider"
+)
+
+func newScaleDown(t *testing.T, e *capEnv, mutate ...func(*ScaleDownOptions)) *ScaleDown {
+	t.Helper()
+	opts := ScaleDownOptions{Provider: e.fp, Cluster: "c1", DelayAfterScaleUp: -1, Recorder: e.recorder, Metrics: e.metrics, Logger: quietLog}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	s, err := NewScaleDown(e.clk, e.cs, e.factory, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func pass(t *testing.T, c interface {
+	Pass(context.Context) ([]string, error)
+}) []string {
+	t.Helper()
+	actions, err := c.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return actions
+}
+
+func TestScaleDownCandidates(t *testing.T) {
+	spot := group("spot", provider.Spot, 10)
+	atMin := spot
+	atMin.MinSize = 2
+	withAnnotation := func(v string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) { p.Annotations = map[string]string{AnnotationSafeToEvict: v} }
+	}
+	emptyDir := func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	}
+	cases := []struct {
+		name  string
+		group provider.NodeGroup
+		// setup puts pods on the two nodes a and b.
+		setup func(e *capEnv, a, b string)
+		// removed says whether node a goes (b never does).
+		removed bool
+	}{
+		{"an empty node is removed", spot, func(e *capEnv, a, b string) { e.pod(b, "3") }, true},
+		{"an under-utilized node whose pods fit elsewhere is removed", spot, func(e *capEnv, a, b string) { e.pod(a, "1"); e.pod(b, "3") }, true},
+		{"DaemonSet pods do not keep a node", spot, func(e *capEnv, a, b string) {
+			ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}}
+			if _, err := e.cs.AppsV1().DaemonSets("default").Create(context.Background(), ds, metav1.CreateOptions{}); err != nil {
+				e.t.Fatal(err)
+			}
+			e.pod(a, "100m", func(p *corev1.Pod) { p.OwnerReferences[0].Kind = "DaemonSet" })
+			e.pod(b, "3")
+		}, true},
+		{"nodes above the utilization threshold stay", spot, func(e *capEnv, a, b string) { e.pod(a, "2500m"); e.pod(b, "2500m") }, false},
+		{"safe-to-evict false keeps the node", spot, func(e *capEnv, a, b string) { e.pod(a, "1", withAnnotation("false")); e.pod(b, "3") }, false},
+		{"a pod without a controller keeps the node", spot, func(e *capEnv, a, b string) {
+			e.pod(a, "1", func(p *corev1.Pod) { p.OwnerReferences = nil })
+			e.pod(b, "3")
+		}, false},
+		{"local storage keeps the node", spot, func(e *capEnv, a, b string) { e.pod(a, "1", emptyDir); e.pod(b, "3") }, false},
+		{"local storage with safe-to-evict true moves", spot, func(e *capEnv, a, b string) { e.pod(a, "1", emptyDir, withAnnotation("true")); e.pod(b, "3") }, true},
+		{"a kube-system pod without a PDB keeps the node", spot, func(e *capEnv, a, b string) {
+			e.pod(a, "1", func(p *corev1.Pod) { p.Namespace = "kube-system" })
+			e.pod(b, "3")
+		}, false},
+		{"a pod that fits on no other node keeps the node", spot, func(e *capEnv, a, b string) { e.pod(a, "1500m"); e.pod(b, "3") }, false},
+		{"a pod whose node selector matches no other node keeps the node", spot, func(e *capEnv, a, b string) {
+			e.pod(a, "1", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"only": "a"} })
+			e.pod(b, "3")
+		}, false},
+		{"a PDB that allows no disruption keeps the node", spot, func(e *capEnv, a, b string) { e.pod(a, "1"); e.pod(b, "3"); e.pdb("web", 0) }, false},
+		{"a PDB that allows a disruption lets the node go", spot, func(e *capEnv, a, b string) { e.pod(a, "1"); e.pod(b, "3"); e.pdb("web", 1) }, true},
+		{"a group at its MinSize keeps its nodes", atMin, func(e *capEnv, a, b string) { e.pod(b, "3") }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newCapEnv(t, map[string]int{"spot": 2}, tc.group)
+			nodes := e.nodes("spot")
+			a, b := nodes[0], nodes[1]
+			if tc.name == "a pod whose node selector matches no other node keeps the node" {
+				n := e.node(a)
+				n.Labels["only"] = "a"
+				if _, err := e.cs.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.setup(e, a, b)
+			s := newScaleDown(t, e)
+			e.start()
+			if got := pass(t, s); len(got) != 0 {
+				t.Fatalf("first pass acted before the unneeded time: %v", got)
+			}
+			e.clk.Step(10 * time.Minute)
+			actions := pass(t, s)
+			s.Wait()
+			left := e.nodes("spot")
+			if tc.removed {
+				if len(actions) != 1 || !strings.Contains(actions[0], a) || !reflect.DeepEqual(left, []string{b}) {
+					t.Fatalf("actions %v, nodes left %v: want %s removed and %s kept", actions, left, a, b)
+				}
+				if e.target("spot") != 1 {
+					t.Errorf("target %d, want 1", e.target("spot"))
+				}
+				return
+			}
+			if len(actions) != 0 || len(left) != 2 {
+				t.Fatalf("actions %v, nodes left %v: want both nodes kept", actions, left)
+			}
+		})
+	}
+}
+
+func TestScaleDownTakesOnDemandBeforeSpot(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"od": 2, "spot": 2}, group("od", provider.OnDemand, 10), group("spot", provider.Spot, 10))
+	// Four nodes a quarter full: each could go, one drain at a time.
+	for _, n := range append(e.nodes("spot"), e.nodes("od")...) {
+		e.pod(n, "1")
+	}
+	s := newScaleDown(t, e)
+	e.start()
+	pass(t, s)
+	e.clk.Step(10 * time.Minute)
+	actions := pass(t, s)
+	s.Wait()
+	if len(actions) != 1 || !strings.Contains(actions[0], "on-demand node") {
+		t.Fatalf("actions %v, want one on-demand node", actions)
+	}
+	if len(e.nodes("od")) != 1 || len(e.nodes("spot")) != 2 {
+		t.Errorf("nodes left od %v spot %v: want one on-demand node removed", e.nodes("od"), e.nodes("spot"))
+	}
+	if got := testCounter(e.metrics.Removed.WithLabelValues(ReasonUnderutilized, "on-demand", "false")); got != 1 {
+		t.Errorf("removed counter %v, want 1", got)
+	}
+	if ev := <-e.recorder.Events; !strings.Contains(ev, "ScaleDown") {
+		t.Errorf("event %q, want ScaleDown", ev)
+	}
+}
+
+func TestScaleDownEmptyNodesGoInBulk(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"spot": 4}, group("spot", provider.Spot, 10))
+	e.pod(e.nodes("spot")[3], "3")
+	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.MaxEmptyBulkDelete = 2 })
+	e.start()
+	pass(t, s)
+	e.clk.Step(10 * time.Minute)
+	actions := pass(t, s)
+	s.Wait()
+	if len(actions) != 2 || len(e.nodes("spot")) != 2 {
+		t.Fatalf("actions %v, nodes left %v: want 2 of the 3 empty nodes removed at once", actions, e.nodes("spot"))
+	}
+}
+
+func TestScaleDownWaitsUnneededTimeAndDelayAfterScaleUp(t *testing.T) {
+	t.Run("unneeded time", func(t *testing.T) {
+		e := newCapEnv(t, map[string]int{"spot": 2}, group("spot", provider.Spot, 10))
+		e.pod(e.nodes("spot")[1], "3")
+		s := newScaleDown(t, e)
+		e.start()
+		pass(t, s)
+		e.clk.Step(10*time.Minute - time.Second)
+		if got := pass(t, s); len(got) != 0 {
+			t.Fatalf("acted after %s: %v", 10*time.Minute-time.Second, got)
+		}
+		e.clk.Step(time.Second)
+		if got := pass(t, s); len(got) != 1 {
+			t.Fatalf("after 10m: %v, want one removal", got)
+		}
+		s.Wait()
+	})
+	t.Run("delay after scale-up", func(t *testing.T) {
+		e := newCapEnv(t, map[string]int{"spot": 2}, group("spot", provider.Spot, 10))
+		e.pod(e.nodes("spot")[1], "3")
+		s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DelayAfterScaleUp = 0; o.UnneededTime = time.Minute })
+		e.start()
+		pass(t, s)
+		e.clk.Step(9 * time.Minute)
+		if got := pass(t, s); len(got) != 0 {
+			t.Fatalf("acted 9m after the last launch: %v", got)
+		}
+		e.clk.Step(time.Minute)
+		if got := pass(t, s); len(got) != 1 {
+			t.Fatalf("10m after the last launch: %v, want one removal", got)
+		}
+		s.Wait()
+	})
+}
+
+func TestScaleDownDryRunChangesNothing(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"od": 2}, group("od", provider.OnDemand, 10))
+	e.pod(e.nodes("od")[1], "1")
+	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DryRun = true })
+	e.start()
+	before := e.writes()
+	pass(t, s)
+	e.clk.Step(10 * time.Minute)
+	actions := pass(t, s)
+	s.Wait()
+	if len(actions) == 0 {
+		t.Fatal("dry-run reported nothing it would do")
+	}
+	if e.writes() != before || len(e.nodes("od")) != 2 || e.target("od") != 2 {
+		t.Errorf("dry-run changed something: %d API writes, nodes %v", e.writes()-before, e.nodes("od"))
+	}
+	if got := testCounter(e.metrics.Removed.WithLabelValues(ReasonEmpty, "on-demand", "true")); got != 1 {
+		t.Errorf("dry-run counter %v, want 1", got)
+	}
+}
+
+// An eviction that fails leaves the node where it was: uncordoned, its
+// taint gone, its instance running.
+func TestScaleDownFailedDrainUncordons(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"spot": 2}, group("spot", provider.Spot, 10))
+	a, b := e.nodes("spot")[0], e.nodes("spot")[1]
+	e.pod(a, "1")
+	e.pod(b, "3")
+	e.cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("refused")
+	})
+	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DrainTimeout = time.Second })
+	e.start()
+	pass(t, s)
+	e.clk.Step(10 * time.Minute)
+	if got := pass(t, s); len(got) != 1 {
+		t.Fatalf("actions %v, want a drain of %s", got, a)
+	}
+	s.Wait()
+	n := e.node(a)
+	if n.Spec.Unschedulable || hasTaint(n, TaintScaleDown) {
+		t.Errorf("node %s left cordoned %v with taints %v", a, n.Spec.Unschedulable, n.Spec.Taints)
+	}
+	if len(e.nodes("spot")) != 2 {
+		t.Errorf("instance deleted despite the failed drain: %v", e.nodes("spot"))
+	}
+	if got := testCounter(e.metrics.DrainFailures.WithLabelValues(controllerScaleDown)); got != 1 {
+		t.Errorf("drain failures %v, want 1", got)
+	}
+}
+
+// A node left tainted by a crashed process is uncordoned if pods remain,
+// finished if it was drained.
+func TestScaleDownRecoversAfterCrash(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"spot": 3}, group("spot", provider.Spot, 10))
+	nodes := e.nodes("spot")
+	e.pod(nodes[0], "3") // still has its pod: uncordon
+	e.pod(nodes[2], "3") // keeps the group busy
+	for _, name := range nodes[:2] {
+		if err := taint(context.Background(), e.cs, e.node(name), TaintScaleDown, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DelayAfterScaleUp = 0 })
+	e.start()
+	actions := pass(t, s)
+	if len(actions) != 2 {
+		t.Fatalf("actions %v, want one uncordon and one finish", actions)
+	}
+	if n := e.node(nodes[0]); n.Spec.Unschedulable || hasTaint(n, TaintScaleDown) {
+		t.Errorf("%s still cordoned", nodes[0])
+	}
+	if left := e.nodes("spot"); len(left) != 2 || left[0] != nodes[0] {
+		t.Errorf("nodes left %v, want %s's instance deleted", left, nodes[1])
+	}
+}
