@@ -80,21 +80,23 @@ func startClusterAutoscaler(ctx context.Context, path string, t *trial) (func(),
 	}
 	logPath := filepath.Join(t.cp.Dir, "logs", "cluster-autoscaler.log")
 	t.progress("starting %s (log %s)", path, logPath)
-	return launch(path, ClusterAutoscalerArgs(t.cp.KubeconfigPath, cloudConfig), logPath)
+	stop, _, err := launch(path, ClusterAutoscalerArgs(t.cp.KubeconfigPath, cloudConfig), logPath)
+	return stop, err
 }
 
 // launch starts a program with its output in logPath and returns a
-// function that stops it: SIGTERM, then SIGKILL after 10 s, by its PID.
-func launch(path string, args []string, logPath string) (func(), error) {
+// function that stops it (SIGTERM, then SIGKILL after 10 s, by its PID)
+// and its PID.
+func launch(path string, args []string, logPath string) (func(), int, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
-		return nil, fmt.Errorf("creating %s, %w", logPath, err)
+		return nil, 0, fmt.Errorf("creating %s, %w", logPath, err)
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		log.Close()
-		return nil, fmt.Errorf("starting %s, %w", path, err)
+		return nil, 0, fmt.Errorf("starting %s, %w", path, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -109,5 +111,5 @@ func launch(path string, args []string, logPath string) (func(), error) {
 			_ = cmd.Process.Kill()
 			<-done
 		}
-	}, nil
+	}, cmd.Process.Pid, nil
 }

@@ -71,10 +71,12 @@ type trial struct {
 	cloud      *localcloud.Cloud
 	rec        *recorder
 	prov       *provisioner.Provisioner
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	stops      []func()
-	progress   func(format string, args ...any)
+	// runCtx lives as long as the trial; cancel ends it.
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stops    []func()
+	progress func(format string, args ...any)
 }
 
 // startTrial starts a cluster for sc with the given autoscaler. beforeRun,
@@ -117,7 +119,7 @@ func (r *runner) startTrial(ctx context.Context, autoscaler, label string, befor
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t.cancel = cancel
+	t.runCtx, t.cancel = runCtx, cancel
 	quiet := quietLogger()
 	t.wg.Add(1)
 	go func() {

@@ -37,7 +37,8 @@ type Machine struct {
 	GoVersion   string `json:"goVersion"`
 }
 
-// Result is one figure. Latencies are in Seconds; memory in MB. A skipped
+// Result is one figure. Latencies are in Seconds; memory in MB; events in
+// Count. A skipped
 // figure has Skipped set and no value.
 type Result struct {
 	// Name says what was measured ("pods-created-to-on-demand-requested").
@@ -46,6 +47,8 @@ type Result struct {
 	Autoscaler string   `json:"autoscaler"`
 	Seconds    *float64 `json:"seconds,omitempty"`
 	MB         *float64 `json:"mb,omitempty"`
+	// Count is a number of events (such as PDB violations).
+	Count *int `json:"count,omitempty"`
 	// Target is the issue's objective for this figure ("< 5 s"), and Met
 	// whether the figure reaches it.
 	Target string `json:"target,omitempty"`
@@ -156,6 +159,8 @@ func (r Result) value() string {
 		return fmt.Sprintf("%.2f s", *r.Seconds)
 	case r.MB != nil:
 		return fmt.Sprintf("%.0f MB", *r.MB)
+	case r.Count != nil:
+		return fmt.Sprint(*r.Count)
 	}
 	return "-"
 }

@@ -24,13 +24,11 @@ type Options struct {
 	KeepGoing bool
 	// Progress receives one line per step (the command's stderr).
 	Progress io.Writer
-	// Reaper builds the on-demand reaper for the reaper scenario; nil
-	// means it is not available in this build and the scenario is skipped.
-	Reaper ReaperFactory
-	// Agent, if set, is the command line of `bosun agent` with every
-	// controller, run against the scale scenario's cluster to read its RSS;
-	// it gets --kubeconfig and --local-cloud appended. Nil reports this
-	// process's memory instead, saying what it includes.
+	// Agent, if set, is the command that runs `bosun agent` (the bosun
+	// executable and "agent"): the scale scenario runs it against its
+	// cluster with every controller, in dry-run so it does not fight the
+	// provisioner measured in this process, and reports its RSS. Nil
+	// reports this process's memory instead, saying what it includes.
 	Agent []string
 }
 

@@ -43,6 +43,13 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 	if err != nil {
 		return nil, err
 	}
+	var agent *agentProcess
+	if r.opts.Agent != nil {
+		if agent, err = t.startAgent(r.opts.Agent); err != nil {
+			return nil, err
+		}
+		defer agent.stop()
+	}
 	t.progress("creating %d pods with %d clients (one in %d needs new nodes)", sc.Pods, len(clients), sc.GrowthEvery)
 	start := time.Now()
 	var created, failed atomic.Int64
@@ -96,15 +103,19 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 	if h.GetSampleCount() == 0 {
 		return nil, fmt.Errorf("the provisioner observed no pending-to-requested latency: no pod needed new capacity (growth workload too small?)")
 	}
-	p50, p99 := quantile(h, 0.50), quantile(h, 0.99)
+	p50, p90, p99 := quantile(h, 0.50), quantile(h, 0.90), quantile(h, 0.99)
 	mean := h.GetSampleSum() / float64(h.GetSampleCount())
 	precision := "starts at the PodScheduled=False condition's lastTransitionTime, which the API stores to the second: each observation is 0-1 s longer than the true latency"
 	out := []Result{
 		seconds("pending-to-requested-p50", autoscaler, p50).note(fmt.Sprintf("provisioner metric, %d observations, mean %.2f s; %s", h.GetSampleCount(), mean, precision)),
+		seconds("pending-to-requested-p90", autoscaler, p90),
 		seconds("pending-to-requested-p99", autoscaler, p99).target("< 1 s", p99 < 1).
-			note(fmt.Sprintf("provisioner passes every %s while pods are pending", r.sc.Provisioner.Interval.Std(time.Second))),
+			note(fmt.Sprintf("provisioner passes every %s while pods are pending; a pod asked for again (the scheduler retried it after its nodes registered and others had taken them) is observed again, from its first unschedulable time", r.sc.Provisioner.Interval.Std(time.Second))),
 		seconds("pods-created", autoscaler, createdIn.Seconds()).note(fmt.Sprintf("%d pods on %d base nodes, %d clients", sc.Pods, sc.Nodes, len(clients))),
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
+	}
+	if agent != nil {
+		return append(out, agent.memory(autoscaler)...), nil
 	}
 	return append(out, r.memory(autoscaler)...), nil
 }
@@ -169,7 +180,8 @@ func (t *trial) tick(interval time.Duration, f func()) func() {
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
-// memory reports this process's resident memory and Go heap: the
+// memory reports, when `bosun agent` was not run, this process's resident
+// memory and Go heap: the
 // provisioner with its informers, the local cloud and the benchmark's own
 // clients (the control plane runs in other processes and is not included).
 func (r *runner) memory(autoscaler string) []Result {
@@ -177,33 +189,34 @@ func (r *runner) memory(autoscaler string) []Result {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	what := "this bosun process: Bosun's provisioner and its informers, the local cloud with every instance, and the benchmark's pod generators and clients; " +
-		"an upper bound of the provisioner's own cost (the separate `bosun agent` process with all controllers is not measured here)"
+		"an upper bound of the provisioner's own cost, not `bosun agent` with all its controllers"
 	out := []Result{{Name: "process-heap-in-use", Autoscaler: autoscaler, MB: ptrTo(float64(ms.HeapInuse) / (1 << 20)), Note: "Go heap after GC, " + what}}
-	if rss, err := vmRSS(os.Getpid()); err == nil {
+	if rss, err := procStatus(os.Getpid(), "VmRSS:"); err == nil {
 		mb := float64(rss) / (1 << 20)
 		out = append(out, Result{Name: "process-rss", Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: what})
 	}
 	return out
 }
 
-// vmRSS reads a process's resident set size in bytes from /proc.
-func vmRSS(pid int) (int64, error) {
+// procStatus reads a size field ("VmRSS:", "VmHWM:") of a process's
+// /proc status, in bytes.
+func procStatus(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading the RSS of %d, %w", pid, err)
+		return 0, fmt.Errorf("reading the memory of process %d, %w", pid, err)
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(s.Text(), field); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parsing VmRSS %q, %w", rest, err)
+				return 0, fmt.Errorf("parsing %s %q, %w", field, rest, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // histogram reads the (label-less) histogram's current state.

@@ -112,7 +112,7 @@ func TestReportJSONShape(t *testing.T) {
 		Results: []Result{
 			seconds("burst-to-running-without-overprovisioning", AutoscalerBosun, 20),
 			seconds("burst-to-running-with-overprovisioning", AutoscalerBosun, 5).against("without-overprovisioning", 20),
-			{Name: "spot-restored-to-on-demand-share-zero", Autoscaler: AutoscalerBosun, Skipped: reaperMissing},
+			{Name: "spot-restored-to-on-demand-share-zero", Autoscaler: AutoscalerBosun, Skipped: "failed: waiting for the on-demand share to reach 0"},
 		}}
 	var buf bytes.Buffer
 	if err := rep.WriteJSON(&buf); err != nil {
@@ -139,7 +139,7 @@ func TestReportJSONShape(t *testing.T) {
 	if err := rep.WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"burst-to-running-with-overprovisioning", "0.25", "skipped: reaper not available", "cluster-autoscaler: skipped"} {
+	for _, want := range []string{"burst-to-running-with-overprovisioning", "0.25", "skipped: failed: waiting", "cluster-autoscaler: skipped"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, buf.String())
 		}
@@ -180,7 +180,7 @@ func TestLaunchFakeClusterAutoscaler(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := ClusterAutoscalerArgs("/kc", "/cc.yaml")
-	stop, err := launch(fake, args, filepath.Join(dir, "log"))
+	stop, _, err := launch(fake, args, filepath.Join(dir, "log"))
 	if err != nil {
 		t.Fatal(err)
 	}

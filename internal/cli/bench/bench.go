@@ -4,6 +4,7 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,7 @@ type flagpole struct {
 	keepGoing         bool
 	nodes, pods       int
 	binDir            string
+	agent             bool
 }
 
 func scaleUpCommand(streams iostreams.IOStreams) *cobra.Command {
@@ -55,7 +57,8 @@ the local cloud. Built-in scenarios (examples/bench): ` + strings.Join(scaleup.B
   normal  the same on a normal spot market
   peak    200 high-priority pods at once, without and with overprovisioning
   reaper  on-demand share back to 0 after spot returns, within PDBs
-  scale   1,000 nodes and 30,000 pods: decision latency p50/p99, memory
+  scale   1,000 nodes and 30,000 pods: decision latency p50/p99, and the
+          RSS of "bosun agent" with every controller (run as a subprocess)
 
 --cluster-autoscaler PATH runs the scenario again with that
 cluster-autoscaler binary (externalgrpc over the same local cloud, priority
@@ -89,10 +92,18 @@ Figures go to stdout (--format json for machines); progress to stderr.`,
 			if err != nil {
 				return err
 			}
-			rep, err := scaleup.Run(cmd.Context(), sc, scaleup.Options{
+			opts := scaleup.Options{
 				Binaries: bins, ClusterAutoscaler: flags.clusterAutoscaler, KeepGoing: flags.keepGoing,
-				Progress: streams.ErrOut, Reaper: reaperFactory,
-			})
+				Progress: streams.ErrOut,
+			}
+			if flags.agent && sc.Measure == scaleup.MeasureScale {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("finding this executable to run bosun agent (or give --agent=false), %w", err)
+				}
+				opts.Agent = []string{exe, "agent"}
+			}
+			rep, err := scaleup.Run(cmd.Context(), sc, opts)
 			if err != nil {
 				return err
 			}
@@ -109,11 +120,7 @@ Figures go to stdout (--format json for machines); progress to stderr.`,
 	f.BoolVar(&flags.keepGoing, "keep-going", false, "report a failed run as skipped and go on with the others")
 	f.IntVar(&flags.nodes, "nodes", 0, "scale scenario: base nodes instead of the file's")
 	f.IntVar(&flags.pods, "pods", 0, "pods instead of the file's (scale: all pods; others: the workload or burst)")
+	f.BoolVar(&flags.agent, "agent", true, "scale: also run `bosun agent` (this executable) with every controller, in dry-run, and report its RSS; false reports this process's memory")
 	f.StringVar(&flags.binDir, "bin-dir", "", "directory of the control-plane binaries (default $BOSUN_BIN_DIR or the cache of `make tools`)")
 	return cmd
 }
-
-// reaperFactory builds the on-demand reaper; nil until the reaper
-// controller is part of Bosun, so the reaper scenario reports itself
-// skipped.
-var reaperFactory scaleup.ReaperFactory
