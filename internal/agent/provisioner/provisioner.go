@@ -111,8 +111,8 @@ func New(opts Options) (*Provisioner, error) {
 type request struct {
 	group string
 	at    time.Time
-	// bootingVersion is the pod's resourceVersion the last time the
-	// group was seen booting ("" if never).
+	// bootingVersion is the pod's resourceVersion the last time capacity
+	// of this request was seen booting ("" if never).
 	bootingVersion string
 }
 
@@ -132,8 +132,10 @@ type Decision struct {
 type groupState struct {
 	provider.NodeGroup
 	templates []*corev1.Node
-	// booting counts launched instances that have not registered yet.
-	booting int
+	// booting counts launched instances that have not registered yet;
+	// oldestBooting is the launch time of the oldest of them.
+	booting       int
+	oldestBooting time.Time
 	// live counts pending and running instances.
 	live int
 }
@@ -211,6 +213,9 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 			case in.State == provider.Pending && in.Interruption == nil:
 				gs.booting++
 				gs.live++
+				if gs.oldestBooting.IsZero() || in.LaunchTime.Before(gs.oldestBooting) {
+					gs.oldestBooting = in.LaunchTime
+				}
 			case in.State == provider.Running && in.Interruption == nil:
 				gs.live++
 			}
@@ -244,26 +249,33 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	return out, nil
 }
 
+// launchLag bounds how long a provider takes to launch the instances of a
+// raised target size: instances launched later are another request's.
+const launchLag = 10 * time.Second
+
 // settle releases pods whose requested capacity has all registered but
 // which the scheduler has since tried again and still could not place (it
-// rewrote their status after the group's last boot): other pods took the
-// new nodes (pods are not bound to the node asked for them), so these need
-// capacity of their own now, not after the provision timeout. A pod the
-// scheduler has not retried yet keeps waiting, so a slow scheduler does
-// not cause capacity to be asked for twice.
+// rewrote their status after that capacity's last boot): other pods took
+// the new nodes (pods are not bound to the node asked for them), so these
+// need capacity of their own now, not after the provision timeout. A pod
+// the scheduler has not retried yet keeps waiting, so a slow scheduler
+// does not cause capacity to be asked for twice. A request's capacity is
+// the group's instances launched up to launchLag after it, so a group
+// that keeps booting for later requests does not hold it.
 func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
-	booting := map[string]bool{}
+	oldest := map[string]time.Time{}
 	for _, g := range groups {
-		booting[g.ID] = g.booting > 0
+		oldest[g.ID] = g.oldestBooting
 	}
 	for _, pod := range pending {
 		r, ok := p.requested[pod.UID]
-		switch {
-		case !ok:
-		case booting[r.group]:
+		if !ok {
+			continue
+		}
+		if o := oldest[r.group]; !o.IsZero() && !o.After(r.at.Add(launchLag)) {
 			r.bootingVersion = pod.ResourceVersion
 			p.requested[pod.UID] = r
-		case r.bootingVersion != "" && r.bootingVersion != pod.ResourceVersion:
+		} else if r.bootingVersion != "" && r.bootingVersion != pod.ResourceVersion {
 			delete(p.requested, pod.UID)
 		}
 	}

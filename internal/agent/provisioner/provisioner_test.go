@@ -169,9 +169,18 @@ func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
 		t.Fatalf("decided %+v before the scheduler tried the pods again", ds)
 	}
+	// Meanwhile the group boots for a later request: that does not hold
+	// the first one.
+	clk.Step(launchLag + time.Second)
+	later := pods(3, "1", "1Gi")
+	if ds, _ := p.Reconcile(context.Background(), append(ps, later...), nil); len(ds) != 1 || ds[0].Pods != 3 {
+		t.Fatalf("decisions %+v for later pods", ds)
+	}
+	ins, _ = fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[len(ins)-1].ID, provider.Pending)
 	ps[0].ResourceVersion = "2" // the scheduler tried it again: no room
-	ds, err := p.Reconcile(context.Background(), ps, nil)
-	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 2 {
+	ds, err := p.Reconcile(context.Background(), append(ps, later...), nil)
+	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 3 {
 		t.Fatalf("decisions %+v (%v), target %d: want the retried pod asked for again", ds, err, target(t, fp, "spot"))
 	}
 }
