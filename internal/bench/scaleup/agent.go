@@ -13,6 +13,11 @@ import (
 // agentControllers are every controller of `bosun agent`.
 var agentControllers = []string{"downscaler", "janitor", "overprovisioner", "provisioner", "interruption"}
 
+// agentOverprovisioning is the overprovisioner's rule for the agent's
+// run: cluster-proportional-autoscaler's common default (one pause pod per
+// 16 cores or 16 nodes).
+const agentOverprovisioning = `{"coresPerReplica": 16, "nodesPerReplica": 16, "min": 1}`
+
 // agentProcess is `bosun agent` running against a trial's cluster.
 type agentProcess struct {
 	pid  int
@@ -37,6 +42,9 @@ func (t *trial) startAgent(command []string) (*agentProcess, error) {
 	if err := local.WriteEndpoint(t.cp.Dir, local.Endpoint{URL: url, Token: token}); err != nil {
 		return nil, err
 	}
+	if err := t.overprovisioningConfig(t.runCtx, &OverprovisioningSpec{Linear: agentOverprovisioning}); err != nil {
+		return nil, err
+	}
 	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile))...)
 	logPath := filepath.Join(t.cp.Dir, "logs", "bosun-agent.log")
 	t.progress("starting %s %s (log %s)", command[0], strings.Join(args, " "), logPath)
@@ -54,6 +62,7 @@ func AgentArgs(kubeconfig, endpointFile string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--controllers=" + strings.Join(agentControllers, ","),
+		"--overprovisioner-configmap=" + overprovisionerNamespace + "/" + overprovisioningConfigMap,
 		"--provider=local", "--local-cloud=" + endpointFile, "--cluster=" + clusterID,
 		"--dry-run", "--listen-address=", "--log-format=text", "--log-level=warn",
 	}

@@ -104,11 +104,13 @@ func (r *runner) burst(ctx context.Context, autoscaler string, overprovision boo
 	return bt, nil
 }
 
-// placeHeadroom writes the overprovisioner's ConfigMap, runs the
-// overprovisioner every second for the rest of the trial (as `bosun agent
-// --controllers overprovisioner` would) and waits until its pause pods
-// all run.
-func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, timeout time.Duration) error {
+// overprovisioningConfigMap is the overprovisioner's ConfigMap, where
+// `bosun agent` looks for it by default.
+const overprovisioningConfigMap = "overprovisioning"
+
+// overprovisioningConfig creates the overprovisioner's namespace and
+// ConfigMap with the rules.
+func (t *trial) overprovisioningConfig(ctx context.Context, spec *OverprovisioningSpec) error {
 	if _, err := t.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: overprovisionerNamespace}}, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating namespace %s, %w", overprovisionerNamespace, err)
 	}
@@ -119,11 +121,22 @@ func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, t
 	if spec.Ladder != "" {
 		data["ladder"] = spec.Ladder
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "overprovisioning", Namespace: overprovisionerNamespace}, Data: data}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: overprovisioningConfigMap, Namespace: overprovisionerNamespace}, Data: data}
 	if _, err := t.cs.CoreV1().ConfigMaps(overprovisionerNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the overprovisioning ConfigMap, %w", err)
 	}
-	op := overprovisioner.New(overprovisioner.Options{Client: t.cs, Namespace: overprovisionerNamespace, ConfigMap: cm.Name, Logger: quietLogger()})
+	return nil
+}
+
+// placeHeadroom writes the overprovisioner's ConfigMap, runs the
+// overprovisioner every second for the rest of the trial (as `bosun agent
+// --controllers overprovisioner` would) and waits until its pause pods
+// all run.
+func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, timeout time.Duration) error {
+	if err := t.overprovisioningConfig(ctx, spec); err != nil {
+		return err
+	}
+	op := overprovisioner.New(overprovisioner.Options{Client: t.cs, Namespace: overprovisionerNamespace, ConfigMap: overprovisioningConfigMap, Logger: quietLogger()})
 	if _, err := op.Pass(ctx); err != nil {
 		return fmt.Errorf("first overprovisioner pass, %w", err)
 	}
