@@ -72,6 +72,9 @@ type Provisioner struct {
 	// and when, so a pod waiting for a booting node is not asked for twice.
 	// A failure of that group or the provision timeout releases the pod.
 	requested map[types.UID]request
+	// observed holds pending pods whose latency was observed (once a pod:
+	// asking for it again is not a new wait).
+	observed map[types.UID]bool
 	// seenFailures holds failed launches already acted on.
 	seenFailures map[string]bool
 	// Metrics is updated on every pass.
@@ -103,6 +106,7 @@ func New(opts Options) (*Provisioner, error) {
 		opts:         opts,
 		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
 		requested:    map[types.UID]request{},
+		observed:     map[types.UID]bool{},
 		seenFailures: map[string]bool{},
 		Metrics:      newMetrics(),
 	}, nil
@@ -313,6 +317,11 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Po
 			delete(p.requested, uid) // scheduled or gone
 		}
 	}
+	for uid := range p.observed {
+		if !still[uid] {
+			delete(p.observed, uid)
+		}
+	}
 	// Largest first packs better and is deterministic.
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := podRequests(out[i]), podRequests(out[j])
@@ -448,10 +457,15 @@ func without(pods, remove []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
-// record logs a decision and observes the pending-to-requested latency.
+// record logs a decision and observes the pending-to-requested latency of
+// the pods asked for the first time.
 func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 	now := p.opts.Clock.Now()
 	for _, pod := range pods {
+		if p.observed[pod.UID] {
+			continue
+		}
+		p.observed[pod.UID] = true
 		for _, c := range pod.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 				p.Metrics.observeLatency(now.Sub(c.LastTransitionTime.Time))

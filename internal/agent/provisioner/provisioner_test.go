@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -182,6 +184,11 @@ func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 	ds, err := p.Reconcile(context.Background(), append(ps, later...), nil)
 	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 3 {
 		t.Fatalf("decisions %+v (%v), target %d: want the retried pod asked for again", ds, err, target(t, fp, "spot"))
+	}
+	// The latency is observed once per pod: 6 pods, 7 requests.
+	var m dto.Metric
+	if err := p.Metrics.Latency.WithLabelValues().(prometheus.Metric).Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 6 {
+		t.Errorf("observations %d (%v), want 6", m.GetHistogram().GetSampleCount(), err)
 	}
 }
 
