@@ -110,7 +110,7 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 		seconds("pending-to-requested-p50", autoscaler, p50).note(fmt.Sprintf("provisioner metric, %d observations, mean %.2f s; %s", h.GetSampleCount(), mean, precision)),
 		seconds("pending-to-requested-p90", autoscaler, p90),
 		seconds("pending-to-requested-p99", autoscaler, p99).target("< 1 s", p99 < 1).
-			note(fmt.Sprintf("provisioner passes every %s while pods are pending; a pod asked for again (the scheduler retried it after its nodes registered and others had taken them) is observed again, from its first unschedulable time", r.sc.Provisioner.Interval.Std(time.Second))),
+			note(fmt.Sprintf("provisioner passes every %s while pods are pending; one observation per pod, at the first request for it (a pod first counted on capacity already booting is observed when it is asked for itself)", r.sc.Provisioner.Interval.Std(time.Second))),
 		seconds("pods-created", autoscaler, createdIn.Seconds()).note(fmt.Sprintf("%d pods on %d base nodes, %d clients", sc.Pods, sc.Nodes, len(clients))),
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
 	}
