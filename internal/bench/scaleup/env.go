@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -301,3 +302,24 @@ func waitFor(ctx context.Context, timeout, interval time.Duration, cond func() (
 // quietLogger discards the controllers' logs: the benchmark reports what
 // it measures, and logging would cost the machine it measures.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// describe summarises the cloud's groups and the workload's pods, for an
+// error that says where a run got stuck.
+func (t *trial) describe(ctx context.Context) string {
+	var b strings.Builder
+	for _, g := range t.cloud.Status(ctx).Groups {
+		if g.TargetSize == 0 && g.Failures == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s target %d running %d pending %d failures %d; ", g.ID, g.TargetSize, g.Running, g.Pending, g.Failures)
+	}
+	pods, err := t.cs.CoreV1().Pods(benchNamespace).List(ctx, metav1.ListOptions{})
+	if err == nil {
+		phases := map[corev1.PodPhase]int{}
+		for _, p := range pods.Items {
+			phases[p.Status.Phase]++
+		}
+		fmt.Fprintf(&b, "pods by phase %v", phases)
+	}
+	return b.String()
+}

@@ -41,7 +41,7 @@ func (r *runner) fallback(ctx context.Context, autoscaler string) ([]Result, err
 		return n == w.Pods, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("waiting for %d pods to run, %w", w.Pods, err)
+		return nil, fmt.Errorf("waiting for %d pods to run (%s), %w", w.Pods, t.describe(ctx), err)
 	}
 	running := time.Since(created)
 	t.progress("%d pods Running after %s", w.Pods, running.Round(time.Millisecond))

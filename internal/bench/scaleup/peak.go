@@ -97,7 +97,7 @@ func (r *runner) burst(ctx context.Context, autoscaler string, overprovision boo
 		}
 		return n == total, err
 	}); err != nil {
-		return bt, fmt.Errorf("waiting for %d replicas, %w", total, err)
+		return bt, fmt.Errorf("waiting for %d replicas (%s), %w", total, t.describe(ctx), err)
 	}
 	bt.all = time.Since(start)
 	t.progress("all %d replicas Running %s after the burst (half after %s)", total, bt.all.Round(time.Millisecond), bt.half.Round(time.Millisecond))

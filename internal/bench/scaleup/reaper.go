@@ -82,7 +82,7 @@ func (r *runner) reaper(ctx context.Context, autoscaler string) ([]Result, error
 		return share == 0, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("waiting for the on-demand share to reach 0, %w", err)
+		return nil, fmt.Errorf("waiting for the on-demand share to reach 0 (%s), %w", t.describe(ctx), err)
 	}
 	took := time.Since(restored)
 	return []Result{

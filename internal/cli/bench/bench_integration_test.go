@@ -30,6 +30,7 @@ func runScaleUp(t *testing.T, args ...string) report {
 	var out, errOut bytes.Buffer
 	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	cmd.SetArgs(append([]string{"scaleup", "--format", "json"}, args...))
+	cmd.SilenceUsage = true
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		t.Fatalf("bosun bench scaleup %v: %v\nprogress:\n%s", args, err, errOut.String())
 	}
