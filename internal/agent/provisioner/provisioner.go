@@ -116,8 +116,10 @@ type request struct {
 	group string
 	at    time.Time
 	// bootingVersion is the pod's resourceVersion the last time capacity
-	// of this request was seen booting ("" if never).
+	// of this request was seen booting ("" if never), registeredAt the
+	// first pass after that which saw none of it booting.
 	bootingVersion string
+	registeredAt   time.Time
 }
 
 // Decision is one scale-up the provisioner made (or, in dry-run, would make).
@@ -257,16 +259,23 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 // raised target size: instances launched later are another request's.
 const launchLag = 10 * time.Second
 
-// settle releases pods whose requested capacity has all registered but
-// which the scheduler has since tried again and still could not place (it
-// rewrote their status after that capacity's last boot): other pods took
-// the new nodes (pods are not bound to the node asked for them), so these
-// need capacity of their own now, not after the provision timeout. A pod
-// the scheduler has not retried yet keeps waiting, so a slow scheduler
-// does not cause capacity to be asked for twice. A request's capacity is
-// the group's instances launched up to launchLag after it, so a group
-// that keeps booting for later requests does not hold it.
+// settleTime is how long registered nodes get to turn Ready and take pods
+// before a pod they were asked for may be asked for again.
+const settleTime = 30 * time.Second
+
+// settle releases pods whose requested capacity registered at least
+// settleTime ago and which the scheduler has tried again since their
+// capacity was booting and still could not place (it rewrote their
+// status): other pods took the new nodes (pods are not bound to the node
+// asked for them), so these need capacity of their own now, not after the
+// provision timeout. A pod the scheduler has not retried keeps waiting, so
+// a slow scheduler does not cause capacity to be asked for twice, and the
+// settle time covers retries that failed only because a new node was not
+// Ready yet. A request's capacity is the group's instances launched up to
+// launchLag after it, so a group that keeps booting for later requests
+// does not hold it.
 func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
+	now := p.opts.Clock.Now()
 	oldest := map[string]time.Time{}
 	for _, g := range groups {
 		oldest[g.ID] = g.oldestBooting
@@ -276,10 +285,15 @@ func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
 		if !ok {
 			continue
 		}
-		if o := oldest[r.group]; !o.IsZero() && !o.After(r.at.Add(launchLag)) {
-			r.bootingVersion = pod.ResourceVersion
+		switch o := oldest[r.group]; {
+		case !o.IsZero() && !o.After(r.at.Add(launchLag)):
+			r.bootingVersion, r.registeredAt = pod.ResourceVersion, time.Time{}
 			p.requested[pod.UID] = r
-		} else if r.bootingVersion != "" && r.bootingVersion != pod.ResourceVersion {
+		case r.bootingVersion == "":
+		case r.registeredAt.IsZero():
+			r.registeredAt = now
+			p.requested[pod.UID] = r
+		case now.Sub(r.registeredAt) >= settleTime && r.bootingVersion != pod.ResourceVersion:
 			delete(p.requested, pod.UID)
 		}
 	}

@@ -149,8 +149,8 @@ func TestNewPodsDoNotTakeCapacityAskedForOthers(t *testing.T) {
 // Nodes are not reserved for the pods they were asked for: when every
 // instance asked for has registered and the scheduler has tried a pod
 // again and still not placed it (others took the nodes), it is asked for
-// again at once, not after the provision timeout; a pod the scheduler has
-// not retried yet is not.
+// again after the settle time, not after the provision timeout; a pod the
+// scheduler has not retried yet is not.
 func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
 	ps := pods(3, "1", "1Gi")
@@ -181,6 +181,10 @@ func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 	ins, _ = fp.Instances(context.Background(), "spot")
 	fp.SetState("spot", ins[len(ins)-1].ID, provider.Pending)
 	ps[0].ResourceVersion = "2" // the scheduler tried it again: no room
+	if ds, _ := p.Reconcile(context.Background(), append(ps, later...), nil); len(ds) != 0 {
+		t.Fatalf("decided %+v before the settle time (the new node may not be Ready)", ds)
+	}
+	clk.Step(settleTime)
 	ds, err := p.Reconcile(context.Background(), append(ps, later...), nil)
 	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 3 {
 		t.Fatalf("decisions %+v (%v), target %d: want the retried pod asked for again", ds, err, target(t, fp, "spot"))
