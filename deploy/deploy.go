@@ -63,6 +63,8 @@ var controllerFiles = map[string]string{
 	"overprovisioner": "agent/50-rbac-overprovisioner.yaml",
 	"provisioner":     "agent/60-rbac-provisioner.yaml",
 	"interruption":    "agent/70-rbac-interruption.yaml",
+	"scale-down":      "agent/80-rbac-node-removal.yaml",
+	"reaper":          "agent/80-rbac-node-removal.yaml",
 }
 
 const (

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 )
 
 // Known controller names for --controllers.
@@ -55,7 +57,7 @@ const (
 )
 
 // knownControllers lists the controllers for error messages.
-const knownControllers = "downscaler, janitor, overprovisioner, provisioner, interruption"
+const knownControllers = "downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper"
 
 // Options configure the agent. Validate checks them in one place.
 type Options struct {
@@ -226,7 +228,8 @@ func Run(ctx context.Context, o Options) error {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
-	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
+	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger,
+		capMetrics: new(*provisioner.CapacityMetrics)}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
 		return err
@@ -312,6 +315,9 @@ type deps struct {
 	recorder record.EventRecorder
 	registry prometheus.Registerer
 	logger   *slog.Logger
+	// capMetrics holds the capacity metrics shared by the scale-down and
+	// the reaper once one of them created them.
+	capMetrics **provisioner.CapacityMetrics
 }
 
 // starter starts informers that do not belong to the shared factory, for
@@ -353,7 +359,7 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			}
 			starters = append(starters, c.StartAndSync)
 			out = append(out, c)
-		case ControllerProvisioner, ControllerInterruption:
+		case ControllerProvisioner, ControllerInterruption, ControllerScaleDown, ControllerReaper:
 			c, start, err := buildCapacity(name, &o, d)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s, %w", name, err)
@@ -373,6 +379,10 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 	}
 	return out, starters, nil
 }
+
+// waiter is a controller with work in the background (drains) that a
+// one-shot run waits for.
+type waiter interface{ Wait() }
 
 // notifier is a controller that can ask for an early pass.
 type notifier interface {
@@ -410,6 +420,12 @@ func passOnce(ctx context.Context, ctrls []passer, o Options) error {
 			errs = append(errs, fmt.Errorf("%s, %w", c.Name(), err))
 		}
 	}
+	// Drains run in the background; a one-shot run finishes them.
+	for _, c := range ctrls {
+		if w, ok := c.(waiter); ok {
+			w.Wait()
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -421,35 +437,50 @@ const debounce = time.Second
 // Capacity.Interval, and the others every Interval and early after kick
 // (annotation changes), at most once per debounce.
 func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
-	var capacity, others []passer
+	capacity := map[time.Duration][]passer{}
+	var others []passer
 	for _, c := range ctrls {
 		if capacityController(c.Name()) {
-			capacity = append(capacity, c)
+			every := o.Capacity.interval(c.Name())
+			capacity[every] = append(capacity[every], c)
 		} else {
 			others = append(others, c)
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if len(capacity) > 0 {
-			tickLoop(ctx, capacity, o, clk, o.Capacity.interval())
+	var wg sync.WaitGroup
+	for every, cs := range capacity {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tickLoop(ctx, cs, o, clk, every)
+		}()
+	}
+	defer func() {
+		wg.Wait()
+		for _, c := range ctrls {
+			if w, ok := c.(waiter); ok {
+				w.Wait()
+			}
 		}
 	}()
-	defer func() { <-done }()
 	if len(others) > 0 {
 		kickLoop(ctx, others, o, clk, kick)
+	}
+}
+
+// passAll makes a pass of every controller; failures are logged.
+func passAll(ctx context.Context, ctrls []passer, o Options) {
+	for _, c := range ctrls {
+		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+			o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
+		}
 	}
 }
 
 // tickLoop runs a pass of every controller every interval.
 func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration) {
 	for {
-		for _, c := range ctrls {
-			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-				o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
-			}
-		}
+		passAll(ctx, ctrls, o)
 		select {
 		case <-ctx.Done():
 			return
@@ -462,11 +493,7 @@ func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, i
 // per debounce.
 func kickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
 	for {
-		for _, c := range ctrls {
-			if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
-				o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
-			}
-		}
+		passAll(ctx, ctrls, o)
 		select {
 		case <-ctx.Done():
 			return

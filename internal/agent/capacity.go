@@ -20,6 +20,8 @@ import (
 const (
 	ControllerProvisioner  = "provisioner"
 	ControllerInterruption = "interruption"
+	ControllerScaleDown    = "scale-down"
+	ControllerReaper       = "reaper"
 )
 
 // ProviderLocal names the local cloud of `bosun up` for --provider.
@@ -41,21 +43,40 @@ type Capacity struct {
 	// Region is the cluster's region, for node templates (default
 	// "local").
 	Region string
-	// Interval is the time between capacity passes (default 1s).
+	// Interval is the time between passes of the provisioner and the
+	// interruption handler (default 1s).
 	Interval time.Duration
+	// ScaleDownInterval is the time between passes of the scale-down and
+	// the reaper, which act on minutes, not seconds (default 10s).
+	ScaleDownInterval time.Duration
+	// ScaleDown and Reaper tune those controllers; the agent fills in
+	// the provider, cluster, dry-run, events, metrics and logger.
+	ScaleDown provisioner.ScaleDownOptions
+	Reaper    provisioner.ReaperOptions
 }
 
-func (c Capacity) interval() time.Duration {
+// interval is the loop interval of a capacity controller.
+func (c Capacity) interval(controller string) time.Duration {
+	if controller == ControllerScaleDown || controller == ControllerReaper {
+		if c.ScaleDownInterval <= 0 {
+			return 10 * time.Second
+		}
+		return c.ScaleDownInterval
+	}
 	if c.Interval <= 0 {
 		return time.Second
 	}
 	return c.Interval
 }
 
-// capacityController reports whether the controller runs on the capacity
+// capacityController reports whether the controller runs on a capacity
 // loop and needs a provider.
 func capacityController(name string) bool {
-	return name == ControllerProvisioner || name == ControllerInterruption
+	switch name {
+	case ControllerProvisioner, ControllerInterruption, ControllerScaleDown, ControllerReaper:
+		return true
+	}
+	return false
 }
 
 // validate checks the capacity options when a capacity controller is on.
@@ -120,6 +141,23 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 		}
 		c := provisioner.NewController(p, d.client, d.factory)
 		return c, c.Start, nil
+	case ControllerScaleDown:
+		so := o.Capacity.ScaleDown
+		so.Provider, so.Cluster, so.DryRun, so.Recorder, so.Logger = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log
+		if so.Metrics, err = d.capacityMetrics(); err != nil {
+			return nil, nil, err
+		}
+		c, err := provisioner.NewScaleDown(d.clock, d.client, d.factory, so)
+		return c, nil, err
+	case ControllerReaper:
+		ro := o.Capacity.Reaper
+		ro.Provider, ro.Cluster, ro.DryRun, ro.Recorder, ro.Logger = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log
+		ro.Templates = localcloud.ZoneTemplates(region)
+		if ro.Metrics, err = d.capacityMetrics(); err != nil {
+			return nil, nil, err
+		}
+		c, err := provisioner.NewReaper(d.clock, d.client, d.factory, ro)
+		return c, nil, err
 	case ControllerInterruption:
 		h := &interruption.Handler{Provider: cloud, Client: d.client, Cluster: o.Capacity.Cluster, Clock: d.clock, Logger: log, DryRun: o.DryRun}
 		return interruptionPasser{h}, nil, nil
@@ -135,3 +173,19 @@ func (p interruptionPasser) Name() string { return ControllerInterruption }
 func (p interruptionPasser) Pass(ctx context.Context) ([]string, error) {
 	return nil, p.h.Poll(ctx)
 }
+
+// capacityMetrics returns the scale-down's and the reaper's metrics,
+// registered once however many of the two run.
+func (d deps) capacityMetrics() (*provisioner.CapacityMetrics, error) {
+	if *d.capMetrics == nil {
+		m, err := provisioner.NewCapacityMetrics(d.registry)
+		if err != nil {
+			return nil, fmt.Errorf("capacity metrics, %w", err)
+		}
+		*d.capMetrics = m
+	}
+	return *d.capMetrics, nil
+}
+
+// interruptionPasser's Wait lets --once finish the drains it started.
+func (p interruptionPasser) Wait() { p.h.Wait() }

@@ -14,22 +14,28 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/local"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
-// The capacity controllers run inside `bosun agent` under their shipped
-// RBAC, reaching the local cloud through its endpoint file like an agent
-// started with --provider local --local-cloud: a pending pod gets a spot
-// node (L21), and an interruption notice (L19) cordons and taints that
-// node and the pod moves to a replacement.
+// The four capacity controllers run inside `bosun agent` under their
+// shipped RBAC, reaching the local cloud through its endpoint file like an
+// agent started with --provider local --local-cloud, through a whole life:
+// spot is out, so the pending pod gets an on-demand node at once (L11,
+// L21); spot comes back and the reaper moves the pod to spot and removes
+// the on-demand node (L22); an interruption notice (L19) cordons and taints
+// the spot node and the pod moves to a replacement; the app scales to zero
+// and the scale-down removes the empty nodes.
 func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 	env := testenv.Get(t)
 	applyShippedRBAC(t, env)
@@ -54,6 +60,10 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	spotOut := localcloud.OfferingKey{Lifecycle: provider.Spot}
+	if err := cloud.SetCapacity(spotOut, 0, false); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go cloud.Run(ctx, clock.RealClock{}, 100*time.Millisecond, quiet)
 	t.Cleanup(func() {
@@ -69,10 +79,15 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			RESTConfig: cfg, Controllers: []string{ControllerProvisioner, ControllerInterruption},
+			RESTConfig: cfg, Controllers: []string{ControllerProvisioner, ControllerInterruption, ControllerScaleDown, ControllerReaper},
 			Interval: time.Hour, LeaderElect: true, LeaseNamespace: "bosun-system", LeaseName: "bosun-agent-capacity-test",
 			Logger: quiet, Registry: reg2,
-			Capacity: Capacity{Name: ProviderLocal, LocalCloud: filepath.Join(dir, local.EndpointFile), Cluster: cluster, Interval: 200 * time.Millisecond},
+			Capacity: Capacity{
+				Name: ProviderLocal, LocalCloud: filepath.Join(dir, local.EndpointFile), Cluster: cluster,
+				Interval: 200 * time.Millisecond, ScaleDownInterval: 300 * time.Millisecond,
+				ScaleDown: provisioner.ScaleDownOptions{UnneededTime: 2 * time.Second, DelayAfterScaleUp: 3 * time.Second, DrainTimeout: 30 * time.Second},
+				Reaper:    provisioner.ReaperOptions{MinAge: time.Second, DrainTimeout: 30 * time.Second},
+			},
 		})
 	}()
 	defer func() {
@@ -126,20 +141,40 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 		}, "%s", what)
 		return node
 	}
-	first := runningNode("the pending pod to run on a node the provisioner asked for", "")
-	n, err := env.Client.CoreV1().Nodes().Get(ctx, first, metav1.GetOptions{})
-	if err != nil {
+	capacityType := func(node string) string {
+		n, err := env.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Labels["karpenter.sh/capacity-type"]
+	}
+	fallback := runningNode("the pending pod to run on the on-demand node the provisioner fell back to", "")
+	if got := capacityType(fallback); got != "on-demand" {
+		t.Fatalf("with spot out, the pod runs on %s (%q), want on-demand", fallback, got)
+	}
+
+	if err := cloud.SetCapacity(spotOut, 0, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.Labels["karpenter.sh/capacity-type"]; got != "spot" {
-		t.Errorf("first node %s is %q, want spot", first, got)
+	first := runningNode("the reaper to move the pod to spot", fallback)
+	if got := capacityType(first); got != "spot" {
+		t.Errorf("after the reap the pod runs on %s (%q), want spot", first, got)
 	}
+	testenv.Eventually(t, 60*time.Second, func(ctx context.Context) (bool, error) {
+		ins, err := cloud.Instances(ctx, localcloud.GroupID(cluster, group+"-od"))
+		for _, in := range ins {
+			if in.State == provider.Pending || in.State == provider.Running {
+				return false, err
+			}
+		}
+		return err == nil, err
+	}, "the reaped on-demand instance to be deleted")
 
 	if _, err := cloud.Interrupt(first, "test"); err != nil {
 		t.Fatal(err)
 	}
 	second := runningNode("the pod to move off the interrupted node", first)
-	n, err = env.Client.CoreV1().Nodes().Get(ctx, first, metav1.GetOptions{})
+	n, err := env.Client.CoreV1().Nodes().Get(ctx, first, metav1.GetOptions{})
 	if err == nil {
 		tainted := false
 		for _, taint := range n.Spec.Taints {
@@ -152,15 +187,33 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 	if second == first {
 		t.Errorf("pod still on the interrupted node %s", first)
 	}
+
+	// Nothing left to run: the scale-down removes every empty node.
+	patch := []byte(`{"spec":{"replicas":0}}`)
+	if _, err := env.Client.AppsV1().Deployments(ns).Patch(ctx, "capacity", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 90*time.Second, func(ctx context.Context) (bool, error) {
+		for _, pool := range []string{group + "-spot", group + "-od"} {
+			g, err := cloud.NodeGroup(ctx, localcloud.GroupID(cluster, pool))
+			if err != nil || g.TargetSize != 0 {
+				return false, err
+			}
+		}
+		return true, nil
+	}, "the scale-down to bring both groups to 0")
+
 	families, err := reg2.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
+	found := map[string]bool{}
 	for _, f := range families {
-		found = found || f.GetName() == "bosun_provisioner_scale_ups_total"
+		found[f.GetName()] = true
 	}
-	if !found {
-		t.Error("the provisioner's metrics are not registered with the agent's registry")
+	for _, m := range []string{"bosun_provisioner_scale_ups_total", "bosun_provisioner_nodes_removed_total", "bosun_provisioner_on_demand_nodes_ratio"} {
+		if !found[m] {
+			t.Errorf("metric %s is not registered with the agent's registry", m)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 // accessTTL is how long an access decision is reused.
 const accessTTL = time.Minute
 
-type accessKey struct{ user, cluster, namespace, kind string }
+// accessKey identifies one decision; groups is the user's groups joined
+// by newlines, since the same name with other groups may see other things.
+type accessKey struct{ user, groups, cluster, namespace, kind string }
 
 type accessDecision struct {
 	allowed bool
@@ -26,12 +29,12 @@ type accessCache struct {
 	m  map[accessKey]accessDecision
 }
 
-// mayList reports whether user may list kind in namespace of the cluster,
-// asking the cluster (SubjectAccessReview) and caching the answer for
-// accessTTL. Any error denies: with impersonation on, the console fails
-// closed.
-func (c *Console) mayList(ctx context.Context, user string, cl *cluster, namespace, kind string) bool {
-	key := accessKey{user, cl.src.Name, namespace, kind}
+// mayList reports whether user (with their groups) may list kind in
+// namespace of the cluster, asking the cluster (SubjectAccessReview) and
+// caching the answer for accessTTL. Any error denies: with impersonation
+// on, the console fails closed.
+func (c *Console) mayList(ctx context.Context, user User, cl *cluster, namespace, kind string) bool {
+	key := accessKey{user.Name, strings.Join(user.Groups, "\n"), cl.src.Name, namespace, kind}
 	now := c.clock.Now()
 	c.access.mu.Lock()
 	if d, ok := c.access.m[key]; ok && now.Sub(d.at) < accessTTL {
@@ -44,7 +47,7 @@ func (c *Console) mayList(ctx context.Context, user string, cl *cluster, namespa
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: user,
+			User: user.Name, Groups: user.Groups,
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Namespace: namespace, Verb: "list", Group: k.GVR.Group, Version: k.GVR.Version, Resource: k.GVR.Resource,
 			},
@@ -71,7 +74,7 @@ func (c *Console) visible(ctx context.Context, cl *cluster, items []*Item) []*It
 	user := UserFrom(ctx)
 	out := items[:0]
 	for _, it := range items {
-		if user != "" && c.mayList(ctx, user, cl, it.Namespace, it.Kind) {
+		if user.Name != "" && c.mayList(ctx, user, cl, it.Namespace, it.Kind) {
 			out = append(out, it)
 		}
 	}

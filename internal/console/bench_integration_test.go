@@ -45,6 +45,13 @@ type consoleBenchResult struct {
 	labelP50, labelP99                time.Duration
 	kubectlP50                        time.Duration
 	kubectlAllP50                     time.Duration
+	// perQuery is each query's p50 and p99, in the mix's order.
+	perQuery []queryLatency
+}
+
+type queryLatency struct {
+	query    string
+	p50, p99 time.Duration
 }
 
 var (
@@ -77,6 +84,9 @@ func BenchmarkConsoleSearch(b *testing.B) {
 	b.ReportMetric(float64(r.objects), "objects")
 	b.Logf("console bench: %d clusters x %d pods, %d objects; sync %s; %.0f B/object; search (6 queries) p50 %s p99 %s; label query p50 %s p99 %s; kubectl fan-out (same label query) p50 %s, (all pods, for free text) p50 %s",
 		r.clusters, r.podsPerCluster, r.objects, r.syncTime.Round(time.Millisecond), r.bytesPerObject, r.p50, r.p99, r.labelP50, r.labelP99, r.kubectlP50, r.kubectlAllP50)
+	for _, q := range r.perQuery {
+		b.Logf("console bench: query %q p50 %s p99 %s", q.query, q.p50, q.p99)
+	}
 }
 
 func runConsoleBench(b *testing.B) consoleBenchResult {
@@ -157,6 +167,7 @@ func runConsoleBench(b *testing.B) consoleBenchResult {
 	b.Cleanup(srv.Close)
 	queries := []string{"app=web-7", "kind:pod status:Pending team=team-3 ns:bench-ns-2", "pod-1234", "ghcr.io/acme/api", "kind:node spot", "-status:Pending kind:pod"}
 	var lat, labelLat []time.Duration
+	perQuery := make([][]time.Duration, len(queries))
 	for i := 0; i < 50; i++ {
 		for qi, q := range queries {
 			t0 := time.Now()
@@ -169,14 +180,19 @@ func runConsoleBench(b *testing.B) consoleBenchResult {
 			if resp.StatusCode != http.StatusOK {
 				b.Fatalf("search %q: %s", q, resp.Status)
 			}
-			lat = append(lat, time.Since(t0))
+			d := time.Since(t0)
+			lat = append(lat, d)
+			perQuery[qi] = append(perQuery[qi], d)
 			if qi == 0 {
-				labelLat = append(labelLat, time.Since(t0))
+				labelLat = append(labelLat, d)
 			}
 		}
 	}
 	r.p50, r.p99 = percentile(lat, 50), percentile(lat, 99)
 	r.labelP50, r.labelP99 = percentile(labelLat, 50), percentile(labelLat, 99)
+	for qi, q := range queries {
+		r.perQuery = append(r.perQuery, queryLatency{query: q, p50: percentile(perQuery[qi], 50), p99: percentile(perQuery[qi], 99)})
+	}
 
 	// The baseline: the same label query, kubectl in parallel per context.
 	var klat, kall []time.Duration

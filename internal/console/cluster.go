@@ -39,6 +39,9 @@ type ClusterSource struct {
 	// Dynamic reads live objects for detail pages; built from Config when
 	// nil (with neither, detail pages show the cached summary).
 	Dynamic dynamic.Interface
+	// Metrics reads container usage; nil reads the metrics API through
+	// the dynamic client (DynamicMetrics).
+	Metrics MetricsSource
 }
 
 // State is a cluster's connection state.
@@ -64,9 +67,28 @@ type ClusterStatus struct {
 	Provider    string    `json:"provider,omitempty"`
 	Region      string    `json:"region,omitempty"`
 	Channel     string    `json:"channel,omitempty"`
-	// Unavailable lists kinds the cluster refused to list (forbidden by
-	// RBAC, or not served), with the reason.
-	Unavailable map[string]string `json:"unavailable,omitempty"`
+	// Unavailable lists the kinds the cluster refused to list (forbidden
+	// by RBAC, or not served), sorted by kind. The console asks again with
+	// backoff, so a permission granted later shows up without a restart.
+	Unavailable []UnavailableKind `json:"unavailableKinds,omitempty"`
+}
+
+// The reasons a kind is unavailable.
+const (
+	ReasonForbidden = "forbidden"
+	ReasonNotServed = "not served"
+)
+
+// UnavailableKind is a kind a cluster refused to list.
+type UnavailableKind struct {
+	Kind string `json:"kind"`
+	// Reason is ReasonForbidden or ReasonNotServed.
+	Reason string `json:"reason"`
+	// Error is the API server's answer.
+	Error string `json:"error"`
+	// NextRetry is when the console asks again (zero for the moment a
+	// retry is being scheduled).
+	NextRetry time.Time `json:"nextRetry,omitzero"`
 }
 
 // cluster is one cluster's watch cache: informers over Kinds plus the Item
@@ -88,20 +110,35 @@ type cluster struct {
 	synced    bool
 	// labels indexes items by label for label queries.
 	labels labelIndex
+	// order keeps each kind's items in display order for scans, by Kind
+	// name.
+	order map[string]*orderedItems
 	// objects counts cached objects (kept by the index handler).
 	objects int
 	// usage is the last read of the metrics API (nil: unknown).
 	usage UsageByContainer
-	// unavailable maps kinds the cluster refuses to list to the reason.
-	unavailable map[string]string
-	healthy     bool
-	err         string
-	lastSeen    time.Time
-	version     string
+	// metrics reads usage (nil: never); history keeps its readings over
+	// the usage window (nil: no history).
+	metrics MetricsSource
+	history *history
+	// meta lists kinds to learn whether the console may watch them.
+	meta metadata.Interface
+	// kinds is the watch state of every kind, by Kind name.
+	kinds map[string]*kindState
+	// retry is the first delay before asking again for a refused kind;
+	// it doubles up to retryMax.
+	retry, retryMax time.Duration
+	// ctx is the context the cluster runs in (set by run), for informers
+	// started later.
+	ctx      context.Context
+	healthy  bool
+	err      string
+	lastSeen time.Time
+	version  string
 }
 
-func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
-	c := &cluster{src: src, clock: clk, informers: map[string]cache.SharedIndexInformer{}, labels: labelIndex{}, unavailable: map[string]string{}}
+func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Duration) (*cluster, error) {
+	c := &cluster{src: src, clock: clk, retry: retry, retryMax: retryMax, informers: map[string]cache.SharedIndexInformer{}, labels: labelIndex{}, order: map[string]*orderedItems{}, kinds: map[string]*kindState{}}
 	cs, mc := src.Client, src.Metadata
 	if cs == nil || mc == nil {
 		var err error
@@ -113,6 +150,7 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 		}
 	}
 	c.probe = cs.Discovery()
+	c.meta = mc
 	c.sar = cs.AuthorizationV1().SubjectAccessReviews()
 	if src.Config != nil {
 		// The probe gets its own client with a short timeout, so a hung API
@@ -130,6 +168,10 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 	}
 	if src.Dynamic != nil {
 		c.dyn = src.Dynamic
+	}
+	c.metrics = src.Metrics
+	if c.metrics == nil && c.dyn != nil {
+		c.metrics = DynamicMetrics{Client: c.dyn}
 	}
 	typed := informers.NewSharedInformerFactory(cs, 0)
 	meta := metadatainformer.NewSharedInformerFactory(mc, 0)
@@ -156,16 +198,24 @@ func newCluster(src ClusterSource, clk clock.WithTicker) (*cluster, error) {
 			return nil, fmt.Errorf("cluster %s: %s index handler, %w", src.Name, k.Plural, err)
 		}
 		c.informers[k.Name] = inf
+		c.kinds[k.Name] = &kindState{}
+		c.order[k.Name] = &orderedItems{}
 	}
 	return c, nil
 }
 
-// run starts the informers and the health probe and returns at once; both
-// stop when ctx ends. Nothing here waits on the API server, so a down
-// cluster never holds up the others.
+// run starts watching every kind, the health probe and the usage poll and
+// returns at once; all stop when ctx ends. Nothing here waits on the API
+// server, so a down cluster never holds up the others.
 func (c *cluster) run(ctx context.Context, probeEvery, usageEvery time.Duration) {
-	for _, inf := range c.informers {
-		go inf.Run(ctx.Done())
+	c.mu.Lock()
+	c.ctx = ctx
+	for _, k := range Kinds {
+		c.kinds[k.Name].retrying = true
+	}
+	c.mu.Unlock()
+	for _, k := range Kinds {
+		go c.watchKind(ctx, k, nil)
 	}
 	go c.probeLoop(ctx, probeEvery)
 	go c.pollUsage(ctx, usageEvery)
@@ -195,18 +245,16 @@ func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
 // reach the API server. An answer from the server (forbidden, expired
 // resource version, kind not served) means it is up: the reflector retries
 // on its own and the other kinds carry on.
-// A kind the console may not list (RBAC without secrets, say) or that the
-// server does not serve is left out, so the cluster can still become ready.
+// A kind the console may no longer list (its RBAC was revoked, say) is
+// marked unavailable until a retry finds it allowed again.
 func (c *cluster) noteWatchError(kind string, err error) {
 	var status apierrors.APIStatus
 	if !errors.As(err, &status) {
 		c.noteError(err)
 		return
 	}
-	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
-		c.mu.Lock()
-		c.unavailable[kind] = err.Error()
-		c.mu.Unlock()
+	if refused(err) {
+		c.refuse(kind, err)
 	}
 }
 
@@ -238,9 +286,12 @@ func (c *cluster) hasSynced() bool {
 	}
 	for kind, inf := range c.informers {
 		c.mu.RLock()
-		_, skip := c.unavailable[kind]
+		ks := *c.kinds[kind]
 		c.mu.RUnlock()
-		if !skip && !inf.HasSynced() {
+		if ks.reason != "" {
+			continue // refused kinds do not hold up readiness
+		}
+		if !ks.started || !inf.HasSynced() {
 			return false
 		}
 	}
@@ -261,12 +312,7 @@ func (c *cluster) status() ClusterStatus {
 		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: c.objects,
 		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
 	}
-	if len(c.unavailable) > 0 {
-		st.Unavailable = make(map[string]string, len(c.unavailable))
-		for k, v := range c.unavailable {
-			st.Unavailable[k] = v
-		}
-	}
+	st.Unavailable = c.unavailableKinds()
 	switch {
 	case c.err != "":
 		st.State = StateDown
@@ -278,28 +324,40 @@ func (c *cluster) status() ClusterStatus {
 	return st
 }
 
-// match appends the cluster's items that match q (unsorted) to out. Kind
-// filters skip whole informers.
+// match appends the cluster's items that match q to out, in the default
+// order (kind in Kinds order, namespace, name). Kind filters skip whole
+// kinds; a label query reads only the label index's candidates.
 func (c *cluster) match(q Query, out []*Item) []*Item {
+	m := q.matcher()
 	if cands, ok := c.candidates(q); ok {
+		n := len(out)
 		for _, it := range cands {
-			if q.Matches(it) {
+			if m.matches(it) {
 				out = append(out, it)
 			}
 		}
+		sortItems(out[n:])
 		return out
 	}
 	for _, k := range Kinds {
 		if !anyEqual(q.Kinds, k.Name, true) || (len(q.Not["kind"]) > 0 && matchesFilter("kind", q.Not["kind"], &Item{Kind: k.Name})) {
 			continue
 		}
-		for _, o := range c.informers[k.Name].GetStore().List() {
-			if cd, ok := o.(*cached); ok && q.Matches(cd.Item) {
-				out = append(out, cd.Item)
+		for _, it := range c.ordered(k.Name) {
+			if m.matches(it) {
+				out = append(out, it)
 			}
 		}
 	}
 	return out
+}
+
+// ordered returns the items of kind in display order. The slice is never
+// modified: the caller may read it without the lock.
+func (c *cluster) ordered(kind string) []*Item {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order[kind].merged()
 }
 
 // object returns the cached summary of an object of kind k.
@@ -339,19 +397,7 @@ func (c *cluster) list(k Kind) []*cached {
 // sortItems orders items by cluster, kind (in Kinds order), namespace and
 // name, which is how results are shown when no other order is asked for.
 func sortItems(items []*Item) {
-	sort.Slice(items, func(i, j int) bool {
-		a, b := items[i], items[j]
-		if a.Cluster != b.Cluster {
-			return a.Cluster < b.Cluster
-		}
-		if a.Kind != b.Kind {
-			return kindOrder[a.Kind] < kindOrder[b.Kind]
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
+	sort.Slice(items, func(i, j int) bool { return defaultLess(items[i], items[j]) })
 }
 
 var kindOrder = func() map[string]int {

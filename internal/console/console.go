@@ -3,8 +3,10 @@ package console
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
@@ -23,12 +25,21 @@ type Options struct {
 	// UsageInterval is how often the metrics API is read for usage
 	// (default 60s; negative: never).
 	UsageInterval time.Duration
+	// UsageWindow is how much usage history is kept per container for
+	// right-sizing (default 24h; negative: none). It holds
+	// UsageWindow/UsageInterval samples of 8 bytes per container (L38).
+	UsageWindow time.Duration
 	// Impersonate makes live reads (detail YAML, CRDs) act as the
 	// signed-in user and limits search and lists to what that user may
 	// list. The fleet page and cost are aggregates and are not filtered.
 	Impersonate bool
 	// Cost configures prices and aggregation labels.
 	Cost CostOptions
+	// KindRetry is how long the console waits before asking a cluster
+	// again for a kind it refused (forbidden or not served); the wait
+	// doubles up to KindRetryMax (defaults DefaultKindRetry and
+	// DefaultKindRetryMax).
+	KindRetry, KindRetryMax time.Duration
 	// Prices, when set, supplies the provider's current prices, read every
 	// PriceInterval (default 5 min).
 	Prices        PriceSource
@@ -42,6 +53,7 @@ type Console struct {
 	clock    clock.WithTicker
 	probe    time.Duration
 	usage    time.Duration
+	window   time.Duration
 	cost     CostOptions
 
 	access accessCache
@@ -64,20 +76,32 @@ func New(opts Options) (*Console, error) {
 	if opts.PriceInterval <= 0 {
 		opts.PriceInterval = 5 * time.Minute
 	}
+	if opts.KindRetry <= 0 {
+		opts.KindRetry = DefaultKindRetry
+	}
+	if opts.KindRetryMax < opts.KindRetry {
+		opts.KindRetryMax = max(DefaultKindRetryMax, opts.KindRetry)
+	}
 	if opts.UsageInterval == 0 {
 		opts.UsageInterval = time.Minute
 	}
-	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, cost: opts.Cost.withDefaults(),
+	if opts.UsageWindow == 0 {
+		opts.UsageWindow = DefaultUsageWindow
+	}
+	c := &Console{byName: map[string]*cluster{}, clock: opts.Clock, probe: opts.ProbeInterval, usage: opts.UsageInterval, window: opts.UsageWindow, cost: opts.Cost.withDefaults(),
 		prices: opts.Prices, priceInterval: opts.PriceInterval}
 	for _, src := range opts.Clusters {
 		if _, dup := c.byName[src.Name]; dup {
 			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
 		}
-		cl, err := newCluster(src, opts.Clock)
+		cl, err := newCluster(src, opts.Clock, opts.KindRetry, opts.KindRetryMax)
 		if err != nil {
 			return nil, err
 		}
 		cl.impersonate = opts.Impersonate
+		if opts.UsageWindow > 0 && opts.UsageInterval > 0 {
+			cl.history = newHistory(int(opts.UsageWindow / opts.UsageInterval))
+		}
 		c.clusters = append(c.clusters, cl)
 		c.byName[src.Name] = cl
 	}
@@ -142,60 +166,72 @@ func (c *Console) Search(q Query, limit int, order string) Result {
 
 // SearchFor is Search on behalf of a request: with impersonation on, only
 // the items the request's user may list (SubjectAccessReview, cached for a
-// minute) are returned and counted.
+// minute) are returned and counted. Clusters are searched in parallel,
+// up to one per CPU.
 func (c *Console) SearchFor(ctx context.Context, q Query, limit int, order string) Result {
 	start := time.Now() // wall time of the query itself, for display only
 	res := Result{Query: q.Raw}
+	var wanted []*cluster
 	for _, cl := range c.clusters {
-		if !anyEqual(q.Clusters, cl.src.Name, false) {
-			continue
+		if anyEqual(q.Clusters, cl.src.Name, false) {
+			wanted = append(wanted, cl)
 		}
+	}
+	less := orderLess(order)
+	groups := make([]*ClusterGroup, len(wanted))
+	parallel(len(wanted), func(i int) {
+		cl := wanted[i]
 		st := cl.status()
+		// match returns the matches in the default order, so only a
+		// non-default order needs a sort, and only of the items shown.
 		items := c.visible(ctx, cl, cl.match(q, nil))
 		if len(items) == 0 && st.State == StateReady {
+			return
+		}
+		groups[i] = &ClusterGroup{Cluster: st, Stale: st.State == StateDown, Total: len(items), Items: firstItems(items, less, limit)}
+	})
+	for _, g := range groups {
+		if g == nil {
 			continue
 		}
-		SortItems(items, order, c.clock.Now())
-		g := ClusterGroup{Cluster: st, Stale: st.State == StateDown, Total: len(items)}
-		if limit > 0 && len(items) > limit {
-			items = items[:limit]
-		}
-		g.Items = items
 		res.Total += g.Total
-		res.Shown += len(items)
-		res.Groups = append(res.Groups, g)
+		res.Shown += len(g.Items)
+		res.Groups = append(res.Groups, *g)
 	}
 	res.TookMS = float64(time.Since(start).Microseconds()) / 1000
 	return res
 }
 
-// SortItems orders items by one of: name, namespace, kind, status, node,
-// restarts, age (oldest first), -age (newest first). The default (empty or
-// unknown) is cluster, kind, namespace, name.
-func SortItems(items []*Item, order string, now time.Time) {
-	sortItems(items)
-	var less func(a, b *Item) bool
-	switch order {
-	case "name":
-		less = func(a, b *Item) bool { return a.Name < b.Name }
-	case "namespace":
-		less = func(a, b *Item) bool { return a.Namespace < b.Namespace }
-	case "kind":
-		less = func(a, b *Item) bool { return kindOrder[a.Kind] < kindOrder[b.Kind] }
-	case "status":
-		less = func(a, b *Item) bool { return a.Status < b.Status }
-	case "node":
-		less = func(a, b *Item) bool { return a.Node < b.Node }
-	case "restarts":
-		less = func(a, b *Item) bool { return a.Restarts > b.Restarts }
-	case "age":
-		less = func(a, b *Item) bool { return a.Created.Before(b.Created) }
-	case "-age":
-		less = func(a, b *Item) bool { return a.Created.After(b.Created) }
-	default:
+// parallel runs f(0) .. f(n-1) on up to GOMAXPROCS goroutines and returns
+// when all are done.
+func parallel(n int, f func(i int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			f(i)
+		}
 		return
 	}
-	sort.SliceStable(items, func(i, j int) bool { return less(items[i], items[j]) })
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// SortItems orders items by one of: name, namespace, kind, status, node,
+// restarts, age (oldest first), -age (newest first), ties in the default
+// order. The default (empty or unknown) is cluster, kind, namespace, name.
+func SortItems(items []*Item, order string, now time.Time) {
+	before := thenDefault(orderLess(order))
+	sort.Slice(items, func(i, j int) bool { return before(items[i], items[j]) })
 }
 
 // cluster returns the named cluster.

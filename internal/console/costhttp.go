@@ -17,6 +17,30 @@ func (s *server) costCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// rightSizing serves the right-sizing page and its JSON (L38).
+func (s *server) rightSizing(api bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		rep := s.c.RightSizing()
+		if api {
+			writeJSON(w, rep)
+			return
+		}
+		s.render(w, http.StatusOK, "rightsizing", struct {
+			Title string
+			Q     string
+			R     RightSizingReport
+		}{Title: "Right-sizing", R: rep})
+	}
+}
+
+func (s *server) rightSizingCSV(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="bosun-rightsizing.csv"`)
+	if err := RightSizingCSV(w, s.c.RightSizing()); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def

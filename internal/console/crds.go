@@ -61,21 +61,22 @@ func (c *cluster) live(ctx context.Context) (dynamic.Interface, error) {
 		return c.dyn, nil
 	}
 	user := UserFrom(ctx)
-	if user == "" || c.src.Config == nil {
+	if user.Name == "" || c.src.Config == nil {
 		return nil, fmt.Errorf("impersonation is on but the request has no user: %w", errForbidden)
 	}
 	d, err := dynamic.NewForConfig(impersonating(c.src.Config, user))
 	if err != nil {
-		return nil, fmt.Errorf("building client for %s, %w", user, err)
+		return nil, fmt.Errorf("building client for %s, %w", user.Name, err)
 	}
 	return d, nil
 }
 
-// impersonating returns a copy of cfg that acts as user.
-func impersonating(cfg *rest.Config, user string) *rest.Config {
+// impersonating returns a copy of cfg that acts as user, with the user's
+// groups (Impersonate-Group), so RBAC bound to a group applies.
+func impersonating(cfg *rest.Config, user User) *rest.Config {
 	out := rest.CopyConfig(cfg)
 	out.Timeout = 10 * time.Second
-	out.Impersonate = rest.ImpersonationConfig{UserName: user}
+	out.Impersonate = rest.ImpersonationConfig{UserName: user.Name, Groups: user.Groups}
 	return out
 }
 

@@ -38,8 +38,8 @@ func (ix labelIndex) remove(it *Item) {
 	}
 }
 
-// indexHandler keeps the cluster's label index and object count in step
-// with an informer.
+// indexHandler keeps the cluster's label index, ordered items and object
+// count in step with an informer.
 func (c *cluster) indexHandler() cache.ResourceEventHandlerFuncs {
 	item := func(obj any) *Item {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -55,10 +55,12 @@ func (c *cluster) indexHandler() cache.ResourceEventHandlerFuncs {
 		defer c.mu.Unlock()
 		if old != nil {
 			c.labels.remove(old)
+			c.order[old.Kind].remove(old)
 			c.objects--
 		}
 		if cur != nil {
 			c.labels.add(cur)
+			c.order[cur.Kind].put(cur)
 			c.objects++
 		}
 	}

@@ -7,29 +7,8 @@ import (
 )
 
 // Matches reports whether the item satisfies every part of the query.
-func (q Query) Matches(it *Item) bool {
-	if !anyEqual(q.Clusters, it.Cluster, false) || !anyEqual(q.Namespaces, it.Namespace, false) ||
-		!anyEqual(q.Kinds, it.Kind, true) || !anyEqual(q.Statuses, it.Status, true) ||
-		!anyEqual(q.Nodes, it.Node, false) || !ownerMatches(q.Owners, it.Owner) {
-		return false
-	}
-	if len(q.Not) > 0 {
-		for name, vals := range q.Not {
-			if len(vals) > 0 && matchesFilter(name, vals, it) {
-				return false
-			}
-		}
-	}
-	if q.Selector != nil && !q.Selector.Matches(labels.Set(it.Labels)) {
-		return false
-	}
-	for _, t := range q.Text {
-		if !strings.Contains(it.text, t) {
-			return false
-		}
-	}
-	return true
-}
+// Matching many items, prepare the query once with matcher.
+func (q Query) Matches(it *Item) bool { return q.matcher().matches(it) }
 
 // matchesFilter reports whether one named filter with vals matches it; it
 // is used for negation.
@@ -98,4 +77,66 @@ func ownerMatches(vals []string, owner string) bool {
 		}
 	}
 	return false
+}
+
+// matcher is a Query prepared for matching many items: Matches, without
+// walking the map of negated filters or canonicalizing negated kinds for
+// every item.
+type matcher struct {
+	q   Query
+	not []negated
+}
+
+// negated is one negated filter with values.
+type negated struct {
+	name string
+	vals []string
+}
+
+func (q Query) matcher() *matcher {
+	m := &matcher{q: q}
+	for name, vals := range q.Not {
+		if len(vals) == 0 {
+			continue
+		}
+		if name == "kind" {
+			canon := make([]string, len(vals))
+			for i, v := range vals {
+				canon[i] = CanonicalKind(v)
+			}
+			vals = canon
+		}
+		m.not = append(m.not, negated{name: name, vals: vals})
+	}
+	return m
+}
+
+// matches is q.Matches(it).
+func (m *matcher) matches(it *Item) bool {
+	q := &m.q
+	if !anyEqual(q.Clusters, it.Cluster, false) || !anyEqual(q.Namespaces, it.Namespace, false) ||
+		!anyEqual(q.Kinds, it.Kind, true) || !anyEqual(q.Statuses, it.Status, true) ||
+		!anyEqual(q.Nodes, it.Node, false) || !ownerMatches(q.Owners, it.Owner) {
+		return false
+	}
+	for _, n := range m.not {
+		if n.name == "kind" { // values already canonical
+			if anyEqual(n.vals, it.Kind, true) {
+				return false
+			}
+			continue
+		}
+		if matchesFilter(n.name, n.vals, it) {
+			return false
+		}
+	}
+	if q.Selector != nil && !q.Selector.Matches(labels.Set(it.Labels)) {
+		return false
+	}
+	for _, t := range q.Text {
+		if !strings.Contains(it.text, t) {
+			return false
+		}
+	}
+	return true
 }

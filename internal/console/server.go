@@ -43,17 +43,20 @@ func (c *Console) Handler(auth Auth) (http.Handler, error) {
 		"usd":     func(v float64) string { return fmt.Sprintf("$%.4f", v) },
 		"monthly": func(v float64) string { return fmt.Sprintf("$%.2f", v*HoursPerMonth) },
 		"pct":     func(v float64) string { return fmt.Sprintf("%.0f%%", v) },
+		"cores":   func(v float64) string { return fmt.Sprintf("%.0fm", v*1000) },
+		"mib":     func(v float64) string { return fmt.Sprintf("%.0fMi", v*1024) },
 		"label":   func(it *Item, k string) string { return it.Labels[k] },
 		"join":    strings.Join,
 		"query":   url.QueryEscape,
 		"path":    url.PathEscape,
 		"since":   func(t time.Time) string { return sinceText(c.clock.Now(), t) },
+		"until":   func(t time.Time) string { return "in " + age(t.Sub(c.clock.Now())) },
 		"list":    func(s ...string) []string { return s },
 		"withTotal": func(r CostReport) []ClusterCost {
 			return append(append([]ClusterCost(nil), r.Clusters...), r.Total)
 		},
 	}
-	for _, page := range []string{"results", "detail", "fleet", "cost", "crds", "error"} {
+	for _, page := range []string{"results", "detail", "fleet", "cost", "rightsizing", "crds", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing template %s, %w", page, err)
@@ -95,6 +98,9 @@ func (c *Console) Handler(auth Auth) (http.Handler, error) {
 	mux.HandleFunc("GET /cost", s.cost(false))
 	mux.HandleFunc("GET /api/cost", s.cost(true))
 	mux.HandleFunc("GET /cost.csv", s.costCSV)
+	mux.HandleFunc("GET /rightsizing", s.rightSizing(false))
+	mux.HandleFunc("GET /api/rightsizing", s.rightSizing(true))
+	mux.HandleFunc("GET /rightsizing.csv", s.rightSizingCSV)
 	mux.HandleFunc("GET /charts/{chart}", s.chart)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	return auth.wrap(secureHeaders(mux)), nil
@@ -185,7 +191,7 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title,
 	case r.FormValue("format") == "csv":
 		writeItemsCSV(w, page.Result, page.LabelCols)
 	case api:
-		writeJSON(w, page.Result)
+		writeResultJSON(w, page.Result)
 	default:
 		v := r.URL.Query()
 		v.Set("format", "csv")

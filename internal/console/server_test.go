@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,39 +258,59 @@ func TestTrimAndRenderNeverShowSecretData(t *testing.T) {
 func TestAuth(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(path, []byte("# comment\ns3cret alice\nother,bob\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("# comment\ns3cret alice\nother,bob,shop-devs,oncall\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := LoadTokens(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := Auth{Tokens: tokens, TrustedHeader: "X-Forwarded-User"}
-	h := a.wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	a := Auth{Tokens: tokens, TrustedHeader: "X-Forwarded-User", TrustedGroupsHeader: "X-Forwarded-Groups"}
+	h := a.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := UserFrom(r.Context())
+		fmt.Fprintf(w, "%s %s", u.Name, strings.Join(u.Groups, "+"))
+	}))
 	for _, tt := range []struct {
 		name   string
 		path   string
-		header map[string]string
+		header http.Header
 		want   int
+		// user is "name group+group" as the handler sees it.
+		user string
 	}{
-		{"no credentials", "/search", nil, 401},
-		{"wrong token", "/search", map[string]string{"Authorization": "Bearer nope"}, 401},
-		{"token", "/search", map[string]string{"Authorization": "Bearer s3cret"}, 200},
-		{"comma-separated token", "/search", map[string]string{"Authorization": "Bearer other"}, 200},
-		{"proxy header", "/api/fleet", map[string]string{"X-Forwarded-User": "carol"}, 200},
-		{"healthz is open", "/healthz", nil, 200},
+		{"no credentials", "/search", nil, 401, ""},
+		{"wrong token", "/search", http.Header{"Authorization": {"Bearer nope"}}, 401, ""},
+		{"token without groups", "/search", http.Header{"Authorization": {"Bearer s3cret"}}, 200, "alice "},
+		{"comma-separated token with groups", "/search", http.Header{"Authorization": {"Bearer other"}}, 200, "bob shop-devs+oncall"},
+		{"proxy header", "/api/fleet", http.Header{"X-Forwarded-User": {"carol"}}, 200, "carol "},
+		{"proxy groups, comma separated and repeated", "/api/fleet",
+			http.Header{"X-Forwarded-User": {"carol"}, "X-Forwarded-Groups": {"shop-devs, sre", "oncall"}}, 200, "carol shop-devs+sre+oncall"},
+		{"groups alone are no user", "/search", http.Header{"X-Forwarded-Groups": {"system:masters"}}, 401, ""},
+		{"healthz is open", "/healthz", nil, 200, " "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", tt.path, nil)
-			for k, v := range tt.header {
-				req.Header.Set(k, v)
+			req.Header = tt.header.Clone()
+			if req.Header == nil {
+				req.Header = http.Header{}
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if rec.Code != tt.want {
 				t.Errorf("status = %d, want %d", rec.Code, tt.want)
 			}
+			if tt.want == 200 && rec.Body.String() != tt.user {
+				t.Errorf("user = %q, want %q", rec.Body.String(), tt.user)
+			}
 		})
+	}
+	// Without a groups header configured, a client's groups are ignored.
+	plain := Auth{TrustedHeader: "X-Forwarded-User"}
+	req := httptest.NewRequest("GET", "/search", nil)
+	req.Header.Set("X-Forwarded-User", "carol")
+	req.Header.Set("X-Forwarded-Groups", "system:masters")
+	if u, _ := plain.user(req); len(u.Groups) != 0 {
+		t.Errorf("groups without TrustedGroupsHeader = %v, want none", u.Groups)
 	}
 	if err := os.WriteFile(path, []byte("just-a-token\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -327,25 +348,107 @@ func TestBarChartEscapesAndFolds(t *testing.T) {
 }
 
 // A cluster whose RBAC role leaves out Secrets (as docs/console.md
-// suggests) still becomes ready; Secrets are listed as unavailable and the
-// cluster is not marked down.
-func TestForbiddenKindDoesNotBlockReadiness(t *testing.T) {
-	src := fakeCluster(t, "a", pod("shop", "web", "", "1", "1Gi", nil))
+// suggests) still becomes ready; Secrets are listed as forbidden, on the
+// fleet page and in the JSON API, and the cluster is not marked down.
+// Once the permission is granted, the console's next try (after a minute,
+// then two, by the injected clock) starts the watch without a restart.
+func TestForbiddenKindIsRetriedWithBackoff(t *testing.T) {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"}}
+	src := fakeCluster(t, "a", pod("shop", "web", "", "1", "1Gi", nil), secret)
 	mc := src.Metadata.(*mfake.FakeMetadataClient)
+	var mu sync.Mutex
+	granted, asked := false, 0
 	mc.PrependReactor("list", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if granted {
+			return false, nil, nil
+		}
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "", fmt.Errorf("RBAC: no secrets"))
 	})
-	c, _ := startFake(t, clocktesting.NewFakeClock(t0), src)
+	clk := clocktesting.NewFakeClock(t0)
+	c, srv := startFake(t, clk, src)
 	st := c.Clusters()[0]
 	if st.State != StateReady {
 		t.Fatalf("state = %s (%s), want ready", st.State, st.Error)
 	}
-	if _, ok := st.Unavailable["Secret"]; !ok {
-		t.Errorf("unavailable = %v, want Secret", st.Unavailable)
+	if len(st.Unavailable) != 1 || st.Unavailable[0].Kind != "Secret" || st.Unavailable[0].Reason != ReasonForbidden ||
+		!st.Unavailable[0].NextRetry.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("unavailable = %+v, want Secret forbidden, next try at t0+1m", st.Unavailable)
 	}
-	q, _ := ParseQuery("kind:pod")
-	if n := len(c.Search(q, 0, "").Items()); n != 1 {
-		t.Errorf("pods found = %d, want 1", n)
+	var rows []FleetRow
+	if err := json.Unmarshal([]byte(fetch(t, srv.URL+"/api/fleet", http.StatusOK)), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows[0].Unavailable) != 1 || rows[0].Unavailable[0].Kind != "Secret" {
+		t.Errorf("/api/fleet unavailable kinds = %+v, want Secret", rows[0].Unavailable)
+	}
+	if page := fetch(t, srv.URL+"/fleet", http.StatusOK); !strings.Contains(page, "cannot list Secret (forbidden)") {
+		t.Errorf("fleet page does not name the forbidden kind:\n%s", page)
+	}
+	q, _ := ParseQuery("kind:secret")
+	if n := len(c.Search(q, 0, "").Items()); n != 0 {
+		t.Fatalf("secrets found while forbidden = %d", n)
+	}
+	askedBy := func() int { mu.Lock(); defer mu.Unlock(); return asked }
+	// Nothing is asked before the delay; still refused after one minute,
+	// so the next wait doubles.
+	before := askedBy()
+	clk.Step(59 * time.Second)
+	time.Sleep(20 * time.Millisecond)
+	if askedBy() != before {
+		t.Fatalf("asked again before the minute was up")
+	}
+	clk.Step(time.Second)
+	eventually(t, func() bool {
+		u := c.Clusters()[0].Unavailable
+		return askedBy() > before && len(u) == 1 && u[0].NextRetry.Equal(t0.Add(3*time.Minute))
+	}, "a second refusal with the next try two minutes later")
+	mu.Lock()
+	granted = true
+	mu.Unlock()
+	clk.Step(2 * time.Minute)
+	eventually(t, func() bool {
+		return len(c.Clusters()[0].Unavailable) == 0 && len(c.Search(q, 0, "").Items()) == 1
+	}, "the Secret to appear once granted")
+}
+
+// A kind refused while watched (RBAC revoked) is marked at once and asked
+// about again after a minute of the injected clock; allowed again, the
+// mark goes.
+func TestRevokedKindIsMarkedAndRetried(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	c, _ := startFake(t, clk, fakeCluster(t, "a", pod("shop", "web", "", "1", "1Gi", nil)))
+	cl := c.clusters[0]
+	cl.noteWatchError("Pod", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", fmt.Errorf("RBAC: revoked")))
+	eventually(t, func() bool {
+		u := c.Clusters()[0].Unavailable
+		return len(u) == 1 && !u[0].NextRetry.IsZero()
+	}, "the retry to be scheduled")
+	st := c.Clusters()[0]
+	if len(st.Unavailable) != 1 || st.Unavailable[0].Kind != "Pod" || !st.Unavailable[0].NextRetry.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("unavailable = %+v, want Pod forbidden, next try at t0+1m", st.Unavailable)
+	}
+	if st.State != StateReady {
+		t.Errorf("state = %s, want ready: a refusal is an answer, not an outage", st.State)
+	}
+	// A second error while the retry waits starts no second retry.
+	cl.noteWatchError("Pod", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", fmt.Errorf("RBAC: revoked")))
+	eventually(t, func() bool { return len(c.Clusters()[0].Unavailable) == 1 }, "the mark")
+	clk.Step(time.Minute)
+	eventually(t, func() bool { return len(c.Clusters()[0].Unavailable) == 0 }, "the mark to go once the list is allowed")
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

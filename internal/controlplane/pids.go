@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/bosun-platform/bosun/internal/atomicfile"
 )
 
 // pidsFile lists, in a control plane's directory, the processes it started,
@@ -27,14 +29,7 @@ func writePIDs(dir string, procs []ProcessInfo) error {
 	if err != nil {
 		return fmt.Errorf("encoding pids, %w", err)
 	}
-	tmp := filepath.Join(dir, pidsFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("writing pids, %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, pidsFile)); err != nil {
-		return fmt.Errorf("writing pids, %w", err)
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(dir, pidsFile), data, 0o600)
 }
 
 // ReadPIDs returns the processes recorded in a control plane's directory;

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/atomicfile"
 	"github.com/bosun-platform/bosun/internal/casgrpc"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -27,7 +28,7 @@ import (
 func agentControllers(clusterAutoscaler bool) []string {
 	out := []string{agent.ControllerDownscaler, agent.ControllerJanitor, agent.ControllerInterruption}
 	if !clusterAutoscaler {
-		out = append(out, agent.ControllerProvisioner)
+		out = append(out, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper)
 	}
 	return out
 }
@@ -87,7 +88,7 @@ func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger
 		return err
 	}
 	path := filepath.Join(cp.Dir, "cluster-autoscaler.yaml")
-	if err := writeAtomic(path, cfg); err != nil {
+	if err := atomicfile.Write(path, cfg, 0o600); err != nil {
 		return err
 	}
 	all, err := cloud.NodeGroups(ctx)

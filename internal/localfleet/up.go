@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
+	"github.com/bosun-platform/bosun/internal/atomicfile"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -283,7 +284,7 @@ func runCloud(ctx context.Context, opts Options, cloud *localcloud.Cloud) {
 			opts.Logger.Warn("local cloud reconcile", "error", err)
 		}
 		if data, err := cloud.MarshalState(); err == nil && string(data) != string(last) {
-			if err := writeAtomic(filepath.Join(opts.StateDir, cloudStateFile), data); err == nil {
+			if err := atomicfile.Write(filepath.Join(opts.StateDir, cloudStateFile), data, 0o600); err == nil {
 				last = data
 			}
 		}
@@ -300,7 +301,7 @@ func saveCloud(stateDir string, cloud *localcloud.Cloud) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(stateDir, cloudStateFile), data)
+	return atomicfile.Write(filepath.Join(stateDir, cloudStateFile), data, 0o600)
 }
 
 func randomToken() (string, error) {
@@ -369,18 +370,7 @@ func writeFleetKubeconfig(path string, clusters []*fleet.Cluster, running map[st
 	if err != nil {
 		return fmt.Errorf("encoding kubeconfig, %w", err)
 	}
-	return writeAtomic(path, data)
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("writing %s, %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s, %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o600)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

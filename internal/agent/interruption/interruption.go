@@ -181,6 +181,9 @@ func (h *Handler) drain(ctx context.Context, n provider.InterruptionNotice) erro
 	return nil
 }
 
+// Wait waits for the drains Poll started.
+func (h *Handler) Wait() { h.wg.Wait() }
+
 // Run polls every interval until ctx ends, then waits for running drains.
 func (h *Handler) Run(ctx context.Context, interval time.Duration) {
 	h.defaults()

@@ -13,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	policylisters "k8s.io/client-go/listers/policy/v1"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/kubectl/pkg/drain"
 
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -69,6 +71,9 @@ type view struct {
 	nodes  []*corev1.Node
 	podsOn map[string][]*corev1.Pod
 	pdbs   []*policyv1.PodDisruptionBudget
+	// pending are the pods not bound to a node yet, at or above the
+	// scale-up priority cutoff.
+	pending []*corev1.Pod
 }
 
 // listers are the informer caches the capacity controllers read.
@@ -76,6 +81,24 @@ type listers struct {
 	nodes corelisters.NodeLister
 	pods  corelisters.PodLister
 	pdbs  policylisters.PodDisruptionBudgetLister
+}
+
+// newListers registers the informers the capacity controllers read with
+// the (cluster-wide) factory.
+func newListers(factory informers.SharedInformerFactory) listers {
+	return listers{
+		nodes: factory.Core().V1().Nodes().Lister(),
+		pods:  factory.Core().V1().Pods().Lister(),
+		pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
+	}
+}
+
+// orNewMetrics returns m, or unregistered metrics when m is nil.
+func orNewMetrics(m *CapacityMetrics) *CapacityMetrics {
+	if m == nil {
+		m, _ = NewCapacityMetrics(nil)
+	}
+	return m
 }
 
 // readView builds a pass's view. It sends no request to the API server.
@@ -117,8 +140,12 @@ func readView(ctx context.Context, p provider.Provider, cluster string, l lister
 		return nil, fmt.Errorf("listing pods from the cache, %w", err)
 	}
 	for _, pod := range pods {
-		if pod.Spec.NodeName != "" && !terminal(pod) {
+		switch {
+		case terminal(pod):
+		case pod.Spec.NodeName != "":
 			v.podsOn[pod.Spec.NodeName] = append(v.podsOn[pod.Spec.NodeName], pod)
+		case pod.DeletionTimestamp == nil && corev1helpers.PodPriority(pod) >= defaultPriorityCutoff:
+			v.pending = append(v.pending, pod)
 		}
 	}
 	if v.pdbs, err = l.pdbs.List(labels.Everything()); err != nil {

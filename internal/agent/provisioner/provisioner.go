@@ -38,6 +38,10 @@ import (
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
+// defaultPriorityCutoff: pods below it never trigger a scale-up (as in
+// cluster-autoscaler), so overprovisioning pause pods at -10 do (L12).
+const defaultPriorityCutoff = int32(-10)
+
 // Options configure the provisioner.
 type Options struct {
 	// Provider is the cloud.
@@ -87,7 +91,7 @@ func New(opts Options) (*Provisioner, error) {
 		return nil, fmt.Errorf("provisioner: Provider and Templates are required")
 	}
 	if opts.PriorityCutoff == nil {
-		c := int32(-10)
+		c := defaultPriorityCutoff
 		opts.PriorityCutoff = &c
 	}
 	if opts.UnavailableTTL == 0 {
@@ -195,6 +199,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	}
 	now := p.opts.Clock.Now()
 	var out []*groupState
+	capacityError := false
 	for _, g := range all {
 		if p.opts.Cluster != "" && g.Cluster != p.opts.Cluster {
 			continue
@@ -212,6 +217,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 				if !p.seenFailures[in.ID] {
 					p.seenFailures[in.ID] = true
 					failed = true
+					capacityError = true
 					p.Metrics.fallback(string(in.ErrorClass))
 				}
 			case in.State == provider.Pending && now.Sub(in.LaunchTime) > p.opts.ProvisionTimeout:
@@ -250,6 +256,9 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 			return nil, fmt.Errorf("node template of %s, %w", g.ID, err)
 		}
 		out = append(out, gs)
+	}
+	if capacityError {
+		p.learnOfferings(ctx)
 	}
 	p.Metrics.setUnavailable(p.unavailable.count())
 	return out, nil
@@ -295,6 +304,27 @@ func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
 			p.requested[pod.UID] = r
 		case now.Sub(r.registeredAt) >= settleTime && r.bootingVersion != pod.ResourceVersion:
 			delete(p.requested, pod.UID)
+		}
+	}
+}
+
+// learnOfferings asks the provider which offerings have no capacity now and
+// marks them all unavailable, after a launch failed for capacity: when
+// spot runs out it usually runs out for many types at once, and the
+// provisioner would otherwise find that out one failed launch (one pass)
+// per group — 12 spot groups meant 11 more passes before on-demand. The
+// provider's word (the local cloud's market; on AWS, recent failures and
+// spot placement scores) lets the pods move past every exhausted group in
+// the same pass (L11). An error only loses the shortcut.
+func (p *Provisioner) learnOfferings(ctx context.Context) {
+	offerings, err := p.opts.Provider.Offerings(ctx)
+	if err != nil {
+		p.opts.Logger.Warn("reading offerings after a capacity error", "error", err)
+		return
+	}
+	for _, o := range offerings {
+		if !o.Available {
+			p.unavailable.markOffering(o)
 		}
 	}
 }

@@ -121,20 +121,12 @@ func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory info
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	m := opts.Metrics
-	if m == nil {
-		m, _ = NewCapacityMetrics(nil)
-	}
 	return &Reaper{
-		clock:  clk,
-		client: client,
-		listers: listers{
-			nodes: factory.Core().V1().Nodes().Lister(),
-			pods:  factory.Core().V1().Pods().Lister(),
-			pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
-		},
+		clock:     clk,
+		client:    client,
+		listers:   newListers(factory),
 		opts:      opts,
-		metrics:   m,
+		metrics:   orNewMetrics(opts.Metrics),
 		rules:     evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
 		drains:    newDrains(),
 		notBefore: map[string]time.Time{},

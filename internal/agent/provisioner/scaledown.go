@@ -110,20 +110,12 @@ func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory i
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	m := opts.Metrics
-	if m == nil {
-		m, _ = NewCapacityMetrics(nil)
-	}
 	return &ScaleDown{
-		clock:  clk,
-		client: client,
-		listers: listers{
-			nodes: factory.Core().V1().Nodes().Lister(),
-			pods:  factory.Core().V1().Pods().Lister(),
-			pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
-		},
+		clock:   clk,
+		client:  client,
+		listers: newListers(factory),
 		opts:    opts,
-		metrics: m,
+		metrics: orNewMetrics(opts.Metrics),
 		rules:   evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
 		drains:  newDrains(),
 		since:   map[string]time.Time{},
@@ -168,6 +160,12 @@ func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
 	if s.opts.DelayAfterScaleUp > 0 && now.Sub(v.lastLaunch()) < s.opts.DelayAfterScaleUp {
 		return actions, errors.Join(errs...)
 	}
+	if n := reapInProgress(v); n != "" {
+		// The reaper's spot replacement is empty until the on-demand
+		// node drains onto it; removing it would undo the reap.
+		s.opts.Logger.Debug("scale-down: waiting for the reap of an on-demand node", "node", n)
+		return actions, errors.Join(errs...)
+	}
 	for _, c := range s.choose(v, unneeded, now) {
 		a, err := s.remove(ctx, c, now)
 		if err != nil {
@@ -177,6 +175,16 @@ func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
 		actions = append(actions, a)
 	}
 	return actions, errors.Join(errs...)
+}
+
+// reapInProgress names a node the on-demand reaper is replacing, if any.
+func reapInProgress(v *view) string {
+	for _, n := range v.nodes {
+		if n.Annotations[AnnotationReapStarted] != "" || hasTaint(n, TaintReapOnDemand) {
+			return n.Name
+		}
+	}
+	return ""
 }
 
 // recover handles nodes this controller tainted but is not draining: a
@@ -222,11 +230,16 @@ func (s *ScaleDown) recover(ctx context.Context, v *view) ([]string, []error) {
 // pods could all move now, and keeps their "unneeded since" times.
 func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
 	dest := newDestinations(v)
+	awaited := awaitedNodes(v)
 	var out []*candidate
 	seen := map[string]bool{}
 	for _, m := range v.members {
 		if m.instance.State != provider.Running || m.instance.Interruption != nil ||
 			!nodeReady(m.node) || busy(m.node) || s.drains.active(m.node.Name) {
+			continue
+		}
+		if awaited[m.node.Name] {
+			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", "a pending pod fits on it")
 			continue
 		}
 		c, why := s.evaluate(v, m, dest)
@@ -246,6 +259,32 @@ func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
 		}
 	}
 	s.metrics.Unneeded.Set(float64(len(out)))
+	return out
+}
+
+// awaitedNodes places the pods that wait for a node on the nodes there
+// are, as the scheduler will (cluster-autoscaler's filter-out-schedulable):
+// a node about to take one is needed, even when it is still empty — a new
+// node often is, for the seconds the scheduler's backoff keeps its pod
+// waiting. A pod nominated for a node after a preemption counts there.
+func awaitedNodes(v *view) map[string]bool {
+	dest := newDestinations(v)
+	out := map[string]bool{}
+	for _, pod := range v.pending {
+		if n := pod.Status.NominatedNodeName; n != "" {
+			out[n] = true
+			continue
+		}
+		r := podRequests(pod)
+		for _, n := range dest.nodes {
+			free := dest.free[n.Name]
+			if r.within(free) && fits(pod, n) {
+				dest.free[n.Name] = free.minus(r)
+				out[n.Name] = true
+				break
+			}
+		}
+	}
 	return out
 }
 

@@ -279,3 +279,52 @@ func TestScaleDownRecoversAfterCrash(t *testing.T) {
 		t.Errorf("nodes left %v, want %s's instance deleted", left, nodes[1])
 	}
 }
+
+// While the reaper replaces an on-demand node, its new spot node is empty;
+// the scale-down leaves it alone until the reap is over.
+func TestScaleDownWaitsForAReap(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"od": 1, "spot": 1}, appGroup(group("od", provider.OnDemand, 10), "web"), appGroup(group("spot", provider.Spot, 40), "web"))
+	od := e.nodes("od")[0]
+	e.pod(od, "3")
+	n := e.node(od)
+	n.Annotations = map[string]string{AnnotationReapStarted: t0.Format(time.RFC3339)}
+	if _, err := e.cs.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	spot := e.nodes("spot")[0]
+	s := newScaleDown(t, e)
+	e.start()
+	pass(t, s)
+	e.clk.Step(time.Hour)
+	if got := pass(t, s); len(got) != 0 {
+		t.Fatalf("scale-down acted during a reap: %v", got)
+	}
+	n = e.node(od)
+	delete(n.Annotations, AnnotationReapStarted)
+	if _, err := e.cs.CoreV1().Nodes().Update(context.Background(), n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.resync()
+	// Unneeded for an hour already: it goes at the first pass after.
+	actions := pass(t, s)
+	s.Wait()
+	if len(actions) != 1 || !strings.Contains(actions[0], spot) {
+		t.Fatalf("after the reap, actions %v: want the empty spot node %s removed", actions, spot)
+	}
+}
+
+// A new node is often still empty while the pod it was launched for waits
+// out the scheduler's backoff: a node a pending pod fits on stays.
+func TestScaleDownKeepsANodeAPendingPodFits(t *testing.T) {
+	e := newCapEnv(t, map[string]int{"spot": 2}, group("spot", provider.Spot, 10))
+	nodes := e.nodes("spot")
+	e.pod(nodes[1], "3")
+	e.pod("", "2", func(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }) // fits only on the empty node
+	s := newScaleDown(t, e)
+	e.start()
+	pass(t, s)
+	e.clk.Step(time.Hour)
+	if got := pass(t, s); len(got) != 0 {
+		t.Fatalf("scale-down removed a node a pending pod fits on: %v", got)
+	}
+}

@@ -42,6 +42,13 @@ func (u *unavailableOfferings) markGroup(g provider.NodeGroup) {
 	}
 }
 
+// markOffering marks one offering unavailable until now+ttl.
+func (u *unavailableOfferings) markOffering(o provider.Offering) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.until[offering{o.InstanceType, o.Zone, o.Lifecycle}] = u.clock.Now().Add(u.ttl)
+}
+
 // groupAvailable reports whether any offering of the group may be tried.
 func (u *unavailableOfferings) groupAvailable(g provider.NodeGroup) bool {
 	u.mu.Lock()

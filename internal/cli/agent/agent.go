@@ -17,6 +17,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
 	"github.com/bosun-platform/bosun/internal/provider/local"
@@ -54,6 +55,12 @@ type flagpole struct {
 	cluster                   string
 	region                    string
 	capacityInterval          time.Duration
+	scaleDownInterval         time.Duration
+	scaleDownThreshold        float64
+	scaleDownUnneeded         time.Duration
+	scaleDownDelayAfterAdd    time.Duration
+	drainTimeout              time.Duration
+	reaperMinAge              time.Duration
 	janitorResources          []string
 	janitorExcludeResources   []string
 	janitorClusterScoped      bool
@@ -86,11 +93,18 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
   interruption
               cordons, taints and drains a node when its spot instance gets
               an interruption notice (L19)
+  scale-down  removes empty and under-used nodes whose pods can move
+              elsewhere, on-demand first, through the Eviction API (PDBs and
+              safe-to-evict "false" respected)
+  reaper      replaces on-demand fallback nodes with spot once spot is back
+              (L22): spot node first, then drain the on-demand one
 
-The capacity controllers (provisioner, interruption) talk to the cloud
+The capacity controllers (provisioner, interruption, scale-down, reaper)
+talk to the cloud
 through --provider (today: local, the local cloud of ` + "`bosun up`" + `, found by
---local-cloud) for the node groups of --cluster, and run every
---capacity-interval, independent of --interval.
+--local-cloud) for the node groups of --cluster. The provisioner and the
+interruption handler run every --capacity-interval, the scale-down and the
+reaper every --scale-down-interval, independent of --interval.
 
 Runs in-cluster, or against --kubeconfig. Leader election is on by default
 in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
@@ -117,13 +131,19 @@ what each controller would do at TIME.`,
 	ownNS := envOr("POD_NAMESPACE", "bosun-system")
 	f := cmd.Flags()
 	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
-	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption")
+	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	f.StringVar(&flags.overprovisioner, "overprovisioner-configmap", ownNS+"/overprovisioning", "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the local cloud's endpoint file (default: cloud.json in $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")
 	f.StringVar(&flags.region, "region", "local", "capacity controllers: the cluster's region (node templates)")
 	f.DurationVar(&flags.capacityInterval, "capacity-interval", time.Second, "capacity controllers: time between passes")
+	f.DurationVar(&flags.scaleDownInterval, "scale-down-interval", 10*time.Second, "scale-down and reaper: time between passes")
+	f.Float64Var(&flags.scaleDownThreshold, "scale-down-utilization-threshold", 0.5, "scale-down: a node whose CPU and memory requests are both below this share of allocatable is under-used")
+	f.DurationVar(&flags.scaleDownUnneeded, "scale-down-unneeded-time", 10*time.Minute, "scale-down: how long a node stays unneeded before it is removed")
+	f.DurationVar(&flags.scaleDownDelayAfterAdd, "scale-down-delay-after-add", 10*time.Minute, "scale-down: no removal this long after the cluster's latest launch")
+	f.DurationVar(&flags.drainTimeout, "drain-timeout", 5*time.Minute, "scale-down and reaper: a drain still blocked (PDB) after this long fails and the node is uncordoned")
+	f.DurationVar(&flags.reaperMinAge, "reaper-min-age", 2*time.Hour, "reaper: on-demand nodes younger than this stay (L22)")
 	f.StringVar(&flags.namespace, "namespace", "", "watch only this namespace (default: all)")
 	f.DurationVar(&flags.interval, "interval", 30*time.Second, "time between passes")
 	f.BoolVar(&flags.dryRun, "dry-run", false, "log and count what would change; change nothing")
@@ -176,7 +196,28 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		Overprovisioner: f.overprovisioner,
 		Capacity: agent.Capacity{
 			Name: f.provider, LocalCloud: f.localCloud, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
+			ScaleDownInterval: f.scaleDownInterval,
+			ScaleDown: provisioner.ScaleDownOptions{
+				UtilizationThreshold: f.scaleDownThreshold, UnneededTime: f.scaleDownUnneeded,
+				DelayAfterScaleUp: f.scaleDownDelayAfterAdd, DrainTimeout: f.drainTimeout,
+			},
+			Reaper: provisioner.ReaperOptions{MinAge: f.reaperMinAge, DrainTimeout: f.drainTimeout},
 		},
+	}
+	if f.scaleDownThreshold <= 0 || f.scaleDownThreshold > 1 {
+		return o, fmt.Errorf("--scale-down-utilization-threshold %g: expected a share in (0, 1]", f.scaleDownThreshold)
+	}
+	for name, d := range map[string]time.Duration{"--capacity-interval": f.capacityInterval, "--scale-down-interval": f.scaleDownInterval,
+		"--scale-down-unneeded-time": f.scaleDownUnneeded, "--drain-timeout": f.drainTimeout, "--reaper-min-age": f.reaperMinAge} {
+		if d <= 0 {
+			return o, fmt.Errorf("%s %s: expected a positive duration", name, d)
+		}
+	}
+	if f.scaleDownDelayAfterAdd < 0 {
+		return o, fmt.Errorf("--scale-down-delay-after-add %s: expected 0 or more", f.scaleDownDelayAfterAdd)
+	}
+	if f.scaleDownDelayAfterAdd == 0 {
+		o.Capacity.ScaleDown.DelayAfterScaleUp = -1 // the controller's "no delay"
 	}
 	if o.Capacity.Name == agent.ProviderLocal && o.Capacity.LocalCloud == "" {
 		dir, err := localfleet.ResolveStateDir("")

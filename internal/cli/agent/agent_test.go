@@ -28,6 +28,8 @@ func TestFlagValidation(t *testing.T) {
 		{"bad exclude regexp", []string{"--exclude-names", "("}, "--exclude-names"},
 		{"bad label selector", []string{"--include-labels", "a in (b"}, "--include-labels"},
 		{"missing rules file", []string{"--controllers", "janitor", "--janitor-rules-file", "/nonexistent/rules.yaml"}, "reading rules"},
+		{"bad utilization threshold", []string{"--scale-down-utilization-threshold", "1.5"}, "in (0, 1]"},
+		{"negative reaper age", []string{"--reaper-min-age", "-2h"}, "--reaper-min-age"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 	}
 	for _, tt := range tests {

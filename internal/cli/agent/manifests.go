@@ -37,7 +37,7 @@ capacity controllers need --cluster and --provider).`,
 			return err
 		},
 	}
-	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption")
+	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	cmd.Flags().StringArrayVar(&flags.args, "arg", nil, "extra argument for the agent's command line (repeatable)")
 	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
 	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")

@@ -25,6 +25,7 @@ type flagpole struct {
 	listen         string
 	tokenFile      string
 	trustedHeader  string
+	groupsHeader   string
 	priceOverrides string
 	region         string
 	spotDiscount   float64
@@ -32,6 +33,10 @@ type flagpole struct {
 	teamLabels     []string
 	appLabels      []string
 	probeInterval  time.Duration
+	kindRetry      time.Duration
+	kindRetryMax   time.Duration
+	usageInterval  time.Duration
+	usageWindow    time.Duration
 	impersonate    bool
 	printRBAC      bool
 	localCloud     string
@@ -55,7 +60,9 @@ Listening beyond loopback needs authentication: --token-file (bearer tokens)
 or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 		Example: `  bosun console --kubeconfig ~/.bosun/kubeconfig
   bosun console --contexts prod-eu1,staging-eu1 --fleet ./fleet
-  bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User`,
+  bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User
+  bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User \
+    --trusted-groups-header X-Forwarded-Groups --impersonate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if flags.printRBAC {
@@ -73,6 +80,7 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.StringVar(&flags.listen, "listen", "127.0.0.1:8080", "address to serve on")
 	f.StringVar(&flags.tokenFile, "token-file", "", `file of "token user" lines; requests need "Authorization: Bearer <token>"`)
 	f.StringVar(&flags.trustedHeader, "trusted-header", "", "header carrying the user from an authenticating proxy (e.g. X-Forwarded-User)")
+	f.StringVar(&flags.groupsHeader, "trusted-groups-header", "", "with --trusted-header: header carrying the user's groups, comma separated (e.g. X-Forwarded-Groups); passed on when impersonating")
 	f.StringVar(&flags.priceOverrides, "price-overrides", "", "YAML list of negotiated or reserved prices (instanceType, lifecycle, hourlyUSD, note)")
 	f.StringVar(&flags.region, "region", "us-east-1", "region for pricing nodes without a topology.kubernetes.io/region label")
 	f.Float64Var(&flags.spotDiscount, "spot-discount", 0.65, "assumed spot discount against on-demand when no spot price is known")
@@ -80,6 +88,10 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.StringSliceVar(&flags.teamLabels, "team-labels", console.DefaultTeamLabels, "pod label keys naming the team, first present wins")
 	f.StringSliceVar(&flags.appLabels, "app-labels", console.DefaultAppLabels, "pod label keys naming the application, first present wins")
 	f.DurationVar(&flags.probeInterval, "probe-interval", 5*time.Second, "how often each API server is probed for up/down")
+	f.DurationVar(&flags.kindRetry, "kind-retry", console.DefaultKindRetry, "wait before asking a cluster again for a kind it refused (forbidden or not served); doubles each time")
+	f.DurationVar(&flags.kindRetryMax, "kind-retry-max", console.DefaultKindRetryMax, "longest wait between asks for a refused kind")
+	f.DurationVar(&flags.usageInterval, "usage-interval", time.Minute, "how often each cluster's metrics API is read for usage (0: never)")
+	f.DurationVar(&flags.usageWindow, "usage-window", console.DefaultUsageWindow, "usage history kept per container for right-sizing (0: none); window/interval samples of 8 bytes each")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "state directory of `bosun up` (e.g. ~/.bosun): price nodes from the local cloud's market")
 	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
 	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
@@ -100,6 +112,10 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		auth.Tokens = tokens
 	}
 	auth.TrustedHeader = f.trustedHeader
+	if f.groupsHeader != "" && f.trustedHeader == "" {
+		return console.Options{}, auth, errors.New("--trusted-groups-header needs --trusted-header")
+	}
+	auth.TrustedGroupsHeader = f.groupsHeader
 	if f.impersonate && !auth.Enabled() {
 		return console.Options{}, auth, errors.New("--impersonate needs --token-file or --trusted-header to know the user")
 	}
@@ -117,10 +133,18 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		}
 		console.ApplyFleet(srcs, fl)
 	}
-	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Impersonate: f.impersonate, Cost: console.CostOptions{
-		CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,
-		Region: f.region, SpotDiscount: f.spotDiscount,
-	}}
+	if f.kindRetry <= 0 || f.kindRetryMax < f.kindRetry {
+		return console.Options{}, auth, fmt.Errorf("--kind-retry %s must be > 0 and at most --kind-retry-max %s", f.kindRetry, f.kindRetryMax)
+	}
+	if f.usageInterval < 0 || f.usageWindow < 0 || (f.usageInterval > 0 && f.usageWindow > 0 && f.usageWindow < f.usageInterval) {
+		return console.Options{}, auth, fmt.Errorf("--usage-window %s must be at least --usage-interval %s (both >= 0)", f.usageWindow, f.usageInterval)
+	}
+	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Impersonate: f.impersonate,
+		KindRetry: f.kindRetry, KindRetryMax: f.kindRetryMax,
+		UsageInterval: orNever(f.usageInterval), UsageWindow: orNever(f.usageWindow), Cost: console.CostOptions{
+			CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,
+			Region: f.region, SpotDiscount: f.spotDiscount,
+		}}
 	if f.localCloud != "" {
 		e, err := local.ReadEndpoint(f.localCloud)
 		if err != nil {
@@ -136,6 +160,14 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		opts.Cost.Overrides = o
 	}
 	return opts, auth, nil
+}
+
+// orNever maps a flag's 0 ("never"/"none") to the console's negative.
+func orNever(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func run(ctx context.Context, streams iostreams.IOStreams, f *flagpole) error {

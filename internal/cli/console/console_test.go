@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 )
@@ -46,6 +47,9 @@ func TestConsoleFlagsRejected(t *testing.T) {
 		{"unknown context", []string{"--kubeconfig", kc, "--contexts", "nope"}, `no context "nope"`},
 		{"missing token file", []string{"--kubeconfig", kc, "--token-file", filepath.Join(dir, "none")}, "token file"},
 		{"local cloud not running", []string{"--kubeconfig", kc, "--local-cloud", dir}, "--local-cloud"},
+		{"groups header without trusted header", []string{"--kubeconfig", kc, "--trusted-groups-header", "X-Forwarded-Groups"}, "needs --trusted-header"},
+		{"kind retry above its max", []string{"--kubeconfig", kc, "--kind-retry", "10m"}, "--kind-retry 10m0s must be"},
+		{"usage window shorter than the interval", []string{"--kubeconfig", kc, "--usage-interval", "5m", "--usage-window", "1m"}, "--usage-window 1m0s must be at least"},
 		{"missing price overrides", []string{"--kubeconfig", kc, "--price-overrides", filepath.Join(dir, "none")}, "price overrides"},
 	}
 	for _, tt := range tests {
@@ -68,13 +72,17 @@ func TestConsoleOptions(t *testing.T) {
 	if err := os.WriteFile(kc, []byte(kubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := &flagpole{kubeconfig: kc, listen: "0.0.0.0:8080", trustedHeader: "X-Forwarded-User", fleetDir: "../../../examples/fleet"}
+	f := &flagpole{kubeconfig: kc, listen: "0.0.0.0:8080", trustedHeader: "X-Forwarded-User", groupsHeader: "X-Forwarded-Groups",
+		kindRetry: time.Minute, kindRetryMax: 5 * time.Minute, usageInterval: time.Minute, usageWindow: 0, fleetDir: "../../../examples/fleet"}
 	opts, auth, err := f.options()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !auth.Enabled() {
-		t.Error("auth not enabled with --trusted-header")
+	if opts.UsageInterval != time.Minute || opts.UsageWindow >= 0 {
+		t.Errorf("usage interval %s, window %s; want 1m and none (negative) for --usage-window 0", opts.UsageInterval, opts.UsageWindow)
+	}
+	if !auth.Enabled() || auth.TrustedGroupsHeader != "X-Forwarded-Groups" {
+		t.Errorf("auth = %+v, want the trusted header and the groups header", auth)
 	}
 	if len(opts.Clusters) != 2 || opts.Clusters[0].Name != "prod" || opts.Clusters[1].Name != "staging" {
 		t.Errorf("clusters = %+v, want every context, sorted", opts.Clusters)

@@ -41,7 +41,11 @@ with the labels EKS/Karpenter nodes carry; capacity can run out
 Each cluster's rendered manifests are applied, and the agent's controllers
 run against it from this process: downscaler, janitor, the provisioner
 (pending pods get nodes, spot first, on-demand within seconds when spot runs
-out) and the spot interruption handler.
+out), the spot interruption handler, the scale-down (empty and under-used
+nodes go after 10 minutes, on-demand first) and the on-demand reaper
+(fallback on-demand nodes older than 2 hours are replaced by spot once spot
+is back). With --cluster-autoscaler, cluster-autoscaler sizes the node
+groups instead of the provisioner, the scale-down and the reaper.
 
 Without --fleet, the embedded example fleet is used (examples/fleet in the
 source tree): clusters local-staging and local-prod.

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bosun-platform/bosun/internal/atomicfile"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
@@ -38,11 +39,7 @@ func WriteEndpoint(stateDir string, e Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("encoding endpoint, %w", err)
 	}
-	path := filepath.Join(stateDir, EndpointFile)
-	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
-		return fmt.Errorf("writing %s, %w", path, err)
-	}
-	return os.Rename(path+".tmp", path)
+	return atomicfile.Write(filepath.Join(stateDir, EndpointFile), data, 0o600)
 }
 
 // ReadEndpoint reads the endpoint from stateDir; the error says to run
