@@ -50,8 +50,9 @@ chromium:
 		echo "chromium not installed (no apt-get or not root): the console browser test will skip"
 
 .PHONY: bench
-bench: tools ## Benchmarks (control-plane start-up, RSS, ...); figures go to docs/benchmarks.md
+bench: tools build ## Benchmarks (control-plane start-up, RSS, scale-up scenarios, ...); figures go to docs/benchmarks.md
 	$(GO) test -tags integration -run '^$$' -bench . -benchtime 3x -timeout 30m ./...
+	@for s in ice normal peak reaper scale; do ./bin/bosun bench scaleup --scenario $$s || exit 1; done
 
 .PHONY: lint
 lint: $(STATICCHECK) ## go vet, gofmt and staticcheck

@@ -14,6 +14,7 @@ import (
 
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
+	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
 	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
@@ -99,6 +100,7 @@ simulated by kwok. Start it with "bosun up".`,
 		applycmd.NewCommand(streams),
 		sim.NewCommand(streams),
 		status.NewCommand(streams),
+		benchcmd.NewCommand(streams),
 	)
 	return root
 }

@@ -62,8 +62,13 @@ func componentAuthArgs(kubeconfig string) []string {
 	}
 }
 
-func schedulerArgs(kubeconfig string) []string {
-	return componentAuthArgs(kubeconfig)
+func schedulerArgs(kubeconfig string, qps int) []string {
+	args := componentAuthArgs(kubeconfig)
+	if qps > 0 {
+		// Deprecated flags, but the only ones without a config file.
+		args = append(args, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", 2*qps))
+	}
+	return args
 }
 
 func controllerManagerArgs(kubeconfig string, p pki) []string {

@@ -46,6 +46,10 @@ type Options struct {
 	// Scheduler, ControllerManager and Kwok add those components. Pods only
 	// run with all three.
 	Scheduler, ControllerManager, Kwok bool
+	// SchedulerQPS, if set, raises kube-scheduler's API request rate
+	// (default 50 per second, which bounds it to about 50 bindings a
+	// second): for benchmarks that create thousands of pods.
+	SchedulerQPS int
 	// NodeBootDelay is how long a new kwok Node stays NotReady before it
 	// turns Ready, unless the node's bosun.dev/boot-delay annotation says
 	// otherwise. Zero boots at once.
@@ -184,7 +188,7 @@ func startOnce(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 
 	var leases []string
 	if opts.Scheduler {
-		if _, err := cp.start("kube-scheduler", opts.Binaries.Scheduler, schedulerArgs(cp.KubeconfigPath)); err != nil {
+		if _, err := cp.start("kube-scheduler", opts.Binaries.Scheduler, schedulerArgs(cp.KubeconfigPath, opts.SchedulerQPS)); err != nil {
 			return nil, err
 		}
 		leases = append(leases, "kube-scheduler")

@@ -9,7 +9,7 @@ import (
 // Metrics are the provisioner's Prometheus metrics.
 type Metrics struct {
 	// Latency is the time from a pod turning unschedulable to capacity
-	// being requested for it.
+	// being requested for it the first time (once per pod).
 	Latency *prometheus.HistogramVec
 	// Fallbacks counts capacity errors that sent pods to the next option,
 	// by reason (InsufficientInstanceCapacity, VcpuLimitExceeded,
@@ -25,7 +25,7 @@ func newMetrics() *Metrics {
 	return &Metrics{
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "bosun_provisioner_pending_to_requested_seconds",
-			Help:    "Time from a pod becoming unschedulable to capacity requested for it.",
+			Help:    "Time from a pod becoming unschedulable to capacity first requested for it.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300},
 		}, nil),
 		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{

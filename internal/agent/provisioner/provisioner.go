@@ -76,6 +76,9 @@ type Provisioner struct {
 	// and when, so a pod waiting for a booting node is not asked for twice.
 	// A failure of that group or the provision timeout releases the pod.
 	requested map[types.UID]request
+	// observed holds pending pods whose latency was observed (once a pod:
+	// asking for it again is not a new wait).
+	observed map[types.UID]bool
 	// seenFailures holds failed launches already acted on.
 	seenFailures map[string]bool
 	// Metrics is updated on every pass.
@@ -107,6 +110,7 @@ func New(opts Options) (*Provisioner, error) {
 		opts:         opts,
 		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
 		requested:    map[types.UID]request{},
+		observed:     map[types.UID]bool{},
 		seenFailures: map[string]bool{},
 		Metrics:      newMetrics(),
 	}, nil
@@ -115,6 +119,11 @@ func New(opts Options) (*Provisioner, error) {
 type request struct {
 	group string
 	at    time.Time
+	// bootingVersion is the pod's resourceVersion the last time capacity
+	// of this request was seen booting ("" if never), registeredAt the
+	// first pass after that which saw none of it booting.
+	bootingVersion string
+	registeredAt   time.Time
 }
 
 // Decision is one scale-up the provisioner made (or, in dry-run, would make).
@@ -133,8 +142,10 @@ type Decision struct {
 type groupState struct {
 	provider.NodeGroup
 	templates []*corev1.Node
-	// booting counts launched instances that have not registered yet.
-	booting int
+	// booting counts launched instances that have not registered yet;
+	// oldestBooting is the launch time of the oldest of them.
+	booting       int
+	oldestBooting time.Time
 	// live counts pending and running instances.
 	live int
 }
@@ -146,11 +157,12 @@ func (p *Provisioner) Reconcile(ctx context.Context, pending []*corev1.Pod, daem
 	if err != nil {
 		return nil, err
 	}
-	pods := p.eligible(pending)
+	p.settle(groups, pending)
+	pods, waiting := p.eligible(pending)
 	if len(pods) == 0 {
 		return nil, nil
 	}
-	pods = p.subtractBooting(pods, groups, daemonSets)
+	pods = p.subtractBooting(waiting, pods, groups, daemonSets)
 	var decisions []Decision
 	skipped := false
 	for _, tier := range tiers(groups) {
@@ -213,6 +225,9 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 			case in.State == provider.Pending && in.Interruption == nil:
 				gs.booting++
 				gs.live++
+				if gs.oldestBooting.IsZero() || in.LaunchTime.Before(gs.oldestBooting) {
+					gs.oldestBooting = in.LaunchTime
+				}
 			case in.State == provider.Running && in.Interruption == nil:
 				gs.live++
 			}
@@ -249,6 +264,50 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	return out, nil
 }
 
+// launchLag bounds how long a provider takes to launch the instances of a
+// raised target size: instances launched later are another request's.
+const launchLag = 10 * time.Second
+
+// settleTime is how long registered nodes get to turn Ready and take pods
+// before a pod they were asked for may be asked for again.
+const settleTime = 30 * time.Second
+
+// settle releases pods whose requested capacity registered at least
+// settleTime ago and which the scheduler has tried again since their
+// capacity was booting and still could not place (it rewrote their
+// status): other pods took the new nodes (pods are not bound to the node
+// asked for them), so these need capacity of their own now, not after the
+// provision timeout. A pod the scheduler has not retried keeps waiting, so
+// a slow scheduler does not cause capacity to be asked for twice, and the
+// settle time covers retries that failed only because a new node was not
+// Ready yet. A request's capacity is the group's instances launched up to
+// launchLag after it, so a group that keeps booting for later requests
+// does not hold it.
+func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
+	now := p.opts.Clock.Now()
+	oldest := map[string]time.Time{}
+	for _, g := range groups {
+		oldest[g.ID] = g.oldestBooting
+	}
+	for _, pod := range pending {
+		r, ok := p.requested[pod.UID]
+		if !ok {
+			continue
+		}
+		switch o := oldest[r.group]; {
+		case !o.IsZero() && !o.After(r.at.Add(launchLag)):
+			r.bootingVersion, r.registeredAt = pod.ResourceVersion, time.Time{}
+			p.requested[pod.UID] = r
+		case r.bootingVersion == "":
+		case r.registeredAt.IsZero():
+			r.registeredAt = now
+			p.requested[pod.UID] = r
+		case now.Sub(r.registeredAt) >= settleTime && r.bootingVersion != pod.ResourceVersion:
+			delete(p.requested, pod.UID)
+		}
+	}
+}
+
 // learnOfferings asks the provider which offerings have no capacity now and
 // marks them all unavailable, after a launch failed for capacity: when
 // spot runs out it usually runs out for many types at once, and the
@@ -280,18 +339,19 @@ func (p *Provisioner) release(group string) {
 	}
 }
 
-// eligible drops pods below the priority cutoff, pods already bound, and
-// pods whose requested capacity is still on its way.
-func (p *Provisioner) eligible(pending []*corev1.Pod) []*corev1.Pod {
+// eligible drops pods below the priority cutoff and pods already bound;
+// pods whose requested capacity is still on its way are returned apart
+// (waiting).
+func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Pod) {
 	now := p.opts.Clock.Now()
 	still := map[types.UID]bool{}
-	var out []*corev1.Pod
 	for _, pod := range pending {
 		if pod.Spec.NodeName != "" || corev1helpers.PodPriority(pod) < *p.opts.PriorityCutoff {
 			continue
 		}
 		still[pod.UID] = true
 		if r, ok := p.requested[pod.UID]; ok && now.Sub(r.at) < p.opts.ProvisionTimeout {
+			waiting = append(waiting, pod)
 			continue
 		}
 		out = append(out, pod)
@@ -299,6 +359,11 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) []*corev1.Pod {
 	for uid := range p.requested {
 		if !still[uid] {
 			delete(p.requested, uid) // scheduled or gone
+		}
+	}
+	for uid := range p.observed {
+		if !still[uid] {
+			delete(p.observed, uid)
 		}
 	}
 	// Largest first packs better and is deterministic.
@@ -312,18 +377,21 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) []*corev1.Pod {
 		}
 		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
 	})
-	return out
+	return out, waiting
 }
 
 // subtractBooting removes the pods that capacity already on its way will
-// take, so a pass does not ask twice while nodes boot.
-func (p *Provisioner) subtractBooting(pods []*corev1.Pod, groups []*groupState, daemonSets []*corev1.PodTemplateSpec) []*corev1.Pod {
+// take, so a pass does not ask twice while nodes boot. The waiting pods,
+// which that capacity was asked for, take it first: only what they leave
+// covers new pods.
+func (p *Provisioner) subtractBooting(waiting, pods []*corev1.Pod, groups []*groupState, daemonSets []*corev1.PodTemplateSpec) []*corev1.Pod {
 	for _, g := range groups {
 		if g.booting == 0 || len(pods) == 0 {
 			continue
 		}
-		_, placed := packBest(g, pods, daemonSets, g.booting)
+		_, placed := packBest(g, append(append([]*corev1.Pod(nil), waiting...), pods...), daemonSets, g.booting)
 		pods = without(pods, placed)
+		waiting = without(waiting, placed)
 	}
 	return pods
 }
@@ -433,10 +501,15 @@ func without(pods, remove []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
-// record logs a decision and observes the pending-to-requested latency.
+// record logs a decision and observes the pending-to-requested latency of
+// the pods asked for the first time.
 func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 	now := p.opts.Clock.Now()
 	for _, pod := range pods {
+		if p.observed[pod.UID] {
+			continue
+		}
+		p.observed[pod.UID] = true
 		for _, c := range pod.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 				p.Metrics.observeLatency(now.Sub(c.LastTransitionTime.Time))

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -124,6 +126,73 @@ func TestPodsAlreadyRequestedAreNotAskedTwice(t *testing.T) {
 	}
 	if target(t, fp, "spot") != 1 {
 		t.Errorf("target %d, want 1", target(t, fp, "spot"))
+	}
+}
+
+// Capacity on its way is counted for the pods it was asked for first: new
+// pods arriving while it boots get capacity of their own.
+func TestNewPodsDoNotTakeCapacityAskedForOthers(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	first := pods(3, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), first, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(time.Second)
+	ds, err := p.Reconcile(context.Background(), append(first, pods(3, "1", "1Gi")...), nil)
+	if err != nil || len(ds) != 1 || target(t, fp, "spot") != 2 {
+		t.Fatalf("decisions %+v (%v), target %d: want one more node for the 3 new pods", ds, err, target(t, fp, "spot"))
+	}
+}
+
+// Nodes are not reserved for the pods they were asked for: when every
+// instance asked for has registered and the scheduler has tried a pod
+// again and still not placed it (others took the nodes), it is asked for
+// again after the settle time, not after the provision timeout; a pod the
+// scheduler has not retried yet is not.
+func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	ps := pods(3, "1", "1Gi")
+	for _, pod := range ps {
+		pod.ResourceVersion = "1"
+	}
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(time.Second)
+	if ds, err := p.Reconcile(context.Background(), ps, nil); err != nil || len(ds) != 0 {
+		t.Fatalf("decided %+v (%v) while the node boots", ds, err)
+	}
+	fp.SetState("spot", ins[0].ID, provider.Running)
+	clk.Step(time.Second)
+	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
+		t.Fatalf("decided %+v before the scheduler tried the pods again", ds)
+	}
+	// Meanwhile the group boots for a later request: that does not hold
+	// the first one.
+	clk.Step(launchLag + time.Second)
+	later := pods(3, "1", "1Gi")
+	if ds, _ := p.Reconcile(context.Background(), append(ps, later...), nil); len(ds) != 1 || ds[0].Pods != 3 {
+		t.Fatalf("decisions %+v for later pods", ds)
+	}
+	ins, _ = fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[len(ins)-1].ID, provider.Pending)
+	ps[0].ResourceVersion = "2" // the scheduler tried it again: no room
+	if ds, _ := p.Reconcile(context.Background(), append(ps, later...), nil); len(ds) != 0 {
+		t.Fatalf("decided %+v before the settle time (the new node may not be Ready)", ds)
+	}
+	clk.Step(settleTime)
+	ds, err := p.Reconcile(context.Background(), append(ps, later...), nil)
+	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 3 {
+		t.Fatalf("decisions %+v (%v), target %d: want the retried pod asked for again", ds, err, target(t, fp, "spot"))
+	}
+	// The latency is observed once per pod: 6 pods, 7 requests.
+	var m dto.Metric
+	if err := p.Metrics.Latency.WithLabelValues().(prometheus.Metric).Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 6 {
+		t.Errorf("observations %d (%v), want 6", m.GetHistogram().GetSampleCount(), err)
 	}
 }
 

@@ -1,0 +1,186 @@
+package scaleup
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+)
+
+// overprovisionerNamespace holds the overprovisioner's ConfigMap and its
+// pause Deployments, as in `bosun agent`.
+const overprovisionerNamespace = "bosun-system"
+
+// peak runs the burst twice, each on a fresh cluster: without
+// overprovisioning (the baseline), then with pause pods at priority -10
+// placed beforehand, which the burst preempts (L12). The figure is the time
+// from the burst to all its pods Running, and the ratio with / without.
+func (r *runner) peak(ctx context.Context, autoscaler string) ([]Result, error) {
+	without, err := r.burst(ctx, autoscaler, false)
+	if err != nil {
+		return nil, fmt.Errorf("without overprovisioning, %w", err)
+	}
+	with, err := r.burst(ctx, autoscaler, true)
+	if err != nil {
+		return nil, fmt.Errorf("with overprovisioning, %w", err)
+	}
+	n := r.sc.Workload.Pods
+	return []Result{
+		seconds("burst-to-half-running-without-overprovisioning", autoscaler, without.half.Seconds()),
+		seconds("burst-to-half-running-with-overprovisioning", autoscaler, with.half.Seconds()).
+			against("without-overprovisioning", without.half.Seconds()),
+		seconds("burst-to-running-without-overprovisioning", autoscaler, without.all.Seconds()).
+			note(fmt.Sprintf("%d pods at priority %d; instances boot for %s", n, r.sc.Workload.Priority, r.sc.Cloud.BootDelay.Std(45*time.Second))),
+		seconds("burst-to-running-with-overprovisioning", autoscaler, with.all.Seconds()).
+			against("without-overprovisioning", without.all.Seconds()).
+			note(fmt.Sprintf("pause pods (priority -10) placed before the burst by the overprovisioner (%s); the burst preempts them", with.headroom.Round(time.Second))),
+	}, nil
+}
+
+// burstTimes are the times from the burst to half and to all of its pods
+// Running, and how long the headroom took to place.
+type burstTimes struct{ half, all, headroom time.Duration }
+
+// burst starts a cluster, runs the workload's initial replicas (and, with
+// overprovisioning, the pause pods until they run), then adds the burst at
+// once and returns the time until every replica runs.
+func (r *runner) burst(ctx context.Context, autoscaler string, overprovision bool) (burstTimes, error) {
+	var bt burstTimes
+	label := "without overprovisioning"
+	if overprovision {
+		label = "with overprovisioning"
+	}
+	t, err := r.startTrial(ctx, autoscaler, label, nil)
+	if err != nil {
+		return bt, err
+	}
+	defer t.stop()
+	w := r.sc.Workload
+	deps := t.cs.AppsV1().Deployments(benchNamespace)
+	if _, err := deps.Create(ctx, deployment(w, appName, w.Initial), metav1.CreateOptions{}); err != nil {
+		return bt, fmt.Errorf("creating the workload, %w", err)
+	}
+	timeout := r.sc.Timeout.Std(5 * time.Minute)
+	if err := waitFor(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
+		n, err := t.runningPods(ctx, "app="+appName)
+		return n == w.Initial, err
+	}); err != nil {
+		return bt, fmt.Errorf("waiting for %d initial replicas, %w", w.Initial, err)
+	}
+	if overprovision {
+		placed := time.Now()
+		if err := t.placeHeadroom(ctx, r.sc.Overprovisioning, timeout); err != nil {
+			return bt, err
+		}
+		bt.headroom = time.Since(placed)
+	}
+	total := w.Initial + w.Pods
+	t.progress("burst: %d pods", w.Pods)
+	start := time.Now()
+	d, err := deps.Get(ctx, appName, metav1.GetOptions{})
+	if err != nil {
+		return bt, fmt.Errorf("reading the workload, %w", err)
+	}
+	d.Spec.Replicas = ptr.To(int32(total))
+	if _, err := deps.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		return bt, fmt.Errorf("scaling the workload to %d, %w", total, err)
+	}
+	if err := waitFor(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
+		n, err := t.runningPods(ctx, "app="+appName)
+		if bt.half == 0 && n-w.Initial >= (w.Pods+1)/2 {
+			bt.half = time.Since(start)
+		}
+		return n == total, err
+	}); err != nil {
+		return bt, fmt.Errorf("waiting for %d replicas (%s), %w", total, t.describe(ctx), err)
+	}
+	bt.all = time.Since(start)
+	t.progress("all %d replicas Running %s after the burst (half after %s)", total, bt.all.Round(time.Millisecond), bt.half.Round(time.Millisecond))
+	return bt, nil
+}
+
+// overprovisioningConfigMap is the overprovisioner's ConfigMap, where
+// `bosun agent` looks for it by default.
+const overprovisioningConfigMap = "overprovisioning"
+
+// overprovisioningConfig creates the overprovisioner's namespace and
+// ConfigMap with the rules.
+func (t *trial) overprovisioningConfig(ctx context.Context, spec *OverprovisioningSpec) error {
+	if _, err := t.cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: overprovisionerNamespace}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating namespace %s, %w", overprovisionerNamespace, err)
+	}
+	data := map[string]string{}
+	if spec.Linear != "" {
+		data["linear"] = spec.Linear
+	}
+	if spec.Ladder != "" {
+		data["ladder"] = spec.Ladder
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: overprovisioningConfigMap, Namespace: overprovisionerNamespace}, Data: data}
+	if _, err := t.cs.CoreV1().ConfigMaps(overprovisionerNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the overprovisioning ConfigMap, %w", err)
+	}
+	return nil
+}
+
+// placeHeadroom writes the overprovisioner's ConfigMap, runs the
+// overprovisioner every second for the rest of the trial (as `bosun agent
+// --controllers overprovisioner` would) and waits until its pause pods
+// all run.
+func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, timeout time.Duration) error {
+	if err := t.overprovisioningConfig(ctx, spec); err != nil {
+		return err
+	}
+	op := overprovisioner.New(overprovisioner.Options{Client: t.cs, Namespace: overprovisionerNamespace, ConfigMap: overprovisioningConfigMap, Logger: quietLogger()})
+	if _, err := op.Pass(ctx); err != nil {
+		return fmt.Errorf("first overprovisioner pass, %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	t.stops = append(t.stops, cancel)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+				_, _ = op.Pass(runCtx)
+			}
+		}
+	}()
+	started := time.Now()
+	t.progress("placing the overprovisioner's pause pods")
+	err := waitFor(ctx, timeout, 250*time.Millisecond, func() (bool, error) {
+		deps, err := t.cs.AppsV1().Deployments(overprovisionerNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		want, have := 0, 0
+		for _, d := range deps.Items {
+			want += int(ptr.Deref(d.Spec.Replicas, 0))
+		}
+		pods, err := t.cs.CoreV1().Pods(overprovisionerNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				have++
+			}
+		}
+		return want > 0 && have >= want, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the pause pods to run, %w", err)
+	}
+	t.progress("pause pods Running after %s", time.Since(started).Round(time.Millisecond))
+	return nil
+}
