@@ -223,7 +223,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"})
 
-	var factoryOpts []informers.SharedInformerOption
+	// Trimmed objects: managed fields and the like are most of a cache's
+	// memory and no controller reads them.
+	factoryOpts := []informers.SharedInformerOption{informers.WithTransform(provisioner.CacheTransform)}
 	if o.Namespace != "" {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
@@ -491,14 +493,6 @@ func passAll(ctx context.Context, ctrls []passer, o Options) {
 	}
 }
 
-// Batching of kicks on the capacity loop: a pass runs once arrivals pause
-// for batchIdle, or batchMax after the first, whichever is first, so a
-// burst of pending pods makes one decision, not one per pod.
-const (
-	batchIdle = 100 * time.Millisecond
-	batchMax  = time.Second
-)
-
 // tickLoop runs a pass of every controller every interval, and early after
 // a kick (nil: never), batched.
 func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration, kick <-chan struct{}) {
@@ -509,35 +503,9 @@ func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, i
 			return
 		case <-clk.After(interval):
 		case <-kick:
-			if !batch(ctx, clk, kick) {
+			if !provisioner.WaitBatch(ctx, clk, kick) {
 				return
 			}
-		}
-	}
-}
-
-// batch waits after a first kick until kicks pause for batchIdle or
-// batchMax has passed; false when ctx ended.
-func batch(ctx context.Context, clk clock.Clock, kick <-chan struct{}) bool {
-	deadline, idle := clk.NewTimer(batchMax), clk.NewTimer(batchIdle)
-	defer deadline.Stop()
-	defer idle.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C():
-			return true
-		case <-idle.C():
-			return true
-		case <-kick:
-			if !idle.Stop() {
-				select { // drain a tick that fired meanwhile
-				case <-idle.C():
-				default:
-				}
-			}
-			idle.Reset(batchIdle)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 )
 
 // Controller is the provisioner as an agent controller: it reads pods the
@@ -38,10 +39,11 @@ func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 	unassigned := informers.NewSharedInformerFactoryWithOptions(cs, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
-		}))
+		}),
+		informers.WithTransform(CacheTransform))
 	var own informers.SharedInformerFactory
 	if shared == nil {
-		own = informers.NewSharedInformerFactory(cs, 0)
+		own = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
 		shared = own
 	}
 	return &Controller{
@@ -63,8 +65,14 @@ func (c *Controller) OnAnnotationChange(f func()) error {
 			return ok && len(unschedulable([]*corev1.Pod{pod})) == 1
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { f() },
-			UpdateFunc: func(any, any) { f() },
+			AddFunc: func(obj any) {
+				c.p.Seen(obj.(*corev1.Pod).UID)
+				f()
+			},
+			UpdateFunc: func(_, obj any) {
+				c.p.Seen(obj.(*corev1.Pod).UID)
+				f()
+			},
 		},
 	})
 	if err != nil {
@@ -135,26 +143,72 @@ func (d Decision) String() string {
 }
 
 // Run watches unscheduled pods and DaemonSets through informers and runs a
-// pass every interval while pods are pending (an idle pass reads only the
-// informers' caches and makes no API request). It returns when ctx ends.
+// pass every interval, and early (batched, see WaitBatch) when a pod turns
+// unschedulable; an idle pass reads only the informers' caches and makes
+// no API request. It returns when ctx ends.
 func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval time.Duration) error {
 	c := NewController(p, cs, nil)
+	kick := make(chan struct{}, 1)
+	if err := c.OnAnnotationChange(func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		return err
+	}
 	if !c.Start(ctx, ctx) {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("provisioner: informer caches did not sync")
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-p.opts.Clock.After(interval):
+		case <-kick:
+			if !WaitBatch(ctx, p.opts.Clock, kick) {
+				return nil
+			}
 		}
 		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
 			p.opts.Logger.Warn("provisioner pass", "error", err)
+		}
+	}
+}
+
+// Batching of early passes: a pass runs once arrivals pause for
+// BatchIdle, or BatchMax after the first, whichever comes first, so a burst
+// of pending pods makes one decision, not one per pod.
+const (
+	BatchIdle = 100 * time.Millisecond
+	BatchMax  = time.Second
+)
+
+// WaitBatch waits after a first kick until kicks pause for BatchIdle or
+// BatchMax has passed; false when ctx ended.
+func WaitBatch(ctx context.Context, clk clock.Clock, kick <-chan struct{}) bool {
+	deadline, idle := clk.NewTimer(BatchMax), clk.NewTimer(BatchIdle)
+	defer deadline.Stop()
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C():
+			return true
+		case <-idle.C():
+			return true
+		case <-kick:
+			if !idle.Stop() {
+				select { // drain a tick that fired meanwhile
+				case <-idle.C():
+				default:
+				}
+			}
+			idle.Reset(BatchIdle)
 		}
 	}
 }

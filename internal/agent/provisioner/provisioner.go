@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,6 +80,9 @@ type Provisioner struct {
 	// observed holds pending pods whose latency was observed (once a pod:
 	// asking for it again is not a new wait).
 	observed map[types.UID]bool
+	// seen holds when the controller saw pods turn unschedulable.
+	seenMu sync.Mutex
+	seen   map[types.UID]time.Time
 	// seenFailures holds failed launches already acted on.
 	seenFailures map[string]bool
 	// Metrics is updated on every pass.
@@ -111,6 +115,7 @@ func New(opts Options) (*Provisioner, error) {
 		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
 		requested:    map[types.UID]request{},
 		observed:     map[types.UID]bool{},
+		seen:         map[types.UID]time.Time{},
 		seenFailures: map[string]bool{},
 		Metrics:      newMetrics(),
 	}, nil
@@ -361,6 +366,13 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Po
 			delete(p.requested, uid) // scheduled or gone
 		}
 	}
+	p.seenMu.Lock()
+	for uid := range p.seen {
+		if !still[uid] {
+			delete(p.seen, uid)
+		}
+	}
+	p.seenMu.Unlock()
 	for uid := range p.observed {
 		if !still[uid] {
 			delete(p.observed, uid)
@@ -501,6 +513,33 @@ func without(pods, remove []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
+// pendingSince is when the pod turned unschedulable: the condition's
+// transition time, which the API stores to the second, refined by when
+// this process saw the change if that was within the same second.
+func (p *Provisioner) pendingSince(uid types.UID, transition time.Time) time.Time {
+	p.seenMu.Lock()
+	seen, ok := p.seen[uid]
+	delete(p.seen, uid)
+	p.seenMu.Unlock()
+	if ok && !seen.Before(transition) && seen.Sub(transition) < time.Second {
+		return seen
+	}
+	return transition
+}
+
+// Seen records that the pod was seen turning unschedulable now (the
+// controller's event handler calls it), for a sub-second latency metric.
+func (p *Provisioner) Seen(uid types.UID) {
+	p.seenMu.Lock()
+	defer p.seenMu.Unlock()
+	if _, ok := p.seen[uid]; !ok && len(p.seen) < maxSeen {
+		p.seen[uid] = p.opts.Clock.Now()
+	}
+}
+
+// maxSeen bounds the seen-times kept for pods never asked capacity for.
+const maxSeen = 100000
+
 // record logs a decision and observes the pending-to-requested latency of
 // the pods asked for the first time.
 func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
@@ -512,7 +551,7 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 		p.observed[pod.UID] = true
 		for _, c := range pod.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
-				p.Metrics.observeLatency(now.Sub(c.LastTransitionTime.Time))
+				p.Metrics.observeLatency(now.Sub(p.pendingSince(pod.UID, c.LastTransitionTime.Time)))
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package agent
+package provisioner
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 // A burst of kicks makes one pass: the batch ends when kicks pause for
-// batchIdle, or at batchMax however long the burst lasts.
+// BatchIdle, or at BatchMax however long the burst lasts.
 func TestBatch(t *testing.T) {
 	// run kicks every kicksEvery, kicks times, then lets time pass; it
 	// returns how long batch waited on the fake clock.
@@ -18,7 +18,7 @@ func TestBatch(t *testing.T) {
 		clk := clocktesting.NewFakeClock(time.Unix(0, 0))
 		kick := make(chan struct{}, 1)
 		done := make(chan bool, 1)
-		go func() { done <- batch(context.Background(), clk, kick) }()
+		go func() { done <- WaitBatch(context.Background(), clk, kick) }()
 		start := clk.Now()
 		deadline := time.Now().Add(10 * time.Second)
 		for i := 0; time.Now().Before(deadline); i++ {
@@ -39,20 +39,20 @@ func TestBatch(t *testing.T) {
 				clk.Step(kicksEvery)
 				kick <- struct{}{}
 			} else {
-				clk.Step(batchIdle)
+				clk.Step(BatchIdle)
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
 		t.Fatal("batch did not return")
 		return 0
 	}
-	if got := run(0, 0); got != batchIdle {
-		t.Errorf("no further kick: waited %s, want %s", got, batchIdle)
+	if got := run(0, 0); got != BatchIdle {
+		t.Errorf("no further kick: waited %s, want %s", got, BatchIdle)
 	}
-	if got := run(50*time.Millisecond, 3); got != 150*time.Millisecond+batchIdle {
-		t.Errorf("three quick kicks: waited %s, want 150ms of kicks + %s idle", got, batchIdle)
+	if got := run(50*time.Millisecond, 3); got != 150*time.Millisecond+BatchIdle {
+		t.Errorf("three quick kicks: waited %s, want 150ms of kicks + %s idle", got, BatchIdle)
 	}
-	if got := run(50*time.Millisecond, 100); got != batchMax {
-		t.Errorf("an endless burst: waited %s, want batchMax %s", got, batchMax)
+	if got := run(50*time.Millisecond, 100); got != BatchMax {
+		t.Errorf("an endless burst: waited %s, want BatchMax %s", got, BatchMax)
 	}
 }
