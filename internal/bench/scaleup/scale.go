@@ -105,12 +105,12 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 	}
 	p50, p90, p99 := quantile(h, 0.50), quantile(h, 0.90), quantile(h, 0.99)
 	mean := h.GetSampleSum() / float64(h.GetSampleCount())
-	precision := "starts at the PodScheduled=False condition's lastTransitionTime, which the API stores to the second: each observation is 0-1 s longer than the true latency"
+	precision := "starts when the provisioner saw the pod turn unschedulable (the PodScheduled=False condition's transition time, stored to the second, refined by the informer event within that second)"
 	out := []Result{
 		seconds("pending-to-requested-p50", autoscaler, p50).note(fmt.Sprintf("provisioner metric, %d observations, mean %.2f s; %s", h.GetSampleCount(), mean, precision)),
 		seconds("pending-to-requested-p90", autoscaler, p90),
 		seconds("pending-to-requested-p99", autoscaler, p99).target("< 1 s", p99 < 1).
-			note(fmt.Sprintf("provisioner passes every %s while pods are pending; one observation per pod, at the first request for it (a pod first counted on capacity already booting is observed when it is asked for itself)", r.sc.Provisioner.Interval.Std(time.Second))),
+			note(fmt.Sprintf("provisioner passes every %s and early (batched: 100 ms idle, 1 s max) when pods turn unschedulable; one observation per pod, at the first request for it (a pod first counted on capacity already booting is observed when it is asked for itself)", r.sc.Provisioner.Interval.Std(time.Second))),
 		seconds("pods-created", autoscaler, createdIn.Seconds()).note(fmt.Sprintf("%d pods on %d base nodes, %d clients", sc.Pods, sc.Nodes, len(clients))),
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
 	}
