@@ -100,9 +100,8 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
               (L22): spot node first, then drain the on-demand one
 
 The capacity controllers (provisioner, interruption, scale-down, reaper)
-talk to the cloud
-through --provider (today: local, the local cloud of ` + "`bosun up`" + `, found by
---local-cloud) for the node groups of --cluster. The provisioner and the
+talk to the cloud through --provider (today: local, the local cloud of
+` + "`bosun up`" + `, found by --local-cloud) for the node groups of --cluster. The provisioner and the
 interruption handler run every --capacity-interval, the scale-down and the
 reaper every --scale-down-interval, independent of --interval.
 
