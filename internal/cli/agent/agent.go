@@ -101,9 +101,10 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 
 The capacity controllers (provisioner, interruption, scale-down, reaper)
 talk to the cloud through --provider (today: local, the local cloud of
-` + "`bosun up`" + `, found by --local-cloud) for the node groups of --cluster. The provisioner and the
-interruption handler run every --capacity-interval, the scale-down and the
-reaper every --scale-down-interval, independent of --interval.
+` + "`bosun up`" + `, found by --local-cloud) for the node groups of --cluster.
+The provisioner and the interruption handler run every --capacity-interval
+(and the provisioner early when pods turn unschedulable), the scale-down and
+the reaper every --scale-down-interval, independent of --interval.
 
 Runs in-cluster, or against --kubeconfig. Leader election is on by default
 in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
