@@ -131,7 +131,7 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 	case ControllerProvisioner:
 		p, err := provisioner.New(provisioner.Options{
 			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: localcloud.ZoneTemplates(region),
-			Clock: d.clock, Logger: log, DryRun: o.DryRun,
+			Clock: d.clock, Logger: log, DryRun: o.DryRun, Recorder: d.recorder,
 		})
 		if err != nil {
 			return nil, nil, err

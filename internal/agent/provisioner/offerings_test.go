@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -83,4 +85,31 @@ type noOfferings struct{ provider.Provider }
 
 func (noOfferings) Offerings(context.Context) ([]provider.Offering, error) {
 	return nil, errors.New("throttled")
+}
+
+// Each pod gets one TriggeredScaleUp Event, at its first request, saying
+// when it was a fallback.
+func TestTriggeredScaleUpEvents(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
+	rec := record.NewFakeRecorder(10)
+	p.opts.Recorder = rec
+	for _, z := range []string{"a", "b"} {
+		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
+	}
+	ps := pods(1, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(time.Second)
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	close(rec.Events)
+	var got []string
+	for e := range rec.Events {
+		got = append(got, e)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "TriggeredScaleUp") || !strings.Contains(got[0], "spot from 0 to 1") {
+		t.Errorf("events %q, want one TriggeredScaleUp for the first request (spot)", got)
+	}
 }

@@ -33,6 +33,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/utils/clock"
 
@@ -67,6 +68,9 @@ type Options struct {
 	Logger *slog.Logger
 	// DryRun computes decisions without changing target sizes.
 	DryRun bool
+	// Recorder, if set, receives a TriggeredScaleUp Event on each pod the
+	// first time capacity is asked for it (not in dry-run).
+	Recorder record.EventRecorder
 }
 
 // Provisioner decides scale-ups. Run it with Reconcile on every pass.
@@ -549,6 +553,13 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 			continue
 		}
 		p.observed[pod.UID] = true
+		if p.opts.Recorder != nil && !p.opts.DryRun {
+			how := ""
+			if d.Fallback {
+				how = " (fallback: a preferred group's offerings are out of capacity)"
+			}
+			p.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "TriggeredScaleUp", "pod triggered scale-up of %s from %d to %d%s", d.Group, d.From, d.To, how)
+		}
 		for _, c := range pod.Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 				p.Metrics.observeLatency(now.Sub(p.pendingSince(pod.UID, c.LastTransitionTime.Time)))
