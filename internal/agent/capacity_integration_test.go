@@ -153,6 +153,11 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 		t.Fatalf("with spot out, the pod runs on %s (%q), want on-demand", fallback, got)
 	}
 
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs, err := env.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=TriggeredScaleUp"})
+		return err == nil && len(evs.Items) > 0, err
+	}, "a TriggeredScaleUp event on the pending pod")
+
 	if err := cloud.SetCapacity(spotOut, 0, true); err != nil {
 		t.Fatal(err)
 	}
