@@ -23,7 +23,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -49,8 +48,8 @@ const (
 type Options struct {
 	// Client writes the PriorityClass and the pause Deployments.
 	Client kubernetes.Interface
-	// Factory is a cluster-wide informer factory for nodes and priority
-	// classes (the agent's); nil means the controller makes its own.
+	// Factory is a cluster-wide informer factory for nodes, pods and
+	// priority classes (the agent's); nil means the controller makes its own.
 	// Either way Start starts what the controller made.
 	Factory informers.SharedInformerFactory
 	// Namespace holds the ConfigMap and the pause Deployments.
@@ -108,19 +107,14 @@ func New(opts Options) *Controller {
 	}
 	c.nodes = shared.Core().V1().Nodes().Lister()
 	c.priorityClasses = shared.Scheduling().V1().PriorityClasses().Lister()
-	// Running pods only, trimmed to what sizing needs: a cache of every
-	// pod's full spec and status would dominate the agent's memory.
-	running := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("status.phase", string(corev1.PodRunning)).String()
-		}),
-		informers.WithTransform(trimPod))
-	c.pods = running.Core().V1().Pods().Lister()
+	// The pods come from the same cache as every other controller's (the
+	// agent trims it); sizing reads the running ones.
+	c.pods = shared.Core().V1().Pods().Lister()
 	own := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(opts.Namespace))
 	c.configMaps = own.Core().V1().ConfigMaps().Lister()
 	c.configInformer = own.Core().V1().ConfigMaps().Informer()
 	c.deployments = own.Apps().V1().Deployments().Lister()
-	c.own = append(c.own, running, own)
+	c.own = append(c.own, own)
 	return c
 }
 
@@ -161,27 +155,6 @@ func (c *Controller) OnAnnotationChange(f func()) error {
 		return fmt.Errorf("watching the overprovisioner's ConfigMap, %w", err)
 	}
 	return nil
-}
-
-// trimPod keeps what sizing needs: name, node, labels, owners and the
-// containers' requests.
-func trimPod(obj any) (any, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	out := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			Labels: p.Labels, OwnerReferences: p.OwnerReferences,
-		},
-		Spec:   corev1.PodSpec{NodeName: p.Spec.NodeName},
-		Status: corev1.PodStatus{Phase: p.Status.Phase},
-	}
-	for _, ctr := range p.Spec.Containers {
-		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: ctr.Name, Resources: corev1.ResourceRequirements{Requests: ctr.Resources.Requests}})
-	}
-	return out, nil
 }
 
 // target is a set of nodes that gets its own pause pods.
@@ -306,7 +279,7 @@ func podSize(t *target, pods []*corev1.Pod) (resource.Quantity, resource.Quantit
 	}
 	var cpu, mem int64 = 100, 128 << 20
 	for _, p := range pods {
-		if !on[p.Spec.NodeName] || p.Labels[LabelManaged] != "" || ownedByDaemonSet(p) {
+		if p.Status.Phase != corev1.PodRunning || !on[p.Spec.NodeName] || p.Labels[LabelManaged] != "" || ownedByDaemonSet(p) {
 			continue
 		}
 		var pc, pm int64
