@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -236,8 +237,7 @@ func Run(ctx context.Context, o Options) error {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
-	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger,
-		capMetrics: new(*provisioner.CapacityMetrics)}
+	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
 		return err
@@ -331,9 +331,9 @@ type deps struct {
 	recorder record.EventRecorder
 	registry prometheus.Registerer
 	logger   *slog.Logger
-	// capMetrics holds the capacity metrics shared by the scale-down and
-	// the reaper once one of them created them.
-	capMetrics **provisioner.CapacityMetrics
+	// capMetrics are the metrics the scale-down and the reaper share (nil
+	// when neither runs).
+	capMetrics *provisioner.CapacityMetrics
 }
 
 // starter starts informers that do not belong to the shared factory, for
@@ -344,6 +344,13 @@ type starter func(run, sync context.Context) bool
 func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) {
 	var out []passer
 	var starters []starter
+	if slices.Contains(o.Controllers, ControllerScaleDown) || slices.Contains(o.Controllers, ControllerReaper) {
+		m, err := provisioner.NewCapacityMetrics(d.registry)
+		if err != nil {
+			return nil, nil, fmt.Errorf("capacity metrics, %w", err)
+		}
+		d.capMetrics = m
+	}
 	for _, name := range o.Controllers {
 		switch name {
 		case ControllerDownscaler:

@@ -143,19 +143,13 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 		return c, c.Start, nil
 	case ControllerScaleDown:
 		so := o.Capacity.ScaleDown
-		so.Provider, so.Cluster, so.DryRun, so.Recorder, so.Logger = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log
-		if so.Metrics, err = d.capacityMetrics(); err != nil {
-			return nil, nil, err
-		}
+		so.Provider, so.Cluster, so.DryRun, so.Recorder, so.Logger, so.Metrics = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log, d.capMetrics
 		c, err := provisioner.NewScaleDown(d.clock, d.client, d.factory, so)
 		return c, nil, err
 	case ControllerReaper:
 		ro := o.Capacity.Reaper
-		ro.Provider, ro.Cluster, ro.DryRun, ro.Recorder, ro.Logger = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log
+		ro.Provider, ro.Cluster, ro.DryRun, ro.Recorder, ro.Logger, ro.Metrics = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log, d.capMetrics
 		ro.Templates = localcloud.ZoneTemplates(region)
-		if ro.Metrics, err = d.capacityMetrics(); err != nil {
-			return nil, nil, err
-		}
 		c, err := provisioner.NewReaper(d.clock, d.client, d.factory, ro)
 		return c, nil, err
 	case ControllerInterruption:
@@ -172,19 +166,6 @@ func (p interruptionPasser) Name() string { return ControllerInterruption }
 
 func (p interruptionPasser) Pass(ctx context.Context) ([]string, error) {
 	return nil, p.h.Poll(ctx)
-}
-
-// capacityMetrics returns the scale-down's and the reaper's metrics,
-// registered once however many of the two run.
-func (d deps) capacityMetrics() (*provisioner.CapacityMetrics, error) {
-	if *d.capMetrics == nil {
-		m, err := provisioner.NewCapacityMetrics(d.registry)
-		if err != nil {
-			return nil, fmt.Errorf("capacity metrics, %w", err)
-		}
-		*d.capMetrics = m
-	}
-	return *d.capMetrics, nil
 }
 
 // interruptionPasser's Wait lets --once finish the drains it started.
