@@ -19,18 +19,7 @@ func (s *server) costCSV(w http.ResponseWriter, r *http.Request) {
 
 // rightSizing serves the right-sizing page and its JSON (L38).
 func (s *server) rightSizing(api bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		rep := s.c.RightSizing()
-		if api {
-			writeJSON(w, rep)
-			return
-		}
-		s.render(w, http.StatusOK, "rightsizing", struct {
-			Title string
-			Q     string
-			R     RightSizingReport
-		}{Title: "Right-sizing", R: rep})
-	}
+	return reportHandler(s, api, "rightsizing", "Right-sizing", s.c.RightSizing)
 }
 
 func (s *server) rightSizingCSV(w http.ResponseWriter, _ *http.Request) {

@@ -240,17 +240,23 @@ func (s *server) fleet(api bool) http.HandlerFunc {
 }
 
 func (s *server) cost(api bool) http.HandlerFunc {
+	return reportHandler(s, api, "cost", "Cost and slack", s.c.Cost)
+}
+
+// reportHandler serves a report as JSON (api) or as the page template
+// that shows it under .R.
+func reportHandler[R any](s *server, api bool, page, title string, report func() R) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
-		rep := s.c.Cost()
+		rep := report()
 		if api {
 			writeJSON(w, rep)
 			return
 		}
-		s.render(w, http.StatusOK, "cost", struct {
+		s.render(w, http.StatusOK, page, struct {
 			Title string
 			Q     string
-			R     CostReport
-		}{Title: "Cost and slack", R: rep})
+			R     R
+		}{Title: title, R: rep})
 	}
 }
 
