@@ -254,7 +254,7 @@ func Run(ctx context.Context, o Options) error {
 		if capacityController(c.Name()) {
 			ch = capKick
 		}
-		err := n.OnAnnotationChange(func() {
+		err := n.OnChange(func() {
 			select {
 			case ch <- struct{}{}:
 			default:
@@ -407,14 +407,15 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 // one-shot run waits for.
 type waiter interface{ Wait() }
 
-// notifier is a controller that can ask for an early pass.
+// notifier is a controller that can ask for an early pass: f is called
+// when something it acts on changed.
 type notifier interface {
-	OnAnnotationChange(f func()) error
+	OnChange(f func()) error
 }
 
 type downscalerPasser struct{ c *downscaler.Controller }
 
-func (p downscalerPasser) OnAnnotationChange(f func()) error { return p.c.OnAnnotationChange(f) }
+func (p downscalerPasser) OnChange(f func()) error { return p.c.OnAnnotationChange(f) }
 
 func (p downscalerPasser) Name() string { return p.c.Name() }
 

@@ -134,9 +134,9 @@ func (c *Controller) Start(run, sync context.Context) bool {
 	return true
 }
 
-// OnAnnotationChange calls f when the rules ConfigMap changes, so new
+// OnChange calls f when the rules ConfigMap changes, so new
 // rules apply at once rather than at the next interval.
-func (c *Controller) OnAnnotationChange(f func()) error {
+func (c *Controller) OnChange(f func()) error {
 	_, err := c.configInformer.AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {

@@ -55,10 +55,9 @@ func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 	}
 }
 
-// OnAnnotationChange calls f whenever a pod turns unschedulable (the
-// name is the agent's hook for early passes), so capacity is asked for
-// within a batching window instead of at the next interval.
-func (c *Controller) OnAnnotationChange(f func()) error {
+// OnChange calls f whenever a pod turns unschedulable, so capacity is
+// asked for within a batching window instead of at the next interval.
+func (c *Controller) OnChange(f func()) error {
 	_, err := c.unassigned.Core().V1().Pods().Informer().AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			pod, ok := obj.(*corev1.Pod)
@@ -149,7 +148,7 @@ func (d Decision) String() string {
 func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval time.Duration) error {
 	c := NewController(p, cs, nil)
 	kick := make(chan struct{}, 1)
-	if err := c.OnAnnotationChange(func() {
+	if err := c.OnChange(func() {
 		select {
 		case kick <- struct{}{}:
 		default:
