@@ -779,38 +779,25 @@ func TestCRDKinds(t *testing.T) {
 	}
 }
 
-// countRequests counts every request a client sends.
-type countRequests struct {
-	next http.RoundTripper
-	n    atomic.Int64
-}
-
-func (c *countRequests) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !strings.Contains(req.URL.RawQuery, "watch=true") {
-		c.n.Add(1)
-	}
-	return c.next.RoundTrip(req)
-}
-
 // A pass over an unchanged cluster sends no API request: it reads the
 // informer caches and writes nothing.
 func TestIdlePassSendsNoRequest(t *testing.T) {
 	now := time.Now()
-	counter := &countRequests{}
+	counter := &testenv.RequestCounter{}
 	r := newRig(t, rigOptions{now: now, defaults: Defaults{Downtime: window(now)},
-		wrap: func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter }})
+		wrap: counter.Wrap})
 	for i := 0; i < 5; i++ {
 		r.deployment(fmt.Sprintf("app-%d", i), 2, old)
 	}
 	r.pass() // scales down: 5 writes
 	r.settle()
-	before := counter.n.Load()
+	before := counter.Load()
 	for i := 0; i < 3; i++ {
 		if _, err := r.ctrl.Reconcile(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := counter.n.Load() - before; got != 0 {
+	if got := counter.Load() - before; got != 0 {
 		t.Errorf("3 idle passes sent %d requests, want 0", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -83,12 +82,12 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-func benchJanitor(b *testing.B, rules []Rule, n *atomic.Int64) (*Controller, context.CancelFunc) {
+func benchJanitor(b *testing.B, rules []Rule, n *testenv.RequestCounter) (*Controller, context.CancelFunc) {
 	b.Helper()
 	env := testenv.Get(b)
 	cfg := env.RESTConfig()
 	cfg.QPS, cfg.Burst = 5000, 10000
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countRT{next: rt, n: n} })
+	cfg.Wrap(n.Wrap)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -125,7 +124,7 @@ func BenchmarkJanitor10kConfigMaps(b *testing.B) {
 	}{{"metadata-only", nil}, {"baseline-full-objects", rule}} {
 		b.Run("sync-"+tc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				var n atomic.Int64
+				var n testenv.RequestCounter
 				before := heapInUse()
 				ctrl, cancel := benchJanitor(b, tc.rules, &n)
 				b.ReportMetric(float64(heapInUse()-before)/(1<<20), "heap-MB")
@@ -135,7 +134,7 @@ func BenchmarkJanitor10kConfigMaps(b *testing.B) {
 		})
 	}
 	b.Run("idle-pass", func(b *testing.B) {
-		var n atomic.Int64
+		var n testenv.RequestCounter
 		ctrl, cancel := benchJanitor(b, nil, &n)
 		defer cancel()
 		n.Store(0)

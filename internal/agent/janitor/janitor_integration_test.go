@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,7 +35,7 @@ type rig struct {
 	clock    *clocktesting.FakeClock
 	ctrl     *Controller
 	recorder *record.FakeRecorder
-	requests *atomic.Int64
+	requests *testenv.RequestCounter
 }
 
 func newRig(t *testing.T, opts Options) *rig {
@@ -55,9 +53,9 @@ func newRig(t *testing.T, opts Options) *rig {
 	rec := record.NewFakeRecorder(1000)
 	clk := clocktesting.NewFakeClock(time.Now())
 	// The janitor's own clients count their requests (watches aside).
-	counter := &atomic.Int64{}
+	counter := &testenv.RequestCounter{}
 	cfg := env.RESTConfig()
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countRT{next: rt, n: counter} })
+	cfg.Wrap(counter.Wrap)
 	meta, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -74,18 +72,6 @@ func newRig(t *testing.T, opts Options) *rig {
 	factory.WaitForCacheSync(ctx.Done())
 	ctrl.Start(ctx)
 	return &rig{t: t, env: env, ns: ns, clock: clk, ctrl: ctrl, recorder: rec, requests: counter}
-}
-
-type countRT struct {
-	next http.RoundTripper
-	n    *atomic.Int64
-}
-
-func (c countRT) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !strings.Contains(req.URL.RawQuery, "watch=true") {
-		c.n.Add(1)
-	}
-	return c.next.RoundTrip(req)
 }
 
 // settle waits until every watched cache holds what the API server holds.

@@ -6,9 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,15 +188,8 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	}
 	cfg := env.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":bosun-agent"}
-	var requests atomic.Int64
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-			if !strings.Contains(r.URL.RawQuery, "watch=true") {
-				requests.Add(1)
-			}
-			return rt.RoundTrip(r)
-		})
-	})
+	var requests testenv.RequestCounter
+	cfg.Wrap(requests.Wrap)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +230,3 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 		t.Error("an identity without the role could run the overprovisioner")
 	}
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
