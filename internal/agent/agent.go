@@ -244,23 +244,22 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Annotation changes (downscaler) kick the main loop; new pending pods
 	// (provisioner) kick the capacity loop.
-	kick, capKick := make(chan struct{}, 1), make(chan struct{}, 1)
+	kick, capKick := make(chan struct{}, 1), provisioner.NewKicks(clk)
 	for _, c := range ctrls {
 		n, ok := c.(notifier)
 		if !ok {
 			continue
 		}
-		ch := kick
-		if capacityController(c.Name()) {
-			ch = capKick
-		}
-		err := n.OnChange(func() {
+		f := func() {
 			select {
-			case ch <- struct{}{}:
+			case kick <- struct{}{}:
 			default:
 			}
-		})
-		if err != nil {
+		}
+		if capacityController(c.Name()) {
+			f = capKick.Kick
+		}
+		if err := n.OnChange(f); err != nil {
 			return err
 		}
 	}
@@ -460,7 +459,7 @@ const debounce = time.Second
 // passLoop runs the capacity controllers on their own loop every
 // Capacity.Interval, and the others every Interval and early after kick
 // (annotation changes), at most once per debounce.
-func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick, capKick <-chan struct{}) {
+func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}, capKick *provisioner.Kicks) {
 	capacity := map[time.Duration][]passer{}
 	var others []passer
 	for _, c := range ctrls {
@@ -473,7 +472,7 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, k
 	}
 	var wg sync.WaitGroup
 	for every, cs := range capacity {
-		var k <-chan struct{}
+		var k *provisioner.Kicks
 		for _, c := range cs {
 			if _, ok := c.(notifier); ok {
 				k = capKick
@@ -509,15 +508,15 @@ func passAll(ctx context.Context, ctrls []passer, o Options) {
 
 // tickLoop runs a pass of every controller every interval, and early after
 // a kick (nil: never), batched.
-func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration, kick <-chan struct{}) {
+func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration, kick *provisioner.Kicks) {
 	for {
 		passAll(ctx, ctrls, o)
 		select {
 		case <-ctx.Done():
 			return
 		case <-clk.After(interval):
-		case <-kick:
-			if !provisioner.WaitBatch(ctx, clk, kick) {
+		case <-kick.C():
+			if !kick.Batch(ctx, clk) {
 				return
 			}
 		}

@@ -89,6 +89,9 @@ type Provisioner struct {
 	seen   map[types.UID]time.Time
 	// seenFailures holds failed launches already acted on.
 	seenFailures map[string]bool
+	// booting holds the instances (id to group) that were booting at the
+	// last pass, to notice one that goes away before it registers.
+	booting map[string]string
 	// Metrics is updated on every pass.
 	Metrics *Metrics
 }
@@ -121,6 +124,7 @@ func New(opts Options) (*Provisioner, error) {
 		observed:     map[types.UID]bool{},
 		seen:         map[types.UID]time.Time{},
 		seenFailures: map[string]bool{},
+		booting:      map[string]string{},
 		Metrics:      newMetrics(),
 	}, nil
 }
@@ -128,6 +132,9 @@ func New(opts Options) (*Provisioner, error) {
 type request struct {
 	group string
 	at    time.Time
+	// counted is set when no capacity was asked for the pod itself: it was
+	// counted on capacity already booting for earlier requests.
+	counted bool
 	// bootingVersion is the pod's resourceVersion the last time capacity
 	// of this request was seen booting ("" if never), registeredAt the
 	// first pass after that which saw none of it booting.
@@ -209,6 +216,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	now := p.opts.Clock.Now()
 	var out []*groupState
 	capacityError := false
+	booting, running := map[string]string{}, map[string]bool{}
 	for _, g := range all {
 		if p.opts.Cluster != "" && g.Cluster != p.opts.Cluster {
 			continue
@@ -232,6 +240,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 			case in.State == provider.Pending && now.Sub(in.LaunchTime) > p.opts.ProvisionTimeout:
 				stuck = append(stuck, in.ID)
 			case in.State == provider.Pending && in.Interruption == nil:
+				booting[in.ID] = g.ID
 				gs.booting++
 				gs.live++
 				if gs.oldestBooting.IsZero() || in.LaunchTime.Before(gs.oldestBooting) {
@@ -239,6 +248,9 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 				}
 			case in.State == provider.Running && in.Interruption == nil:
 				gs.live++
+			}
+			if in.State == provider.Running {
+				running[in.ID] = true
 			}
 		}
 		if len(stuck) > 0 {
@@ -253,7 +265,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 		if failed {
 			// L11: fall back now, not after a timeout.
 			p.unavailable.markGroup(g)
-			p.release(g.ID)
+			p.release(g.ID, releaseFailed)
 			if gs.TargetSize > gs.live && gs.live >= g.MinSize && !p.opts.DryRun {
 				if err := p.opts.Provider.SetTargetSize(ctx, g.ID, gs.live); err == nil {
 					p.opts.Logger.Info("capacity error: gave the request back", "group", g.ID, "target", gs.live)
@@ -269,6 +281,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 	if capacityError {
 		p.learnOfferings(ctx)
 	}
+	p.releaseLost(booting, running)
 	p.Metrics.setUnavailable(p.unavailable.count())
 	return out, nil
 }
@@ -313,6 +326,7 @@ func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
 			p.requested[pod.UID] = r
 		case now.Sub(r.registeredAt) >= settleTime && r.bootingVersion != pod.ResourceVersion:
 			delete(p.requested, pod.UID)
+			p.Metrics.released(releaseTaken)
 		}
 	}
 }
@@ -338,13 +352,46 @@ func (p *Provisioner) learnOfferings(ctx context.Context) {
 	}
 }
 
-// release forgets the requests made from a group that failed, so their
-// pods are placed again at once.
-func (p *Provisioner) release(group string) {
+// Why pods waiting for capacity were released to be placed again.
+const (
+	// releaseFailed: a launch of their group failed (capacity, quota,
+	// provision timeout).
+	releaseFailed = "launch-failed"
+	// releaseLost: an instance of their group went away before it
+	// registered (deleted, or interrupted while booting).
+	releaseLost = "instance-lost"
+	// releaseTaken: their capacity registered and other pods took it.
+	releaseTaken = "capacity-taken"
+)
+
+// release forgets the requests made from a group, so their pods are placed
+// again at once.
+func (p *Provisioner) release(group, reason string) {
 	for uid, r := range p.requested {
 		if r.group == group {
 			delete(p.requested, uid)
+			p.Metrics.released(reason)
 		}
+	}
+}
+
+// releaseLost releases the pods waiting on a group one of whose instances
+// was booting at the last pass and is now neither booting nor running: it
+// will never register, and the scheduler, seeing no new node, would not
+// retry the pods before its own timeout, so settle would not free them.
+// The released pods are counted against the group's remaining booting
+// capacity first, so only the lost capacity is asked for again.
+func (p *Provisioner) releaseLost(booting map[string]string, running map[string]bool) {
+	lost := map[string]int{}
+	for id, group := range p.booting {
+		if _, still := booting[id]; !still && !running[id] {
+			lost[group]++
+		}
+	}
+	p.booting = booting
+	for group, n := range lost {
+		p.opts.Logger.Info("booting instances went away before registering: their pods are placed again", "group", group, "instances", n)
+		p.release(group, releaseLost)
 	}
 }
 
@@ -399,15 +446,30 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Po
 // subtractBooting removes the pods that capacity already on its way will
 // take, so a pass does not ask twice while nodes boot. The waiting pods,
 // which that capacity was asked for, take it first: only what they leave
-// covers new pods.
+// covers new pods. A new pod counted on booting capacity is decided: it
+// waits like a pod capacity was asked for (settle releases it if other
+// pods take that capacity), so it is not asked for in the window between
+// its node registering and the scheduler placing it there.
 func (p *Provisioner) subtractBooting(waiting, pods []*corev1.Pod, groups []*groupState, daemonSets []*corev1.PodTemplateSpec) []*corev1.Pod {
+	now := p.opts.Clock.Now()
 	for _, g := range groups {
 		if g.booting == 0 || len(pods) == 0 {
 			continue
 		}
 		_, placed := packBest(g, append(append([]*corev1.Pod(nil), waiting...), pods...), daemonSets, g.booting)
+		fresh := len(pods)
 		pods = without(pods, placed)
 		waiting = without(waiting, placed)
+		if fresh == len(pods) {
+			continue
+		}
+		for _, pod := range placed {
+			if _, ok := p.requested[pod.UID]; !ok {
+				// It is booting now: settle may free the pod once it registered.
+				p.requested[pod.UID] = request{group: g.ID, at: now, counted: true, bootingVersion: pod.ResourceVersion}
+				p.observe(pod, now)
+			}
+		}
 	}
 	return pods
 }
@@ -549,10 +611,9 @@ const maxSeen = 100000
 func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 	now := p.opts.Clock.Now()
 	for _, pod := range pods {
-		if p.observed[pod.UID] {
+		if !p.observe(pod, now) {
 			continue
 		}
-		p.observed[pod.UID] = true
 		if p.opts.Recorder != nil && !p.opts.DryRun {
 			how := ""
 			if d.Fallback {
@@ -560,12 +621,24 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 			}
 			p.opts.Recorder.Eventf(pod, corev1.EventTypeNormal, "TriggeredScaleUp", "pod triggered scale-up of %s from %d to %d%s", d.Group, d.From, d.To, how)
 		}
-		for _, c := range pod.Status.Conditions {
-			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
-				p.Metrics.observeLatency(now.Sub(p.pendingSince(pod.UID, c.LastTransitionTime.Time)))
-			}
-		}
 	}
 	p.Metrics.scaleUp(d.Group)
 	p.opts.Logger.Info("scale-up", "group", d.Group, "from", d.From, "to", d.To, "pods", d.Pods, "fallback", d.Fallback, "dryRun", p.opts.DryRun)
+}
+
+// observe records the pod's decision latency, from its turning
+// unschedulable to now, the first time a pass decides for it (capacity
+// asked for it, or counted on capacity booting); false if it was decided
+// before (asking again is not a new wait).
+func (p *Provisioner) observe(pod *corev1.Pod, now time.Time) bool {
+	if p.observed[pod.UID] {
+		return false
+	}
+	p.observed[pod.UID] = true
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			p.Metrics.observeLatency(now.Sub(p.pendingSince(pod.UID, c.LastTransitionTime.Time)))
+		}
+	}
+	return true
 }

@@ -348,3 +348,84 @@ func TestMaxSizeIsNeverExceeded(t *testing.T) {
 		t.Fatalf("decisions %+v: spot capped at max 1 (3 pods), the rest to od", ds)
 	}
 }
+
+func histogramCount(t *testing.T, p *Provisioner) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := p.Metrics.Latency.WithLabelValues().(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// A pod that arrives while capacity boots and fits what the earlier pods
+// leave is decided at once (observed then), and is not asked for in the
+// window between that node registering and the scheduler placing it; if
+// other pods take the node after all, it is asked for after the settle
+// time and counted as released (capacity-taken).
+func TestPodCountedOnBootingCapacityWaitsForIt(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	first := pods(2, "1", "1Gi") // one node of 3 slots
+	if _, err := p.Reconcile(context.Background(), first, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(time.Second)
+	late := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.ResourceVersion = "1" })
+	all := append(append([]*corev1.Pod(nil), first...), late)
+	if ds, err := p.Reconcile(context.Background(), all, nil); err != nil || len(ds) != 0 {
+		t.Fatalf("decided %+v (%v): the late pod fits the booting node", ds, err)
+	}
+	if n := histogramCount(t, p); n != 3 {
+		t.Errorf("%d latency observations, want 3: the counted pod is decided", n)
+	}
+	// The node registers; the scheduler has not placed the pods yet.
+	fp.SetState("spot", ins[0].ID, provider.Running)
+	clk.Step(time.Second)
+	if ds, _ := p.Reconcile(context.Background(), all, nil); len(ds) != 0 {
+		t.Fatalf("decided %+v before the scheduler had the new node", ds)
+	}
+	// Other pods took the node; the scheduler retried the late pod.
+	late.ResourceVersion = "2"
+	clk.Step(settleTime)
+	ds, err := p.Reconcile(context.Background(), []*corev1.Pod{late}, nil)
+	if err != nil || len(ds) != 1 || ds[0].Pods != 1 || target(t, fp, "spot") != 2 {
+		t.Fatalf("decisions %+v (%v), target %d: want the late pod asked for", ds, err, target(t, fp, "spot"))
+	}
+	if got := testCounter(p.Metrics.Released.WithLabelValues(releaseTaken)); got != 1 {
+		t.Errorf("released (capacity-taken) %v, want 1", got)
+	}
+	if n := histogramCount(t, p); n != 3 {
+		t.Errorf("%d latency observations, want 3 (asking again is not a new wait)", n)
+	}
+}
+
+// A booting instance that goes away before it registers (deleted,
+// interrupted) frees its pods at the next pass: the scheduler sees no new
+// node and would not retry them, so waiting to settle would mean the
+// provision timeout.
+func TestPodsOfALostInstanceAreAskedForAgain(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	ps := pods(3, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	fp.SetState("spot", ins[0].ID, provider.Pending)
+	clk.Step(time.Second)
+	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
+		t.Fatalf("decided %+v while the node boots", ds)
+	}
+	if err := fp.DeleteInstances(context.Background(), "spot", []string{ins[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(time.Second)
+	ds, err := p.Reconcile(context.Background(), ps, nil)
+	if err != nil || len(ds) != 1 || ds[0].Pods != 3 || target(t, fp, "spot") != 1 {
+		t.Fatalf("decisions %+v (%v), target %d: want the 3 pods asked for again", ds, err, target(t, fp, "spot"))
+	}
+	if got := testCounter(p.Metrics.Released.WithLabelValues(releaseLost)); got != 3 {
+		t.Errorf("released (instance-lost) %v, want 3", got)
+	}
+}

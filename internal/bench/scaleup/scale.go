@@ -110,9 +110,17 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 		seconds("pending-to-requested-p50", autoscaler, p50).note(fmt.Sprintf("provisioner metric, %d observations, mean %.2f s; %s", h.GetSampleCount(), mean, precision)),
 		seconds("pending-to-requested-p90", autoscaler, p90),
 		seconds("pending-to-requested-p99", autoscaler, p99).target("< 1 s", p99 < 1).
-			note(fmt.Sprintf("provisioner passes every %s and early (batched: 100 ms idle, 1 s max) when pods turn unschedulable; one observation per pod, at the first request for it (a pod first counted on capacity already booting is observed when it is asked for itself)", r.sc.Provisioner.Interval.Std(time.Second))),
+			note(fmt.Sprintf("provisioner passes every %s and early (batched: 100 ms idle, 500 ms max from the first arrival) when pods turn unschedulable; one observation per pod, at the first pass that decided for it: capacity asked for it, or the pod counted on capacity already booting (pods-released-capacity-taken counts those decisions that did not hold)", r.sc.Provisioner.Interval.Std(time.Second))),
 		seconds("pods-created", autoscaler, createdIn.Seconds()).note(fmt.Sprintf("%d pods on %d base nodes, %d clients", sc.Pods, sc.Nodes, len(clients))),
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
+	}
+	e2e, err := t.growthBound(ctx, autoscaler)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, e2e...)
+	if t.prov != nil {
+		out = append(out, released(t.prov.Metrics.Released, autoscaler)...)
 	}
 	if agent != nil {
 		return append(out, agent.memory(autoscaler)...), nil
