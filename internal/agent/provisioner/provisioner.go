@@ -94,6 +94,11 @@ type Provisioner struct {
 	booting map[string]string
 	// Metrics is updated on every pass.
 	Metrics *Metrics
+	// Decided, if set, is called with each pod and the time the first
+	// pass decided for it (capacity asked for it, or the pod counted on
+	// capacity booting), on the pass's goroutine: benchmarks pair it with
+	// precise start times the metric cannot see.
+	Decided func(pod *corev1.Pod, at time.Time)
 }
 
 // New returns a provisioner with defaults filled in.
@@ -635,6 +640,9 @@ func (p *Provisioner) observe(pod *corev1.Pod, now time.Time) bool {
 		return false
 	}
 	p.observed[pod.UID] = true
+	if p.Decided != nil {
+		p.Decided(pod, now)
+	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 			p.Metrics.observeLatency(now.Sub(p.pendingSince(pod.UID, c.LastTransitionTime.Time)))

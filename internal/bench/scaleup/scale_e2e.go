@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 )
 
 // growthBound reports how long the growth pods (the ones that needed new
@@ -64,4 +68,81 @@ func released(c *prometheus.CounterVec, autoscaler string) []Result {
 // bootDelay is the local cloud's boot delay as text.
 func (t *trial) bootDelay() string {
 	return t.sc.Cloud.BootDelay.Std(45 * time.Second).String()
+}
+
+// decisionTimes pairs, per pod, the scheduler's first FailedScheduling
+// Event time (events.k8s.io eventTime: microseconds, set by the scheduler
+// when it gave up on the pod) with the time the provisioner first decided
+// for it: the decision latency to the millisecond, where the
+// provisioner's own metric starts from a condition stored to the second.
+type decisionTimes struct {
+	mu      sync.Mutex
+	failed  map[string]time.Time
+	decided map[string]time.Time
+}
+
+// watchFailedScheduling records the scheduler's FailedScheduling Events
+// of the benchmark's pods until ctx ends.
+func (t *trial) watchFailedScheduling(ctx context.Context) (*decisionTimes, error) {
+	d := &decisionTimes{failed: map[string]time.Time{}, decided: map[string]time.Time{}}
+	f := informers.NewSharedInformerFactoryWithOptions(t.cs, 0, informers.WithNamespace(benchNamespace))
+	record := func(obj any) {
+		ev, ok := obj.(*eventsv1.Event)
+		if !ok || ev.Reason != "FailedScheduling" || ev.Regarding.Kind != "Pod" || ev.EventTime.IsZero() {
+			return
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if at, seen := d.failed[ev.Regarding.Name]; !seen || ev.EventTime.Time.Before(at) {
+			d.failed[ev.Regarding.Name] = ev.EventTime.Time
+		}
+	}
+	if _, err := f.Events().V1().Events().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: record, UpdateFunc: func(_, obj any) { record(obj) },
+	}); err != nil {
+		return nil, fmt.Errorf("watching scheduling events, %w", err)
+	}
+	f.Start(ctx.Done())
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			return nil, fmt.Errorf("the %v informer did not sync", typ)
+		}
+	}
+	return d, nil
+}
+
+// decide is the provisioner's Decided hook.
+func (d *decisionTimes) decide(pod *corev1.Pod, at time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.decided[pod.Name]; !ok {
+		d.decided[pod.Name] = at
+	}
+}
+
+// results reports the decision latency quantiles over the pods with both
+// times.
+func (d *decisionTimes) results(autoscaler string) []Result {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var lat []float64
+	for name, at := range d.decided {
+		if f, ok := d.failed[name]; ok {
+			lat = append(lat, at.Sub(f).Seconds())
+		}
+	}
+	if len(lat) == 0 {
+		return []Result{{Name: "pending-to-requested-p99", Autoscaler: autoscaler, Target: "< 1 s", Skipped: "no pod has both a FailedScheduling Event time and a decision"}}
+	}
+	sort.Float64s(lat)
+	at := func(q float64) float64 { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	p99 := at(0.99)
+	return []Result{
+		seconds("pending-to-requested-p50", autoscaler, at(0.50)).note(fmt.Sprintf(
+			"%d pods decided, %d of them with the scheduler's FailedScheduling Event; from that Event's time (microseconds, set when the scheduler gave up on the pod) to the provisioner's first decision for the pod (capacity asked for it, or counted on capacity booting)",
+			len(d.decided), len(lat))),
+		seconds("pending-to-requested-p90", autoscaler, at(0.90)),
+		seconds("pending-to-requested-p99", autoscaler, p99).target("< 1 s", p99 < 1),
+		seconds("pending-to-requested-max", autoscaler, lat[len(lat)-1]),
+	}
 }
