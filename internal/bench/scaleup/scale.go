@@ -118,7 +118,7 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 		seconds("provisioner-metric-p50", autoscaler, p50).note(fmt.Sprintf("the provisioner's own histogram, %d observations, mean %.2f s; %s", h.GetSampleCount(), mean, precision)),
 		seconds("provisioner-metric-p90", autoscaler, p90),
 		seconds("provisioner-metric-p99", autoscaler, p99).
-			note(fmt.Sprintf("provisioner passes every %s and early (batched: 100 ms idle, 500 ms max from the first arrival) when pods turn unschedulable; one observation per pod, at the first pass that decided for it: capacity asked for it, or the pod counted on capacity already booting (pods-released-capacity-taken counts those decisions that did not hold)", r.sc.Provisioner.Interval.Std(time.Second))),
+			note(fmt.Sprintf("provisioner passes every %s and early (batched: 100 ms idle, 250 ms max from the first arrival) when pods turn unschedulable; one observation per pod, at the first pass that decided for it: capacity asked for it, or the pod counted on capacity already booting (pods-released-capacity-taken counts those decisions that did not hold)", r.sc.Provisioner.Interval.Std(time.Second))),
 		seconds("pods-created", autoscaler, createdIn.Seconds()).note(fmt.Sprintf("%d pods on %d base nodes, %d clients", sc.Pods, sc.Nodes, len(clients))),
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
 	)
