@@ -5,6 +5,8 @@ package apply
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -13,7 +15,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
 	"github.com/bosun-platform/bosun/internal/testenv"
@@ -324,5 +330,83 @@ func TestApplyExampleFleet(t *testing.T) {
 	d, err := a.Diff(context.Background(), res, &diff)
 	if err != nil || len(d.Changed)+len(d.Pruned)+len(d.Failed) != 0 {
 		t.Errorf("diff after apply: %+v %v\n%s", d, err, diff.String())
+	}
+}
+
+// The example fleet's agent runs the overprovisioner under the fleet's own
+// RBAC (service account kube-system/bosun-agent), reads the rendered
+// ConfigMap, makes the pause Deployments of both targets (the untainted
+// pools and the dedicated checkout-api pool, L06), and its pause pods pass
+// the restricted Pod Security admission of the namespace they live in.
+func TestExampleFleetOverprovisioner(t *testing.T) {
+	resetInventory(t)
+	t.Cleanup(func() { resetInventory(t) })
+	env := testenv.Get(t)
+	ctx := context.Background()
+	f, err := fleet.Load("../../examples/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := render.New(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Cluster("local-staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	out, err := newApplier(t, &log).Apply(ctx, res, Options{})
+	if err != nil || out.Err() != nil {
+		t.Fatalf("%v %v\n%s", err, out.Err(), log.String())
+	}
+	for _, p := range res.Cluster.NodePools {
+		var taints []corev1.Taint
+		for _, tt := range p.Taints {
+			taints = append(taints, corev1.Taint{Key: tt.Key, Value: tt.Value, Effect: corev1.TaintEffect(tt.Effect)})
+		}
+		env.CreateNode(t, controlplane.NodeSpec{Name: "example-" + p.Name, Labels: p.NodeLabels(), Taints: taints})
+	}
+	cfg := env.RESTConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:kube-system:bosun-agent"}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "overprovisioning"
+	c := overprovisioner.New(overprovisioner.Options{Client: cs, Namespace: ns, ConfigMap: "overprovisioning",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatalf("the overprovisioner under the example fleet's RBAC: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, target := range []string{"cluster", "pool-checkout-api"} {
+			_ = env.Client.AppsV1().Deployments(ns).Delete(context.Background(), overprovisioner.DeploymentName(target), metav1.DeleteOptions{})
+		}
+	})
+	// Admission wants the namespace's default service account, which this
+	// control plane (no controller manager) does not make.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
+	if _, err := env.Client.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"cluster", "pool-checkout-api"} {
+		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, overprovisioner.DeploymentName(target), metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("target %s: %v", target, err)
+		}
+		// The ReplicaSet would create exactly this pod; a dry-run runs the
+		// namespace's Pod Security admission on it.
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: d.Name + "-", Namespace: ns, Labels: d.Spec.Template.Labels},
+			Spec: d.Spec.Template.Spec}
+		if _, err := env.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Errorf("target %s: pause pod refused: %v", target, err)
+		}
+	}
+	// The namespace does enforce the restricted profile: the test can fail.
+	plain := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "plain", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}}}}
+	if _, err := env.Client.CoreV1().Pods(ns).Create(ctx, plain, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err == nil || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Errorf("a pod without a security context: %v; want it refused by the namespace's restricted Pod Security", err)
 	}
 }

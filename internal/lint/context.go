@@ -25,7 +25,10 @@ type clusterContext struct {
 	workloads []*workload
 	// priorityClasses maps rendered PriorityClass names to their values.
 	priorityClasses map[string]int64
-	findings        []Finding
+	// overprovisioners are the rendered containers that run the agent's
+	// overprovisioner controller (L12), with the ConfigMap it reads.
+	overprovisioners []*overprovisionerAgent
+	findings         []Finding
 }
 
 // workload is an object with a pod template.
@@ -75,6 +78,7 @@ func newClusterContext(f *fleet.Fleet, res *render.Result) *clusterContext {
 			ctx.workloads = append(ctx.workloads, w)
 		}
 	}
+	ctx.overprovisioners = findOverprovisioners(ctx.workloads, res.Objects)
 	return ctx
 }
 

@@ -64,6 +64,30 @@ func TestRulesPass(t *testing.T) {
 			big = strings.Replace(big, "nodeSelector: {node.bosun.dev/application-group: default}", "nodeSelector: {node.bosun.dev/role: system}\n  tolerations: [{key: node.bosun.dev/role, operator: Exists}]", 1)
 			add(fsys, "manifests/test/pod.yaml", strings.Replace(big, "namespace: shop", "namespace: kube-system", 1))
 		}},
+		{"L12-overprovisioning", "static pause Deployments instead of the overprovisioner (the former example)", func(t *testing.T, fsys fstest.MapFS) {
+			withoutOverprovisioner(t, fsys)
+			add(fsys, "manifests/test/pause.yaml", staticPause)
+		}},
+		{"L12-overprovisioning", "ladder rules instead of linear", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, opFile, "  linear: '", "  ladder: '{\"coresToReplicas\": [[1, 1], [64, 3], [512, 5]], \"nodesToReplicas\": [[1, 1], [2, 2]]}'\n  unused: '")
+		}},
+		{"L12-overprovisioning", "the rules ConfigMap at the agent's default place", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "            - --overprovisioner-configmap=overprovisioning/overprovisioning\n", "")
+			edit(t, fsys, opFile, "  namespace: overprovisioning\n", "  namespace: kube-system\n")
+		}},
+		{"L12-overprovisioning", "a tainted worker pool nothing runs on needs no target", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "nodePools:\n", "nodePools:\n"+gpuPool)
+		}},
+		{"L12-overprovisioning", "a tainted pool that runs only Jobs needs no target", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "nodePools:\n", "nodePools:\n"+gpuPool)
+			job := strings.Replace(strings.Replace(gpuPod, "apiVersion: v1\nkind: Pod", "apiVersion: batch/v1\nkind: Job", 1), "      readinessProbe: {httpGet: {path: /, port: 80}}\n", "", 1)
+			head, body, _ := strings.Cut(job, "spec:\n")
+			add(fsys, "manifests/test/job.yaml", head+"spec:\n  template:\n    metadata: {labels: {application: good, team: t}}\n    spec:\n      restartPolicy: Never\n"+indent(body, "    "))
+		}},
+		{"L12-overprovisioning", "the downscaler excludes the namespace by flag", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/namespaces/namespaces.yaml", `downscaler/exclude: "true"`, `downscaler/exclude: "false"`)
+			edit(t, fsys, agentFile, "            - --overprovisioner-configmap=overprovisioning/overprovisioning\n", "            - --overprovisioner-configmap=overprovisioning/overprovisioning\n            - --exclude-namespaces\n            - kube-system,overprovisioning\n")
+		}},
 		{"L13-priority-classes", "system priority classes need not be rendered", func(t *testing.T, fsys fstest.MapFS) {
 			add(fsys, "manifests/test/pod.yaml", strings.Replace(goodPod, "spec:\n", "spec:\n  priorityClassName: system-node-critical\n", 1))
 		}},

@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/bosun-platform/bosun/internal/agent/downscaler"
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
@@ -79,11 +81,22 @@ func quantity(q resource.Quantity, set bool) string {
 }
 
 // L12: pause pods at priority -10 are preempted first and, being larger
-// than any real pod, always free enough room for it.
+// than any real pod, always free enough room for it. Two forms: static
+// pause Deployments rendered by the fleet, and the agent's overprovisioner
+// controller, which makes and sizes them from its ConfigMap.
 func checkOverprovisioning(ctx *clusterContext, r *Rule) {
+	checkStaticOverprovisioning(ctx, r)
+	checkOverprovisioner(ctx, r)
+}
+
+// checkStaticOverprovisioning checks pause pods the fleet renders itself.
+func checkStaticOverprovisioning(ctx *clusterContext, r *Rule) {
 	for _, w := range ctx.workloads {
 		if !w.overprovisioning() {
 			continue
+		}
+		if a := ctx.runningOverprovisioner(); a != nil {
+			ctx.objectSeverity(r, SeverityWarning, w.obj, "static overprovisioning pods next to the overprovisioner (run by %s): both reserve headroom; expected one form (remove these, the controller sizes its own)", a.name())
 		}
 		name := w.pod.Spec.PriorityClassName
 		if v, ok := ctx.priorityClasses[name]; !ok || v != -10 {
@@ -101,6 +114,79 @@ func checkOverprovisioning(ctx *clusterContext, r *Rule) {
 			}
 		}
 	}
+}
+
+// checkOverprovisioner checks the controller form: every agent that runs
+// the overprovisioner finds its ConfigMap and can parse it (with the
+// controller's own parser), the priority class it uses is -10 when the
+// fleet renders it, every tainted pool that runs workloads gets a target
+// (the controller skips tainted pools unless they are dedicated), and no
+// downscaler scales the pause Deployments the controller keeps.
+func checkOverprovisioner(ctx *clusterContext, r *Rule) {
+	for _, a := range ctx.overprovisioners {
+		if ns, name, ok := strings.Cut(a.configMap, "/"); !ok || ns == "" || name == "" {
+			ctx.object(r, a.w.obj, "container %s: %s %q: expected namespace/name of the ConfigMap with the overprovisioner's linear or ladder rules", a.container, agentConfigMapFlag, a.configMap)
+			continue
+		}
+		if a.rules == nil {
+			ctx.object(r, a.w.obj, "container %s runs the overprovisioner, which reads its rules from ConfigMap %s (%s), but no such ConfigMap is rendered; expected one with a linear or ladder key (cluster-proportional-autoscaler format)", a.container, a.configMap, a.origin)
+			continue
+		}
+		data, problems := configMapData(a.rules)
+		if len(problems) == 0 {
+			if _, err := overprovisioner.ParseParams("data", data); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
+		for _, p := range problems {
+			ctx.object(r, a.rules, "the overprovisioner's rules (read by %s) do not parse: %s", a.name(), p)
+		}
+		ns, _, _ := strings.Cut(a.configMap, "/")
+		for _, w := range ctx.downscalerFight(ns) {
+			ctx.object(r, w.obj, "runs the downscaler over namespace %s, where the overprovisioner (%s) keeps its pause Deployments: the two would fight over their replicas; expected the namespace excluded (annotation %s: \"true\" on Namespace %s, or --exclude-namespaces)",
+				ns, a.name(), downscaler.AnnotationExclude, ns)
+		}
+	}
+	a := ctx.runningOverprovisioner()
+	if a == nil {
+		return
+	}
+	if v, ok := ctx.priorityClasses[overprovisioner.PriorityClassName]; ok && v != int64(overprovisioner.Priority) {
+		for _, o := range ctx.res.Objects {
+			if o.Object.GetKind() == "PriorityClass" && o.Object.GetName() == overprovisioner.PriorityClassName {
+				ctx.object(r, o, "value %d: the overprovisioner's pause pods use this class (it creates it only when missing); expected %d", v, overprovisioner.Priority)
+			}
+		}
+	}
+	for i := range ctx.cluster.NodePools {
+		p := &ctx.cluster.NodePools[i]
+		if p.Role == fleet.RoleSystem || overprovisionerTarget(p) != "" {
+			continue
+		}
+		var users []string
+		for _, w := range ctx.workloads {
+			if w.longRunning && w.kind != "DaemonSet" && !w.overprovisioning() && inPools(w, p) {
+				users = append(users, objectName(w.obj.Object))
+			}
+		}
+		if len(users) == 0 {
+			continue
+		}
+		if len(users) > 3 {
+			users = append(users[:3], fmt.Sprintf("%d more", len(users)-3))
+		}
+		ctx.pool(r, p, "tainted %s, so the overprovisioner (%s) gives it no headroom, yet %s run(s) on it; expected role: dedicated (its own target, Deployment %s, tolerating the taints) or no NoSchedule/NoExecute taint (the cluster's target)",
+			taintList(p.Taints), a.name(), strings.Join(users, ", "), overprovisioner.DeploymentName("pool-"+p.Name))
+	}
+}
+
+func inPools(w *workload, p *fleet.NodePool) bool {
+	for _, wp := range w.pools {
+		if wp == p {
+			return true
+		}
+	}
+	return false
 }
 
 func classValue(ctx *clusterContext, name string) string {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
@@ -90,23 +91,22 @@ func checkDedicatedPools(ctx *clusterContext, r *Rule) {
 			ctx.pool(r, p, "dedicated pool without a NoSchedule or NoExecute taint; other pods will land on it")
 		}
 		if !ctx.hasOverprovisioning(p) {
-			ctx.pool(r, p, "dedicated pool without its own overprovisioning (a pod labelled %s=true that fits the pool)", OverprovisioningLabel)
+			ctx.pool(r, p, "dedicated pool without its own overprovisioning: expected a pod labelled %s=true that fits the pool, or an agent that runs the overprovisioner (--controllers=...,overprovisioner, its ConfigMap rendered), which gives the pool Deployment %s",
+				OverprovisioningLabel, overprovisioner.DeploymentName("pool-"+p.Name))
 		}
 	}
 }
 
+// hasOverprovisioning reports whether the pool has its own headroom:
+// static pause pods that fit it, or a running overprovisioner whose target
+// for the pool's nodes is the pool's own.
 func (ctx *clusterContext) hasOverprovisioning(p *fleet.NodePool) bool {
 	for _, w := range ctx.workloads {
-		if !w.overprovisioning() {
-			continue
-		}
-		for _, wp := range w.pools {
-			if wp == p {
-				return true
-			}
+		if w.overprovisioning() && inPools(w, p) {
+			return true
 		}
 	}
-	return false
+	return ctx.runningOverprovisioner() != nil && overprovisionerTarget(p) == "pool-"+p.Name
 }
 
 // L07: system pods on dedicated on-demand nodes, so a cold start or a

@@ -74,7 +74,89 @@ func byRule(rep *Report, rule string) []Finding {
 	return out
 }
 
-const prod = "clusters/aws-prod-eu1.yaml"
+const (
+	prod      = "clusters/aws-prod-eu1.yaml"
+	agentFile = "manifests/agent/agent.yaml"
+	opFile    = "manifests/overprovisioning/overprovisioning.yaml"
+)
+
+// withoutOverprovisioner takes the overprovisioner out of the example's
+// agent, leaving the downscaler where it runs.
+func withoutOverprovisioner(t *testing.T, fsys fstest.MapFS) {
+	t.Helper()
+	edit(t, fsys, agentFile, `{{- $controllers := list "overprovisioner" }}`, `{{- $controllers := list "janitor" }}`)
+}
+
+// staticPause is the example fleet's former headroom: static pause
+// Deployments per application group (L12), the form lint still checks.
+const staticPause = `{{- $groups := list }}
+{{- range .NodePools }}{{ if .ApplicationGroup }}{{ $groups = append $groups .ApplicationGroup }}{{ end }}{{ end }}
+{{- range $groups | uniq | sortAlpha }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: overprovisioning-{{ . }}
+  namespace: overprovisioning
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      application: overprovisioning-{{ . }}
+  template:
+    metadata:
+      labels:
+        {{- include "bosun.labels" (list (printf "overprovisioning-%s" .) $.Vars.team) | nindent 8 }}
+        bosun.dev/overprovisioning: "true"
+    spec:
+      priorityClassName: overprovisioning
+      terminationGracePeriodSeconds: 0
+      {{- include "bosun.groupPlacement" (list $ .) | nindent 6 }}
+      {{- include "bosun.podSecurity" . | nindent 6 }}
+      {{- include "bosun.dnsConfig" $ | nindent 6 }}
+      containers:
+        - name: pause
+          image: registry.k8s.io/pause:3.10
+          resources:
+            requests: {cpu: 1500m, memory: 3Gi}
+            limits: {memory: 3Gi}
+          {{- include "bosun.containerSecurity" . | nindent 10 }}
+{{- end }}
+`
+
+// gpuPool is a tainted worker pool: the overprovisioner gives it no target.
+const gpuPool = `  - name: gpu
+    role: worker
+    applicationGroup: gpu
+    lifecycle: on-demand
+    instanceTypes: [m6i.2xlarge]
+    zones: [eu-central-1a, eu-central-1b]
+    minSize: 0
+    maxSize: 4
+    priority: 10
+    taints:
+      - {key: gpu, value: "true", effect: NoSchedule}
+`
+
+// gpuPod runs on gpuPool.
+const gpuPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: good
+  namespace: shop
+  labels: {application: good, team: t}
+spec:
+  automountServiceAccountToken: false
+  nodeSelector: {node.bosun.dev/application-group: gpu}
+  tolerations: [{key: gpu, operator: Exists}]
+  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: app
+      image: app:1
+      resources: {requests: {cpu: 100m, memory: 64Mi}, limits: {memory: 64Mi}}
+      readinessProbe: {httpGet: {path: /, port: 80}}
+      securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+`
 
 func TestExampleFleetPassesLint(t *testing.T) {
 	rep := lintFS(t, exampleFS(t))
@@ -129,7 +211,11 @@ func TestRulesFail(t *testing.T) {
 			edit(t, fsys, prod, "      - {key: node.bosun.dev/dedicated, value: checkout-api, effect: NoSchedule}", "      - {key: node.bosun.dev/dedicated, value: checkout-api, effect: PreferNoSchedule}")
 		}},
 		{rule: "L06-dedicated-pool", want: "without its own overprovisioning", change: func(t *testing.T, fsys fstest.MapFS) {
-			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "{{ if .ApplicationGroup }}", `{{ if eq .ApplicationGroup "default" }}`)
+			withoutOverprovisioner(t, fsys)
+		}},
+		{rule: "L06-dedicated-pool", want: "without its own overprovisioning", change: func(t *testing.T, fsys fstest.MapFS) {
+			withoutOverprovisioner(t, fsys)
+			add(fsys, "manifests/test/pause.yaml", strings.Replace(staticPause, "{{ if .ApplicationGroup }}", `{{ if eq .ApplicationGroup "default" }}`, 1))
 		}},
 		{rule: "L07-system-pool", want: "system pool is spot", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "    role: system\n    lifecycle: on-demand", "    role: system\n    lifecycle: spot")
@@ -146,12 +232,54 @@ func TestRulesFail(t *testing.T) {
 		{rule: "L11-fast-fallback", want: "without --max-node-provision-time waits the default 15m", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "manifests/cluster-autoscaler/cluster-autoscaler.yaml", "- --max-node-provision-time=5m", "- --v=2")
 		}},
+		// L12, static pause Deployments.
 		{rule: "L12-overprovisioning", want: "expected a class of value -10", change: func(t *testing.T, fsys fstest.MapFS) {
-			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "priorityClassName: overprovisioning", "priorityClassName: low")
+			withoutOverprovisioner(t, fsys)
+			add(fsys, "manifests/test/pause.yaml", strings.Replace(staticPause, "priorityClassName: overprovisioning", "priorityClassName: low", 1))
 		}},
 		{rule: "L12-overprovisioning", want: "not more than Deployment/shop/shop-web", change: func(t *testing.T, fsys fstest.MapFS) {
-			edit(t, fsys, "manifests/overprovisioning/overprovisioning.yaml", "requests: {cpu: 1500m, memory: 3Gi}\n            limits: {memory: 3Gi}", "requests: {cpu: 250m, memory: 3Gi}\n            limits: {memory: 3Gi}")
+			withoutOverprovisioner(t, fsys)
+			add(fsys, "manifests/test/pause.yaml", strings.Replace(staticPause, "requests: {cpu: 1500m, memory: 3Gi}", "requests: {cpu: 250m, memory: 3Gi}", 1))
 		}},
+		{rule: "L12-overprovisioning", want: "static overprovisioning pods next to the overprovisioner (run by Deployment/kube-system/bosun-agent, container agent): both reserve headroom", warning: true, change: func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/pause.yaml", staticPause)
+		}},
+		// L12, the overprovisioner and its ConfigMap.
+		{rule: "L12-overprovisioning", want: "reads its rules from ConfigMap overprovisioning/headroom (--overprovisioner-configmap), but no such ConfigMap is rendered", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "--overprovisioner-configmap=overprovisioning/overprovisioning", "--overprovisioner-configmap=overprovisioning/headroom")
+		}},
+		{rule: "L12-overprovisioning", want: "reads its rules from ConfigMap kube-system/overprovisioning (the default of --overprovisioner-configmap", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "            - --overprovisioner-configmap=overprovisioning/overprovisioning\n", "")
+		}},
+		{rule: "L12-overprovisioning", want: `--overprovisioner-configmap "overprovisioning": expected namespace/name`, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "--overprovisioner-configmap=overprovisioning/overprovisioning", "--overprovisioner-configmap=overprovisioning")
+		}},
+		{rule: "L12-overprovisioning", want: `the overprovisioner's rules (read by Deployment/kube-system/bosun-agent, container agent) do not parse: data: linear: invalid JSON: json: unknown field "cores"`,
+			file: opFile + ":9 (rendered)", change: func(t *testing.T, fsys fstest.MapFS) {
+				edit(t, fsys, opFile, `"coresPerReplica": 32,`, `"cores": 32,`)
+			}},
+		{rule: "L12-overprovisioning", want: "data: expected exactly one of the keys linear and ladder", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, opFile, "  linear: '", "  linar: '")
+		}},
+		{rule: "L12-overprovisioning", want: "data.linear: expected a string holding a JSON document (quote it: linear: '{...}'), got a map", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, opFile, "  linear: '{", "  linear: {")
+			edit(t, fsys, opFile, "}}'", "}}")
+		}},
+		{rule: "L12-overprovisioning", want: "data: linear: min 2 / max 1: expected 0 <= min <= max", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "defaults.yaml", `overprovisioning_max_replicas: "20"`, `overprovisioning_max_replicas: "1"`)
+		}},
+		{rule: "L12-overprovisioning", want: "value -9: the overprovisioner's pause pods use this class (it creates it only when missing); expected -10", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/priority-classes/priority-classes.yaml", `"overprovisioning" -10`, `"overprovisioning" -9`)
+		}},
+		{rule: "L12-overprovisioning", want: `node pool "gpu": tainted gpu=true:NoSchedule, so the overprovisioner (Deployment/kube-system/bosun-agent, container agent) gives it no headroom, yet Pod/shop/good run(s) on it; expected role: dedicated`,
+			change: func(t *testing.T, fsys fstest.MapFS) {
+				edit(t, fsys, prod, "nodePools:\n", "nodePools:\n"+gpuPool)
+				add(fsys, "manifests/test/pod.yaml", gpuPod)
+			}},
+		{rule: "L12-overprovisioning", want: `runs the downscaler over namespace overprovisioning, where the overprovisioner (Deployment/kube-system/bosun-agent, container agent) keeps its pause Deployments`,
+			change: func(t *testing.T, fsys fstest.MapFS) {
+				edit(t, fsys, "manifests/namespaces/namespaces.yaml", `downscaler/exclude: "true"`, `downscaler/exclude: "false"`)
+			}},
 		{rule: "L13-priority-classes", want: "no PriorityClass rendered for low (-5)", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "manifests/priority-classes/priority-classes.yaml", `"low" -5`, `"low" -4`)
 		}},

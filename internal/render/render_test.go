@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
@@ -95,8 +97,31 @@ func TestExampleContent(t *testing.T) {
 	if prod.Cluster.ConfigItems["dns_zone"] != "prod-eu1.example.com" {
 		t.Errorf("cluster config item did not win: %q", prod.Cluster.ConfigItems["dns_zone"])
 	}
-	if has(prod, "Deployment", "bosun-downscaler") || !has(staging, "Deployment", "bosun-downscaler") {
-		t.Error("downscaler must run on staging only")
+	// The agent everywhere: the overprovisioner with its ConfigMap (L12)
+	// in every cluster, the downscaler on staging only (L24).
+	agentArgs := func(res *Result) string {
+		for _, o := range res.Objects {
+			if o.Object.GetKind() == "Deployment" && o.Object.GetName() == "bosun-agent" {
+				containers, _, _ := unstructured.NestedSlice(o.Object.Object, "spec", "template", "spec", "containers")
+				if len(containers) == 0 {
+					return ""
+				}
+				args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+				return strings.Join(args, " ")
+			}
+		}
+		return ""
+	}
+	if got := agentArgs(prod); !strings.Contains(got, "--controllers=overprovisioner ") {
+		t.Errorf("production agent: %q, want the overprovisioner alone", got)
+	}
+	if got := agentArgs(staging); !strings.Contains(got, "--controllers=overprovisioner,downscaler ") {
+		t.Errorf("staging agent: %q, want the overprovisioner and the downscaler", got)
+	}
+	for _, res := range []*Result{prod, staging, local} {
+		if !has(res, "ConfigMap", "overprovisioning") || has(res, "Deployment", "overprovisioning-default") {
+			t.Errorf("%s: want the overprovisioner's ConfigMap and no static pause Deployments", res.Cluster.ID)
+		}
 	}
 	if !has(prod, "Deployment", "cluster-autoscaler") || has(local, "Deployment", "cluster-autoscaler") {
 		t.Error("cluster-autoscaler must run on aws clusters only")

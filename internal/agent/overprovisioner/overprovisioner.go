@@ -40,8 +40,14 @@ const (
 	PriorityClassName = "overprovisioning"
 	Priority          = int32(-10)
 	LabelManaged      = "overprovisioning.bosun.dev/target"
-	clusterTarget     = "cluster"
-	pauseImage        = "registry.k8s.io/pause:3.10"
+	// DefaultConfigMap is the rules ConfigMap's name when
+	// --overprovisioner-configmap is not given (in the agent's namespace).
+	DefaultConfigMap = "overprovisioning"
+	clusterTarget    = "cluster"
+	pauseImage       = "registry.k8s.io/pause:3.10"
+	// pauseUser runs the pause container as a non-root user (restricted
+	// Pod Security Standard); the pause image needs no other.
+	pauseUser = int64(65535)
 )
 
 // Options configure the controller.
@@ -210,7 +216,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	targets := targetsOf(nodes, params.IncludeUnschedulable())
 	keep := map[string]bool{}
 	for _, t := range targets {
-		keep[deploymentName(t.name)] = true
+		keep[DeploymentName(t.name)] = true
 		cores := 0.0
 		for _, n := range t.nodes {
 			cores += float64(n.Status.Allocatable.Cpu().MilliValue()) / 1000
@@ -224,8 +230,8 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	return c.prune(ctx, keep)
 }
 
-// targetsOf groups nodes: dedicated pools (role label dedicated) each on
-// their own, every other node in the cluster target.
+// targetsOf groups nodes by TargetFor: dedicated pools each on their own,
+// every other untainted node in the cluster target.
 func targetsOf(nodes []*corev1.Node, includeUnschedulable bool) []*target {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	byName := map[string]*target{}
@@ -233,17 +239,17 @@ func targetsOf(nodes []*corev1.Node, includeUnschedulable bool) []*target {
 		if n.Spec.Unschedulable && !includeUnschedulable {
 			continue
 		}
-		name, sel, taints := clusterTarget, map[string]string(nil), []corev1.Taint(nil)
-		if n.Labels[fleet.LabelRole] == fleet.RoleDedicated && n.Labels[fleet.LabelPool] != "" {
-			name = "pool-" + n.Labels[fleet.LabelPool]
-			sel = map[string]string{fleet.LabelPool: n.Labels[fleet.LabelPool]}
-			taints = n.Spec.Taints
-		} else if hasNoSchedule(n.Spec.Taints) {
+		name := TargetFor(n.Labels, n.Spec.Taints)
+		if name == "" {
 			continue // system or otherwise reserved nodes get no headroom
 		}
 		t := byName[name]
 		if t == nil {
-			t = &target{name: name, selector: sel, taints: taints}
+			t = &target{name: name}
+			if name != clusterTarget {
+				t.selector = map[string]string{fleet.LabelPool: n.Labels[fleet.LabelPool]}
+				t.taints = n.Spec.Taints
+			}
 			byName[name] = t
 		}
 		t.nodes = append(t.nodes, n)
@@ -254,6 +260,23 @@ func targetsOf(nodes []*corev1.Node, includeUnschedulable bool) []*target {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// TargetFor names the target whose pause pods keep headroom for a node
+// with these labels and taints: "pool-<pool>" for a node of a dedicated
+// pool (role label dedicated and a pool label), with the pool's node
+// selector and tolerations for the node's taints (L06); "cluster" for any
+// other node without a NoSchedule or NoExecute taint; "" for a node
+// tainted for another reason (a system pool, say), which gets none. Lint
+// calls it too, so the fleet's checks and the controller agree.
+func TargetFor(labels map[string]string, taints []corev1.Taint) string {
+	if labels[fleet.LabelRole] == fleet.RoleDedicated && labels[fleet.LabelPool] != "" {
+		return "pool-" + labels[fleet.LabelPool]
+	}
+	if hasNoSchedule(taints) {
+		return ""
+	}
+	return clusterTarget
 }
 
 // hasNoSchedule reports a taint that reserves the node; the conditions
@@ -301,7 +324,8 @@ func ownedByDaemonSet(p *corev1.Pod) bool {
 	return false
 }
 
-func deploymentName(target string) string { return "overprovisioning-" + strings.ToLower(target) }
+// DeploymentName is the name of a target's pause Deployment.
+func DeploymentName(target string) string { return "overprovisioning-" + strings.ToLower(target) }
 
 func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 	_, err := c.priorityClasses.Get(PriorityClassName)
@@ -368,7 +392,7 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 		tolerations = append(tolerations, corev1.Toleration{Key: taint.Key, Operator: corev1.TolerationOpEqual, Value: taint.Value, Effect: taint.Effect})
 	}
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: deploymentName(t.name), Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: DeploymentName(t.name), Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -380,9 +404,22 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 					Tolerations:                   tolerations,
 					TerminationGracePeriodSeconds: ptr.To[int64](0),
 					AutomountServiceAccountToken:  ptr.To(false),
+					// The restricted Pod Security Standard, so the pause pods
+					// are admitted in namespaces that enforce it (L37).
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						RunAsUser:      ptr.To(pauseUser),
+						RunAsGroup:     ptr.To(pauseUser),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
 					Containers: []corev1.Container{{
 						Name: "pause", Image: pauseImage,
 						Resources: corev1.ResourceRequirements{Requests: res, Limits: res},
+						SecurityContext: &corev1.SecurityContext{
+							AllowPrivilegeEscalation: ptr.To(false),
+							ReadOnlyRootFilesystem:   ptr.To(true),
+							Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+						},
 					}},
 				},
 			},

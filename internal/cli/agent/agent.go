@@ -17,6 +17,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
@@ -132,7 +133,7 @@ what each controller would do at TIME.`,
 	f := cmd.Flags()
 	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
 	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
-	f.StringVar(&flags.overprovisioner, "overprovisioner-configmap", ownNS+"/overprovisioning", "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
+	f.StringVar(&flags.overprovisioner, "overprovisioner-configmap", ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the local cloud's endpoint file (default: cloud.json in $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")

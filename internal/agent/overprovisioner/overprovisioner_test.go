@@ -1,0 +1,56 @@
+package overprovisioner
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/bosun-platform/bosun/internal/fleet"
+)
+
+func TestTargetFor(t *testing.T) {
+	dedicated := map[string]string{fleet.LabelRole: fleet.RoleDedicated, fleet.LabelPool: "checkout"}
+	reserved := []corev1.Taint{{Key: "node.bosun.dev/role", Value: "system", Effect: corev1.TaintEffectNoSchedule}}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		taints []corev1.Taint
+		want   string
+	}{
+		{"a dedicated pool's node, tainted", dedicated, []corev1.Taint{{Key: "d", Value: "checkout", Effect: corev1.TaintEffectNoExecute}}, "pool-checkout"},
+		{"a dedicated pool's node, untainted", dedicated, nil, "pool-checkout"},
+		{"dedicated without a pool label", map[string]string{fleet.LabelRole: fleet.RoleDedicated}, nil, "cluster"},
+		{"an untainted worker", map[string]string{fleet.LabelRole: fleet.RoleWorker, fleet.LabelPool: "w"}, nil, "cluster"},
+		{"a PreferNoSchedule taint reserves nothing", nil, []corev1.Taint{{Key: "x", Effect: corev1.TaintEffectPreferNoSchedule}}, "cluster"},
+		{"a taint Kubernetes sets for a while", nil, []corev1.Taint{{Key: "node.kubernetes.io/not-ready", Effect: corev1.TaintEffectNoSchedule}}, "cluster"},
+		{"a system node", map[string]string{fleet.LabelRole: fleet.RoleSystem, fleet.LabelPool: "system"}, reserved, ""},
+		{"a tainted worker", map[string]string{fleet.LabelRole: fleet.RoleWorker, fleet.LabelPool: "gpu"}, reserved, ""},
+	} {
+		if got := TargetFor(c.labels, c.taints); got != c.want {
+			t.Errorf("%s: TargetFor = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// The pause pods meet the restricted Pod Security Standard, so namespaces
+// that enforce it admit them.
+func TestPausePodsRestricted(t *testing.T) {
+	d := deployment("overprovisioning", &target{name: "cluster"}, 1, resource.MustParse("100m"), resource.MustParse("128Mi"))
+	spec := d.Spec.Template.Spec
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context %+v: want runAsNonRoot, a non-root user and the RuntimeDefault seccomp profile", psc)
+	}
+	for _, c := range spec.Containers {
+		sc := c.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil ||
+			len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0 {
+			t.Errorf("container %s security context %+v: want allowPrivilegeEscalation false and capabilities drop ALL", c.Name, sc)
+		}
+	}
+	if d.Name != DeploymentName("cluster") || spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("deployment %s: want %s without a service account token", d.Name, DeploymentName("cluster"))
+	}
+}
