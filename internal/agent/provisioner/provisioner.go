@@ -167,6 +167,9 @@ type groupState struct {
 	// oldestBooting is the launch time of the oldest of them.
 	booting       int
 	oldestBooting time.Time
+	// lastLaunch is the launch time of the newest booting or running
+	// instance.
+	lastLaunch time.Time
 	// live counts pending and running instances.
 	live int
 }
@@ -195,6 +198,7 @@ func (p *Provisioner) Reconcile(ctx context.Context, pending []*corev1.Pod, daem
 			continue
 		}
 		d := Decision{Group: best.ID, From: best.TargetSize, To: best.TargetSize + nodes, Pods: len(placed), Fallback: skipped}
+		asked := p.opts.Clock.Now() // before the launches it causes
 		if !p.opts.DryRun {
 			if err := p.opts.Provider.SetTargetSize(ctx, best.ID, d.To); err != nil {
 				return decisions, fmt.Errorf("scaling up %s to %d, %w", best.ID, d.To, err)
@@ -202,7 +206,7 @@ func (p *Provisioner) Reconcile(ctx context.Context, pending []*corev1.Pod, daem
 		}
 		p.record(d, placed)
 		for _, pod := range placed {
-			p.requested[pod.UID] = request{group: best.ID, at: p.opts.Clock.Now()}
+			p.requested[pod.UID] = request{group: best.ID, at: asked}
 		}
 		decisions = append(decisions, d)
 		pods = without(pods, placed)
@@ -256,6 +260,9 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 			}
 			if in.State == provider.Running {
 				running[in.ID] = true
+			}
+			if (in.State == provider.Running || in.State == provider.Pending) && in.LaunchTime.After(gs.lastLaunch) {
+				gs.lastLaunch = in.LaunchTime
 			}
 		}
 		if len(stuck) > 0 {
@@ -312,19 +319,33 @@ const settleTime = 30 * time.Second
 // does not hold it.
 func (p *Provisioner) settle(groups []*groupState, pending []*corev1.Pod) {
 	now := p.opts.Clock.Now()
-	oldest := map[string]time.Time{}
+	byID := map[string]*groupState{}
 	for _, g := range groups {
-		oldest[g.ID] = g.oldestBooting
+		byID[g.ID] = g
 	}
 	for _, pod := range pending {
 		r, ok := p.requested[pod.UID]
 		if !ok {
 			continue
 		}
-		switch o := oldest[r.group]; {
-		case !o.IsZero() && !o.After(r.at.Add(launchLag)):
+		var oldest, last time.Time
+		if g := byID[r.group]; g != nil {
+			oldest, last = g.oldestBooting, g.lastLaunch
+		}
+		switch {
+		case !oldest.IsZero() && !oldest.After(r.at.Add(launchLag)):
 			r.bootingVersion, r.registeredAt = pod.ResourceVersion, time.Time{}
 			p.requested[pod.UID] = r
+		case r.bootingVersion == "" && now.Sub(r.at) > launchLag && !p.opts.DryRun:
+			// Never seen booting: either it booted between two passes
+			// (an instance launched since runs), or it went away first.
+			if !last.Before(r.at) {
+				r.bootingVersion, r.registeredAt = pod.ResourceVersion, now
+				p.requested[pod.UID] = r
+				continue
+			}
+			delete(p.requested, pod.UID)
+			p.Metrics.released(releaseLost)
 		case r.bootingVersion == "":
 		case r.registeredAt.IsZero():
 			r.registeredAt = now

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
+
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
@@ -36,10 +38,16 @@ type fixture struct {
 
 func start(t *testing.T, cluster, appGroup string) *fixture {
 	t.Helper()
+	return startBooting(t, cluster, appGroup, 2*time.Second)
+}
+
+// startBooting is start with instances that boot for bootDelay.
+func startBooting(t *testing.T, cluster, appGroup string, bootDelay time.Duration) *fixture {
+	t.Helper()
 	env := testenv.Get(t)
 	reg := localcloud.NewClientRegistry()
 	reg.Add(cluster, env.Client)
-	cloud := localcloud.New(localcloud.Config{BootDelay: 2 * time.Second}, clock.RealClock{}, reg)
+	cloud := localcloud.New(localcloud.Config{BootDelay: bootDelay}, clock.RealClock{}, reg)
 	pool := func(name, lc string, prio int) fleet.NodePool {
 		return fleet.NodePool{Name: name, Role: "worker", ApplicationGroup: appGroup, Lifecycle: lc,
 			InstanceTypes: []string{"m5.xlarge", "m6i.xlarge"}, Zones: []string{"local-a", "local-b"}, MaxSize: 5, Priority: prio}
@@ -161,5 +169,41 @@ func TestIntegrationFallbackUnderICE(t *testing.T) {
 		if g.ID == "ice/grp-ice-spot" && (g.Failures == 0 || g.TargetSize != 0) {
 			t.Errorf("spot group %+v: want a failed launch that was given back", g)
 		}
+	}
+}
+
+// A booting instance deleted by someone else (here: straight through the
+// cloud, target size decremented) is asked for again: at the next pass if
+// a pass saw it booting, after the 10 s launch lag if it went before any
+// did. The scheduler sees no new node and would not retry the pods for
+// minutes, so without it they would wait for the 10-minute provision
+// timeout.
+func TestIntegrationLostBootingInstanceIsAskedForAgain(t *testing.T) {
+	f := startBooting(t, "lost", "grp-lost", 15*time.Second)
+	ns := testenv.Get(t).Namespace(t)
+	deploy(t, ns, "grp-lost", 2) // 2 × 1.5 CPU: one m5.xlarge
+	const group = "lost/grp-lost-spot"
+	var booting string
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) (bool, error) {
+		ins, err := f.cloud.Instances(ctx, group)
+		if err != nil {
+			return false, err
+		}
+		for _, in := range ins {
+			if in.State == provider.Pending {
+				booting = in.ID
+			}
+		}
+		return booting != "", nil
+	}, "a booting instance in %s", group)
+	if err := f.cloud.DeleteInstances(context.Background(), group, []string{booting}); err != nil {
+		t.Fatal(err)
+	}
+	if got := runningOn(t, ns, 2); got["spot"] != 2 {
+		t.Errorf("pods by capacity type %v, want both on spot", got)
+	}
+	var m dto.Metric
+	if err := f.prov.Metrics.Released.WithLabelValues("instance-lost").Write(&m); err != nil || m.GetCounter().GetValue() != 2 {
+		t.Errorf("pods released for a lost instance: %v (%v), want 2", m.GetCounter().GetValue(), err)
 	}
 }

@@ -429,3 +429,39 @@ func TestPodsOfALostInstanceAreAskedForAgain(t *testing.T) {
 		t.Errorf("released (instance-lost) %v, want 3", got)
 	}
 }
+
+// An instance that goes away before any pass saw it booting is noticed
+// once the launch lag has passed without an instance launched for the
+// request; one that booted and registered between two passes is not.
+func TestPodsOfAnInstanceGoneBeforeItWasSeenAreAskedForAgain(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+	ps := pods(3, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	if err := fp.DeleteInstances(context.Background(), "spot", []string{ins[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(time.Second)
+	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
+		t.Fatalf("decided %+v within the launch lag", ds)
+	}
+	clk.Step(launchLag)
+	ds, err := p.Reconcile(context.Background(), ps, nil)
+	if err != nil || len(ds) != 1 || ds[0].Pods != 3 {
+		t.Fatalf("decisions %+v (%v): want the 3 pods asked for again", ds, err)
+	}
+	if got := testCounter(p.Metrics.Released.WithLabelValues(releaseLost)); got != 3 {
+		t.Errorf("released (instance-lost) %v, want 3", got)
+	}
+	// This time the instance registers between two passes: the pods wait
+	// for the scheduler (settle), they are not lost.
+	clk.Step(launchLag + time.Second)
+	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 0 {
+		t.Fatalf("decided %+v for pods whose node registered", ds)
+	}
+	if got := testCounter(p.Metrics.Released.WithLabelValues(releaseLost)); got != 3 {
+		t.Errorf("released (instance-lost) %v, want still 3", got)
+	}
+}
