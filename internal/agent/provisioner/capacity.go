@@ -376,48 +376,6 @@ func newDestinations(v *view) *destinations {
 // remove drops a node that is going away.
 func (d *destinations) remove(name string) { delete(d.free, name) }
 
-// place finds a node other than from for every pod (largest first, first
-// fit, with the scheduler's affinity and taint helpers). With commit the
-// room is taken; otherwise nothing changes.
-func (d *destinations) place(pods []*corev1.Pod, from string, commit bool) bool {
-	sorted := append([]*corev1.Pod(nil), pods...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := podRequests(sorted[i]), podRequests(sorted[j])
-		if a.cpu != b.cpu {
-			return a.cpu > b.cpu
-		}
-		return a.mem > b.mem
-	})
-	trial := map[string]requests{}
-	for _, pod := range sorted {
-		r := podRequests(pod)
-		placed := false
-		for _, n := range d.nodes {
-			free, ok := trial[n.Name]
-			if !ok {
-				if free, ok = d.free[n.Name]; !ok {
-					continue
-				}
-			}
-			if n.Name == from || !r.within(free) || !fits(pod, n) {
-				continue
-			}
-			trial[n.Name] = free.minus(r)
-			placed = true
-			break
-		}
-		if !placed {
-			return false
-		}
-	}
-	if commit {
-		for name, free := range trial {
-			d.free[name] = free
-		}
-	}
-	return true
-}
-
 // taint cordons the node and adds a NoSchedule taint carrying the time,
 // in one patch guarded by the resourceVersion the decision was made on.
 func taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, key string, now time.Time) error {

@@ -17,7 +17,13 @@ func fits(pod *corev1.Pod, node *corev1.Node) bool {
 	if err != nil || !ok {
 		return false
 	}
-	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(node.Spec.Taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
+	return tolerates(pod, node.Spec.Taints)
+}
+
+// tolerates reports whether the pod tolerates the NoSchedule and NoExecute
+// taints among these, as the scheduler's TaintToleration filter does.
+func tolerates(pod *corev1.Pod, taints []corev1.Taint) bool {
+	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 	})
 	return !untolerated

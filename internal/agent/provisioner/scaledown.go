@@ -229,7 +229,7 @@ func (s *ScaleDown) recover(ctx context.Context, v *view) ([]string, []error) {
 // unneeded returns the nodes that are empty or under-utilized and whose
 // pods could all move now, and keeps their "unneeded since" times.
 func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
-	dest := newDestinations(v)
+	sim := newSimulation(v)
 	awaited := awaitedNodes(v)
 	var out []*candidate
 	seen := map[string]bool{}
@@ -242,7 +242,7 @@ func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
 			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", "a pending pod fits on it")
 			continue
 		}
-		c, why := s.evaluate(v, m, dest)
+		c, why := s.evaluate(v, m, sim)
 		if why != "" {
 			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", why)
 			continue
@@ -289,7 +289,7 @@ func awaitedNodes(v *view) map[string]bool {
 }
 
 // evaluate returns the node as a candidate, or why it is needed.
-func (s *ScaleDown) evaluate(v *view, m *member, dest *destinations) (*candidate, string) {
+func (s *ScaleDown) evaluate(v *view, m *member, sim *simulation) (*candidate, string) {
 	if m.group.TargetSize <= m.group.MinSize {
 		return nil, fmt.Sprintf("group %s is at its minimum size %d", m.group.ID, m.group.MinSize)
 	}
@@ -308,8 +308,8 @@ func (s *ScaleDown) evaluate(v *view, m *member, dest *destinations) (*candidate
 	if pdb := (pdbBudget{}).take(c.movable, v.pdbs, false); pdb != "" {
 		return nil, "PodDisruptionBudget " + pdb + " allows no disruption"
 	}
-	if !dest.place(c.movable, m.node.Name, false) {
-		return nil, "its pods do not fit on other nodes"
+	if _, why := sim.place(c.movable, m.node.Name, false); why != "" {
+		return nil, why
 	}
 	return c, ""
 }
@@ -340,7 +340,7 @@ func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*can
 		}
 		return a.node.Name < b.node.Name
 	})
-	dest := newDestinations(v)
+	sim := newSimulation(v)
 	budget := pdbBudget{}
 	planned := map[string]int{}
 	received := map[string]bool{}
@@ -358,32 +358,125 @@ func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*can
 			}
 			emptyLeft--
 		} else {
-			if drainsLeft <= 0 || !dest.place(c.movable, name, false) || budget.take(c.movable, v.pdbs, false) != "" {
+			if drainsLeft <= 0 || budget.take(c.movable, v.pdbs, false) != "" {
 				continue
 			}
-			before := copyFree(dest.free)
-			dest.place(c.movable, name, true)
+			to, why := sim.place(c.movable, name, true)
+			if why != "" {
+				continue
+			}
 			budget.take(c.movable, v.pdbs, true)
-			for n, f := range dest.free {
-				if f != before[n] {
-					received[n] = true
-				}
+			for _, n := range to {
+				received[n] = true
 			}
 			drainsLeft--
 		}
-		dest.remove(name)
+		sim.remove(name)
 		planned[c.group.ID]++
 		out = append(out, c)
 	}
 	return out
 }
 
-func copyFree(m map[string]requests) map[string]requests {
-	out := make(map[string]requests, len(m))
-	for k, v := range m {
-		out[k] = v
+// simulation is the cluster as the scale-down removes nodes: the room
+// left on the nodes pods may move to, and where pods run for the rules
+// between pods (topology spread, inter-pod affinity and anti-affinity).
+type simulation struct {
+	dest *destinations
+	topo *topology
+}
+
+func newSimulation(v *view) *simulation {
+	return &simulation{dest: newDestinations(v), topo: newTopology(v)}
+}
+
+// remove drops a node that is going away: no pod moves to it any more,
+// and it is drained (the pods that move were moved by place).
+func (s *simulation) remove(name string) {
+	s.dest.remove(name)
+	s.topo.drain(name, nil)
+}
+
+// place finds a node other than from for every pod (largest first, first
+// fit) as kube-scheduler's filters would: room, node affinity and taints
+// (fits), then the pod's required topology spread constraints and
+// inter-pod (anti-)affinity, counted on the pods that run now and those
+// moved earlier in the simulation, without the pods evicted from from and
+// from the nodes removed before (which stay as drained, tainted nodes; see
+// topology). It returns the nodes that receive pods, or why a pod has
+// nowhere to go. With commit and success, the room is taken and the pods
+// stay moved (from drained); otherwise nothing changes.
+func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]string, string) {
+	sorted := append([]*corev1.Pod(nil), pods...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := podRequests(sorted[i]), podRequests(sorted[j])
+		if a.cpu != b.cpu {
+			return a.cpu > b.cpu
+		}
+		return a.mem > b.mem
+	})
+	s.topo.begin()
+	s.topo.drain(from, pods)
+	trial := map[string]requests{}
+	received := map[string]bool{}
+	var to []string
+	for _, pod := range sorted {
+		n, free, why := s.find(pod, from, trial)
+		if why != "" {
+			s.topo.undo()
+			return nil, why
+		}
+		trial[n] = free
+		s.topo.add(pod, n)
+		if !received[n] {
+			received[n] = true
+			to = append(to, n)
+		}
 	}
-	return out
+	if !commit {
+		s.topo.undo()
+		return to, ""
+	}
+	s.topo.keep()
+	for name, free := range trial {
+		s.dest.free[name] = free
+	}
+	return to, ""
+}
+
+// find returns the first node other than from the pod may go to, with the
+// room it leaves there, or why there is none. trial is the room left on
+// the nodes that received pods in this placement.
+func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]requests) (string, requests, string) {
+	r := podRequests(pod)
+	var rules *podRules
+	refused := ""
+	for _, n := range s.dest.nodes {
+		free, ok := trial[n.Name]
+		if !ok {
+			if free, ok = s.dest.free[n.Name]; !ok {
+				continue
+			}
+		}
+		if n.Name == from || !r.within(free) || !fits(pod, n) {
+			continue
+		}
+		if rules == nil {
+			rules = s.topo.rules(pod)
+		}
+		if why := rules.broken(n); why != "" {
+			if refused == "" {
+				refused = why
+			}
+			continue
+		}
+		return n.Name, free.minus(r), ""
+	}
+	name := pod.Namespace + "/" + pod.Name
+	if refused != "" {
+		return "", requests{}, fmt.Sprintf("pod %s can move only in violation of %s", name, refused)
+	}
+	return "", requests{}, fmt.Sprintf("pod %s fits on no other node", name)
 }
 
 // remove cordons and taints the node and drains it in the background; the

@@ -3,8 +3,12 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -327,4 +331,108 @@ func TestScaleDownKeepsANodeAPendingPodFits(t *testing.T) {
 	if got := pass(t, s); len(got) != 0 {
 		t.Fatalf("scale-down removed a node a pending pod fits on: %v", got)
 	}
+}
+
+// The scale-down keeps a node whose pods could only move in violation of
+// a required topology spread constraint or inter-pod (anti-)affinity, and
+// says why. Zone a has nodes a1 and a2, zone b b1 and b2 (4 CPUs each).
+func TestScaleDownTopology(t *testing.T) {
+	app := func(name string) func(*corev1.Pod) { return func(p *corev1.Pod) { p.Labels["app"] = name } }
+	cases := []struct {
+		name  string
+		setup func(e *capEnv, n map[string]string)
+		// removed is the node that goes ("": none).
+		removed string
+		// why is in the reason logged for the kept under-utilized nodes.
+		why string
+	}{
+		{"zone spread: a pod whose move would break maxSkew keeps its node", func(e *capEnv, n map[string]string) {
+			e.pod(n["a1"], "1", spread(zoneKey, "web", 1))
+			e.pod(n["a2"], "3500m", app("filler"))
+			e.pod(n["b1"], "1", spread(zoneKey, "web", 1))
+			e.pod(n["b1"], "500m", app("filler"))
+			e.pod(n["b2"], "3500m", app("filler"))
+		}, "", "can move only in violation of its topology spread constraint on topology.kubernetes.io/zone (maxSkew 1)"},
+		{"zone spread: a pod that keeps the spread moves", func(e *capEnv, n map[string]string) {
+			e.pod(n["a1"], "1", spread(zoneKey, "web", 1))
+			e.pod(n["a2"], "2", app("filler"))
+			e.pod(n["b1"], "1", spread(zoneKey, "web", 1))
+			e.pod(n["b1"], "500m", app("filler"))
+			e.pod(n["b2"], "3500m", app("filler"))
+		}, "a1", "topology spread constraint on topology.kubernetes.io/zone"},
+		{"hostname anti-affinity: the only room is next to a peer", func(e *capEnv, n map[string]string) {
+			e.pod(n["a1"], "1", app("db"), antiAffinity(hostKey, "db"))
+			e.pod(n["a2"], "1500m", app("db"), antiAffinity(hostKey, "db"))
+			e.pod(n["b1"], "3500m", app("filler"))
+			e.pod(n["b2"], "3500m", app("filler"))
+		}, "", "its required pod anti-affinity on kubernetes.io/hostname"},
+		{"hostname anti-affinity: a node without a peer takes the pod", func(e *capEnv, n map[string]string) {
+			e.pod(n["a1"], "1", app("db"), antiAffinity(hostKey, "db"))
+			e.pod(n["a2"], "1500m", app("db"), antiAffinity(hostKey, "db"))
+			e.pod(n["b1"], "2", app("filler"))
+			e.pod(n["b2"], "3500m", app("filler"))
+		}, "a1", ""},
+		{"an existing pod's anti-affinity refuses the moved pod", func(e *capEnv, n map[string]string) {
+			e.pod(n["a1"], "1")
+			e.pod(n["a2"], "2", app("guard"), antiAffinity(hostKey, "web"))
+			e.pod(n["b1"], "3500m", app("filler"))
+			e.pod(n["b2"], "3500m", app("filler"))
+		}, "", "in violation of the required pod anti-affinity of pod default/"},
+		{"pod affinity: no room in the zone of its cache", func(e *capEnv, n map[string]string) {
+			e.pod(n["a1"], "1", affinity(term(zoneKey, "cache")))
+			e.pod(n["a2"], "3500m", app("cache"))
+			e.pod(n["b1"], "2", app("filler"))
+			e.pod(n["b2"], "3500m", app("filler"))
+		}, "", "its required pod affinity on topology.kubernetes.io/zone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			za, zb := group("za", provider.Spot, 10), group("zb", provider.Spot, 10)
+			za.Zones, zb.Zones = []string{"a"}, []string{"b"}
+			e := newCapEnv(t, map[string]int{"za": 2, "zb": 2}, za, zb)
+			n := map[string]string{}
+			for i, name := range append(e.nodes("za"), e.nodes("zb")...) {
+				n[[]string{"a1", "a2", "b1", "b2"}[i]] = name
+				node := e.node(name)
+				node.Labels[hostKey] = name
+				if _, err := e.cs.CoreV1().Nodes().Update(context.Background(), node, metav1.UpdateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.setup(e, n)
+			logs := &strings.Builder{}
+			s := newScaleDown(t, e, func(o *ScaleDownOptions) {
+				o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			})
+			e.start()
+			pass(t, s)
+			e.clk.Step(10 * time.Minute)
+			actions := pass(t, s)
+			s.Wait()
+			left := append(e.nodes("za"), e.nodes("zb")...)
+			if tc.removed == "" {
+				if len(actions) != 0 || len(left) != 4 {
+					t.Fatalf("actions %v, nodes left %v: want all 4 kept", actions, left)
+				}
+			} else if len(actions) != 1 || !strings.Contains(actions[0], n[tc.removed]) || slices.Contains(left, n[tc.removed]) || len(left) != 3 {
+				t.Fatalf("actions %v, nodes left %v: want %s (%s) removed", actions, left, tc.removed, n[tc.removed])
+			}
+			if tc.why != "" && !strings.Contains(logs.String(), tc.why) {
+				t.Errorf("no reason %q in the log:\n%s", tc.why, logs.String())
+			}
+		})
+	}
+}
+
+// lockedWriter serializes the log writes of the pass and of the drains it
+// starts.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
