@@ -43,6 +43,9 @@ type CapacityMetrics struct {
 	// Unneeded is the number of nodes the scale-down currently finds
 	// unneeded (whether or not their unneeded time has passed).
 	Unneeded prometheus.Gauge
+	// Needed is the number of nodes the scale-down keeps, by reason
+	// (the Needed constants): why nodes that look idle stay.
+	Needed *prometheus.GaugeVec
 }
 
 // NewCapacityMetrics creates the metrics and registers them with reg (nil:
@@ -69,11 +72,15 @@ func NewCapacityMetrics(reg prometheus.Registerer) (*CapacityMetrics, error) {
 			Name: "bosun_provisioner_unneeded_nodes",
 			Help: "Nodes the scale-down finds unneeded (empty or under-utilized, pods movable).",
 		}),
+		Needed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bosun_provisioner_needed_nodes",
+			Help: "Nodes the scale-down keeps, by reason: min-size, utilization, pending-pod, pod-not-evictable, pdb, no-place (no other node fits a pod within its constraints).",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.Removed, m.DrainFailures, m.ReapAborted, m.OnDemandRatio, m.Unneeded} {
+	for _, c := range []prometheus.Collector{m.Removed, m.DrainFailures, m.ReapAborted, m.OnDemandRatio, m.Unneeded, m.Needed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -233,18 +233,21 @@ func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
 	awaited := awaitedNodes(v)
 	var out []*candidate
 	seen := map[string]bool{}
+	needed := map[string]int{}
 	for _, m := range v.members {
 		if m.instance.State != provider.Running || m.instance.Interruption != nil ||
 			!nodeReady(m.node) || busy(m.node) || s.drains.active(m.node.Name) {
 			continue
 		}
 		if awaited[m.node.Name] {
+			needed[NeededPendingPod]++
 			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", "a pending pod fits on it")
 			continue
 		}
-		c, why := s.evaluate(v, m, sim)
+		c, reason, why := s.evaluate(v, m, sim)
 		if why != "" {
-			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", why)
+			needed[reason]++
+			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "reason", reason, "why", why)
 			continue
 		}
 		seen[m.node.Name] = true
@@ -259,6 +262,9 @@ func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
 		}
 	}
 	s.metrics.Unneeded.Set(float64(len(out)))
+	for _, r := range neededReasons {
+		s.metrics.Needed.WithLabelValues(r).Set(float64(needed[r]))
+	}
 	return out
 }
 
@@ -288,30 +294,44 @@ func awaitedNodes(v *view) map[string]bool {
 	return out
 }
 
-// evaluate returns the node as a candidate, or why it is needed.
-func (s *ScaleDown) evaluate(v *view, m *member, sim *simulation) (*candidate, string) {
+// Why the scale-down keeps a node, the reason label of
+// bosun_provisioner_needed_nodes.
+const (
+	NeededMinSize     = "min-size"
+	NeededUtilization = "utilization"
+	NeededPendingPod  = "pending-pod"
+	NeededPod         = "pod-not-evictable"
+	NeededPDB         = "pdb"
+	NeededNoPlace     = "no-place"
+)
+
+var neededReasons = []string{NeededMinSize, NeededUtilization, NeededPendingPod, NeededPod, NeededPDB, NeededNoPlace}
+
+// evaluate returns the node as a candidate, or why it is needed: one of
+// the Needed reasons and the details.
+func (s *ScaleDown) evaluate(v *view, m *member, sim *simulation) (*candidate, string, string) {
 	if m.group.TargetSize <= m.group.MinSize {
-		return nil, fmt.Sprintf("group %s is at its minimum size %d", m.group.ID, m.group.MinSize)
+		return nil, NeededMinSize, fmt.Sprintf("group %s is at its minimum size %d", m.group.ID, m.group.MinSize)
 	}
 	c := &candidate{member: m, movable: movable(m.pods), util: utilization(m.node, m.pods)}
 	if c.empty() {
-		return c, ""
+		return c, "", ""
 	}
 	if c.util >= s.opts.UtilizationThreshold {
-		return nil, fmt.Sprintf("utilization %.2f at or above %.2f", c.util, s.opts.UtilizationThreshold)
+		return nil, NeededUtilization, fmt.Sprintf("utilization %.2f at or above %.2f", c.util, s.opts.UtilizationThreshold)
 	}
 	for _, p := range c.movable {
 		if why := s.rules.blocker(p, v.pdbs); why != "" {
-			return nil, why
+			return nil, NeededPod, why
 		}
 	}
 	if pdb := (pdbBudget{}).take(c.movable, v.pdbs, false); pdb != "" {
-		return nil, "PodDisruptionBudget " + pdb + " allows no disruption"
+		return nil, NeededPDB, "PodDisruptionBudget " + pdb + " allows no disruption"
 	}
 	if _, why := sim.place(c.movable, m.node.Name, false); why != "" {
-		return nil, why
+		return nil, NeededNoPlace, why
 	}
-	return c, ""
+	return c, "", ""
 }
 
 // choose picks, among the nodes unneeded for UnneededTime, those to remove

@@ -94,6 +94,18 @@ func TestScaleDownCandidates(t *testing.T) {
 		{"a PDB that allows a disruption lets the node go", spot, func(e *capEnv, a, b string) { e.pod(a, "1"); e.pod(b, "3"); e.pdb("web", 1) }, true},
 		{"a group at its MinSize keeps its nodes", atMin, func(e *capEnv, a, b string) { e.pod(b, "3") }, false},
 	}
+	// Why node a stays, as bosun_provisioner_needed_nodes counts it.
+	neededFor := map[string]string{
+		"nodes above the utilization threshold stay":                     NeededUtilization,
+		"safe-to-evict false keeps the node":                             NeededPod,
+		"a pod without a controller keeps the node":                      NeededPod,
+		"local storage keeps the node":                                   NeededPod,
+		"a kube-system pod without a PDB keeps the node":                 NeededPod,
+		"a pod that fits on no other node keeps the node":                NeededNoPlace,
+		"a pod whose node selector matches no other node keeps the node": NeededNoPlace,
+		"a PDB that allows no disruption keeps the node":                 NeededPDB,
+		"a group at its MinSize keeps its nodes":                         NeededMinSize,
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newCapEnv(t, map[string]int{"spot": 2}, tc.group)
@@ -127,6 +139,13 @@ func TestScaleDownCandidates(t *testing.T) {
 			}
 			if len(actions) != 0 || len(left) != 2 {
 				t.Fatalf("actions %v, nodes left %v: want both nodes kept", actions, left)
+			}
+			reason := neededFor[tc.name]
+			if reason == "" {
+				t.Fatalf("no expected needed reason for %q", tc.name)
+			}
+			if got := testGauge(e.metrics.Needed.WithLabelValues(reason)); got < 1 {
+				t.Errorf("needed nodes for %s: %v, want node %s counted", reason, got, a)
 			}
 		})
 	}
