@@ -130,7 +130,7 @@ func (o *Options) Validate() error {
 		}
 		capacity = capacity || capacityController(c)
 		if c == ControllerOverprovisioner {
-			if ns, name, ok := strings.Cut(o.Overprovisioner, "/"); !ok || ns == "" || name == "" {
+			if _, _, ok := SplitConfigMap(o.Overprovisioner); !ok {
 				return fmt.Errorf("--overprovisioner-configmap %q: expected namespace/name of the ConfigMap with the linear or ladder rules", o.Overprovisioner)
 			}
 		}
@@ -391,7 +391,7 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			}
 			out = append(out, c)
 		case ControllerOverprovisioner:
-			ns, name, _ := strings.Cut(o.Overprovisioner, "/")
+			ns, name, _ := SplitConfigMap(o.Overprovisioner)
 			c := overprovisioner.New(overprovisioner.Options{
 				Client: d.client, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
 			})

@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
@@ -82,36 +81,13 @@ func newClusterContext(f *fleet.Fleet, res *render.Result) *clusterContext {
 	return ctx
 }
 
-// podTemplatePaths says where each kind keeps its pod template.
-var podTemplatePaths = map[string][]string{
-	"Deployment":            {"spec", "template"},
-	"StatefulSet":           {"spec", "template"},
-	"DaemonSet":             {"spec", "template"},
-	"ReplicaSet":            {"spec", "template"},
-	"ReplicationController": {"spec", "template"},
-	"Job":                   {"spec", "template"},
-	"CronJob":               {"spec", "jobTemplate", "spec", "template"},
-}
-
 func toWorkload(o *render.Object) *workload {
+	pod, ok := o.PodTemplate()
+	if !ok {
+		return nil
+	}
 	kind := o.Object.GetKind()
-	var raw map[string]any
-	if kind == "Pod" {
-		raw = map[string]any{"metadata": o.Object.Object["metadata"], "spec": o.Object.Object["spec"]}
-	} else if path, ok := podTemplatePaths[kind]; ok {
-		m, found, err := unstructured.NestedMap(o.Object.Object, path...)
-		if !found || err != nil {
-			return nil
-		}
-		raw = m
-	} else {
-		return nil
-	}
-	w := &workload{obj: o, kind: kind, longRunning: kind != "Job" && kind != "CronJob"}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &w.pod); err != nil {
-		return nil
-	}
-	return w
+	return &workload{obj: o, kind: kind, pod: *pod, longRunning: kind != "Job" && kind != "CronJob"}
 }
 
 // poolsFor returns the pools a pod fits by its nodeSelector and

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
@@ -124,8 +125,8 @@ func checkStaticOverprovisioning(ctx *clusterContext, r *Rule) {
 // downscaler scales the pause Deployments the controller keeps.
 func checkOverprovisioner(ctx *clusterContext, r *Rule) {
 	for _, a := range ctx.overprovisioners {
-		if ns, name, ok := strings.Cut(a.configMap, "/"); !ok || ns == "" || name == "" {
-			ctx.object(r, a.w.obj, "container %s: %s %q: expected namespace/name of the ConfigMap with the overprovisioner's linear or ladder rules", a.container, agentConfigMapFlag, a.configMap)
+		if _, _, ok := agent.SplitConfigMap(a.configMap); !ok {
+			ctx.object(r, a.w.obj, "container %s: %s %q: expected namespace/name of the ConfigMap with the overprovisioner's linear or ladder rules", a.container, configMapFlag, a.configMap)
 			continue
 		}
 		if a.rules == nil {
@@ -160,7 +161,7 @@ func checkOverprovisioner(ctx *clusterContext, r *Rule) {
 	}
 	for i := range ctx.cluster.NodePools {
 		p := &ctx.cluster.NodePools[i]
-		if p.Role == fleet.RoleSystem || overprovisionerTarget(p) != "" {
+		if p.Role == fleet.RoleSystem || overprovisioner.PoolTarget(p) != "" {
 			continue
 		}
 		var users []string

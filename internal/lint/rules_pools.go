@@ -106,7 +106,7 @@ func (ctx *clusterContext) hasOverprovisioning(p *fleet.NodePool) bool {
 			return true
 		}
 	}
-	return ctx.runningOverprovisioner() != nil && overprovisionerTarget(p) == "pool-"+p.Name
+	return ctx.runningOverprovisioner() != nil && overprovisioner.PoolTarget(p) == "pool-"+p.Name
 }
 
 // L07: system pods on dedicated on-demand nodes, so a cold start or a

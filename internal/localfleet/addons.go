@@ -21,16 +21,53 @@ import (
 	"github.com/bosun-platform/bosun/internal/render"
 )
 
-// agentControllers are the agent controllers `bosun up` runs against every
+// agentControllers are the agent controllers `bosun up` runs against a
 // local cluster (the in-cluster agent's, run in this process). With
 // cluster-autoscaler in charge of the node groups, Bosun's provisioner
-// stays off: the two would fight over the groups' sizes.
-func agentControllers(clusterAutoscaler bool) []string {
+// stays off: the two would fight over the groups' sizes. The
+// overprovisioner runs when the cluster's rendered agent runs it
+// (overprovisioner is its ConfigMap, "" when it does not).
+func agentControllers(clusterAutoscaler bool, overprovisioner string) []string {
 	out := []string{agent.ControllerDownscaler, agent.ControllerJanitor, agent.ControllerInterruption}
 	if !clusterAutoscaler {
 		out = append(out, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper)
 	}
+	if overprovisioner != "" {
+		out = append(out, agent.ControllerOverprovisioner)
+	}
 	return out
+}
+
+// renderedOverprovisioner returns the rules ConfigMap ("namespace/name")
+// of the overprovisioner when a container in the cluster's rendered
+// manifests runs it in `bosun agent` (the first such container, read from
+// its command line as lint reads it), or "" when none does. The agent
+// pod itself runs nothing on kwok nodes, so `bosun up` runs the
+// controller in its stead.
+func renderedOverprovisioner(res *render.Result) (string, error) {
+	for _, o := range res.Objects {
+		pod, ok := o.PodTemplate()
+		if !ok {
+			continue
+		}
+		ns := o.Object.GetNamespace()
+		if ns == "" {
+			ns = metav1.NamespaceDefault
+		}
+		for i := range pod.Spec.Containers {
+			l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], ns)
+			if !ok || !l.Runs(agent.ControllerOverprovisioner) {
+				continue
+			}
+			cm, _ := l.OverprovisionerConfigMap()
+			if _, _, ok := agent.SplitConfigMap(cm); !ok {
+				return "", fmt.Errorf("%s %s/%s runs the overprovisioner with --%s %q; expected namespace/name (bosun lint reports it too)",
+					o.Object.GetKind(), ns, o.Object.GetName(), agent.FlagOverprovisionerConfigMap, cm)
+			}
+			return cm, nil
+		}
+	}
+	return "", nil
 }
 
 // renderClusters renders every cluster before anything starts, so a fleet
@@ -112,16 +149,18 @@ func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger
 }
 
 // runAgent runs the agent controllers against the cluster, with the local
-// cloud as the capacity controllers' provider, until ctx ends; their
-// problems go to the log, never stop the fleet.
-func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider, controllers []string) {
+// cloud as the capacity controllers' provider and overprovisioner as the
+// overprovisioner's ConfigMap, until ctx ends; their problems go to the
+// log, never stop the fleet.
+func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider, controllers []string, overprovisioner string) {
 	err := agent.Run(ctx, agent.Options{
-		RESTConfig:  cp.RESTConfig(),
-		Controllers: controllers,
-		Interval:    agentInterval,
-		Capacity:    agent.Capacity{Provider: cloud, Cluster: cl.ID, Region: cl.Region},
-		Logger:      log.With("cluster", cl.ID),
-		Out:         io.Discard,
+		RESTConfig:      cp.RESTConfig(),
+		Controllers:     controllers,
+		Interval:        agentInterval,
+		Capacity:        agent.Capacity{Provider: cloud, Cluster: cl.ID, Region: cl.Region},
+		Overprovisioner: overprovisioner,
+		Logger:          log.With("cluster", cl.ID),
+		Out:             io.Discard,
 	})
 	if err != nil && ctx.Err() == nil {
 		log.Warn("agent stopped", "cluster", cl.ID, "error", err)

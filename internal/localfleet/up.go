@@ -70,7 +70,8 @@ const cloudStateFile = "cloud-state.json"
 // node groups at their minimum size (their nodes registered as kwok Nodes),
 // and the cloud's API on loopback (cloud.json in the state directory). It
 // applies each cluster's rendered manifests and runs the agent controllers
-// (downscaler, janitor, provisioner, interruption handling) against it. It
+// (downscaler, janitor, provisioner, interruption handling, and the
+// overprovisioner when the cluster's rendered agent runs it) against it. It
 // writes a kubeconfig with one context per cluster and runs until ctx ends
 // (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
 // started. A second Up on the same state directory fails with
@@ -148,13 +149,17 @@ func Up(ctx context.Context, opts Options) error {
 		if err := applyManifests(ctx, opts.Out, rendered[cl.ID], cp); err != nil {
 			return err
 		}
-		controllers := agentControllers(opts.ClusterAutoscaler)
+		overprovisioner, err := renderedOverprovisioner(rendered[cl.ID])
+		if err != nil {
+			fmt.Fprintf(opts.Out, "  [%s] warning: no headroom: %v\n", cl.ID, err)
+		}
+		controllers := agentControllers(opts.ClusterAutoscaler, overprovisioner)
 		if opts.ClusterAutoscaler {
 			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cs, cloud); err != nil {
 				return err
 			}
 		}
-		go runAgent(ctx, opts.Logger, cl, cp, cloud, controllers)
+		go runAgent(ctx, opts.Logger, cl, cp, cloud, controllers, overprovisioner)
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err

@@ -11,17 +11,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localfleet"
@@ -225,6 +229,32 @@ func TestIntegrationUpDownExampleFleet(t *testing.T) {
 			t.Errorf("cluster %s: %d nodes (%v), want the pools' minimum of 5", id, len(nodes.Items), err)
 		}
 	}
+	// The fleet's agent runs the overprovisioner; bosun up runs it for
+	// every cluster, which makes a pause Deployment for each target the
+	// pools' first nodes form.
+	f, err := fleet.LoadFS(examplefleet.FS, "(embedded example fleet)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"local-prod", "local-staging"} {
+		want := pauseDeployments(f.Cluster(id))
+		if len(want) == 0 {
+			t.Fatalf("cluster %s: no pool starts with nodes that get headroom; the check below would prove nothing", id)
+		}
+		cs := clientFor(t, r.state, id)
+		testenv.Eventually(t, time.Minute, func(ctx context.Context) (bool, error) {
+			for _, name := range want {
+				d, err := cs.AppsV1().Deployments("overprovisioning").Get(ctx, name, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) {
+					return false, nil
+				}
+				if err != nil || d.Spec.Replicas == nil || *d.Spec.Replicas < 1 {
+					return false, err
+				}
+			}
+			return true, nil
+		}, "cluster %s: the overprovisioner's pause Deployments %v in namespace overprovisioning", id, want)
+	}
 	// The console answers over both clusters.
 	m := regexp.MustCompile(`Console: (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(r.out.String())
 	if m == nil {
@@ -246,4 +276,20 @@ func TestIntegrationUpDownExampleFleet(t *testing.T) {
 		t.Errorf("bosun status: %v\n%s", err, out)
 	}
 	r.down(t, "local-prod", "local-staging")
+}
+
+// pauseDeployments names the overprovisioner's pause Deployments for the
+// targets of the nodes a cluster starts with (its pools' minimum sizes).
+func pauseDeployments(cl *fleet.Cluster) []string {
+	var out []string
+	for i := range cl.NodePools {
+		p := &cl.NodePools[i]
+		if p.MinSize == 0 {
+			continue
+		}
+		if target := overprovisioner.PoolTarget(p); target != "" && !slices.Contains(out, overprovisioner.DeploymentName(target)) {
+			out = append(out, overprovisioner.DeploymentName(target))
+		}
+	}
+	return out
 }

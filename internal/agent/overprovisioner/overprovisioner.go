@@ -279,6 +279,16 @@ func TargetFor(labels map[string]string, taints []corev1.Taint) string {
 	return clusterTarget
 }
 
+// PoolTarget is TargetFor the nodes of a fleet's node pool: "pool-<name>",
+// "cluster" or "" (no headroom).
+func PoolTarget(p *fleet.NodePool) string {
+	taints := make([]corev1.Taint, 0, len(p.Taints))
+	for _, t := range p.Taints {
+		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	return TargetFor(p.NodeLabels(), taints)
+}
+
 // hasNoSchedule reports a taint that reserves the node; the conditions
 // Kubernetes itself sets for a while (not-ready, unreachable, ...) do not.
 func hasNoSchedule(taints []corev1.Taint) bool {

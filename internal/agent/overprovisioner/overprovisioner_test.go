@@ -33,6 +33,24 @@ func TestTargetFor(t *testing.T) {
 	}
 }
 
+// A fleet's pool gets the target its nodes will get.
+func TestPoolTarget(t *testing.T) {
+	system := fleet.Taint{Key: "node.bosun.dev/role", Value: "system", Effect: "NoSchedule"}
+	for _, c := range []struct {
+		pool fleet.NodePool
+		want string
+	}{
+		{fleet.NodePool{Name: "checkout", Role: fleet.RoleDedicated, Taints: []fleet.Taint{{Key: "d", Value: "checkout", Effect: "NoSchedule"}}}, "pool-checkout"},
+		{fleet.NodePool{Name: "default", Role: fleet.RoleWorker}, "cluster"},
+		{fleet.NodePool{Name: "soft", Role: fleet.RoleWorker, Taints: []fleet.Taint{{Key: "x", Effect: "PreferNoSchedule"}}}, "cluster"},
+		{fleet.NodePool{Name: "system", Role: fleet.RoleSystem, Taints: []fleet.Taint{system}}, ""},
+	} {
+		if got := PoolTarget(&c.pool); got != c.want {
+			t.Errorf("pool %s: PoolTarget = %q, want %q", c.pool.Name, got, c.want)
+		}
+	}
+}
+
 // The pause pods meet the restricted Pod Security Standard, so namespaces
 // that enforce it admit them.
 func TestPausePodsRestricted(t *testing.T) {

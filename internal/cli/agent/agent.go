@@ -129,11 +129,11 @@ what each controller would do at TIME.`,
 		},
 	}
 	cmd.AddCommand(newManifestsCommand(streams))
-	ownNS := envOr("POD_NAMESPACE", "bosun-system")
+	ownNS := envOr(agent.PodNamespaceEnv, agent.DefaultNamespace)
 	f := cmd.Flags()
 	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
-	f.StringSliceVar(&flags.controllers, "controllers", []string{"downscaler"}, "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
-	f.StringVar(&flags.overprovisioner, "overprovisioner-configmap", ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
+	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
+	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the local cloud's endpoint file (default: cloud.json in $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -48,6 +49,23 @@ func TestLintBrokenFleetFails(t *testing.T) {
 	}
 	if rep.Errors == 0 || len(rep.Findings) == 0 {
 		t.Errorf("report: %+v", rep)
+	}
+}
+
+// With errors, the text report still ends with the summary on a line of
+// its own, so the error bosun prints next ("bosun: lint found errors")
+// starts a new line.
+func TestLintBrokenFleetTextEndsWithSummaryLine(t *testing.T) {
+	out, err := execute(t, "--fleet", "../../lint/testdata/broken-fleet")
+	if !errors.Is(err, ErrFindings) {
+		t.Fatalf("want ErrFindings (exit 1), got %v", err)
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Fatalf("the report does not end with a newline: %q", out[max(0, len(out)-80):])
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if last := lines[len(lines)-1]; !regexp.MustCompile(`^[1-9]\d* error\(s\), \d+ warning\(s\), \d+ suppressed$`).MatchString(last) {
+		t.Errorf("last line %q, want the summary", last)
 	}
 }
 
