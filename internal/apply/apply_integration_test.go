@@ -297,11 +297,9 @@ func resetInventory(t *testing.T) {
 	}
 }
 
-// The example fleet's manifests are valid for a real API server: every
-// object of local-staging applies, and a second apply changes nothing.
-func TestApplyExampleFleet(t *testing.T) {
-	resetInventory(t)
-	t.Cleanup(func() { resetInventory(t) })
+// renderExampleCluster renders one cluster of the example fleet.
+func renderExampleCluster(t *testing.T, cluster string) *render.Result {
+	t.Helper()
 	f, err := fleet.Load("../../examples/fleet")
 	if err != nil {
 		t.Fatal(err)
@@ -310,10 +308,19 @@ func TestApplyExampleFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Cluster("local-staging")
+	res, err := r.Cluster(cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// The example fleet's manifests are valid for a real API server: every
+// object of local-staging applies, and a second apply changes nothing.
+func TestApplyExampleFleet(t *testing.T) {
+	resetInventory(t)
+	t.Cleanup(func() { resetInventory(t) })
+	res := renderExampleCluster(t, "local-staging")
 	var log bytes.Buffer
 	a := newApplier(t, &log)
 	out, err := a.Apply(context.Background(), res, Options{})
@@ -343,18 +350,7 @@ func TestExampleFleetOverprovisioner(t *testing.T) {
 	t.Cleanup(func() { resetInventory(t) })
 	env := testenv.Get(t)
 	ctx := context.Background()
-	f, err := fleet.Load("../../examples/fleet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := render.New(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.Cluster("local-staging")
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := renderExampleCluster(t, "local-staging")
 	var log bytes.Buffer
 	out, err := newApplier(t, &log).Apply(ctx, res, Options{})
 	if err != nil || out.Err() != nil {

@@ -33,6 +33,25 @@ type passer interface {
 
 // runPasses starts the informers and runs the controller's passes every
 // interval until the test ends.
+// runScaleDown runs a scale-down of the cluster on its own informers,
+// a pass every 200 ms, removing nodes unneeded for a second, until the
+// test ends.
+func runScaleDown(t *testing.T, cloud provider.Provider, cluster string, drainTimeout time.Duration) *provisioner.ScaleDown {
+	t.Helper()
+	env := testenv.Get(t)
+	factory := informers.NewSharedInformerFactory(env.Client, 0)
+	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
+		Provider: cloud, Cluster: cluster, Logger: quiet,
+		UnneededTime: time.Second, DelayAfterScaleUp: -1, DrainTimeout: drainTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPasses(t, factory, sd, 200*time.Millisecond)
+	t.Cleanup(sd.Wait)
+	return sd
+}
+
 func runPasses(t *testing.T, factory informers.SharedInformerFactory, c passer, interval time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -183,16 +202,7 @@ func TestIntegrationScaleDownRemovesEmptyNodeAndRespectsPDB(t *testing.T) {
 		return len(a) == 1 && len(b) == 1, err
 	}, "pods running")
 
-	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
-		Provider: cloud, Cluster: "sd", Logger: quiet,
-		UnneededTime: time.Second, DelayAfterScaleUp: -1, DrainTimeout: 3 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runPasses(t, factory, sd, 200*time.Millisecond)
-	t.Cleanup(sd.Wait)
+	sd := runScaleDown(t, cloud, "sd", 3*time.Second)
 
 	testenv.Eventually(t, time.Minute, func(context.Context) (bool, error) {
 		left := runningInstances(t, cloud, group)

@@ -14,12 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/testenv"
@@ -87,16 +85,7 @@ func TestIntegrationScaleDownKeepsZoneSpread(t *testing.T) {
 	cordon(t, env.Client, a1, false)
 	cordon(t, env.Client, b1, false)
 
-	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
-		Provider: cloud, Cluster: cluster, Logger: quiet,
-		UnneededTime: time.Second, DelayAfterScaleUp: -1, DrainTimeout: 10 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runPasses(t, factory, sd, 200*time.Millisecond)
-	t.Cleanup(sd.Wait)
+	sd := runScaleDown(t, cloud, cluster, 10*time.Second)
 
 	testenv.Eventually(t, time.Minute, func(context.Context) (bool, error) {
 		return slices.Equal(runningInstances(t, cloud, groupA), []string{a1}), nil
