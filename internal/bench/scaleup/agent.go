@@ -1,17 +1,25 @@
 package scaleup
 
 import (
+	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bosun-platform/bosun/internal/provider/local"
 )
 
 // agentControllers are every controller of `bosun agent`.
-var agentControllers = []string{"downscaler", "janitor", "overprovisioner", "provisioner", "interruption"}
+var agentControllers = []string{"downscaler", "janitor", "overprovisioner", "provisioner", "interruption", "scale-down", "reaper"}
 
 // agentOverprovisioning is the overprovisioner's rule for the agent's
 // run: cluster-proportional-autoscaler's common default (one pause pod per
@@ -22,14 +30,21 @@ const agentOverprovisioning = `{"coresPerReplica": 16, "nodesPerReplica": 16, "m
 type agentProcess struct {
 	pid  int
 	stop func()
+	// pprof is the loopback address of the agent's Go profiles.
+	pprof string
+	// profiles is the directory heap profiles are saved to ("" = none).
+	profiles string
+	started  time.Time
 }
 
 // startAgent serves the trial's cloud on loopback, writes its endpoint
 // file and starts `bosun agent` with every controller against the
 // cluster, in dry-run: it builds every informer and makes every decision
 // (what its memory is made of) but changes nothing, so the provisioner
-// measured in this process stays the only one acting.
-func (t *trial) startAgent(command []string) (*agentProcess, error) {
+// measured in this process stays the only one acting. Its Go profiles are
+// served on a free loopback port, for its live heap at the end of the run
+// (and the heap profiles saved to profiles, when set).
+func (t *trial) startAgent(command []string, profiles string) (*agentProcess, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("generating the local cloud's token, %w", err)
@@ -45,14 +60,38 @@ func (t *trial) startAgent(command []string) (*agentProcess, error) {
 	if err := t.overprovisioningConfig(t.runCtx, &OverprovisioningSpec{Linear: agentOverprovisioning}); err != nil {
 		return nil, err
 	}
+	pprof, err := freeLoopbackAddress()
+	if err != nil {
+		return nil, err
+	}
+	if profiles != "" {
+		if err := os.MkdirAll(profiles, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the profile directory, %w", err)
+		}
+	}
 	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile))...)
+	args = append(args, "--pprof-address="+pprof)
 	logPath := filepath.Join(t.cp.Dir, "logs", "bosun-agent.log")
 	t.progress("starting %s %s (log %s)", command[0], strings.Join(args, " "), logPath)
 	stop, pid, err := launch(command[0], args, logPath)
 	if err != nil {
 		return nil, err
 	}
-	return &agentProcess{pid: pid, stop: stop}, nil
+	return &agentProcess{pid: pid, stop: stop, pprof: pprof, profiles: profiles, started: time.Now()}, nil
+}
+
+// freeLoopbackAddress returns a loopback address with a port nobody
+// listens on now.
+func freeLoopbackAddress() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port for the agent's profiles, %w", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("finding a free port for the agent's profiles, %w", err)
+	}
+	return addr, nil
 }
 
 // AgentArgs are the arguments of `bosun agent` for the scale scenario:
@@ -68,8 +107,97 @@ func AgentArgs(kubeconfig, endpointFile string) []string {
 	}
 }
 
-// memory reports the agent's resident memory now and at its peak.
-func (a *agentProcess) memory(autoscaler string) []Result {
+// rss is the agent's resident memory now, in MB, for progress lines.
+func (a *agentProcess) rss() string {
+	b, err := procStatus(a.pid, "VmRSS:")
+	if err != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.0f MB", float64(b)/(1<<20))
+}
+
+// saveHeapProfile saves the agent's heap profile as name in the profile
+// directory, if there is one (after a GC with gc).
+func (a *agentProcess) saveHeapProfile(ctx context.Context, name string, gc bool) error {
+	if a.profiles == "" {
+		return nil
+	}
+	q := ""
+	if gc {
+		q = "?gc=1"
+	}
+	body, err := a.get(ctx, "/debug/pprof/heap"+q)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	f, err := os.Create(filepath.Join(a.profiles, name))
+	if err != nil {
+		return fmt.Errorf("saving the agent's heap profile, %w", err)
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return fmt.Errorf("saving the agent's heap profile, %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("saving the agent's heap profile, %w", err)
+	}
+	return nil
+}
+
+func (a *agentProcess) get(ctx context.Context, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.pprof+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent's %s, %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("reading the agent's %s: %s", path, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// liveHeap asks the agent for its heap after a full GC (the runtime
+// statistics at the end of the text heap profile) and returns the bytes
+// of live objects (HeapAlloc) and the heap spans in use (HeapInuse).
+func (a *agentProcess) liveHeap(ctx context.Context) (alloc, inuse int64, err error) {
+	body, err := a.get(ctx, "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer body.Close()
+	alloc, inuse = -1, -1
+	s := bufio.NewScanner(body)
+	s.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for s.Scan() {
+		for _, f := range []struct {
+			prefix string
+			to     *int64
+		}{{"# HeapAlloc = ", &alloc}, {"# HeapInuse = ", &inuse}} {
+			if v, ok := strings.CutPrefix(s.Text(), f.prefix); ok {
+				if *f.to, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+					return 0, 0, fmt.Errorf("parsing the agent's %q, %w", s.Text(), err)
+				}
+			}
+		}
+	}
+	if err := s.Err(); err != nil {
+		return 0, 0, fmt.Errorf("reading the agent's heap profile, %w", err)
+	}
+	if alloc < 0 || inuse < 0 {
+		return 0, 0, fmt.Errorf("no HeapAlloc or HeapInuse in the agent's heap profile")
+	}
+	return alloc, inuse, nil
+}
+
+// memory reports the agent's resident memory now and at its peak, then
+// its live heap after a GC (read last, so the GC it forces does not touch
+// the resident figures).
+func (a *agentProcess) memory(ctx context.Context, autoscaler string) []Result {
 	what := "`bosun agent` with " + strings.Join(agentControllers, ", ") + " in dry-run (same informers and decisions, no changes), its own process"
 	var out []Result
 	for _, f := range []struct{ name, field string }{{"agent-rss", "VmRSS:"}, {"agent-rss-peak", "VmHWM:"}} {
@@ -80,6 +208,15 @@ func (a *agentProcess) memory(autoscaler string) []Result {
 		}
 		mb := float64(b) / (1 << 20)
 		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: what})
+	}
+	alloc, inuse, err := a.liveHeap(ctx)
+	if err != nil {
+		return append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, Skipped: err.Error()})
+	}
+	out = append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, MB: ptrTo(float64(alloc) / (1 << 20)),
+		Note: fmt.Sprintf("the agent's live Go objects after a forced GC at the end of the run (HeapAlloc; heap spans in use %.1f MB), read through its --pprof-address", float64(inuse)/(1<<20))})
+	if err := a.saveHeapProfile(ctx, "heap-end.pb.gz", false); err != nil {
+		out = append(out, Result{Name: "agent-heap-profile", Autoscaler: autoscaler, Skipped: err.Error()})
 	}
 	return out
 }

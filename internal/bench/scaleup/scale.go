@@ -45,7 +45,7 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 	}
 	var agent *agentProcess
 	if r.opts.Agent != nil {
-		if agent, err = t.startAgent(r.opts.Agent); err != nil {
+		if agent, err = t.startAgent(r.opts.Agent, r.opts.AgentProfiles); err != nil {
 			return nil, err
 		}
 		defer agent.stop()
@@ -75,9 +75,20 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 			}
 		}()
 	}
+	ticks := 0
 	stopTicker := t.tick(5*time.Second, func() {
 		pending, _ := t.unscheduled(ctx)
-		t.progress("%d pods created, %d not yet bound", created.Load(), pending)
+		if agent == nil {
+			t.progress("%d pods created, %d not yet bound", created.Load(), pending)
+			return
+		}
+		t.progress("%d pods created, %d not yet bound; agent RSS %s", created.Load(), pending, agent.rss())
+		if ticks++; ticks%6 == 0 { // every 30 s
+			name := fmt.Sprintf("heap-%03ds.pb.gz", int(time.Since(agent.started).Seconds()))
+			if err := agent.saveHeapProfile(ctx, name, false); err != nil {
+				t.progress("agent heap profile: %v", err)
+			}
+		}
 	})
 	wg.Wait()
 	createdIn := time.Since(start)
@@ -115,7 +126,7 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
 	}
 	if agent != nil {
-		return append(out, agent.memory(autoscaler)...), nil
+		return append(out, agent.memory(ctx, autoscaler)...), nil
 	}
 	return append(out, r.memory(autoscaler)...), nil
 }
