@@ -390,7 +390,7 @@ func (d *destinations) place(pods []*corev1.Pod, from string, commit bool) bool 
 	})
 	trial := map[string]requests{}
 	for _, pod := range sorted {
-		r := podRequests(pod)
+		r, f := podRequests(pod), newFitter(pod)
 		placed := false
 		for _, n := range d.nodes {
 			free, ok := trial[n.Name]
@@ -399,7 +399,7 @@ func (d *destinations) place(pods []*corev1.Pod, from string, commit bool) bool 
 					continue
 				}
 			}
-			if n.Name == from || !r.within(free) || !fits(pod, n) {
+			if n.Name == from || !r.within(free) || !f.fits(n) {
 				continue
 			}
 			trial[n.Name] = free.minus(r)

@@ -275,10 +275,10 @@ func awaitedNodes(v *view) map[string]bool {
 			out[n] = true
 			continue
 		}
-		r := podRequests(pod)
+		r, f := podRequests(pod), newFitter(pod)
 		for _, n := range dest.nodes {
 			free := dest.free[n.Name]
-			if r.within(free) && fits(pod, n) {
+			if r.within(free) && f.fits(n) {
 				dest.free[n.Name] = free.minus(r)
 				out[n.Name] = true
 				break
