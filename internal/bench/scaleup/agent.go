@@ -107,13 +107,19 @@ func AgentArgs(kubeconfig, endpointFile string) []string {
 	}
 }
 
-// rss is the agent's resident memory now, in MB, for progress lines.
+// rss is the agent's resident memory now, in MB, for progress lines: all
+// of it, and its anonymous (heap, stacks) and file-backed (the executable's
+// pages) parts.
 func (a *agentProcess) rss() string {
-	b, err := procStatus(a.pid, "VmRSS:")
-	if err != nil {
-		return "?"
+	var mb [3]float64
+	for i, field := range []string{"VmRSS:", "RssAnon:", "RssFile:"} {
+		b, err := procStatus(a.pid, field)
+		if err != nil {
+			return "?"
+		}
+		mb[i] = float64(b) / (1 << 20)
 	}
-	return fmt.Sprintf("%.0f MB", float64(b)/(1<<20))
+	return fmt.Sprintf("%.0f MB (anon %.0f, file %.0f)", mb[0], mb[1], mb[2])
 }
 
 // saveHeapProfile saves the agent's heap profile as name in the profile
@@ -207,7 +213,11 @@ func (a *agentProcess) memory(ctx context.Context, autoscaler string) []Result {
 			continue
 		}
 		mb := float64(b) / (1 << 20)
-		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: what})
+		note := what
+		if f.field == "VmRSS:" {
+			note += "; now " + a.rss()
+		}
+		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
 	}
 	alloc, inuse, err := a.liveHeap(ctx)
 	if err != nil {
