@@ -80,7 +80,6 @@ type ScaleDown struct {
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get (the drain
 // lists the node's pods and waits for them to go); pods/eviction create;
-// daemonsets get (the drain checks DaemonSet pods' owners);
 // poddisruptionbudgets (policy) list, watch; events create, patch.
 func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ScaleDownOptions) (*ScaleDown, error) {
 	if opts.Provider == nil || client == nil || factory == nil {
