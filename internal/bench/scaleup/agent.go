@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bosun-platform/bosun/internal/provider/local"
@@ -28,7 +29,8 @@ const agentOverprovisioning = `{"coresPerReplica": 16, "nodesPerReplica": 16, "m
 
 // agentProcess is `bosun agent` running against a trial's cluster.
 type agentProcess struct {
-	pid  int
+	pid int
+	// stop stops the process (once, however often it is called).
 	stop func()
 	// pprof is the loopback address of the agent's Go profiles.
 	pprof string
@@ -60,24 +62,85 @@ func (t *trial) startAgent(command []string, profiles string) (*agentProcess, er
 	if err := t.overprovisioningConfig(t.runCtx, &OverprovisioningSpec{Linear: agentOverprovisioning}); err != nil {
 		return nil, err
 	}
-	pprof, err := freeLoopbackAddress()
-	if err != nil {
-		return nil, err
-	}
 	if profiles != "" {
 		if err := os.MkdirAll(profiles, 0o755); err != nil {
 			return nil, fmt.Errorf("creating the profile directory, %w", err)
 		}
 	}
+	return t.launchAgent(command, "bosun-agent.log", profiles)
+}
+
+// launchAgent starts `bosun agent` against the trial's cluster and cloud
+// (startAgent prepared them), its profiles on a free loopback port.
+func (t *trial) launchAgent(command []string, logName, profiles string, extra ...string) (*agentProcess, error) {
+	pprof, err := freeLoopbackAddress()
+	if err != nil {
+		return nil, err
+	}
 	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile))...)
-	args = append(args, "--pprof-address="+pprof)
-	logPath := filepath.Join(t.cp.Dir, "logs", "bosun-agent.log")
+	args = append(append(args, "--pprof-address="+pprof), extra...)
+	logPath := filepath.Join(t.cp.Dir, "logs", logName)
 	t.progress("starting %s %s (log %s)", command[0], strings.Join(args, " "), logPath)
 	stop, pid, err := launch(command[0], args, logPath)
 	if err != nil {
 		return nil, err
 	}
-	return &agentProcess{pid: pid, stop: stop, pprof: pprof, profiles: profiles, started: time.Now()}, nil
+	return &agentProcess{pid: pid, stop: sync.OnceFunc(stop), pprof: pprof, profiles: profiles, started: time.Now()}, nil
+}
+
+// restartedAgent starts a second agent once every pod is there, as after
+// a restart or a new leader: its caches sync from lists of every pod, not
+// from pods arriving one by one. It waits for /readyz (the caches synced)
+// and a few passes, and reports the agent's memory then and its peak.
+func (t *trial) restartedAgent(ctx context.Context, command []string, autoscaler string) []Result {
+	listen, err := freeLoopbackAddress()
+	if err != nil {
+		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: err.Error()}}
+	}
+	a, err := t.launchAgent(command, "bosun-agent-restart.log", "", "--listen-address="+listen)
+	if err != nil {
+		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: err.Error()}}
+	}
+	defer a.stop()
+	start := time.Now()
+	err = waitFor(ctx, 5*time.Minute, 200*time.Millisecond, func() (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/readyz", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil // not listening yet
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: "waiting for the restarted agent's caches: " + err.Error()}}
+	}
+	synced := time.Since(start)
+	t.progress("restarted agent synced in %s; RSS %s", synced.Round(100*time.Millisecond), a.rss())
+	// The scale-down and the reaper pass every 10 s.
+	select {
+	case <-ctx.Done():
+	case <-time.After(15 * time.Second):
+	}
+	what := "a second `bosun agent` (same controllers, dry-run) started once every pod was bound, as after a restart: its caches sync from lists of every pod"
+	out := []Result{seconds("agent-restart-sync", autoscaler, synced.Seconds()).note("start to /readyz (every informer cache synced), " + what)}
+	for _, f := range []struct{ name, field string }{{"agent-restart-rss", "VmRSS:"}, {"agent-restart-rss-peak", "VmHWM:"}} {
+		b, err := procStatus(a.pid, f.field)
+		if err != nil {
+			out = append(out, Result{Name: f.name, Autoscaler: autoscaler, Skipped: err.Error()})
+			continue
+		}
+		mb := float64(b) / (1 << 20)
+		note := what + ", 15 s after it synced"
+		if f.field == "VmRSS:" {
+			note += "; " + a.rss()
+		}
+		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
+	}
+	return out
 }
 
 // freeLoopbackAddress returns a loopback address with a port nobody

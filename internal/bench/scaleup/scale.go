@@ -126,7 +126,9 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 		seconds("pods-created-to-all-bound", autoscaler, allBound.Seconds()),
 	}
 	if agent != nil {
-		return append(out, agent.memory(ctx, autoscaler)...), nil
+		out = append(out, agent.memory(ctx, autoscaler)...)
+		agent.stop() // one agent at a time
+		return append(out, t.restartedAgent(ctx, r.opts.Agent, autoscaler)...), nil
 	}
 	return append(out, r.memory(autoscaler)...), nil
 }
