@@ -242,6 +242,9 @@ func Run(ctx context.Context, o Options) error {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
+	if cachesEveryPod(&o) {
+		usePagedPodInformer(factory, o.Namespace)
+	}
 	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
