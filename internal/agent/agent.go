@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"slices"
 	"strings"
@@ -90,6 +91,10 @@ type Options struct {
 	Burst int
 	// ListenAddress serves /metrics, /healthz and /readyz ("" = off).
 	ListenAddress string
+	// PprofAddress serves Go's profiles (/debug/pprof/) on a listener of
+	// its own ("" = off, the default): for measuring where the agent's
+	// memory and CPU go, never exposed on ListenAddress.
+	PprofAddress string
 	// Downscaler and Janitor configure the controllers.
 	Downscaler downscaler.Defaults
 	Janitor    janitor.Options
@@ -237,6 +242,9 @@ func Run(ctx context.Context, o Options) error {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
+	if cachesEveryPod(&o) {
+		usePagedPodInformer(factory, o.Namespace)
+	}
 	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
@@ -264,6 +272,14 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
+	if o.PprofAddress != "" {
+		srv, addr, err := servePprof(o.PprofAddress, o.Logger)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		o.Logger.Info("serving Go profiles", "address", "http://"+addr+"/debug/pprof/")
+	}
 	ready := &atomic.Bool{}
 	if o.ListenAddress != "" && !o.Once {
 		srv, _, err := serve(o.ListenAddress, o.Registry, ready, o.Logger)
@@ -593,6 +609,31 @@ func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server", "err", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+// servePprof serves Go's profiles under /debug/pprof/ on addr, and only
+// there (net/http/pprof also registers them on http.DefaultServeMux, which
+// nothing in Bosun serves), and returns the address it listens on.
+func servePprof(addr string, log *slog.Logger) (*http.Server, string, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("--pprof-address %s, %w", addr, err)
+	}
+	// No write timeout: a CPU profile or a trace streams for as long as
+	// its ?seconds= asks.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof server", "err", err)
 		}
 	}()
 	return srv, ln.Addr().String(), nil

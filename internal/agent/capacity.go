@@ -79,6 +79,24 @@ func capacityController(name string) bool {
 	return false
 }
 
+// cachesEveryPod reports whether another controller keeps every pod in
+// the agent's shared cache; the provisioner then reads the pods waiting
+// for a node from there (indexed) instead of watching them apart, so no
+// pod is decoded and kept twice.
+func cachesEveryPod(o *Options) bool {
+	for _, c := range o.Controllers {
+		switch c {
+		case ControllerScaleDown, ControllerReaper, ControllerOverprovisioner:
+			return true
+		case ControllerJanitor:
+			if o.Janitor.WatchesPods() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // validate checks the capacity options when a capacity controller is on.
 func (c Capacity) validate(o *Options) error {
 	if c.Cluster == "" {
@@ -139,7 +157,10 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 		if err := p.Metrics.Register(d.registry); err != nil {
 			return nil, nil, fmt.Errorf("provisioner metrics, %w", err)
 		}
-		c := provisioner.NewController(p, d.client, d.factory)
+		c, err := provisioner.NewController(p, d.client, d.factory, cachesEveryPod(o))
+		if err != nil {
+			return nil, nil, err
+		}
 		return c, c.Start, nil
 	case ControllerScaleDown:
 		so := o.Capacity.ScaleDown

@@ -50,3 +50,25 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("/metrics: %d\n%s", code, body)
 	}
 }
+
+// The profiles are served on their own listener, and not on the metrics
+// one.
+func TestPprofEndpoint(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, addr, err := servePprof("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if code, body := get(t, "http://"+addr+"/debug/pprof/heap?debug=1"); code != http.StatusOK || !strings.Contains(body, "heap profile") {
+		t.Errorf("/debug/pprof/heap: %d\n%.200s", code, body)
+	}
+	metrics, maddr, err := serve("127.0.0.1:0", prometheus.NewRegistry(), &atomic.Bool{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer metrics.Close()
+	if code, _ := get(t, "http://"+maddr+"/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/heap on the metrics listener: %d, want 404", code)
+	}
+}

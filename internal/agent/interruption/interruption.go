@@ -21,9 +21,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/kubectl/pkg/drain"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/drain"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -163,18 +163,8 @@ func (h *Handler) drain(ctx context.Context, n provider.InterruptionNotice) erro
 	if left <= 0 {
 		left = time.Second
 	}
-	helper := &drain.Helper{
-		Ctx:                 ctx,
-		Client:              h.Client,
-		IgnoreAllDaemonSets: true,
-		DeleteEmptyDirData:  true,
-		Force:               true, // bare pods too: the machine goes away regardless
-		GracePeriodSeconds:  -1,
-		Timeout:             left,
-		Out:                 io.Discard,
-		ErrOut:              io.Discard,
-	}
-	if err := drain.RunNodeDrain(helper, n.NodeName); err != nil {
+	// Bare pods too: the machine goes away regardless.
+	if err := drain.Node(ctx, h.Client, n.NodeName, drain.Options{Timeout: left, EvictBarePods: true}); err != nil {
 		return fmt.Errorf("draining %s before %s, %w", n.NodeName, n.TerminationTime.Format(time.TimeOnly), err)
 	}
 	h.Logger.Info("interrupted node drained", "node", n.NodeName)

@@ -84,6 +84,17 @@ type Options struct {
 	Namespace string
 }
 
+// WatchesPods reports whether the janitor caches every pod (a rule needs
+// pvcIsNotMounted), in the agent's shared informer factory.
+func (o Options) WatchesPods() bool {
+	for _, r := range o.Rules {
+		if r.needsPVCContext {
+			return true
+		}
+	}
+	return false
+}
+
 // Controller is the janitor.
 type Controller struct {
 	clock    clock.PassiveClock
@@ -160,10 +171,10 @@ func NewController(ctx context.Context, clk clock.PassiveClock, client kubernete
 				names = append(names, res)
 			}
 		}
-		if r.needsPVCContext && c.pods == nil {
-			c.pods = factory.Core().V1().Pods().Lister()
-			factory.Core().V1().Pods().Informer()
-		}
+	}
+	if opts.WatchesPods() {
+		c.pods = factory.Core().V1().Pods().Lister()
+		factory.Core().V1().Pods().Informer()
 	}
 	for _, name := range names {
 		name = strings.ToLower(strings.TrimSpace(name))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -18,8 +17,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	policylisters "k8s.io/client-go/listers/policy/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
-	"k8s.io/kubectl/pkg/drain"
 
+	"github.com/bosun-platform/bosun/internal/agent/drain"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -436,20 +435,8 @@ func patchNode(ctx context.Context, client kubernetes.Interface, name string, pa
 // drainNode evicts the node's pods through the Eviction API, so
 // PodDisruptionBudgets are respected: an eviction a PDB refuses is retried
 // until timeout, then the drain fails. DaemonSet pods stay; bare pods make
-// the drain fail (they would not come back).
+// the drain fail (they would not come back). Only pods that are safe to
+// evict are left on a chosen node, local storage included.
 func drainNode(ctx context.Context, client kubernetes.Interface, name string, timeout time.Duration) error {
-	helper := &drain.Helper{
-		Ctx:                 ctx,
-		Client:              client,
-		IgnoreAllDaemonSets: true,
-		DeleteEmptyDirData:  true, // only pods that are safe to evict are left on a chosen node
-		GracePeriodSeconds:  -1,
-		Timeout:             timeout,
-		Out:                 io.Discard,
-		ErrOut:              io.Discard,
-	}
-	if err := drain.RunNodeDrain(helper, name); err != nil {
-		return fmt.Errorf("draining %s, %w", name, err)
-	}
-	return nil
+	return drain.Node(ctx, client, name, drain.Options{Timeout: timeout})
 }

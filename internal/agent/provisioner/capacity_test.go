@@ -65,9 +65,15 @@ func newCapEnv(t *testing.T, sizes map[string]int, groups ...provider.NodeGroup)
 	}
 	e := &capEnv{t: t, clk: clk, fp: fake.New(groups, offerings, clk.Now), cs: k8sfake.NewSimpleClientset(), recorder: record.NewFakeRecorder(100)}
 	e.metrics, _ = NewCapacityMetrics(nil)
-	// Discovery without pods/eviction: the drain deletes pods, which the
-	// fake clientset supports (its evictions are no-ops).
-	e.cs.Resources = []*metav1.APIResourceList{{GroupVersion: "v1", APIResources: []metav1.APIResource{{Name: "pods", Namespaced: true, Kind: "Pod"}}}}
+	// The fake clientset's evictions change nothing; the API's delete the
+	// pod (PDBs allowing).
+	e.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "eviction" {
+			return false, nil, nil
+		}
+		name := a.(k8stesting.CreateAction).GetObject().(metav1.Object).GetName()
+		return true, nil, e.cs.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), a.GetNamespace(), name)
+	})
 	// The fake clientset ignores field selectors; the drain lists a node's
 	// pods by spec.nodeName.
 	e.cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {

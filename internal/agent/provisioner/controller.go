@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 )
@@ -21,47 +20,61 @@ import (
 // scheduler could not place and the DaemonSets from informer caches, so an
 // idle pass makes no API request, and calls Reconcile when pods wait.
 //
-// RBAC: pods list/watch (with the field selector spec.nodeName=""),
-// daemonsets list/watch, events create.
+// RBAC: pods list/watch, daemonsets list/watch, events create.
 type Controller struct {
-	p          *Provisioner
-	unassigned informers.SharedInformerFactory
-	// own is the factory for DaemonSets when no shared one was given.
-	own        informers.SharedInformerFactory
-	pods       corelisters.PodLister
+	p *Provisioner
+	// podInformer holds the pods without a node: the shared factory's pod
+	// informer (every pod, unassigned ones indexed) or, when the pods are
+	// not shared, one of its own for those pods only.
+	podInformer cache.SharedIndexInformer
+	// own are the factories the controller made and starts itself.
+	own        []informers.SharedInformerFactory
 	daemonSets appslisters.DaemonSetLister
 }
 
-// NewController wires the provisioner to a clientset. shared is the
-// agent's informer factory (for DaemonSets; it may be nil, then the
-// controller makes its own); call Start before the first Pass.
-func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory) *Controller {
-	unassigned := informers.NewSharedInformerFactoryWithOptions(cs, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
-		}),
-		informers.WithTransform(CacheTransform))
-	var own informers.SharedInformerFactory
+// indexUnassigned indexes the pods without a node under "".
+const indexUnassigned = "bosun.dev/unassigned"
+
+// NewController wires the provisioner to a clientset; call Start before
+// the first Pass. shared is the agent's informer factory, for DaemonSets
+// (nil: the controller makes its own). With sharedPods, the pods waiting
+// for a node are read from shared's pod informer through an index: the
+// agent does so when another controller (scale-down, reaper,
+// overprovisioner) caches every pod anyway, so each pod is decoded and
+// kept once. Without it the controller watches only the pods without a
+// node (field selector spec.nodeName=""), far fewer than every pod when
+// it runs alone.
+func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
+	c := &Controller{p: p}
 	if shared == nil {
-		own = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
-		shared = own
+		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+		c.own = append(c.own, shared)
 	}
-	return &Controller{
-		p:          p,
-		unassigned: unassigned,
-		own:        own,
-		pods:       unassigned.Core().V1().Pods().Lister(),
-		daemonSets: shared.Apps().V1().DaemonSets().Lister(),
+	if sharedPods {
+		c.podInformer = shared.Core().V1().Pods().Informer()
+	} else {
+		unassigned := informers.NewSharedInformerFactoryWithOptions(cs, 0,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
+			}),
+			informers.WithTransform(CacheTransform))
+		c.podInformer = unassigned.Core().V1().Pods().Informer()
+		c.own = append(c.own, unassigned)
 	}
+	if err := c.podInformer.AddIndexers(cache.Indexers{indexUnassigned: unassignedIndex}); err != nil {
+		return nil, fmt.Errorf("indexing pods without a node, %w", err)
+	}
+	c.daemonSets = shared.Apps().V1().DaemonSets().Lister()
+	return c, nil
 }
 
 // OnChange calls f whenever a pod turns unschedulable, so capacity is
 // asked for within a batching window instead of at the next interval.
 func (c *Controller) OnChange(f func()) error {
-	_, err := c.unassigned.Core().V1().Pods().Informer().AddEventHandler(cache.FilteringResourceEventHandler{
+	_, err := c.podInformer.AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			pod, ok := obj.(*corev1.Pod)
-			return ok && len(unschedulable([]*corev1.Pod{pod})) == 1
+			return ok && isUnschedulable(pod)
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc: func(obj any) {
@@ -86,15 +99,11 @@ func (c *Controller) Name() string { return "provisioner" }
 // Provisioner returns the provisioner the controller drives.
 func (c *Controller) Provisioner() *Provisioner { return c.p }
 
-// Start starts the controller's own informer (pods without a node) until
-// run ends and reports whether it synced before sync ended. The shared
-// factory passed to NewController is started by its owner.
+// Start starts the informers the controller made until run ends and
+// reports whether they synced before sync ended. The shared factory passed
+// to NewController is started by its owner.
 func (c *Controller) Start(run, sync context.Context) bool {
-	factories := []informers.SharedInformerFactory{c.unassigned}
-	if c.own != nil {
-		factories = append(factories, c.own)
-	}
-	for _, f := range factories {
+	for _, f := range c.own {
 		f.Start(run.Done())
 		for _, ok := range f.WaitForCacheSync(sync.Done()) {
 			if !ok {
@@ -105,14 +114,27 @@ func (c *Controller) Start(run, sync context.Context) bool {
 	return true
 }
 
+// unassignedIndex indexes a pod without a node under "".
+func unassignedIndex(obj any) ([]string, error) {
+	if pod, ok := obj.(*corev1.Pod); ok && pod.Spec.NodeName == "" {
+		return []string{""}, nil
+	}
+	return nil, nil
+}
+
 // Pass runs one scale-up pass over the pods waiting for capacity and
 // returns the decisions as text.
 func (c *Controller) Pass(ctx context.Context) ([]string, error) {
-	list, err := c.pods.List(labels.Everything())
+	objs, err := c.podInformer.GetIndexer().ByIndex(indexUnassigned, "")
 	if err != nil {
 		return nil, fmt.Errorf("listing pending pods from the cache, %w", err)
 	}
-	pending := unschedulable(list)
+	var pending []*corev1.Pod
+	for _, obj := range objs {
+		if pod, ok := obj.(*corev1.Pod); ok && isUnschedulable(pod) {
+			pending = append(pending, pod)
+		}
+	}
 	if len(pending) == 0 {
 		return nil, nil
 	}
@@ -146,7 +168,10 @@ func (d Decision) String() string {
 // unschedulable; an idle pass reads only the informers' caches and makes
 // no API request. It returns when ctx ends.
 func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval time.Duration) error {
-	c := NewController(p, cs, nil)
+	c, err := NewController(p, cs, nil, false)
+	if err != nil {
+		return err
+	}
 	kicks := NewKicks(p.opts.Clock)
 	if err := c.OnChange(kicks.Kick); err != nil {
 		return err
@@ -211,21 +236,28 @@ func waitBatch(ctx context.Context, clk clock.Clock, kick <-chan struct{}, limit
 }
 
 // unschedulable keeps the pods the scheduler tried and could not place.
-// A pod with a nominated node is not one of them: the scheduler preempted
-// lower-priority pods (pause pods, L12) to make room for it there, and a
-// new node would be wasted on it.
 func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, pod := range pods {
-		if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.NominatedNodeName != "" {
-			continue
-		}
-		for _, c := range pod.Status.Conditions {
-			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-				out = append(out, pod)
-				break
-			}
+		if isUnschedulable(pod) {
+			out = append(out, pod)
 		}
 	}
 	return out
+}
+
+// isUnschedulable reports a pod the scheduler tried and could not place.
+// A pod with a nominated node is not one: the scheduler preempted
+// lower-priority pods (pause pods, L12) to make room for it there, and a
+// new node would be wasted on it.
+func isUnschedulable(pod *corev1.Pod) bool {
+	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.NominatedNodeName != "" {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return true
+		}
+	}
+	return false
 }

@@ -12,21 +12,44 @@ import (
 // from resources: required node affinity and nodeSelector (which cover
 // zone constraints) and NoSchedule/NoExecute taints. It uses the
 // scheduler's own helpers so Bosun and kube-scheduler agree.
-func fits(pod *corev1.Pod, node *corev1.Node) bool {
-	ok, err := nodeaffinity.GetRequiredNodeAffinity(pod).Match(node)
+func fits(pod *corev1.Pod, node *corev1.Node) bool { return newFitter(pod).fits(node) }
+
+// fitter is fits for one pod against many nodes: the pod's nodeSelector
+// and required node affinity are parsed once, not once per node (a pass
+// that tries thousands of pending pods on a thousand nodes otherwise
+// allocates gigabytes of label selectors).
+type fitter struct {
+	pod      *corev1.Pod
+	affinity nodeaffinity.RequiredNodeAffinity
+}
+
+func newFitter(pod *corev1.Pod) fitter {
+	return fitter{pod: pod, affinity: nodeaffinity.GetRequiredNodeAffinity(pod)}
+}
+
+// fits is fits(f.pod, node); it allocates nothing for a pod without
+// required node affinity terms.
+func (f fitter) fits(node *corev1.Node) bool {
+	ok, err := f.affinity.Match(node)
 	if err != nil || !ok {
 		return false
 	}
-	return tolerates(pod, node.Spec.Taints)
+	return tolerates(f.pod, node.Spec.Taints)
 }
 
 // tolerates reports whether the pod tolerates the NoSchedule and NoExecute
-// taints among these, as the scheduler's TaintToleration filter does.
+// taints among these, as the scheduler's TaintToleration filter does
+// (corev1helpers.FindMatchingUntoleratedTaint, without its copy of the
+// filtered taints).
 func tolerates(pod *corev1.Pod, taints []corev1.Taint) bool {
-	_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(taints, pod.Spec.Tolerations, func(t *corev1.Taint) bool {
-		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-	})
-	return !untolerated
+	for i := range taints {
+		t := &taints[i]
+		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) &&
+			!corev1helpers.TolerationsTolerateTaint(pod.Spec.Tolerations, t) {
+			return false
+		}
+	}
+	return true
 }
 
 // requests is what a pod asks for: CPU (millicores), memory (bytes) and
@@ -35,9 +58,27 @@ type requests struct {
 	cpu, mem, pods int64
 }
 
+// podRequests is resourcehelper.PodRequests's CPU and memory. Passes call
+// it for every pod on every node, so the common pod (no init containers,
+// overhead or pod-level resources) is summed here without the maps
+// PodRequests builds; the sum is the same (Quantity.Add, as PodRequests
+// adds them).
 func podRequests(pod *corev1.Pod) requests {
-	rl := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-	return requests{cpu: milli(rl, corev1.ResourceCPU), mem: value(rl, corev1.ResourceMemory), pods: 1}
+	if len(pod.Spec.InitContainers) > 0 || pod.Spec.Overhead != nil || pod.Spec.Resources != nil {
+		rl := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+		return requests{cpu: milli(rl, corev1.ResourceCPU), mem: value(rl, corev1.ResourceMemory), pods: 1}
+	}
+	var cpu, mem resource.Quantity
+	for i := range pod.Spec.Containers {
+		rl := pod.Spec.Containers[i].Resources.Requests
+		if q, ok := rl[corev1.ResourceCPU]; ok {
+			cpu.Add(q)
+		}
+		if q, ok := rl[corev1.ResourceMemory]; ok {
+			mem.Add(q)
+		}
+	}
+	return requests{cpu: cpu.MilliValue(), mem: mem.Value(), pods: 1}
 }
 
 func milli(rl corev1.ResourceList, name corev1.ResourceName) int64 {
@@ -100,7 +141,7 @@ func binPack(pods []*corev1.Pod, node *corev1.Node, overhead requests, maxNodes 
 	}
 	var free []requests
 	for _, p := range pods {
-		if !fits(p, node) {
+		if !newFitter(p).fits(node) {
 			continue
 		}
 		r := podRequests(p)

@@ -97,8 +97,7 @@ type reapStart struct {
 // request.
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get; pods/eviction
-// create; daemonsets get; poddisruptionbudgets (policy) list, watch; events
-// create, patch.
+// create; poddisruptionbudgets (policy) list, watch; events create, patch.
 func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ReaperOptions) (*Reaper, error) {
 	if opts.Provider == nil || client == nil || factory == nil {
 		return nil, errors.New("reaper: Provider, client and informer factory are required")

@@ -80,7 +80,6 @@ type ScaleDown struct {
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get (the drain
 // lists the node's pods and waits for them to go); pods/eviction create;
-// daemonsets get (the drain checks DaemonSet pods' owners);
 // poddisruptionbudgets (policy) list, watch; events create, patch.
 func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ScaleDownOptions) (*ScaleDown, error) {
 	if opts.Provider == nil || client == nil || factory == nil {
@@ -281,10 +280,10 @@ func awaitedNodes(v *view) map[string]bool {
 			out[n] = true
 			continue
 		}
-		r := podRequests(pod)
+		r, f := podRequests(pod), newFitter(pod)
 		for _, n := range dest.nodes {
 			free := dest.free[n.Name]
-			if r.within(free) && fits(pod, n) {
+			if r.within(free) && f.fits(n) {
 				dest.free[n.Name] = free.minus(r)
 				out[n.Name] = true
 				break

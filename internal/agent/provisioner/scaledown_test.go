@@ -254,7 +254,10 @@ func TestScaleDownFailedDrainUncordons(t *testing.T) {
 	a, b := e.nodes("spot")[0], e.nodes("spot")[1]
 	e.pod(a, "1")
 	e.pod(b, "3")
-	e.cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+	e.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "eviction" {
+			return false, nil, nil
+		}
 		return true, nil, errors.New("refused")
 	})
 	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DrainTimeout = time.Second })

@@ -1,17 +1,26 @@
 package scaleup
 
 import (
+	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/bosun-platform/bosun/internal/provider/local"
 )
 
 // agentControllers are every controller of `bosun agent`.
-var agentControllers = []string{"downscaler", "janitor", "overprovisioner", "provisioner", "interruption"}
+var agentControllers = []string{"downscaler", "janitor", "overprovisioner", "provisioner", "interruption", "scale-down", "reaper"}
 
 // agentOverprovisioning is the overprovisioner's rule for the agent's
 // run: cluster-proportional-autoscaler's common default (one pause pod per
@@ -20,16 +29,24 @@ const agentOverprovisioning = `{"coresPerReplica": 16, "nodesPerReplica": 16, "m
 
 // agentProcess is `bosun agent` running against a trial's cluster.
 type agentProcess struct {
-	pid  int
+	pid int
+	// stop stops the process (once, however often it is called).
 	stop func()
+	// pprof is the loopback address of the agent's Go profiles.
+	pprof string
+	// profiles is the directory heap profiles are saved to ("" = none).
+	profiles string
+	started  time.Time
 }
 
 // startAgent serves the trial's cloud on loopback, writes its endpoint
 // file and starts `bosun agent` with every controller against the
 // cluster, in dry-run: it builds every informer and makes every decision
 // (what its memory is made of) but changes nothing, so the provisioner
-// measured in this process stays the only one acting.
-func (t *trial) startAgent(command []string) (*agentProcess, error) {
+// measured in this process stays the only one acting. Its Go profiles are
+// served on a free loopback port, for its live heap at the end of the run
+// (and the heap profiles saved to profiles, when set).
+func (t *trial) startAgent(command []string, profiles string) (*agentProcess, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, fmt.Errorf("generating the local cloud's token, %w", err)
@@ -45,14 +62,99 @@ func (t *trial) startAgent(command []string) (*agentProcess, error) {
 	if err := t.overprovisioningConfig(t.runCtx, &OverprovisioningSpec{Linear: agentOverprovisioning}); err != nil {
 		return nil, err
 	}
+	if profiles != "" {
+		if err := os.MkdirAll(profiles, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the profile directory, %w", err)
+		}
+	}
+	return t.launchAgent(command, "bosun-agent.log", profiles)
+}
+
+// launchAgent starts `bosun agent` against the trial's cluster and cloud
+// (startAgent prepared them), its profiles on a free loopback port.
+func (t *trial) launchAgent(command []string, logName, profiles string, extra ...string) (*agentProcess, error) {
+	pprof, err := freeLoopbackAddress()
+	if err != nil {
+		return nil, err
+	}
 	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile))...)
-	logPath := filepath.Join(t.cp.Dir, "logs", "bosun-agent.log")
+	args = append(append(args, "--pprof-address="+pprof), extra...)
+	logPath := filepath.Join(t.cp.Dir, "logs", logName)
 	t.progress("starting %s %s (log %s)", command[0], strings.Join(args, " "), logPath)
 	stop, pid, err := launch(command[0], args, logPath)
 	if err != nil {
 		return nil, err
 	}
-	return &agentProcess{pid: pid, stop: stop}, nil
+	return &agentProcess{pid: pid, stop: sync.OnceFunc(stop), pprof: pprof, profiles: profiles, started: time.Now()}, nil
+}
+
+// restartedAgent starts a second agent once every pod is there, as after
+// a restart or a new leader: its caches sync from lists of every pod, not
+// from pods arriving one by one. It waits for /readyz (the caches synced)
+// and a few passes, and reports the agent's memory then and its peak.
+func (t *trial) restartedAgent(ctx context.Context, command []string, autoscaler string) []Result {
+	listen, err := freeLoopbackAddress()
+	if err != nil {
+		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: err.Error()}}
+	}
+	a, err := t.launchAgent(command, "bosun-agent-restart.log", "", "--listen-address="+listen)
+	if err != nil {
+		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: err.Error()}}
+	}
+	defer a.stop()
+	start := time.Now()
+	err = waitFor(ctx, 5*time.Minute, 200*time.Millisecond, func() (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/readyz", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil // not listening yet
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: "waiting for the restarted agent's caches: " + err.Error()}}
+	}
+	synced := time.Since(start)
+	t.progress("restarted agent synced in %s; RSS %s", synced.Round(100*time.Millisecond), a.rss())
+	// The scale-down and the reaper pass every 10 s.
+	select {
+	case <-ctx.Done():
+	case <-time.After(15 * time.Second):
+	}
+	what := "a second `bosun agent` (same controllers, dry-run) started once every pod was bound, as after a restart: its caches sync from lists of every pod"
+	out := []Result{seconds("agent-restart-sync", autoscaler, synced.Seconds()).note("start to /readyz (every informer cache synced), " + what)}
+	for _, f := range []struct{ name, field string }{{"agent-restart-rss", "VmRSS:"}, {"agent-restart-rss-peak", "VmHWM:"}} {
+		b, err := procStatus(a.pid, f.field)
+		if err != nil {
+			out = append(out, Result{Name: f.name, Autoscaler: autoscaler, Skipped: err.Error()})
+			continue
+		}
+		mb := float64(b) / (1 << 20)
+		note := what + ", 15 s after it synced"
+		if f.field == "VmRSS:" {
+			note += "; " + a.rss()
+		}
+		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
+	}
+	return out
+}
+
+// freeLoopbackAddress returns a loopback address with a port nobody
+// listens on now.
+func freeLoopbackAddress() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port for the agent's profiles, %w", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("finding a free port for the agent's profiles, %w", err)
+	}
+	return addr, nil
 }
 
 // AgentArgs are the arguments of `bosun agent` for the scale scenario:
@@ -68,8 +170,103 @@ func AgentArgs(kubeconfig, endpointFile string) []string {
 	}
 }
 
-// memory reports the agent's resident memory now and at its peak.
-func (a *agentProcess) memory(autoscaler string) []Result {
+// rss is the agent's resident memory now, in MB, for progress lines: all
+// of it, and its anonymous (heap, stacks) and file-backed (the executable's
+// pages) parts.
+func (a *agentProcess) rss() string {
+	var mb [3]float64
+	for i, field := range []string{"VmRSS:", "RssAnon:", "RssFile:"} {
+		b, err := procStatus(a.pid, field)
+		if err != nil {
+			return "?"
+		}
+		mb[i] = float64(b) / (1 << 20)
+	}
+	return fmt.Sprintf("%.0f MB (anon %.0f, file %.0f)", mb[0], mb[1], mb[2])
+}
+
+// saveHeapProfile saves the agent's heap profile as name in the profile
+// directory, if there is one (after a GC with gc).
+func (a *agentProcess) saveHeapProfile(ctx context.Context, name string, gc bool) error {
+	if a.profiles == "" {
+		return nil
+	}
+	q := ""
+	if gc {
+		q = "?gc=1"
+	}
+	body, err := a.get(ctx, "/debug/pprof/heap"+q)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	f, err := os.Create(filepath.Join(a.profiles, name))
+	if err != nil {
+		return fmt.Errorf("saving the agent's heap profile, %w", err)
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		return fmt.Errorf("saving the agent's heap profile, %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("saving the agent's heap profile, %w", err)
+	}
+	return nil
+}
+
+func (a *agentProcess) get(ctx context.Context, path string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.pprof+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the agent's %s, %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("reading the agent's %s: %s", path, resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// liveHeap asks the agent for its heap after a full GC (the runtime
+// statistics at the end of the text heap profile) and returns the bytes
+// of live objects (HeapAlloc) and the heap spans in use (HeapInuse).
+func (a *agentProcess) liveHeap(ctx context.Context) (alloc, inuse int64, err error) {
+	body, err := a.get(ctx, "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer body.Close()
+	alloc, inuse = -1, -1
+	s := bufio.NewScanner(body)
+	s.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for s.Scan() {
+		for _, f := range []struct {
+			prefix string
+			to     *int64
+		}{{"# HeapAlloc = ", &alloc}, {"# HeapInuse = ", &inuse}} {
+			if v, ok := strings.CutPrefix(s.Text(), f.prefix); ok {
+				if *f.to, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
+					return 0, 0, fmt.Errorf("parsing the agent's %q, %w", s.Text(), err)
+				}
+			}
+		}
+	}
+	if err := s.Err(); err != nil {
+		return 0, 0, fmt.Errorf("reading the agent's heap profile, %w", err)
+	}
+	if alloc < 0 || inuse < 0 {
+		return 0, 0, fmt.Errorf("no HeapAlloc or HeapInuse in the agent's heap profile")
+	}
+	return alloc, inuse, nil
+}
+
+// memory reports the agent's resident memory now and at its peak, then
+// its live heap after a GC (read last, so the GC it forces does not touch
+// the resident figures).
+func (a *agentProcess) memory(ctx context.Context, autoscaler string) []Result {
 	what := "`bosun agent` with " + strings.Join(agentControllers, ", ") + " in dry-run (same informers and decisions, no changes), its own process"
 	var out []Result
 	for _, f := range []struct{ name, field string }{{"agent-rss", "VmRSS:"}, {"agent-rss-peak", "VmHWM:"}} {
@@ -79,7 +276,20 @@ func (a *agentProcess) memory(autoscaler string) []Result {
 			continue
 		}
 		mb := float64(b) / (1 << 20)
-		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: what})
+		note := what
+		if f.field == "VmRSS:" {
+			note += "; now " + a.rss()
+		}
+		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
+	}
+	alloc, inuse, err := a.liveHeap(ctx)
+	if err != nil {
+		return append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, Skipped: err.Error()})
+	}
+	out = append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, MB: ptrTo(float64(alloc) / (1 << 20)),
+		Note: fmt.Sprintf("the agent's live Go objects after a forced GC at the end of the run (HeapAlloc; heap spans in use %.1f MB), read through its --pprof-address", float64(inuse)/(1<<20))})
+	if err := a.saveHeapProfile(ctx, "heap-end.pb.gz", false); err != nil {
+		out = append(out, Result{Name: "agent-heap-profile", Autoscaler: autoscaler, Skipped: err.Error()})
 	}
 	return out
 }

@@ -30,6 +30,9 @@ type Options struct {
 	// provisioner measured in this process, and reports its RSS. Nil
 	// reports this process's memory instead, saying what it includes.
 	Agent []string
+	// AgentProfiles, if set with Agent, is a directory for the agent's heap
+	// profiles: every 30 s while pods arrive and at the end of the run.
+	AgentProfiles string
 }
 
 // runner plays one scenario.

@@ -52,7 +52,7 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 	}
 	var agent *agentProcess
 	if r.opts.Agent != nil {
-		if agent, err = t.startAgent(r.opts.Agent); err != nil {
+		if agent, err = t.startAgent(r.opts.Agent, r.opts.AgentProfiles); err != nil {
 			return nil, err
 		}
 		defer agent.stop()
@@ -82,9 +82,20 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 			}
 		}()
 	}
+	ticks := 0
 	stopTicker := t.tick(5*time.Second, func() {
 		pending, _ := t.unscheduled(ctx)
-		t.progress("%d pods created, %d not yet bound", created.Load(), pending)
+		if agent == nil {
+			t.progress("%d pods created, %d not yet bound", created.Load(), pending)
+			return
+		}
+		t.progress("%d pods created, %d not yet bound; agent RSS %s", created.Load(), pending, agent.rss())
+		if ticks++; ticks%6 == 0 { // every 30 s
+			name := fmt.Sprintf("heap-%03ds.pb.gz", int(time.Since(agent.started).Seconds()))
+			if err := agent.saveHeapProfile(ctx, name, false); err != nil {
+				t.progress("agent heap profile: %v", err)
+			}
+		}
 	})
 	wg.Wait()
 	createdIn := time.Since(start)
@@ -131,7 +142,9 @@ func (r *runner) scale(ctx context.Context, autoscaler string) ([]Result, error)
 		out = append(out, released(t.prov.Metrics.Released, autoscaler)...)
 	}
 	if agent != nil {
-		return append(out, agent.memory(autoscaler)...), nil
+		out = append(out, agent.memory(ctx, autoscaler)...)
+		agent.stop() // one agent at a time
+		return append(out, t.restartedAgent(ctx, r.opts.Agent, autoscaler)...), nil
 	}
 	return append(out, r.memory(autoscaler)...), nil
 }

@@ -37,6 +37,7 @@ type flagpole struct {
 	leaseNamespace string
 	leaseName      string
 	listen         string
+	pprof          string
 	logFormat      string
 	qps            float32
 	burst          int
@@ -154,6 +155,7 @@ what each controller would do at TIME.`,
 	f.StringVar(&flags.leaseNamespace, "lease-namespace", ownNS, "namespace of the leader-election Lease (default $POD_NAMESPACE or bosun-system)")
 	f.StringVar(&flags.leaseName, "lease-name", "bosun-agent", "name of the leader-election Lease")
 	f.StringVar(&flags.listen, "listen-address", ":8080", `address for /metrics, /healthz and /readyz ("" disables)`)
+	f.StringVar(&flags.pprof, "pprof-address", "", `address for Go's profiles under /debug/pprof/, e.g. 127.0.0.1:6060 ("" disables; off by default: profiles show the process's memory, keep them on loopback)`)
 	f.Float32Var(&flags.qps, "kube-api-qps", 50, "API requests per second the agent may send")
 	f.IntVar(&flags.burst, "kube-api-burst", 100, "API request burst")
 	f.StringVar(&flags.logFormat, "log-format", "json", "log format: json or text")
@@ -193,7 +195,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 	o := agent.Options{
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
-		LeaseName: f.leaseName, ListenAddress: f.listen, Out: streams.Out, QPS: f.qps, Burst: f.burst,
+		LeaseName: f.leaseName, ListenAddress: f.listen, PprofAddress: f.pprof, Out: streams.Out, QPS: f.qps, Burst: f.burst,
 		Overprovisioner: f.overprovisioner,
 		Capacity: agent.Capacity{
 			Name: f.provider, LocalCloud: f.localCloud, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,

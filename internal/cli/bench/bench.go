@@ -38,6 +38,7 @@ type flagpole struct {
 	nodes, pods       int
 	binDir            string
 	agent             bool
+	agentProfiles     string
 }
 
 func scaleUpCommand(streams iostreams.IOStreams) *cobra.Command {
@@ -102,6 +103,7 @@ Figures go to stdout (--format json for machines); progress to stderr.`,
 					return fmt.Errorf("finding this executable to run bosun agent (or give --agent=false), %w", err)
 				}
 				opts.Agent = []string{exe, "agent"}
+				opts.AgentProfiles = flags.agentProfiles
 			}
 			rep, err := scaleup.Run(cmd.Context(), sc, opts)
 			if err != nil {
@@ -121,6 +123,7 @@ Figures go to stdout (--format json for machines); progress to stderr.`,
 	f.IntVar(&flags.nodes, "nodes", 0, "scale scenario: base nodes instead of the file's")
 	f.IntVar(&flags.pods, "pods", 0, "pods instead of the file's (scale: all pods; others: the workload or burst)")
 	f.BoolVar(&flags.agent, "agent", true, "scale: also run `bosun agent` (this executable) with every controller, in dry-run, and report its RSS; false reports this process's memory")
+	f.StringVar(&flags.agentProfiles, "agent-profiles", "", "scale: save the agent's heap profiles (go tool pprof) to this directory, every 30 s while pods arrive and at the end")
 	f.StringVar(&flags.binDir, "bin-dir", "", "directory of the control-plane binaries (default $BOSUN_BIN_DIR or the cache of `make tools`)")
 	return cmd
 }
