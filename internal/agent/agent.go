@@ -243,7 +243,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
 	if cachesEveryPod(&o) {
-		usePagedPodInformer(factory, o.Namespace)
+		if err := usePagedPodInformer(factory, o.Namespace); err != nil {
+			return err
+		}
 	}
 	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,28 +33,45 @@ const podPage = 500
 // instead of one from the watch cache: 60 requests for 30,000 pods,
 // once per start.
 //
+// The pods a list trimmed go into the cache as they are; the informer's
+// transform trims only those of watch events (trimming again would copy
+// every pod once more at every start).
+//
 // Call it before anything asks the factory for its pod informer.
-func usePagedPodInformer(factory informers.SharedInformerFactory, namespace string) {
-	factory.InformerFor(&corev1.Pod{}, func(cs kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
+func usePagedPodInformer(factory informers.SharedInformerFactory, namespace string) error {
+	listed := &listedPods{}
+	inf := factory.InformerFor(&corev1.Pod{}, func(cs kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
 		pods := cs.CoreV1().Pods(namespace)
 		return cache.NewSharedIndexInformer(&cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				return listPods(ctx, pods, o)
+				return listed.list(ctx, pods, o)
 			},
 			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 				return pods.Watch(ctx, o)
 			},
 		}, &corev1.Pod{}, resync, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	})
+	if err := inf.SetTransform(listed.transform); err != nil {
+		return fmt.Errorf("trimming cached pods, %w", err)
+	}
+	return nil
 }
 
-// listPods lists the pods a page at a time and returns them trimmed, in a
+// listedPods are the pods the last list trimmed that have not been through
+// the informer's transform yet.
+type listedPods struct {
+	mu   sync.Mutex
+	pods map[*corev1.Pod]struct{}
+}
+
+// list lists the pods a page at a time and returns them trimmed, in a
 // list of their own (the reflector takes any list).
-func listPods(ctx context.Context, pods typedcorev1.PodInterface, o metav1.ListOptions) (runtime.Object, error) {
+func (l *listedPods) list(ctx context.Context, pods typedcorev1.PodInterface, o metav1.ListOptions) (runtime.Object, error) {
 	// The most recent state, paginated: at least as recent as any
 	// resourceVersion the reflector asks for.
 	o.ResourceVersion, o.ResourceVersionMatch, o.Continue, o.Limit = "", "", "", podPage
 	out := &metav1.List{}
+	trimmed := map[*corev1.Pod]struct{}{}
 	for {
 		page, err := pods.List(ctx, o)
 		if err != nil {
@@ -64,12 +82,33 @@ func listPods(ctx context.Context, pods typedcorev1.PodInterface, o metav1.ListO
 			if err != nil {
 				return nil, err
 			}
-			out.Items = append(out.Items, runtime.RawExtension{Object: obj.(runtime.Object)})
+			pod := obj.(*corev1.Pod)
+			trimmed[pod] = struct{}{}
+			out.Items = append(out.Items, runtime.RawExtension{Object: pod})
 		}
 		out.ResourceVersion = page.ResourceVersion
 		if page.Continue == "" {
-			return out, nil
+			break
 		}
 		o.Continue = page.Continue
 	}
+	l.mu.Lock()
+	l.pods = trimmed // a new list replaces what an earlier one left
+	l.mu.Unlock()
+	return out, nil
+}
+
+// transform is the informer's: pods the list trimmed pass as they are,
+// everything else goes through provisioner.CacheTransform.
+func (l *listedPods) transform(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		l.mu.Lock()
+		_, done := l.pods[p]
+		delete(l.pods, p)
+		l.mu.Unlock()
+		if done {
+			return p, nil
+		}
+	}
+	return provisioner.CacheTransform(obj)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,6 +13,8 @@ import (
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 )
 
 // The agent's pod informer lists a page at a time, most recent state, and
@@ -47,8 +50,10 @@ func TestPagedPodInformer(t *testing.T) {
 		}
 		return true, page, nil
 	})
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	usePagedPodInformer(factory, "")
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(provisioner.CacheTransform))
+	if err := usePagedPodInformer(factory, ""); err != nil {
+		t.Fatal(err)
+	}
 	inf := factory.Core().V1().Pods().Informer()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -68,5 +73,43 @@ func TestPagedPodInformer(t *testing.T) {
 	p, _, _ := inf.GetStore().GetByKey("shop/p0001")
 	if pod := p.(*corev1.Pod); pod.ManagedFields != nil || pod.Spec.Containers[0].Image != "" {
 		t.Errorf("pod not trimmed: %+v", pod)
+	}
+	// Pods of watch events are trimmed by the transform.
+	added := objs[0].(*corev1.Pod).DeepCopy()
+	added.Name = "added"
+	if _, err := cs.CoreV1().Pods("shop").Create(ctx, added, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500; i++ {
+		if p, ok, _ := inf.GetStore().GetByKey("shop/added"); ok {
+			if pod := p.(*corev1.Pod); pod.ManagedFields != nil || pod.Spec.Containers[0].Image != "" {
+				t.Errorf("watched pod not trimmed: %+v", pod)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the added pod never reached the cache")
+}
+
+// A pod the list trimmed goes into the cache as it is, not copied again;
+// any other object goes through the cache transform.
+func TestListedPodsNotTrimmedTwice(t *testing.T) {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "shop"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}
+	cs := k8sfake.NewClientset(pod)
+	l := &listedPods{}
+	obj, err := l.list(context.Background(), cs.CoreV1().Pods(""), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := obj.(*metav1.List).Items[0].Object.(*corev1.Pod)
+	if got, _ := l.transform(listed); got != listed {
+		t.Error("a listed pod was trimmed again")
+	}
+	if got, _ := l.transform(listed); got == listed {
+		t.Error("the same pointer passed twice: a second time it is not from the list")
+	}
+	if got, _ := l.transform(pod.DeepCopy()); got.(*corev1.Pod).Spec.Containers[0].Image != "" {
+		t.Error("a watched pod was not trimmed")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,37 +231,59 @@ func (a *agentProcess) get(ctx context.Context, path string) (io.ReadCloser, err
 	return resp.Body, nil
 }
 
-// liveHeap asks the agent for its heap after a full GC (the runtime
-// statistics at the end of the text heap profile) and returns the bytes
-// of live objects (HeapAlloc) and the heap spans in use (HeapInuse).
-func (a *agentProcess) liveHeap(ctx context.Context) (alloc, inuse int64, err error) {
+// runtimeStats asks the agent for its heap profile after a full GC and
+// returns the runtime statistics at its end (HeapAlloc, HeapInuse, NumGC,
+// GCCPUFraction...).
+func (a *agentProcess) runtimeStats(ctx context.Context) (map[string]float64, error) {
 	body, err := a.get(ctx, "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer body.Close()
-	alloc, inuse = -1, -1
+	out := map[string]float64{}
 	s := bufio.NewScanner(body)
 	s.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for s.Scan() {
-		for _, f := range []struct {
-			prefix string
-			to     *int64
-		}{{"# HeapAlloc = ", &alloc}, {"# HeapInuse = ", &inuse}} {
-			if v, ok := strings.CutPrefix(s.Text(), f.prefix); ok {
-				if *f.to, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64); err != nil {
-					return 0, 0, fmt.Errorf("parsing the agent's %q, %w", s.Text(), err)
-				}
-			}
+		name, v, ok := strings.Cut(strings.TrimPrefix(s.Text(), "# "), " = ")
+		if !ok || !strings.HasPrefix(s.Text(), "# ") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			out[name] = f
 		}
 	}
 	if err := s.Err(); err != nil {
-		return 0, 0, fmt.Errorf("reading the agent's heap profile, %w", err)
+		return nil, fmt.Errorf("reading the agent's heap profile, %w", err)
 	}
-	if alloc < 0 || inuse < 0 {
-		return 0, 0, fmt.Errorf("no HeapAlloc or HeapInuse in the agent's heap profile")
+	for _, name := range []string{"HeapAlloc", "HeapInuse", "NumGC", "GCCPUFraction"} {
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("no %s in the agent's heap profile", name)
+		}
 	}
-	return alloc, inuse, nil
+	return out, nil
+}
+
+// cpuSeconds is the CPU time the process used so far (user and system).
+func cpuSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading the CPU time of process %d, %w", pid, err)
+	}
+	// The command may hold spaces; the fields after it may not.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	var ticks float64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing /proc/%d/stat, %w", pid, err)
+		}
+		ticks += v
+	}
+	return ticks / 100, nil // USER_HZ
 }
 
 // memory reports the agent's resident memory now and at its peak, then
@@ -282,12 +305,23 @@ func (a *agentProcess) memory(ctx context.Context, autoscaler string) []Result {
 		}
 		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
 	}
-	alloc, inuse, err := a.liveHeap(ctx)
+	cpu, cpuErr := cpuSeconds(a.pid)
+	uptime := time.Since(a.started)
+	stats, err := a.runtimeStats(ctx)
 	if err != nil {
 		return append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, Skipped: err.Error()})
 	}
-	out = append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, MB: ptrTo(float64(alloc) / (1 << 20)),
-		Note: fmt.Sprintf("the agent's live Go objects after a forced GC at the end of the run (HeapAlloc; heap spans in use %.1f MB), read through its --pprof-address", float64(inuse)/(1<<20))})
+	out = append(out, Result{Name: "agent-heap-live", Autoscaler: autoscaler, MB: ptrTo(stats["HeapAlloc"] / (1 << 20)),
+		Note: fmt.Sprintf("the agent's live Go objects after a forced GC at the end of the run (HeapAlloc; heap spans in use %.1f MB), read through its --pprof-address", stats["HeapInuse"]/(1<<20))})
+	if cpuErr != nil {
+		out = append(out, Result{Name: "agent-cpu", Autoscaler: autoscaler, Skipped: cpuErr.Error()})
+	} else {
+		// GCCPUFraction is of GOMAXPROCS (this machine's CPUs) times
+		// uptime, and counts the mark workers that only use idle CPUs.
+		out = append(out, seconds("agent-cpu", autoscaler, cpu).note(fmt.Sprintf(
+			"the agent's CPU time (user and system) over its %s on %d CPUs: %.0f GC cycles, GCCPUFraction %.4f (idle-CPU mark workers included)",
+			uptime.Round(time.Second), runtime.NumCPU(), stats["NumGC"], stats["GCCPUFraction"])))
+	}
 	if err := a.saveHeapProfile(ctx, "heap-end.pb.gz", false); err != nil {
 		out = append(out, Result{Name: "agent-heap-profile", Autoscaler: autoscaler, Skipped: err.Error()})
 	}
