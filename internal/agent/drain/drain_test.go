@@ -11,13 +11,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
 var podsResource = corev1.SchemeGroupVersion.WithResource("pods")
@@ -56,22 +57,7 @@ func newCluster(t *testing.T, pods ...*corev1.Pod) *cluster {
 		objs = append(objs, p)
 	}
 	c := &cluster{cs: k8sfake.NewClientset(objs...)}
-	c.cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		sel := a.(k8stesting.ListAction).GetListRestrictions().Fields
-		obj, err := c.cs.Tracker().List(podsResource, corev1.SchemeGroupVersion.WithKind("Pod"), a.GetNamespace())
-		if err != nil {
-			return true, nil, err
-		}
-		list := obj.(*corev1.PodList)
-		kept := list.Items[:0]
-		for _, p := range list.Items {
-			if sel == nil || sel.Matches(fields.Set{"spec.nodeName": p.Spec.NodeName}) {
-				kept = append(kept, p)
-			}
-		}
-		list.Items = kept
-		return true, list, nil
-	})
+	testenv.FilterPodsByNodeName(c.cs)
 	c.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if a.GetSubresource() != "eviction" {
 			return false, nil, nil

@@ -14,7 +14,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
+	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
 // capEnv is a fake cluster over a fake provider: every instance of the
@@ -76,22 +76,7 @@ func newCapEnv(t *testing.T, sizes map[string]int, groups ...provider.NodeGroup)
 	})
 	// The fake clientset ignores field selectors; the drain lists a node's
 	// pods by spec.nodeName.
-	e.cs.PrependReactor("list", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		sel := a.(k8stesting.ListAction).GetListRestrictions().Fields
-		obj, err := e.cs.Tracker().List(corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithKind("Pod"), a.GetNamespace())
-		if err != nil {
-			return true, nil, err
-		}
-		list := obj.(*corev1.PodList)
-		kept := list.Items[:0]
-		for _, p := range list.Items {
-			if sel == nil || sel.Matches(fields.Set{"spec.nodeName": p.Spec.NodeName}) {
-				kept = append(kept, p)
-			}
-		}
-		list.Items = kept
-		return true, list, nil
-	})
+	testenv.FilterPodsByNodeName(e.cs)
 	ids := make([]string, 0, len(sizes))
 	for id := range sizes {
 		ids = append(ids, id)
