@@ -16,7 +16,7 @@
 // elsewhere, on-demand before spot; Reaper (L22) replaces on-demand
 // fallback nodes with spot once spot offerings are available again. Both
 // read nodes, pods and PodDisruptionBudgets from informers, drain through
-// the Eviction API (k8s.io/kubectl/pkg/drain, PDBs respected) and delete
+// the Eviction API (internal/agent/drain, PDBs respected) and delete
 // the node's instance through the provider. Their RBAC: nodes get, list,
 // watch, patch; pods get, list, watch; pods/eviction create; apps
 // daemonsets get; policy poddisruptionbudgets list, watch; events create,
