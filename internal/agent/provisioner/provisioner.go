@@ -18,9 +18,8 @@
 // read nodes, pods and PodDisruptionBudgets from informers, drain through
 // the Eviction API (internal/agent/drain, PDBs respected) and delete
 // the node's instance through the provider. Their RBAC: nodes get, list,
-// watch, patch; pods get, list, watch; pods/eviction create; apps
-// daemonsets get; policy poddisruptionbudgets list, watch; events create,
-// patch.
+// watch, patch; pods get, list, watch; pods/eviction create; policy
+// poddisruptionbudgets list, watch; events create, patch.
 package provisioner
 
 import (
