@@ -136,9 +136,6 @@ func New(opts Options) (*Provisioner, error) {
 type request struct {
 	group string
 	at    time.Time
-	// counted is set when no capacity was asked for the pod itself: it was
-	// counted on capacity already booting for earlier requests.
-	counted bool
 	// bootingVersion is the pod's resourceVersion the last time capacity
 	// of this request was seen booting ("" if never), registeredAt the
 	// first pass after that which saw none of it booting.
@@ -491,7 +488,7 @@ func (p *Provisioner) subtractBooting(waiting, pods []*corev1.Pod, groups []*gro
 		for _, pod := range placed {
 			if _, ok := p.requested[pod.UID]; !ok {
 				// It is booting now: settle may free the pod once it registered.
-				p.requested[pod.UID] = request{group: g.ID, at: now, counted: true, bootingVersion: pod.ResourceVersion}
+				p.requested[pod.UID] = request{group: g.ID, at: now, bootingVersion: pod.ResourceVersion}
 				p.observe(pod, now)
 			}
 		}

@@ -68,18 +68,19 @@ func (t *trial) startAgent(command []string, profiles string) (*agentProcess, er
 			return nil, fmt.Errorf("creating the profile directory, %w", err)
 		}
 	}
-	return t.launchAgent(command, "bosun-agent.log", profiles)
+	return t.launchAgent(command, "bosun-agent.log", profiles, "")
 }
 
 // launchAgent starts `bosun agent` against the trial's cluster and cloud
-// (startAgent prepared them), its profiles on a free loopback port.
-func (t *trial) launchAgent(command []string, logName, profiles string, extra ...string) (*agentProcess, error) {
+// (startAgent prepared them), its profiles on a free loopback port and its
+// metrics and probes on listen ("": none).
+func (t *trial) launchAgent(command []string, logName, profiles, listen string) (*agentProcess, error) {
 	pprof, err := freeLoopbackAddress()
 	if err != nil {
 		return nil, err
 	}
-	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile))...)
-	args = append(append(args, "--pprof-address="+pprof), extra...)
+	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile), listen)...)
+	args = append(args, "--pprof-address="+pprof)
 	logPath := filepath.Join(t.cp.Dir, "logs", logName)
 	t.progress("starting %s %s (log %s)", command[0], strings.Join(args, " "), logPath)
 	stop, pid, err := launch(command[0], args, logPath)
@@ -98,7 +99,7 @@ func (t *trial) restartedAgent(ctx context.Context, command []string, autoscaler
 	if err != nil {
 		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: err.Error()}}
 	}
-	a, err := t.launchAgent(command, "bosun-agent-restart.log", "", "--listen-address="+listen)
+	a, err := t.launchAgent(command, "bosun-agent-restart.log", "", listen)
 	if err != nil {
 		return []Result{{Name: "agent-restart", Autoscaler: autoscaler, Skipped: err.Error()}}
 	}
@@ -128,16 +129,24 @@ func (t *trial) restartedAgent(ctx context.Context, command []string, autoscaler
 	}
 	what := "a second `bosun agent` (same controllers, dry-run) started once every pod was bound, as after a restart: its caches sync from lists of every pod"
 	out := []Result{seconds("agent-restart-sync", autoscaler, synced.Seconds()).note("start to /readyz (every informer cache synced), " + what)}
-	for _, f := range []struct{ name, field string }{{"agent-restart-rss", "VmRSS:"}, {"agent-restart-rss-peak", "VmHWM:"}} {
+	return append(out, a.residentMemory("agent-restart-rss", autoscaler, what+", 15 s after it synced", "; ")...)
+}
+
+// residentMemory reports the agent's RSS now (name) and at its peak
+// (name-peak) against the 150 MB target; the RSS note ends with sep and
+// the anonymous and file-backed split.
+func (a *agentProcess) residentMemory(name, autoscaler, what, sep string) []Result {
+	var out []Result
+	for _, f := range []struct{ name, field string }{{name, "VmRSS:"}, {name + "-peak", "VmHWM:"}} {
 		b, err := procStatus(a.pid, f.field)
 		if err != nil {
 			out = append(out, Result{Name: f.name, Autoscaler: autoscaler, Skipped: err.Error()})
 			continue
 		}
 		mb := float64(b) / (1 << 20)
-		note := what + ", 15 s after it synced"
+		note := what
 		if f.field == "VmRSS:" {
-			note += "; " + a.rss()
+			note += sep + a.rss()
 		}
 		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
 	}
@@ -159,15 +168,16 @@ func freeLoopbackAddress() (string, error) {
 }
 
 // AgentArgs are the arguments of `bosun agent` for the scale scenario:
-// every controller, dry-run, the local cloud's endpoint file, no HTTP
-// listener (several benchmarks may run side by side).
-func AgentArgs(kubeconfig, endpointFile string) []string {
+// every controller, dry-run, the local cloud's endpoint file, the HTTP
+// listener on listen ("": none, so several benchmarks may run side by
+// side).
+func AgentArgs(kubeconfig, endpointFile, listen string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--controllers=" + strings.Join(agentControllers, ","),
 		"--overprovisioner-configmap=" + overprovisionerNamespace + "/" + overprovisioningConfigMap,
 		"--provider=local", "--local-cloud=" + endpointFile, "--cluster=" + clusterID,
-		"--dry-run", "--listen-address=", "--log-format=text", "--log-level=warn",
+		"--dry-run", "--listen-address=" + listen, "--log-format=text", "--log-level=warn",
 	}
 }
 
@@ -291,20 +301,7 @@ func cpuSeconds(pid int) (float64, error) {
 // the resident figures).
 func (a *agentProcess) memory(ctx context.Context, autoscaler string) []Result {
 	what := "`bosun agent` with " + strings.Join(agentControllers, ", ") + " in dry-run (same informers and decisions, no changes), its own process"
-	var out []Result
-	for _, f := range []struct{ name, field string }{{"agent-rss", "VmRSS:"}, {"agent-rss-peak", "VmHWM:"}} {
-		b, err := procStatus(a.pid, f.field)
-		if err != nil {
-			out = append(out, Result{Name: f.name, Autoscaler: autoscaler, Skipped: err.Error()})
-			continue
-		}
-		mb := float64(b) / (1 << 20)
-		note := what
-		if f.field == "VmRSS:" {
-			note += "; now " + a.rss()
-		}
-		out = append(out, Result{Name: f.name, Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: note})
-	}
+	out := a.residentMemory("agent-rss", autoscaler, what, "; now ")
 	cpu, cpuErr := cpuSeconds(a.pid)
 	uptime := time.Since(a.started)
 	stats, err := a.runtimeStats(ctx)

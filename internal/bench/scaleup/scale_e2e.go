@@ -37,8 +37,7 @@ func (t *trial) growthBound(ctx context.Context, autoscaler string) ([]Result, e
 	if len(waits) == 0 {
 		return nil, fmt.Errorf("no growth pod is bound")
 	}
-	sort.Float64s(waits)
-	at := func(q float64) float64 { return waits[min(len(waits)-1, int(q*float64(len(waits))))] }
+	at := quantiles(waits)
 	note := fmt.Sprintf("%d growth pods, from creation to bound (API timestamps, to the second): the decision, the %s boot, the scheduler under load", len(waits), t.bootDelay())
 	return []Result{
 		seconds("growth-pod-created-to-bound-p50", autoscaler, at(0.50)).note(note),
@@ -134,8 +133,7 @@ func (d *decisionTimes) results(autoscaler string) []Result {
 	if len(lat) == 0 {
 		return []Result{{Name: "pending-to-requested-p99", Autoscaler: autoscaler, Target: "< 1 s", Skipped: "no pod has both a FailedScheduling Event time and a decision"}}
 	}
-	sort.Float64s(lat)
-	at := func(q float64) float64 { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	at := quantiles(lat)
 	p99 := at(0.99)
 	return []Result{
 		seconds("pending-to-requested-p50", autoscaler, at(0.50)).note(fmt.Sprintf(
@@ -143,6 +141,13 @@ func (d *decisionTimes) results(autoscaler string) []Result {
 			len(d.decided), len(lat))),
 		seconds("pending-to-requested-p90", autoscaler, at(0.90)),
 		seconds("pending-to-requested-p99", autoscaler, p99).target("< 1 s", p99 < 1),
-		seconds("pending-to-requested-max", autoscaler, lat[len(lat)-1]),
+		seconds("pending-to-requested-max", autoscaler, at(1)),
 	}
+}
+
+// quantiles sorts samples (not empty) and returns their nearest-rank
+// q-quantile; q = 1 is the largest.
+func quantiles(samples []float64) func(q float64) float64 {
+	sort.Float64s(samples)
+	return func(q float64) float64 { return samples[min(len(samples)-1, int(q*float64(len(samples))))] }
 }
