@@ -160,13 +160,25 @@ func TestIntegrationImpersonationGroups(t *testing.T) {
 	if err := c.WaitSynced(wctx); err != nil {
 		t.Fatal(err)
 	}
-	h, err := c.Handler(console.Auth{TrustedHeader: "X-Forwarded-User", TrustedGroupsHeader: "X-Forwarded-Groups",
-		Tokens: map[string]console.User{"dana-token": {Name: "dana", Groups: []string{"shop-devs"}}}})
+	// One console behind a proxy, one with a token file: the two methods
+	// exclude each other (issue 18 item 3).
+	byHeader, err := c.Handler(console.Auth{TrustedHeader: "X-Forwarded-User", TrustedGroupsHeader: "X-Forwarded-Groups"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	byToken, err := c.Handler(console.Auth{Tokens: map[string]console.User{"dana-token": {Name: "dana", Groups: []string{"shop-devs"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	headerSrv, tokenSrv := httptest.NewServer(byHeader), httptest.NewServer(byToken)
+	t.Cleanup(headerSrv.Close)
+	t.Cleanup(tokenSrv.Close)
+	srvFor := func(h http.Header) *httptest.Server {
+		if h.Get("Authorization") != "" {
+			return tokenSrv
+		}
+		return headerSrv
+	}
 	do := func(u string, header http.Header) (int, string) {
 		req, _ := http.NewRequest("GET", u, nil)
 		req.Header = header
@@ -181,10 +193,10 @@ func TestIntegrationImpersonationGroups(t *testing.T) {
 		}
 		return resp.StatusCode, string(b)
 	}
-	detail := srv.URL + "/api/clusters/alpha/namespaces/" + f.ns + "/pods/grp"
-	search := srv.URL + "/api/search?q=" + urlq("grp ns:"+f.ns)
+	detail := "/api/clusters/alpha/namespaces/" + f.ns + "/pods/grp"
+	search := "/api/search?q=" + urlq("grp ns:"+f.ns)
 	found := func(header http.Header) bool {
-		code, body := do(search, header)
+		code, body := do(srvFor(header).URL+search, header)
 		if code != http.StatusOK {
 			t.Fatalf("search: %d %s", code, body)
 		}
@@ -209,7 +221,7 @@ func TestIntegrationImpersonationGroups(t *testing.T) {
 			if tt.allow {
 				want = http.StatusOK
 			}
-			if code, body := do(detail, tt.header); code != want {
+			if code, body := do(srvFor(tt.header).URL+detail, tt.header); code != want {
 				t.Errorf("detail = %d, want %d: %s", code, want, body)
 			}
 			if got := found(tt.header); got != tt.allow {

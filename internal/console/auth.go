@@ -3,10 +3,13 @@ package console
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 )
@@ -32,31 +35,115 @@ type Auth struct {
 	// or repeated. Empty: trusted-header users have no groups. The proxy
 	// must set or strip it, as it does the user header.
 	TrustedGroupsHeader string
+	// TrustedProxies are the source addresses the trusted headers are
+	// accepted from: the authenticating proxy's. Empty means loopback only
+	// (a proxy beside the console, as a sidecar or on the same host). A
+	// request from anywhere else is refused even if it carries the header.
+	TrustedProxies []netip.Prefix
 }
 
 // Enabled reports whether any method is configured.
 func (a Auth) Enabled() bool { return len(a.Tokens) > 0 || a.TrustedHeader != "" }
 
-// user returns the authenticated user of r; ok is false when there is
-// none.
-func (a Auth) user(r *http.Request) (User, bool) {
-	if a.TrustedHeader != "" {
-		if name := r.Header.Get(a.TrustedHeader); name != "" {
-			u := User{Name: name}
-			if a.TrustedGroupsHeader != "" {
-				u.Groups = splitGroups(r.Header.Values(a.TrustedGroupsHeader))
-			}
-			return u, true
+// ErrAuthConflict is returned by Validate when tokens and a trusted header
+// are both configured.
+var ErrAuthConflict = errors.New("a token file and a trusted header exclude each other: any client that reaches the console directly could send the header and skip the token; use one method")
+
+// Validate reports configurations that would let a request in without
+// proof of who sent it: tokens together with a trusted header (the header
+// alone would pass), or groups or proxies without the header they qualify.
+func (a Auth) Validate() error {
+	if len(a.Tokens) > 0 && a.TrustedHeader != "" {
+		return ErrAuthConflict
+	}
+	if a.TrustedHeader == "" && (a.TrustedGroupsHeader != "" || len(a.TrustedProxies) > 0) {
+		return errors.New("trusted groups header and trusted proxies need a trusted header")
+	}
+	return nil
+}
+
+// loopbackProxies are the trusted proxies when none are configured.
+var loopbackProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// fromTrustedProxy reports whether r's peer address is one of the
+// trusted proxies.
+func (a Auth) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	proxies := a.TrustedProxies
+	if len(proxies) == 0 {
+		proxies = loopbackProxies
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range proxies {
+		if p.Contains(addr) {
+			return true
 		}
+	}
+	return false
+}
+
+// authenticator decides who a request comes from. Built once from Auth.
+type authenticator struct {
+	auth   Auth
+	tokens tokenSet
+}
+
+// user returns the authenticated user of r; ok is false when there is
+// none. With a trusted header, only the header counts, and only from a
+// trusted proxy; with tokens, only the bearer token counts.
+func (a authenticator) user(r *http.Request) (User, bool) {
+	if a.auth.TrustedHeader != "" {
+		name := r.Header.Get(a.auth.TrustedHeader)
+		if name == "" || !a.auth.fromTrustedProxy(r) {
+			return User{}, false
+		}
+		u := User{Name: name}
+		if a.auth.TrustedGroupsHeader != "" {
+			u.Groups = splitGroups(r.Header.Values(a.auth.TrustedGroupsHeader))
+		}
+		return u, true
 	}
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
-		for known, user := range a.Tokens {
-			if subtle.ConstantTimeCompare([]byte(known), []byte(tok)) == 1 {
-				return user, true
-			}
-		}
+		return a.tokens.match(tok)
 	}
 	return User{}, false
+}
+
+// tokenSet holds the SHA-256 of every known token. match hashes the
+// presented token to the same fixed length and compares it with every
+// entry in constant time, without stopping at a match, so neither the
+// length of a token nor its position in the file shows in the timing.
+type tokenSet struct {
+	sums  [][sha256.Size]byte
+	users []User
+	// compare is subtle.ConstantTimeCompare; tests record the calls.
+	compare func(a, b []byte) int
+}
+
+func newTokenSet(tokens map[string]User) tokenSet {
+	ts := tokenSet{compare: subtle.ConstantTimeCompare}
+	for tok, u := range tokens {
+		ts.sums = append(ts.sums, sha256.Sum256([]byte(tok)))
+		ts.users = append(ts.users, u)
+	}
+	return ts
+}
+
+func (ts tokenSet) match(tok string) (User, bool) {
+	sum := sha256.Sum256([]byte(tok))
+	found := -1
+	for i := range ts.sums {
+		eq := ts.compare(ts.sums[i][:], sum[:])
+		// Select without branching on the secret comparison.
+		found = subtle.ConstantTimeSelect(eq, i, found)
+	}
+	if found < 0 {
+		return User{}, false
+	}
+	return ts.users[found], true
 }
 
 // splitGroups reads groups from header values, each comma separated.
@@ -93,12 +180,13 @@ func (a Auth) wrap(h http.Handler) http.Handler {
 	if !a.Enabled() {
 		return h
 	}
+	authn := authenticator{auth: a, tokens: newTokenSet(a.Tokens)}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if u, ok := a.user(r); ok {
+		if u, ok := authn.user(r); ok {
 			h.ServeHTTP(w, r.WithContext(WithUser(r.Context(), u)))
 			return
 		}

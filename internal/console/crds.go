@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
@@ -118,15 +123,92 @@ func (c *Console) CRDs(ctx context.Context, clusterName string) ([]CRD, error) {
 	return out, nil
 }
 
-// CustomObjects lists the instances of one custom resource, live.
-func (c *Console) CustomObjects(ctx context.Context, clusterName string, gvr schema.GroupVersionResource) ([]CustomObject, error) {
+// validCustomGVR checks a group, version and plural taken from a URL
+// before they reach a client: each must be a DNS name (no "/", no "." or
+// ".." segment, nothing percent-encoded), and the group must not be the
+// core group, so a route for custom resources cannot be bent into a read
+// of Secrets or ConfigMaps.
+func validCustomGVR(gvr schema.GroupVersionResource) error {
+	if gvr.Group == "" {
+		return fmt.Errorf("custom resource group is empty: custom resources always have a group (example.com): %w", errBadRequest)
+	}
+	if errs := validation.IsDNS1123Subdomain(gvr.Group); len(errs) > 0 {
+		return fmt.Errorf("custom resource group %q: %s: %w", gvr.Group, strings.Join(errs, "; "), errBadRequest)
+	}
+	if errs := validation.IsDNS1123Label(gvr.Version); len(errs) > 0 {
+		return fmt.Errorf("custom resource version %q: %s: %w", gvr.Version, strings.Join(errs, "; "), errBadRequest)
+	}
+	if errs := validation.IsDNS1123Label(gvr.Resource); len(errs) > 0 {
+		return fmt.Errorf("custom resource plural %q: %s: %w", gvr.Resource, strings.Join(errs, "; "), errBadRequest)
+	}
+	return nil
+}
+
+// validObjectRef checks a namespace and name taken from a URL: the
+// namespace a DNS label (or empty), the name a valid path segment.
+func validObjectRef(namespace, name string) error {
+	if namespace != "" {
+		if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
+			return fmt.Errorf("namespace %q: %s: %w", namespace, strings.Join(errs, "; "), errBadRequest)
+		}
+	}
+	if name == "" {
+		return fmt.Errorf("object name is empty: %w", errBadRequest)
+	}
+	if errs := path.IsValidPathSegmentName(name); len(errs) > 0 {
+		return fmt.Errorf("object name %q: %s: %w", name, strings.Join(errs, "; "), errBadRequest)
+	}
+	return nil
+}
+
+// customResource returns the client for gvr after checking that gvr is
+// well formed and that the cluster serves it as a custom resource: a
+// CustomResourceDefinition named <plural>.<group> exists, declares that
+// group and plural, and serves that version. Anything else is not found,
+// whatever the API server would have answered for the path.
+func (c *Console) customResource(ctx context.Context, clusterName string, gvr schema.GroupVersionResource) (dynamic.NamespaceableResourceInterface, error) {
+	if err := validCustomGVR(gvr); err != nil {
+		return nil, err
+	}
 	dyn, err := c.liveClient(ctx, clusterName)
 	if err != nil {
 		return nil, err
 	}
+	crd, err := dyn.Resource(crdGVR).Get(ctx, gvr.Resource+"."+gvr.Group, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("custom resource %s.%s/%s in %s: no such CustomResourceDefinition: %w", gvr.Resource, gvr.Group, gvr.Version, clusterName, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the CustomResourceDefinition %s.%s in %s, %w", gvr.Resource, gvr.Group, clusterName, err)
+	}
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+	if group != gvr.Group || plural != gvr.Resource || !servesVersion(crd, gvr.Version) {
+		return nil, fmt.Errorf("custom resource %s.%s/%s is not served by %s: %w", gvr.Resource, gvr.Group, gvr.Version, clusterName, ErrNotFound)
+	}
+	return dyn.Resource(gvr), nil
+}
+
+// servesVersion reports whether a CRD serves version.
+func servesVersion(crd *unstructured.Unstructured, version string) bool {
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	for _, v := range versions {
+		if vm, ok := v.(map[string]any); ok && vm["name"] == version && vm["served"] == true {
+			return true
+		}
+	}
+	return false
+}
+
+// CustomObjects lists the instances of one custom resource, live.
+func (c *Console) CustomObjects(ctx context.Context, clusterName string, gvr schema.GroupVersionResource) ([]CustomObject, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	res, err := c.customResource(ctx, clusterName, gvr)
+	if err != nil {
+		return nil, err
+	}
+	list, err := res.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("listing %s in %s, %w", gvr.Resource, clusterName, err)
 	}
@@ -150,13 +232,16 @@ func (c *Console) CustomObjects(ctx context.Context, clusterName string, gvr sch
 
 // CustomObjectYAML reads one custom object live and renders it trimmed.
 func (c *Console) CustomObjectYAML(ctx context.Context, clusterName string, gvr schema.GroupVersionResource, namespace, name string) (string, error) {
-	dyn, err := c.liveClient(ctx, clusterName)
-	if err != nil {
+	if err := validObjectRef(namespace, name); err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	u, err := dyn.Resource(gvr).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+	res, err := c.customResource(ctx, clusterName, gvr)
+	if err != nil {
+		return "", err
+	}
+	u, err := res.Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("reading %s %s/%s in %s, %w", gvr.Resource, namespace, name, clusterName, err)
 	}

@@ -5,14 +5,56 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
+
+// csvWriter is encoding/csv's writer with every cell neutralised for
+// spreadsheets: names, labels and event reasons come from the clusters, and
+// a cell such as =HYPERLINK(...) would run as a formula where the export is
+// opened. Cells starting with =, +, -, @, a tab or a carriage return get a
+// leading single quote (OWASP's advice on CSV injection); numbers, which
+// the console writes itself, are left as they are.
+type csvWriter struct{ *csv.Writer }
+
+func newCSVWriter(w io.Writer) csvWriter { return csvWriter{csv.NewWriter(w)} }
+
+// Write writes one row, neutralised.
+func (cw csvWriter) Write(row []string) error {
+	out := make([]string, len(row))
+	for i, cell := range row {
+		out[i] = csvCell(cell)
+	}
+	return cw.Writer.Write(out)
+}
+
+// WriteAll writes rows, neutralised, and flushes.
+func (cw csvWriter) WriteAll(rows [][]string) error {
+	for _, row := range rows {
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvCell returns cell safe to open in a spreadsheet.
+func csvCell(cell string) string {
+	if cell == "" || !strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return cell
+	}
+	if _, err := strconv.ParseFloat(cell, 64); err == nil {
+		return cell
+	}
+	return "'" + cell
+}
 
 // ItemsCSV writes a result as CSV: one row per item with the fixed columns
 // of `kubectl get` plus one column per label key asked for. stale is true
 // for items of a cluster that is down.
 func ItemsCSV(w io.Writer, res Result, labelCols []string) error {
-	cw := csv.NewWriter(w)
+	cw := newCSVWriter(w)
 	header := []string{"cluster", "kind", "namespace", "name", "ready", "status", "restarts", "node", "created", "stale"}
 	for _, l := range labelCols {
 		header = append(header, "label:"+l)
@@ -42,7 +84,7 @@ func ItemsCSV(w io.Writer, res Result, labelCols []string) error {
 // CostCSV writes one aggregation of a cost report: by is cluster,
 // namespace, team, app, node or pod. Figures are USD per hour.
 func CostCSV(w io.Writer, r CostReport, by string) error {
-	cw := csv.NewWriter(w)
+	cw := newCSVWriter(w)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
 	var rows [][]string
 	switch by {

@@ -183,20 +183,19 @@ func summaryObject(k Kind, it *Item) map[string]any {
 	return obj
 }
 
-// renderYAML renders the trimmed object with its apiVersion and kind. A
-// Secret is rendered from metadata only: its data is never in the cache,
-// and any data or stringData field is dropped here as well.
+// renderYAML renders an object after redact (no managed fields, no
+// last-applied-configuration, no data of any Secret or ConfigMap, judged by
+// the object's own kind, then by k), with its apiVersion and kind set from
+// k where it has none, as a cached summary has not.
 func renderYAML(k Kind, m map[string]any) (string, error) {
-	m["apiVersion"], m["kind"] = k.APIVersion(), k.Name
-	if k.Name == "Secret" {
+	redact(m)
+	if _, ok := m["kind"]; !ok {
+		m["apiVersion"], m["kind"] = k.APIVersion(), k.Name
+	}
+	if holdsData(k.Name) {
 		delete(m, "data")
 		delete(m, "stringData")
-	}
-	if md, ok := m["metadata"].(map[string]any); ok {
-		delete(md, "managedFields")
-		if a, ok := md["annotations"].(map[string]any); ok {
-			delete(a, lastApplied)
-		}
+		delete(m, "binaryData")
 	}
 	b, err := yaml.Marshal(m)
 	if err != nil {

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
@@ -130,7 +129,7 @@ func verdict(request, used, recommended float64) string {
 
 // RightSizingCSV writes the report's rows as CSV.
 func RightSizingCSV(w io.Writer, rep RightSizingReport) error {
-	cw := csv.NewWriter(w)
+	cw := newCSVWriter(w)
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	if err := cw.Write([]string{"cluster", "namespace", "workload", "container", "pods", "samples",
 		"cpu_request", "cpu_p95", "cpu_max", "cpu_recommended", "cpu_verdict",

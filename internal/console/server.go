@@ -37,6 +37,9 @@ type server struct {
 // under /api/, CSV downloads, SVG charts and /metrics. With auth enabled,
 // every request but /healthz needs a user.
 func (c *Console) Handler(auth Auth) (http.Handler, error) {
+	if err := auth.Validate(); err != nil {
+		return nil, err
+	}
 	s := &server{c: c, pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
 		"age":     func(t time.Time) string { return age(c.clock.Now().Sub(t)) },
@@ -69,41 +72,56 @@ func (c *Console) Handler(auth Auth) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fleet", http.StatusFound) })
-	mux.HandleFunc("GET /search", s.search(false))
-	mux.HandleFunc("GET /api/search", s.search(true))
-	for _, api := range []bool{false, true} {
-		prefix := ""
-		if api {
-			prefix = "/api"
-		}
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/namespaces/{namespace}/{kind}", s.list(api))
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/{kind}", s.list(api))
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/namespaces/{namespace}/{kind}/{name}", s.detail(api))
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/{kind}/{name}", s.detail(api))
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.pattern, rt.handler)
 	}
-	for _, api := range []bool{false, true} {
-		prefix := ""
-		if api {
-			prefix = "/api"
-		}
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/crds", s.crds(api))
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/custom/{group}/{version}/{plural}", s.customList(api))
-		mux.HandleFunc("GET "+prefix+"/clusters/{cluster}/custom/{group}/{version}/{plural}/{name}", s.customDetail(api))
-	}
-	mux.HandleFunc("GET /fleet", s.fleet(false))
-	mux.HandleFunc("GET /api/fleet", s.fleet(true))
-	mux.HandleFunc("GET /api/clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Clusters()) })
-	mux.HandleFunc("GET /cost", s.cost(false))
-	mux.HandleFunc("GET /api/cost", s.cost(true))
-	mux.HandleFunc("GET /cost.csv", s.costCSV)
-	mux.HandleFunc("GET /rightsizing", s.rightSizing(false))
-	mux.HandleFunc("GET /api/rightsizing", s.rightSizing(true))
-	mux.HandleFunc("GET /rightsizing.csv", s.rightSizingCSV)
-	mux.HandleFunc("GET /charts/{chart}", s.chart)
-	mux.HandleFunc("GET /metrics", s.metrics)
 	return auth.wrap(secureHeaders(mux)), nil
+}
+
+// route is one pattern of the console's mux and its handler.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// routes lists every route the console serves but /static/ (embedded
+// files): one table, so the security tests walk exactly what is served.
+func (s *server) routes() []route {
+	c := s.c
+	rs := []route{
+		{"GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }},
+		{"GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/fleet", http.StatusFound) }},
+		{"GET /search", s.search(false)},
+		{"GET /api/search", s.search(true)},
+	}
+	for _, api := range []bool{false, true} {
+		prefix := ""
+		if api {
+			prefix = "/api"
+		}
+		rs = append(rs,
+			route{"GET " + prefix + "/clusters/{cluster}/namespaces/{namespace}/{kind}", s.list(api)},
+			route{"GET " + prefix + "/clusters/{cluster}/{kind}", s.list(api)},
+			route{"GET " + prefix + "/clusters/{cluster}/namespaces/{namespace}/{kind}/{name}", s.detail(api)},
+			route{"GET " + prefix + "/clusters/{cluster}/{kind}/{name}", s.detail(api)},
+			route{"GET " + prefix + "/clusters/{cluster}/crds", s.crds(api)},
+			route{"GET " + prefix + "/clusters/{cluster}/custom/{group}/{version}/{plural}", s.customList(api)},
+			route{"GET " + prefix + "/clusters/{cluster}/custom/{group}/{version}/{plural}/{name}", s.customDetail(api)},
+		)
+	}
+	return append(rs,
+		route{"GET /fleet", s.fleet(false)},
+		route{"GET /api/fleet", s.fleet(true)},
+		route{"GET /api/clusters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Clusters()) }},
+		route{"GET /cost", s.cost(false)},
+		route{"GET /api/cost", s.cost(true)},
+		route{"GET /cost.csv", s.costCSV},
+		route{"GET /rightsizing", s.rightSizing(false)},
+		route{"GET /api/rightsizing", s.rightSizing(true)},
+		route{"GET /rightsizing.csv", s.rightSizingCSV},
+		route{"GET /charts/{chart}", s.chart},
+		route{"GET /metrics", s.metrics},
+	)
 }
 
 // secureHeaders keeps pages from being framed or sniffed; scripts are

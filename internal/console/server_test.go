@@ -2,12 +2,16 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -265,37 +269,48 @@ func TestAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := Auth{Tokens: tokens, TrustedHeader: "X-Forwarded-User", TrustedGroupsHeader: "X-Forwarded-Groups"}
-	h := a.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u := UserFrom(r.Context())
 		fmt.Fprintf(w, "%s %s", u.Name, strings.Join(u.Groups, "+"))
-	}))
+	})
+	byToken := Auth{Tokens: tokens}.wrap(echo)
+	byHeader := Auth{TrustedHeader: "X-Forwarded-User", TrustedGroupsHeader: "X-Forwarded-Groups"}.wrap(echo)
+	byHeaderFromProxy := Auth{TrustedHeader: "X-Forwarded-User", TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}.wrap(echo)
+	const local, remote, proxy = "127.0.0.1:40000", "192.0.2.1:40000", "10.1.2.3:40000"
 	for _, tt := range []struct {
 		name   string
+		h      http.Handler
+		from   string
 		path   string
 		header http.Header
 		want   int
 		// user is "name group+group" as the handler sees it.
 		user string
 	}{
-		{"no credentials", "/search", nil, 401, ""},
-		{"wrong token", "/search", http.Header{"Authorization": {"Bearer nope"}}, 401, ""},
-		{"token without groups", "/search", http.Header{"Authorization": {"Bearer s3cret"}}, 200, "alice "},
-		{"comma-separated token with groups", "/search", http.Header{"Authorization": {"Bearer other"}}, 200, "bob shop-devs+oncall"},
-		{"proxy header", "/api/fleet", http.Header{"X-Forwarded-User": {"carol"}}, 200, "carol "},
-		{"proxy groups, comma separated and repeated", "/api/fleet",
+		{"no credentials", byToken, remote, "/search", nil, 401, ""},
+		{"wrong token", byToken, remote, "/search", http.Header{"Authorization": {"Bearer nope"}}, 401, ""},
+		{"token prefix is not the token", byToken, remote, "/search", http.Header{"Authorization": {"Bearer s3cre"}}, 401, ""},
+		{"token without groups", byToken, remote, "/search", http.Header{"Authorization": {"Bearer s3cret"}}, 200, "alice "},
+		{"comma-separated token with groups", byToken, remote, "/search", http.Header{"Authorization": {"Bearer other"}}, 200, "bob shop-devs+oncall"},
+		{"a header is no token", byToken, remote, "/search", http.Header{"X-Forwarded-User": {"admin"}}, 401, ""},
+		{"proxy header", byHeader, local, "/api/fleet", http.Header{"X-Forwarded-User": {"carol"}}, 200, "carol "},
+		{"proxy groups, comma separated and repeated", byHeader, local, "/api/fleet",
 			http.Header{"X-Forwarded-User": {"carol"}, "X-Forwarded-Groups": {"shop-devs, sre", "oncall"}}, 200, "carol shop-devs+sre+oncall"},
-		{"groups alone are no user", "/search", http.Header{"X-Forwarded-Groups": {"system:masters"}}, 401, ""},
-		{"healthz is open", "/healthz", nil, 200, " "},
+		{"groups alone are no user", byHeader, local, "/search", http.Header{"X-Forwarded-Groups": {"system:masters"}}, 401, ""},
+		{"header from a client that is not the proxy", byHeader, remote, "/search", http.Header{"X-Forwarded-User": {"admin"}}, 401, ""},
+		{"header from a configured proxy", byHeaderFromProxy, proxy, "/search", http.Header{"X-Forwarded-User": {"dave"}}, 200, "dave "},
+		{"loopback is not trusted once proxies are configured", byHeaderFromProxy, local, "/search", http.Header{"X-Forwarded-User": {"dave"}}, 401, ""},
+		{"healthz is open", byToken, remote, "/healthz", nil, 200, " "},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", tt.path, nil)
+			req.RemoteAddr = tt.from
 			req.Header = tt.header.Clone()
 			if req.Header == nil {
 				req.Header = http.Header{}
 			}
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+			tt.h.ServeHTTP(rec, req)
 			if rec.Code != tt.want {
 				t.Errorf("status = %d, want %d", rec.Code, tt.want)
 			}
@@ -305,8 +320,9 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	// Without a groups header configured, a client's groups are ignored.
-	plain := Auth{TrustedHeader: "X-Forwarded-User"}
+	plain := authenticator{auth: Auth{TrustedHeader: "X-Forwarded-User"}}
 	req := httptest.NewRequest("GET", "/search", nil)
+	req.RemoteAddr = local
 	req.Header.Set("X-Forwarded-User", "carol")
 	req.Header.Set("X-Forwarded-Groups", "system:masters")
 	if u, _ := plain.user(req); len(u.Groups) != 0 {
@@ -321,6 +337,51 @@ func TestAuth(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:8080": true, "localhost:80": true, "[::1]:8080": true, "0.0.0.0:8080": false, ":8080": false, "10.0.0.1:80": false} {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// Issue 18 item 3: tokens and a trusted header together would let a bare
+// header through; the console refuses to start with both.
+func TestAuthRefusesTokensWithTrustedHeader(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := Auth{Tokens: map[string]User{"s3cret": {Name: "alice"}}, TrustedHeader: "X-Forwarded-User"}
+	if _, err := c.Handler(both); !errors.Is(err, ErrAuthConflict) {
+		t.Errorf("Handler(tokens + trusted header) error = %v, want ErrAuthConflict", err)
+	}
+	if err := (Auth{TrustedGroupsHeader: "X-Forwarded-Groups"}).Validate(); err == nil {
+		t.Error("a groups header without a user header was accepted")
+	}
+}
+
+// Issue 18 item 9: a token is compared, as a fixed-length hash, with every
+// known token, and the loop does not stop at a match, so timing shows
+// neither the length nor the position of a token.
+func TestTokenCompareIsFixedLengthAndComplete(t *testing.T) {
+	tokens := map[string]User{}
+	for i := 0; i < 5; i++ {
+		tokens[fmt.Sprintf("token-%d-%s", i, strings.Repeat("x", i*7))] = User{Name: fmt.Sprintf("user%d", i)}
+	}
+	ts := newTokenSet(tokens)
+	for _, presented := range []string{"token-0-", "token-4-" + strings.Repeat("x", 28), "nope", strings.Repeat("y", 500)} {
+		var calls int
+		ts.compare = func(a, b []byte) int {
+			calls++
+			if len(a) != sha256.Size || len(b) != sha256.Size {
+				t.Errorf("compared %d and %d bytes, want %d each", len(a), len(b), sha256.Size)
+			}
+			return subtle.ConstantTimeCompare(a, b)
+		}
+		u, ok := ts.match(presented)
+		if calls != len(tokens) {
+			t.Errorf("match(%.10q) compared %d tokens, want all %d", presented, calls, len(tokens))
+		}
+		want, known := tokens[presented]
+		if ok != known || u.Name != want.Name {
+			t.Errorf("match(%.10q) = %v, %v; want %v, %v", presented, u, ok, want, known)
 		}
 	}
 }

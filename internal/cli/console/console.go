@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,7 @@ type flagpole struct {
 	usageInterval  time.Duration
 	usageWindow    time.Duration
 	impersonate    bool
+	trustedProxies []string
 	printRBAC      bool
 	localCloud     string
 }
@@ -57,10 +59,12 @@ never blocks the others. With --fleet, environment, provider, region and
 channel come from the fleet registry (matched by cluster id or alias).
 
 Listening beyond loopback needs authentication: --token-file (bearer tokens)
-or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
+or --trusted-header (set by an authenticating proxy), never both. The header is
+accepted only from --trusted-proxy addresses (default: loopback). See
+docs/console.md and docs/security.md.`,
 		Example: `  bosun console --kubeconfig ~/.bosun/kubeconfig
   bosun console --contexts prod-eu1,staging-eu1 --fleet ./fleet
-  bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User
+  bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User --trusted-proxy 10.0.3.7
   bosun console --listen 0.0.0.0:8080 --trusted-header X-Forwarded-User \
     --trusted-groups-header X-Forwarded-Groups --impersonate`,
 		Args: cobra.NoArgs,
@@ -80,6 +84,7 @@ or --trusted-header (set by an authenticating proxy). See docs/console.md.`,
 	f.StringVar(&flags.listen, "listen", "127.0.0.1:8080", "address to serve on")
 	f.StringVar(&flags.tokenFile, "token-file", "", `file of "token user" lines; requests need "Authorization: Bearer <token>"`)
 	f.StringVar(&flags.trustedHeader, "trusted-header", "", "header carrying the user from an authenticating proxy (e.g. X-Forwarded-User)")
+	f.StringSliceVar(&flags.trustedProxies, "trusted-proxy", nil, "with --trusted-header: addresses or CIDRs of the authenticating proxy; the header is accepted from these only (default: loopback, a proxy beside the console)")
 	f.StringVar(&flags.groupsHeader, "trusted-groups-header", "", "with --trusted-header: header carrying the user's groups, comma separated (e.g. X-Forwarded-Groups); passed on when impersonating")
 	f.StringVar(&flags.priceOverrides, "price-overrides", "", "YAML list of negotiated or reserved prices (instanceType, lifecycle, hourlyUSD, note)")
 	f.StringVar(&flags.region, "region", "us-east-1", "region for pricing nodes without a topology.kubernetes.io/region label")
@@ -115,7 +120,20 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 	if f.groupsHeader != "" && f.trustedHeader == "" {
 		return console.Options{}, auth, errors.New("--trusted-groups-header needs --trusted-header")
 	}
+	if len(f.trustedProxies) > 0 && f.trustedHeader == "" {
+		return console.Options{}, auth, errors.New("--trusted-proxy needs --trusted-header")
+	}
+	if f.tokenFile != "" && f.trustedHeader != "" {
+		return console.Options{}, auth, errors.New("--token-file and --trusted-header exclude each other: a client reaching the console directly could send the header and skip the token; use tokens, or the header behind an authenticating proxy (see docs/security.md)")
+	}
 	auth.TrustedGroupsHeader = f.groupsHeader
+	for _, p := range f.trustedProxies {
+		prefix, err := parseProxy(p)
+		if err != nil {
+			return console.Options{}, auth, err
+		}
+		auth.TrustedProxies = append(auth.TrustedProxies, prefix)
+	}
 	if f.impersonate && !auth.Enabled() {
 		return console.Options{}, auth, errors.New("--impersonate needs --token-file or --trusted-header to know the user")
 	}
@@ -160,6 +178,18 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 		opts.Cost.Overrides = o
 	}
 	return opts, auth, nil
+}
+
+// parseProxy reads one --trusted-proxy value: a CIDR or a single address.
+func parseProxy(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("--trusted-proxy %q: want an address or CIDR (10.0.0.5, 10.0.0.0/16, fd00::/8)", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // orNever maps a flag's 0 ("never"/"none") to the console's negative.

@@ -36,6 +36,9 @@ func TestConsoleFlagsRejected(t *testing.T) {
 	if err := os.WriteFile(kc, []byte(kubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte("s3cret alice\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -48,6 +51,9 @@ func TestConsoleFlagsRejected(t *testing.T) {
 		{"missing token file", []string{"--kubeconfig", kc, "--token-file", filepath.Join(dir, "none")}, "token file"},
 		{"local cloud not running", []string{"--kubeconfig", kc, "--local-cloud", dir}, "--local-cloud"},
 		{"groups header without trusted header", []string{"--kubeconfig", kc, "--trusted-groups-header", "X-Forwarded-Groups"}, "needs --trusted-header"},
+		{"tokens and a trusted header", []string{"--kubeconfig", kc, "--token-file", filepath.Join(dir, "tokens"), "--trusted-header", "X-Forwarded-User"}, "exclude each other"},
+		{"proxy without trusted header", []string{"--kubeconfig", kc, "--trusted-proxy", "10.0.0.1"}, "--trusted-proxy needs --trusted-header"},
+		{"proxy that is no address", []string{"--kubeconfig", kc, "--trusted-header", "X-Forwarded-User", "--trusted-proxy", "proxy.local"}, `--trusted-proxy "proxy.local": want an address or CIDR`},
 		{"kind retry above its max", []string{"--kubeconfig", kc, "--kind-retry", "10m"}, "--kind-retry 10m0s must be"},
 		{"usage window shorter than the interval", []string{"--kubeconfig", kc, "--usage-interval", "5m", "--usage-window", "1m"}, "--usage-window 1m0s must be at least"},
 		{"missing price overrides", []string{"--kubeconfig", kc, "--price-overrides", filepath.Join(dir, "none")}, "price overrides"},
