@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 )
@@ -95,5 +96,40 @@ func TestRenderAgentArgs(t *testing.T) {
 	}
 	if strings.Contains(text, "bosun-agent-janitor") {
 		t.Error("rendered manifests contain the janitor's RBAC")
+	}
+}
+
+// Applied as shipped, the agent scales nothing down on its own: the
+// default uptime is "always" (as the CLI's and kube-downscaler's), so office
+// hours are something a cluster opts into (L24), never a surprise.
+func TestShippedAgentKeepsEverythingUp(t *testing.T) {
+	for _, controllers := range [][]string{nil, {"downscaler"}} {
+		out, err := RenderAgent(AgentOptions{Controllers: controllers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(out), "\n---\n") {
+			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(strings.TrimPrefix(doc, "---\n")), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, ok := obj.(*appsv1.Deployment)
+			if !ok {
+				continue
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, a := range c.Args {
+					name, value, _ := strings.Cut(a, "=")
+					if (name == "--default-uptime" && value != "always") || (name == "--default-downtime" && value != "never") {
+						t.Errorf("controllers %v: the shipped Deployment passes %s: it would scale every workload down outside those hours", controllers, a)
+					}
+				}
+				for _, e := range c.Env {
+					if e.Name == "DEFAULT_UPTIME" || e.Name == "DEFAULT_DOWNTIME" {
+						t.Errorf("controllers %v: the shipped Deployment sets %s=%s", controllers, e.Name, e.Value)
+					}
+				}
+			}
+		}
 	}
 }
