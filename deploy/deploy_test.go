@@ -82,20 +82,29 @@ func TestRenderAgent(t *testing.T) {
 }
 
 // Extra arguments land in the agent's command line, quoted, after
-// --controllers, and the capacity controllers bring their RBAC.
+// --controllers.
 func TestRenderAgentArgs(t *testing.T) {
-	out, err := RenderAgent(AgentOptions{Controllers: []string{"provisioner", "interruption"}, Args: []string{"--cluster=prod eu1", "--provider=local"}})
+	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler", "janitor"}, Args: []string{"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--exclude-names=^keep-"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(out)
-	for _, want := range []string{"- --controllers=provisioner,interruption\n        - \"--cluster=prod eu1\"\n        - \"--provider=local\"\n", "name: bosun-agent-provisioner", "name: bosun-agent-interruption"} {
+	for _, want := range []string{"- --controllers=downscaler,janitor\n        - \"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin\"\n        - \"--exclude-names=^keep-\"\n", "name: bosun-agent-downscaler", "name: bosun-agent-janitor"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered manifests lack %q", want)
 		}
 	}
-	if strings.Contains(text, "bosun-agent-janitor") {
-		t.Error("rendered manifests contain the janitor's RBAC")
+}
+
+// The capacity controllers cannot run in a pod yet: the only provider is
+// the local cloud on the machine of `bosun up`. Rendering them is refused
+// with what to do instead, rather than shipping a Deployment that fails.
+func TestRenderAgentRefusesCapacityControllers(t *testing.T) {
+	for _, controllers := range [][]string{{"provisioner"}, {"downscaler", "interruption"}, {"scale-down", "reaper"}} {
+		out, err := RenderAgent(AgentOptions{Controllers: controllers, Args: []string{"--cluster=prod-eu1", "--provider=local"}})
+		if err == nil || !strings.Contains(err.Error(), "no provider runs in a pod yet") || !strings.Contains(err.Error(), "bosun agent --kubeconfig") {
+			t.Errorf("controllers %v: error %v, output %d bytes; want a refusal that says where they run", controllers, err, len(out))
+		}
 	}
 }
 
