@@ -73,8 +73,14 @@ const (
 	shippedControllers = "--controllers=downscaler,janitor"
 )
 
+// capacityControllers act on the cloud through a provider (--provider).
+var capacityControllers = map[string]bool{"provisioner": true, "interruption": true, "scale-down": true, "reaper": true}
+
 // RenderAgent returns the agent's manifests as one multi-document YAML
 // stream, with the RBAC of the chosen controllers only (least privilege).
+// It refuses the capacity controllers: their one provider so far, the
+// local cloud of `bosun up`, serves the machine that runs it and no pod
+// (no cloud.json, no $HOME there), so such a Deployment could not start.
 func RenderAgent(o AgentOptions) ([]byte, error) {
 	if len(o.Controllers) == 0 {
 		o.Controllers = []string{"downscaler", "janitor"}
@@ -83,12 +89,20 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 		o.Namespace = shippedNamespace
 	}
 	want := map[string]bool{}
+	var capacity []string
 	for _, c := range o.Controllers {
 		f, ok := controllerFiles[c]
 		if !ok {
 			return nil, fmt.Errorf("unknown controller %q (known: %s)", c, strings.Join(knownControllers(), ", "))
 		}
 		want[f] = true
+		if capacityControllers[c] {
+			capacity = append(capacity, c)
+		}
+	}
+	if len(capacity) > 0 {
+		return nil, fmt.Errorf("controllers %s: they act on the cloud, and no provider runs in a pod yet: the local cloud (--provider local) is reached on the machine that runs `bosun up`; run them there with `bosun agent --kubeconfig KUBECONFIG --controllers %s --provider local --cluster ID` (in-cluster capacity controllers come with the AWS provider)",
+			strings.Join(capacity, ", "), strings.Join(capacity, ","))
 	}
 	docs, err := AgentManifests()
 	if err != nil {

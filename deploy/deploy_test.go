@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 )
@@ -81,19 +82,63 @@ func TestRenderAgent(t *testing.T) {
 }
 
 // Extra arguments land in the agent's command line, quoted, after
-// --controllers, and the capacity controllers bring their RBAC.
+// --controllers.
 func TestRenderAgentArgs(t *testing.T) {
-	out, err := RenderAgent(AgentOptions{Controllers: []string{"provisioner", "interruption"}, Args: []string{"--cluster=prod eu1", "--provider=local"}})
+	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler", "janitor"}, Args: []string{"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--exclude-names=^keep-"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(out)
-	for _, want := range []string{"- --controllers=provisioner,interruption\n        - \"--cluster=prod eu1\"\n        - \"--provider=local\"\n", "name: bosun-agent-provisioner", "name: bosun-agent-interruption"} {
+	for _, want := range []string{"- --controllers=downscaler,janitor\n        - \"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin\"\n        - \"--exclude-names=^keep-\"\n", "name: bosun-agent-downscaler", "name: bosun-agent-janitor"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered manifests lack %q", want)
 		}
 	}
-	if strings.Contains(text, "bosun-agent-janitor") {
-		t.Error("rendered manifests contain the janitor's RBAC")
+}
+
+// The capacity controllers cannot run in a pod yet: the only provider is
+// the local cloud on the machine of `bosun up`. Rendering them is refused
+// with what to do instead, rather than shipping a Deployment that fails.
+func TestRenderAgentRefusesCapacityControllers(t *testing.T) {
+	for _, controllers := range [][]string{{"provisioner"}, {"downscaler", "interruption"}, {"scale-down", "reaper"}} {
+		out, err := RenderAgent(AgentOptions{Controllers: controllers, Args: []string{"--cluster=prod-eu1", "--provider=local"}})
+		if err == nil || !strings.Contains(err.Error(), "no provider runs in a pod yet") || !strings.Contains(err.Error(), "bosun agent --kubeconfig") {
+			t.Errorf("controllers %v: error %v, output %d bytes; want a refusal that says where they run", controllers, err, len(out))
+		}
+	}
+}
+
+// Applied as shipped, the agent scales nothing down on its own: the
+// default uptime is "always" (as the CLI's and kube-downscaler's), so office
+// hours are something a cluster opts into (L24), never a surprise.
+func TestShippedAgentKeepsEverythingUp(t *testing.T) {
+	for _, controllers := range [][]string{nil, {"downscaler"}} {
+		out, err := RenderAgent(AgentOptions{Controllers: controllers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(out), "\n---\n") {
+			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(strings.TrimPrefix(doc, "---\n")), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, ok := obj.(*appsv1.Deployment)
+			if !ok {
+				continue
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, a := range c.Args {
+					name, value, _ := strings.Cut(a, "=")
+					if (name == "--default-uptime" && value != "always") || (name == "--default-downtime" && value != "never") {
+						t.Errorf("controllers %v: the shipped Deployment passes %s: it would scale every workload down outside those hours", controllers, a)
+					}
+				}
+				for _, e := range c.Env {
+					if e.Name == "DEFAULT_UPTIME" || e.Name == "DEFAULT_DOWNTIME" {
+						t.Errorf("controllers %v: the shipped Deployment sets %s=%s", controllers, e.Name, e.Value)
+					}
+				}
+			}
+		}
 	}
 }

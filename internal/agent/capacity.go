@@ -34,8 +34,9 @@ type Capacity struct {
 	Provider provider.Provider
 	// Name is the provider to build: "local" (the only one so far).
 	Name string
-	// LocalCloud is the local cloud's endpoint file (cloud.json in the
-	// state directory of `bosun up`).
+	// LocalCloud is the state directory of `bosun up`, which holds the
+	// local cloud's endpoint file (cloud.json): --local-cloud, as in
+	// `bosun console`.
 	LocalCloud string
 	// Cluster is this cluster's ID in the fleet: it selects the
 	// provider's node groups that belong to it.
@@ -111,7 +112,7 @@ func (c Capacity) validate(o *Options) error {
 	switch c.Name {
 	case ProviderLocal:
 		if c.LocalCloud == "" {
-			return errors.New("--local-cloud: name the local cloud's endpoint file (cloud.json in the state directory of `bosun up`)")
+			return errors.New("--local-cloud: name the state directory of `bosun up` (it holds the local cloud's cloud.json)")
 		}
 	case "":
 		return errors.New("--provider: the capacity controllers need a cloud (known: local)")
@@ -126,9 +127,9 @@ func (c *Capacity) provider() (provider.Provider, error) {
 	if c.Provider != nil {
 		return c.Provider, nil
 	}
-	e, err := local.ReadEndpointFile(c.LocalCloud)
+	e, err := local.ReadEndpoint(c.LocalCloud)
 	if err != nil {
-		return nil, fmt.Errorf("--local-cloud, %w", err)
+		return nil, fmt.Errorf("--local-cloud: %w", err)
 	}
 	c.Provider = local.New(e)
 	return c.Provider, nil

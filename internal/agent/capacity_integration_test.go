@@ -5,7 +5,6 @@ package agent
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -83,7 +82,7 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 			Interval: time.Hour, LeaderElect: true, LeaseNamespace: "bosun-system", LeaseName: "bosun-agent-capacity-test",
 			Logger: quiet, Registry: reg2,
 			Capacity: Capacity{
-				Name: ProviderLocal, LocalCloud: filepath.Join(dir, local.EndpointFile), Cluster: cluster,
+				Name: ProviderLocal, LocalCloud: dir, Cluster: cluster,
 				Interval: 200 * time.Millisecond, ScaleDownInterval: 300 * time.Millisecond,
 				ScaleDown: provisioner.ScaleDownOptions{UnneededTime: 2 * time.Second, DelayAfterScaleUp: 3 * time.Second, DrainTimeout: 30 * time.Second},
 				Reaper:    provisioner.ReaperOptions{MinAge: time.Second, DrainTimeout: 30 * time.Second},

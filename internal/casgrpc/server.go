@@ -297,8 +297,9 @@ func (s *Server) groupOf(ctx context.Context, providerID string) (string, error)
 	return index[providerID], nil
 }
 
-// GPULabel implements the CloudProvider service: Bosun's instance types
-// have no GPUs, so there is no GPU label.
+// GPULabel implements the CloudProvider service: the local cloud's nodes
+// expose no GPUs (the catalogue knows GPU counts; the nodes do not carry
+// them yet), so there is no GPU label.
 func (s *Server) GPULabel(context.Context, *pb.GPULabelRequest) (*pb.GPULabelResponse, error) {
 	return &pb.GPULabelResponse{}, nil
 }

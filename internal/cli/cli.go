@@ -15,6 +15,7 @@ import (
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
 	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
+	cataloguecmd "github.com/bosun-platform/bosun/internal/cli/catalogue"
 	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
@@ -101,6 +102,7 @@ simulated by kwok. Start it with "bosun up".`,
 		sim.NewCommand(streams),
 		status.NewCommand(streams),
 		benchcmd.NewCommand(streams),
+		cataloguecmd.NewCommand(streams),
 	)
 	return root
 }

@@ -1,108 +1,139 @@
 //go:build ignore
 
-// gen writes types.csv, the embedded EC2 instance-type catalogue, from the
-// family table below. The figures are the published vCPU and memory of each
-// size and approximate Linux on-demand list prices in USD per hour for
-// us-east-1; other regions apply a regional factor. Run `go generate`.
+// gen reads types.csv, the EC2 instance-type catalogue (its header names
+// the source), and writes table.go, the Go table the package serves. Run
+// `go generate ./internal/ec2catalog/` after editing types.csv.
+//
+//	go run gen.go [-in types.csv] [-out table.go]
 package main
 
 import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"flag"
 	"fmt"
+	"go/format"
 	"os"
-	"sort"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
-type family struct {
-	name      string
-	arch      string
-	memPerCPU float64 // GiB per vCPU
-	large     float64 // us-east-1 price of the .large size
-	sizes     []string
-	mem       map[string]float64 // overrides of memory for odd families
-}
-
-var standard = []string{"large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"}
-var c5sizes = []string{"large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge"}
-var c5nsizes = []string{"large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "18xlarge"}
-var gravitonSizes = []string{"large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"}
-
-var families = []family{
-	{name: "m5", arch: "x86_64", memPerCPU: 4, large: 0.096, sizes: standard},
-	{name: "m5a", arch: "x86_64", memPerCPU: 4, large: 0.086, sizes: standard},
-	{name: "m5n", arch: "x86_64", memPerCPU: 4, large: 0.119, sizes: standard},
-	{name: "m6i", arch: "x86_64", memPerCPU: 4, large: 0.096, sizes: standard},
-	{name: "m6a", arch: "x86_64", memPerCPU: 4, large: 0.0864, sizes: standard},
-	{name: "m6in", arch: "x86_64", memPerCPU: 4, large: 0.13923, sizes: standard},
-	{name: "m6g", arch: "arm64", memPerCPU: 4, large: 0.077, sizes: gravitonSizes},
-	{name: "m7i", arch: "x86_64", memPerCPU: 4, large: 0.1008, sizes: standard},
-	{name: "m7a", arch: "x86_64", memPerCPU: 4, large: 0.11592, sizes: standard},
-	{name: "m7g", arch: "arm64", memPerCPU: 4, large: 0.0816, sizes: gravitonSizes},
-	{name: "c5", arch: "x86_64", memPerCPU: 2, large: 0.085, sizes: c5sizes},
-	{name: "c5a", arch: "x86_64", memPerCPU: 2, large: 0.077, sizes: standard},
-	{name: "c5n", arch: "x86_64", memPerCPU: 2.625, large: 0.108, sizes: c5nsizes, mem: map[string]float64{"9xlarge": 96, "18xlarge": 192}},
-	{name: "c6i", arch: "x86_64", memPerCPU: 2, large: 0.085, sizes: standard},
-	{name: "c6a", arch: "x86_64", memPerCPU: 2, large: 0.0765, sizes: standard},
-	{name: "c6in", arch: "x86_64", memPerCPU: 2, large: 0.1134, sizes: standard},
-	{name: "c6g", arch: "arm64", memPerCPU: 2, large: 0.068, sizes: gravitonSizes},
-	{name: "c7i", arch: "x86_64", memPerCPU: 2, large: 0.08925, sizes: standard},
-	{name: "c7a", arch: "x86_64", memPerCPU: 2, large: 0.10264, sizes: standard},
-	{name: "c7g", arch: "arm64", memPerCPU: 2, large: 0.0725, sizes: gravitonSizes},
-	{name: "r5", arch: "x86_64", memPerCPU: 8, large: 0.126, sizes: standard},
-	{name: "r5a", arch: "x86_64", memPerCPU: 8, large: 0.113, sizes: standard},
-	{name: "r5n", arch: "x86_64", memPerCPU: 8, large: 0.149, sizes: standard},
-	{name: "r6i", arch: "x86_64", memPerCPU: 8, large: 0.126, sizes: standard},
-	{name: "r6a", arch: "x86_64", memPerCPU: 8, large: 0.1134, sizes: standard},
-	{name: "r6in", arch: "x86_64", memPerCPU: 8, large: 0.17433, sizes: standard},
-	{name: "r6g", arch: "arm64", memPerCPU: 8, large: 0.1008, sizes: gravitonSizes},
-	{name: "r7i", arch: "x86_64", memPerCPU: 8, large: 0.1323, sizes: standard},
-	{name: "r7a", arch: "x86_64", memPerCPU: 8, large: 0.15215, sizes: standard},
-	{name: "r7g", arch: "arm64", memPerCPU: 8, large: 0.1071, sizes: gravitonSizes},
-}
-
-// regions and their price factor against us-east-1.
-var regions = []struct {
-	name   string
-	factor float64
-}{{"us-east-1", 1}, {"us-west-2", 1}, {"eu-west-1", 1.115}, {"eu-central-1", 1.195}, {"ap-southeast-1", 1.25}}
-
-func vcpus(size string) int {
-	if size == "large" {
-		return 2
-	}
-	if size == "xlarge" {
-		return 4
-	}
-	var n int
-	fmt.Sscanf(strings.TrimSuffix(size, "xlarge"), "%d", &n)
-	return 4 * n
-}
+var (
+	archs      = map[string]bool{"x86_64": true, "arm64": true}
+	categories = map[string]bool{"burstable": true, "general": true, "compute": true, "memory": true, "storage": true, "accelerated": true}
+	typeName   = regexp.MustCompile(`^([a-z][a-z0-9-]*)\.([a-z0-9]+)$`)
+	columns    = []string{"type", "family", "category", "vcpu", "memory_gib", "arch", "gpus", "accelerators"}
+)
 
 func main() {
-	var lines []string
-	for _, f := range families {
-		for _, s := range f.sizes {
-			cpu := vcpus(s)
-			mem := f.memPerCPU * float64(cpu)
-			if m, ok := f.mem[s]; ok {
-				mem = m
-			}
-			price := f.large * float64(cpu) / 2
-			row := []string{f.name + "." + s, fmt.Sprint(cpu), fmt.Sprintf("%g", mem), f.arch}
-			for _, r := range regions {
-				row = append(row, fmt.Sprintf("%.5f", price*r.factor))
-			}
-			lines = append(lines, strings.Join(row, ","))
-		}
-	}
-	sort.Strings(lines)
-	header := "type,vcpu,memory_gib,arch"
-	for _, r := range regions {
-		header += ",price_" + r.name
-	}
-	out := "# Generated by gen.go; do not edit. Prices: approximate on-demand Linux USD/hour.\n" + header + "\n" + strings.Join(lines, "\n") + "\n"
-	if err := os.WriteFile("types.csv", []byte(out), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	in := flag.String("in", "types.csv", "the catalogue's data")
+	out := flag.String("out", "table.go", "the Go file to write")
+	flag.Parse()
+	src, err := generate(*in)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
 		os.Exit(1)
 	}
+	if err := os.WriteFile(*out, src, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "gen: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// generate checks every row of the CSV file and returns the Go source.
+func generate(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comment = '#'
+	records, err := r.ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(records) < 2 {
+		return nil, fmt.Errorf("%s: no rows", path)
+	}
+	header := records[0]
+	if len(header) <= len(columns) || strings.Join(header[:len(columns)], ",") != strings.Join(columns, ",") {
+		return nil, fmt.Errorf("%s: header %v: expected %v and price_<region> columns", path, header, columns)
+	}
+	var regions []string
+	for _, h := range header[len(columns):] {
+		region, ok := strings.CutPrefix(h, "price_")
+		if !ok || region == "" {
+			return nil, fmt.Errorf("%s: column %q: expected price_<region>", path, h)
+		}
+		regions = append(regions, region)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "// Code generated by gen.go from types.csv; DO NOT EDIT.\n\npackage ec2catalog\n\n")
+	fmt.Fprintf(&b, "// regionNames are the regions with a price column in types.csv.\nvar regionNames = %#v\n\n", regions)
+	fmt.Fprintf(&b, "// table is types.csv, sorted by type; a price of 0 is no price in that\n// region.\nvar table = []row{\n")
+	seen := map[string]bool{}
+	prev := ""
+	for i, rec := range records[1:] {
+		line := fmt.Sprintf("%s: row %d (%s)", path, i+1, rec[0])
+		if err := checkRow(rec, seen, prev); err != nil {
+			return nil, fmt.Errorf("%s: %w", line, err)
+		}
+		prev = rec[0]
+		vcpu, _ := strconv.Atoi(rec[3])
+		gib, _ := strconv.ParseFloat(rec[4], 64)
+		gpus, _ := strconv.Atoi(rec[6])
+		acc, _ := strconv.Atoi(rec[7])
+		prices := make([]string, len(regions))
+		for j, p := range rec[len(columns):] {
+			if p == "" {
+				prices[j] = "0"
+				continue
+			}
+			f, err := strconv.ParseFloat(p, 64)
+			if err != nil || f <= 0 {
+				return nil, fmt.Errorf("%s: price_%s %q: expected a positive number or nothing", line, regions[j], p)
+			}
+			prices[j] = strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		fmt.Fprintf(&b, "\t{%q, %q, %q, %d, %d, %q, %d, %d, []float64{%s}},\n",
+			rec[0], rec[1], rec[2], vcpu, int64(gib*1024), rec[5], gpus, acc, strings.Join(prices, ", "))
+	}
+	b.WriteString("}\n")
+	return format.Source(b.Bytes())
+}
+
+// checkRow validates one row: a type called family.size, a known category
+// and architecture, positive vCPU and memory, counts of 0 or more, sorted
+// and unique.
+func checkRow(rec []string, seen map[string]bool, prev string) error {
+	m := typeName.FindStringSubmatch(rec[0])
+	switch {
+	case m == nil:
+		return errors.New("type: expected family.size, e.g. m7g.large")
+	case m[1] != rec[1]:
+		return fmt.Errorf("family %q: the type's family is %q", rec[1], m[1])
+	case seen[rec[0]]:
+		return errors.New("listed twice")
+	case rec[0] < prev:
+		return fmt.Errorf("not sorted: after %s", prev)
+	case !categories[rec[2]]:
+		return fmt.Errorf("category %q: expected burstable, general, compute, memory, storage or accelerated", rec[2])
+	case !archs[rec[5]]:
+		return fmt.Errorf("arch %q: expected x86_64 or arm64", rec[5])
+	}
+	seen[rec[0]] = true
+	if n, err := strconv.Atoi(rec[3]); err != nil || n <= 0 {
+		return fmt.Errorf("vcpu %q: expected a positive integer", rec[3])
+	}
+	if g, err := strconv.ParseFloat(rec[4], 64); err != nil || g <= 0 || g*1024 != float64(int64(g*1024)) {
+		return fmt.Errorf("memory_gib %q: expected a positive number of whole MiB", rec[4])
+	}
+	for _, c := range []int{6, 7} {
+		if n, err := strconv.Atoi(rec[c]); err != nil || n < 0 {
+			return fmt.Errorf("%s %q: expected 0 or more", columns[c], rec[c])
+		}
+	}
+	return nil
 }

@@ -164,6 +164,12 @@ func (ctx *clusterContext) pool(r *Rule, p *fleet.NodePool, format string, args 
 	ctx.add(r, Finding{File: ctx.cluster.File, Line: p.Line, Message: fmt.Sprintf("node pool %q: ", p.Name) + fmt.Sprintf(format, args...)})
 }
 
+// poolWith reports a finding about a node pool with its own severity and
+// hint.
+func (ctx *clusterContext) poolWith(r *Rule, p *fleet.NodePool, sev Severity, hint, format string, args ...any) {
+	ctx.add(r, Finding{Severity: sev, Hint: hint, File: ctx.cluster.File, Line: p.Line, Message: fmt.Sprintf("node pool %q: ", p.Name) + fmt.Sprintf(format, args...)})
+}
+
 // clusterFinding reports a finding about the cluster file.
 func (ctx *clusterContext) clusterFinding(r *Rule, line int, format string, args ...any) {
 	if line == 0 {

@@ -1,5 +1,5 @@
 // Package lint checks a fleet and its rendered manifests against the
-// lessons in LESSONS.md. Every rule is named after the lesson it encodes
+// lessons in docs/lessons.md. Every rule is named after the lesson it encodes
 // (L04-equal-instance-sizes), reports file:line, a message and a hint, and
 // can be suppressed for one cluster or one object, always with a reason.
 package lint

@@ -46,6 +46,9 @@ func TestRulesPass(t *testing.T) {
 		{"L04-equal-instance-sizes", "same size from different families", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m5a.xlarge, m7i.xlarge]")
 		}},
+		{"L04-single-architecture", "arm64 types of one size from several families", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6g.xlarge, m7g.xlarge, m8g.xlarge, t4g.xlarge]")
+		}},
 		{"L05-max-pools-per-group", "exactly four pools in a group (the example)", func(*testing.T, fstest.MapFS) {}},
 		{"L06-dedicated-pool", "a NoExecute taint", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "value: checkout-api, effect: NoSchedule}", "value: checkout-api, effect: NoExecute}")

@@ -28,7 +28,10 @@ func (ctx *clusterContext) groups() ([]string, map[string][]*fleet.NodePool) {
 }
 
 // L04: in a mixed-instances pool every instance type has the same vCPU
-// and memory, or the autoscaler's view of the pool's capacity is wrong.
+// and memory, or the autoscaler's view of the pool's capacity is wrong. A
+// type the catalogue lacks is a warning (its size cannot be checked, yet
+// it may be a new type that works); mixing architectures is
+// checkSingleArchitecture's error.
 func checkEqualInstanceSizes(ctx *clusterContext, r *Rule) {
 	for i := range ctx.cluster.NodePools {
 		p := &ctx.cluster.NodePools[i]
@@ -36,16 +39,46 @@ func checkEqualInstanceSizes(ctx *clusterContext, r *Rule) {
 		for _, name := range p.InstanceTypes {
 			it, ok := ec2catalog.Lookup(name)
 			if !ok {
-				ctx.pool(r, p, "instance type %s is not in the catalogue, so its size cannot be checked", name)
+				ctx.poolWith(r, p, SeverityWarning, unknownTypeHint,
+					"instance type %s is not in the catalogue: size not checked; `bosun catalogue` lists what is known", name)
 				continue
 			}
 			if first == nil {
 				first = &it
 				continue
 			}
-			if it.VCPU != first.VCPU || it.MemoryMiB != first.MemoryMiB || it.Arch != first.Arch {
+			if it.VCPU != first.VCPU || it.MemoryMiB != first.MemoryMiB {
 				ctx.pool(r, p, "%s has %s but %s has %s; a mixed pool needs equal sizes",
 					first.Name, describe(*first), it.Name, describe(it))
+			}
+		}
+	}
+}
+
+// unknownTypeHint is the hint of L04's warning about a type the catalogue
+// lacks.
+const unknownTypeHint = "check the name with `bosun catalogue --family <family>` (a typo launches nothing); a type newer than the catalogue works, but keep the pool's types of one size by hand"
+
+// L04: one pool, one architecture. An arm64 (Graviton) node needs images
+// built for arm64; a pool that mixes them with x86_64 types lands pods on
+// nodes whose architecture they may not run on, and its template node
+// (the autoscaler's view) is one architecture only.
+func checkSingleArchitecture(ctx *clusterContext, r *Rule) {
+	for i := range ctx.cluster.NodePools {
+		p := &ctx.cluster.NodePools[i]
+		var first *ec2catalog.InstanceType
+		for _, name := range p.InstanceTypes {
+			it, ok := ec2catalog.Lookup(name)
+			if !ok {
+				continue
+			}
+			if first == nil {
+				first = &it
+				continue
+			}
+			if it.Arch != first.Arch {
+				ctx.pool(r, p, "mixes architectures: %s is %s but %s is %s", first.Name, first.Arch, it.Name, it.Arch)
+				break
 			}
 		}
 	}

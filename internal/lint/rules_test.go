@@ -198,12 +198,12 @@ func TestRulesFail(t *testing.T) {
 		{rule: "L04-equal-instance-sizes", want: "m6i.xlarge has 4 vCPU, 16 GiB, x86_64 but m6i.2xlarge has 8 vCPU, 32 GiB, x86_64", file: prod + ":15", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m6i.2xlarge]")
 		}},
-		{rule: "L04-equal-instance-sizes", want: "arm64", change: func(t *testing.T, fsys fstest.MapFS) {
+		{rule: "L04-single-architecture", want: "mixes architectures: m6i.xlarge is x86_64 but m6g.xlarge is arm64", file: prod + ":15", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m6g.xlarge]")
 		}},
-		{rule: "L04-equal-instance-sizes", want: "t3.micro is not in the catalogue", change: func(t *testing.T, fsys fstest.MapFS) {
-			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [t3.micro]")
-		}},
+		{rule: "L04-equal-instance-sizes", want: "instance type m9z.xlarge is not in the catalogue: size not checked; `bosun catalogue` lists what is known", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m9z.xlarge]")
+		}, warning: true},
 		{rule: "L05-max-pools-per-group", want: `application group "default" has 5 pools`, change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "  - name: default-on-demand-xlarge\n", "  - name: default-on-demand-extra\n    role: worker\n    applicationGroup: default\n    lifecycle: on-demand\n    instanceTypes: [m6i.4xlarge]\n    zones: [eu-central-1a, eu-central-1b]\n    minSize: 0\n    maxSize: 3\n    priority: 5\n  - name: default-on-demand-xlarge\n")
 		}},

@@ -361,9 +361,11 @@ func normalize(v any) any {
 	}
 }
 
-// version hashes the output: rendered files and deletions.
+// version hashes the output: rendered files and deletions, and the
+// cluster's spec (hashSpec).
 func version(res *Result) string {
 	h := sha256.New()
+	hashSpec(h, res.Cluster)
 	for _, f := range res.Files {
 		fmt.Fprintf(h, "file %s %d\n%s\n", f.Path, len(f.Content), f.Content)
 	}

@@ -79,7 +79,7 @@ func (t *trial) launchAgent(command []string, logName, profiles, listen string) 
 	if err != nil {
 		return nil, err
 	}
-	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, filepath.Join(t.cp.Dir, local.EndpointFile), listen)...)
+	args := append(append([]string(nil), command[1:]...), AgentArgs(t.cp.KubeconfigPath, t.cp.Dir, listen)...)
 	args = append(args, "--pprof-address="+pprof)
 	logPath := filepath.Join(t.cp.Dir, "logs", logName)
 	t.progress("starting %s %s (log %s)", command[0], strings.Join(args, " "), logPath)
@@ -168,15 +168,15 @@ func freeLoopbackAddress() (string, error) {
 }
 
 // AgentArgs are the arguments of `bosun agent` for the scale scenario:
-// every controller, dry-run, the local cloud's endpoint file, the HTTP
+// every controller, dry-run, the local cloud's state directory, the HTTP
 // listener on listen ("": none, so several benchmarks may run side by
 // side).
-func AgentArgs(kubeconfig, endpointFile, listen string) []string {
+func AgentArgs(kubeconfig, stateDir, listen string) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--controllers=" + strings.Join(agentControllers, ","),
 		"--overprovisioner-configmap=" + overprovisionerNamespace + "/" + overprovisioningConfigMap,
-		"--provider=local", "--local-cloud=" + endpointFile, "--cluster=" + clusterID,
+		"--provider=local", "--local-cloud=" + stateDir, "--cluster=" + clusterID,
 		"--dry-run", "--listen-address=" + listen, "--log-format=text", "--log-level=warn",
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
-	"github.com/bosun-platform/bosun/internal/provider/local"
 	"github.com/bosun-platform/bosun/internal/schedule"
 )
 
@@ -110,8 +108,11 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
               (L22): spot node first, then drain the on-demand one
 
 The capacity controllers (provisioner, interruption, scale-down, reaper)
-talk to the cloud through --provider (today: local, the local cloud of
-` + "`bosun up`" + `, found by --local-cloud) for the node groups of --cluster.
+talk to the cloud through --provider for the node groups of --cluster. The
+one provider so far is local, the local cloud of "bosun up": run them on the
+machine that runs it, against the cluster with --kubeconfig; --local-cloud
+names its state directory (default $BOSUN_HOME or ~/.bosun). They do not
+run in a pod yet; that comes with the AWS provider.
 The provisioner and the interruption handler run every --capacity-interval
 (and the provisioner early when pods turn unschedulable), the scale-down and
 the reaper every --scale-down-interval, independent of --interval.
@@ -150,7 +151,7 @@ what each controller would do at TIME.`,
 	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
-	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the local cloud's endpoint file (default: cloud.json in $BOSUN_HOME or ~/.bosun)")
+	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the state `directory` of bosun up, which holds the local cloud's cloud.json (default $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")
 	f.StringVar(&flags.region, "region", "local", "capacity controllers: the cluster's region (node templates)")
 	f.DurationVar(&flags.capacityInterval, "capacity-interval", time.Second, "capacity controllers: time between passes")
@@ -237,11 +238,11 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		o.Capacity.ScaleDown.DelayAfterScaleUp = -1 // the controller's "no delay"
 	}
 	if o.Capacity.Name == agent.ProviderLocal && o.Capacity.LocalCloud == "" {
-		dir, err := localfleet.ResolveStateDir("")
+		dir, err := localfleet.DefaultStateDir()
 		if err != nil {
-			return o, fmt.Errorf("--local-cloud: %w", err)
+			return o, fmt.Errorf("--provider local: no --local-cloud, and no default state directory to find the local cloud in (%w); pass --local-cloud with the state directory of the running bosun up, on the machine that runs it", err)
 		}
-		o.Capacity.LocalCloud = filepath.Join(dir, local.EndpointFile)
+		o.Capacity.LocalCloud = dir
 	}
 	logger, err := newLogger(streams, f.logFormat, f.logLevel)
 	if err != nil {

@@ -3,6 +3,8 @@ package agent
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +13,11 @@ import (
 
 // Flags are validated before anything connects to a cluster.
 func TestFlagValidation(t *testing.T) {
+	emptyDir := t.TempDir()
+	endpointFile := filepath.Join(t.TempDir(), "cloud.json")
+	if err := os.WriteFile(endpointFile, []byte(`{"url": "http://127.0.0.1:1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -22,7 +29,9 @@ func TestFlagValidation(t *testing.T) {
 		{"provisioner without provider", []string{"--controllers", "provisioner", "--cluster", "c1"}, "--provider"},
 		{"unknown provider", []string{"--controllers", "interruption", "--cluster", "c1", "--provider", "gcp"}, "unknown provider"},
 		{"capacity in one namespace", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--namespace", "shop"}, "whole cluster"},
-		{"local cloud not running", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--local-cloud", "/nonexistent/cloud.json"}, "bosun up"},
+		{"local cloud not running", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--local-cloud", emptyDir}, "cloud.json does not exist); start one with `bosun up`"},
+		{"no state directory", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--local-cloud", "/nonexistent/state"}, "no such directory; expected the state directory of `bosun up`"},
+		{"local cloud as a file", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--local-cloud", endpointFile}, "is a file, not a directory; expected the state directory of `bosun up` that holds it"},
 		{"--at without --dry-run", []string{"--once", "--at", "2026-12-24"}, "--at previews only"},
 		{"bad --at", []string{"--once", "--dry-run", "--at", "xmas"}, "--at"},
 		{"bad exclude regexp", []string{"--exclude-names", "("}, "--exclude-names"},
@@ -68,4 +77,84 @@ func TestManifestsCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "name: bosun-agent-janitor") || strings.Contains(out.String(), "bosun-agent-downscaler") {
 		t.Errorf("manifests for the janitor only:\n%s", out.String())
 	}
+}
+
+// In a pod (no $HOME, no $BOSUN_HOME, no --local-cloud) the local provider
+// has nowhere to find the local cloud: the error says what is missing.
+func TestLocalProviderWithoutStateDirectory(t *testing.T) {
+	t.Setenv("HOME", "")
+	t.Setenv("BOSUN_HOME", "")
+	var out bytes.Buffer
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	cmd.SetArgs([]string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--kubeconfig", "/nonexistent/kubeconfig"})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.ExecuteContext(context.Background())
+	for _, want := range []string{"--provider local: no --local-cloud, and no default state directory", "BOSUN_HOME", "pass --local-cloud with the state directory of the running bosun up"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
+	}
+}
+
+// Every example in the help of `bosun agent manifests` works: run as
+// shown, it prints manifests (the in-pod capacity controllers with
+// --provider=local it once showed could not start).
+func TestManifestsExamplesWork(t *testing.T) {
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}})
+	manifests, _, err := cmd.Find([]string{"manifests"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(manifests.Example, "\n") {
+		line, _, _ = strings.Cut(strings.TrimSpace(line), "|")
+		args, ok := strings.CutPrefix(strings.TrimSpace(line), "bosun agent ")
+		if !ok {
+			continue
+		}
+		n++
+		var out bytes.Buffer
+		cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+		cmd.SetArgs(shellWords(args))
+		cmd.SilenceErrors, cmd.SilenceUsage = true, true
+		if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), "kind: Deployment") {
+			t.Errorf("example %q: %v\n%s", line, err, out.String())
+		}
+	}
+	if n == 0 {
+		t.Fatal("no examples")
+	}
+	var out bytes.Buffer
+	cmd = NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	cmd.SetArgs([]string{"manifests", "--controllers", "provisioner", "--arg=--cluster=c1", "--arg=--provider=local"})
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	if err := cmd.Execute(); err == nil || out.Len() != 0 {
+		t.Errorf("in-pod provisioner with the local provider: error %v, printed %d bytes; want a refusal and nothing printed", err, out.Len())
+	}
+}
+
+// shellWords splits a command line at spaces outside double quotes.
+func shellWords(s string) []string {
+	var words []string
+	var w strings.Builder
+	quoted, in := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted, in = !quoted, true
+		case r == ' ' && !quoted:
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	return words
 }

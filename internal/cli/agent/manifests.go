@@ -23,10 +23,18 @@ func newManifestsCommand(streams iostreams.IOStreams) *cobra.Command {
 		Long: `Print the manifests that install the agent (namespace, service account,
 RBAC, Deployment) as one YAML stream for kubectl apply. Only the RBAC of the
 controllers named with --controllers is included, and the Deployment runs
-exactly those. --arg adds an argument to the agent's command line (the
-capacity controllers need --cluster and --provider).`,
-		Example: `  bosun agent manifests --controllers downscaler | kubectl apply -f -
-  bosun agent manifests --controllers provisioner,interruption --arg=--cluster=prod-eu1 --arg=--provider=local`,
+exactly those. --arg adds an argument to the agent's command line.
+
+As shipped, the downscaler keeps everything up (--default-uptime=always)
+until an annotation gives a workload or namespace a schedule; give a
+non-production cluster office hours with --arg=--default-uptime=....
+
+The capacity controllers (provisioner, interruption, scale-down, reaper)
+are refused: their one provider so far, the local cloud of "bosun up", is
+reached on the machine that runs it, not from a pod. Run them there with
+"bosun agent --kubeconfig ... --provider local --cluster ID".`,
+		Example: `  bosun agent manifests --controllers downscaler,janitor | kubectl apply -f -
+  bosun agent manifests --controllers downscaler --arg="--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin" | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args})

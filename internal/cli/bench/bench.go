@@ -122,8 +122,8 @@ Figures go to stdout (--format json for machines); progress to stderr.`,
 	f.BoolVar(&flags.keepGoing, "keep-going", false, "report a failed run as skipped and go on with the others")
 	f.IntVar(&flags.nodes, "nodes", 0, "scale scenario: base nodes instead of the file's")
 	f.IntVar(&flags.pods, "pods", 0, "pods instead of the file's (scale: all pods; others: the workload or burst)")
-	f.BoolVar(&flags.agent, "agent", true, "scale: also run `bosun agent` (this executable) with every controller, in dry-run, and report its RSS; false reports this process's memory")
+	f.BoolVar(&flags.agent, "agent", true, "scale: also run bosun agent (this executable) with every controller, in dry-run, and report its RSS; false reports this process's memory")
 	f.StringVar(&flags.agentProfiles, "agent-profiles", "", "scale: save the agent's heap profiles (go tool pprof) to this directory, every 30 s while pods arrive and at the end")
-	f.StringVar(&flags.binDir, "bin-dir", "", "directory of the control-plane binaries (default $BOSUN_BIN_DIR or the cache of `make tools`)")
+	f.StringVar(&flags.binDir, "bin-dir", "", "`directory` of the control-plane binaries (default $BOSUN_BIN_DIR or the cache of make tools)")
 	return cmd
 }

@@ -97,7 +97,7 @@ docs/console.md and docs/security.md.`,
 	f.DurationVar(&flags.kindRetryMax, "kind-retry-max", console.DefaultKindRetryMax, "longest wait between asks for a refused kind")
 	f.DurationVar(&flags.usageInterval, "usage-interval", time.Minute, "how often each cluster's metrics API is read for usage (0: never)")
 	f.DurationVar(&flags.usageWindow, "usage-window", console.DefaultUsageWindow, "usage history kept per container for right-sizing (0: none); window/interval samples of 8 bytes each")
-	f.StringVar(&flags.localCloud, "local-cloud", "", "state directory of `bosun up` (e.g. ~/.bosun): price nodes from the local cloud's market")
+	f.StringVar(&flags.localCloud, "local-cloud", "", "price nodes from the local cloud's market: the state `directory` of bosun up (e.g. ~/.bosun), which holds the local cloud's cloud.json")
 	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
 	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
 	return cmd
@@ -166,7 +166,7 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 	if f.localCloud != "" {
 		e, err := local.ReadEndpoint(f.localCloud)
 		if err != nil {
-			return console.Options{}, auth, fmt.Errorf("--local-cloud, %w", err)
+			return console.Options{}, auth, fmt.Errorf("--local-cloud: %w", err)
 		}
 		opts.Prices = local.New(e)
 	}

@@ -42,9 +42,22 @@ func WriteEndpoint(stateDir string, e Endpoint) error {
 	return atomicfile.Write(filepath.Join(stateDir, EndpointFile), data, 0o600)
 }
 
-// ReadEndpoint reads the endpoint from stateDir; the error says to run
-// `bosun up` when there is none.
+// ReadEndpoint reads the endpoint from stateDir, the state directory of
+// `bosun up` (what --local-cloud names in every command). The error says
+// what is missing: the directory, or a running local cloud in it; a file
+// given for the directory (such as cloud.json itself) is refused.
 func ReadEndpoint(stateDir string) (Endpoint, error) {
+	st, err := os.Stat(stateDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return Endpoint{}, fmt.Errorf("%s: no such directory; expected the state directory of `bosun up` (default $BOSUN_HOME or ~/.bosun) on the machine that runs it", stateDir)
+	case err != nil:
+		return Endpoint{}, fmt.Errorf("reading the state directory, %w", err)
+	case !st.IsDir() && filepath.Base(stateDir) == EndpointFile:
+		return Endpoint{}, fmt.Errorf("%s is a file, not a directory; expected the state directory of `bosun up` that holds it: %s", stateDir, filepath.Dir(stateDir))
+	case !st.IsDir():
+		return Endpoint{}, fmt.Errorf("%s is a file, not a directory; expected the state directory of `bosun up`, which holds %s", stateDir, EndpointFile)
+	}
 	return ReadEndpointFile(filepath.Join(stateDir, EndpointFile))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,24 @@ func TestEndpointFile(t *testing.T) {
 	got, err := ReadEndpoint(dir)
 	if err != nil || got != want {
 		t.Fatalf("ReadEndpoint = %+v, %v", got, err)
+	}
+}
+
+// --local-cloud names the state directory of `bosun up` in every command:
+// a missing directory or a file (cloud.json itself) is refused with what
+// was expected.
+func TestReadEndpointWantsTheStateDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := WriteEndpoint(dir, Endpoint{URL: "http://127.0.0.1:1", Token: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, EndpointFile)
+	for _, c := range []struct{ path, want string }{
+		{filepath.Join(dir, "none"), "no such directory; expected the state directory of `bosun up`"},
+		{file, "is a file, not a directory; expected the state directory of `bosun up` that holds it: " + dir},
+	} {
+		if _, err := ReadEndpoint(c.path); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ReadEndpoint(%s) = %v, want an error containing %q", c.path, err, c.want)
+		}
 	}
 }
