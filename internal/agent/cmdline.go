@@ -45,6 +45,10 @@ type CommandLine struct {
 	// $POD_NAMESPACE (a value, or the pod's namespace through the downward
 	// API), else DefaultNamespace.
 	Namespace string
+	// Env is the container's environment as the agent reads it: variables
+	// with literal values, and POD_NAMESPACE set to Namespace. Values from
+	// other sources (Secrets, fields) are left out.
+	Env map[string]string
 }
 
 // ParseCommandLine reads the command line of a container in a pod of
@@ -66,7 +70,14 @@ func ParseCommandLine(c *corev1.Container, podNamespace string) (*CommandLine, b
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		return nil, false
 	}
-	return &CommandLine{Args: rest, Namespace: containerNamespace(c, podNamespace)}, true
+	l := &CommandLine{Args: rest, Namespace: containerNamespace(c, podNamespace), Env: map[string]string{}}
+	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			l.Env[e.Name] = e.Value
+		}
+	}
+	l.Env[PodNamespaceEnv] = l.Namespace
+	return l, true
 }
 
 // containerNamespace is the agent's own namespace as the container sees it.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,53 +22,72 @@ import (
 	"github.com/bosun-platform/bosun/internal/render"
 )
 
-// agentControllers are the agent controllers `bosun up` runs against a
-// local cluster (the in-cluster agent's, run in this process). With
-// cluster-autoscaler in charge of the node groups, Bosun's provisioner
-// stays off: the two would fight over the groups' sizes. The
-// overprovisioner runs when the cluster's rendered agent runs it
-// (overprovisioner is its ConfigMap, "" when it does not).
-func agentControllers(clusterAutoscaler bool, overprovisioner string) []string {
-	out := []string{agent.ControllerDownscaler, agent.ControllerJanitor, agent.ControllerInterruption}
-	if !clusterAutoscaler {
-		out = append(out, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper)
+// AgentParser turns the arguments and environment of a rendered `bosun
+// agent` container into agent.Options as that agent would
+// (internal/cli/agent.ParseOptions; injected, since the command line
+// package depends on this one).
+type AgentParser func(args []string, env map[string]string) (agent.Options, error)
+
+// capacityControllers are run by `bosun up` against the local cloud, which
+// stands in for the cloud's capacity management (cluster-autoscaler or
+// Bosun's provisioner on AWS): interruption handling always, the others
+// unless cluster-autoscaler drives the node groups (the two would fight
+// over their sizes).
+func capacityControllers(clusterAutoscaler bool) []string {
+	if clusterAutoscaler {
+		return []string{agent.ControllerInterruption}
 	}
-	if overprovisioner != "" {
-		out = append(out, agent.ControllerOverprovisioner)
-	}
-	return out
+	return []string{agent.ControllerInterruption, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper}
 }
 
-// renderedOverprovisioner returns the rules ConfigMap ("namespace/name")
-// of the overprovisioner when a container in the cluster's rendered
-// manifests runs it in `bosun agent` (the first such container, read from
-// its command line as lint reads it), or "" when none does. The agent
-// pod itself runs nothing on kwok nodes, so `bosun up` runs the
-// controller in its stead.
-func renderedOverprovisioner(res *render.Result) (string, error) {
-	for _, o := range res.Objects {
-		pod, ok := o.PodTemplate()
+// agentFor returns what `bosun up` runs against a cluster in place of its
+// rendered agent, whose pod runs nothing on kwok nodes: exactly the
+// controllers and flags the first container running `bosun agent` in the
+// cluster's rendered manifests declares (read as lint reads it, parsed as
+// the agent parses it), plus the capacity controllers against the local
+// cloud. A cluster without an agent gets the capacity controllers only.
+// The connection, leader election, listen addresses and provider are set
+// by runAgent. Any error names the object and is reported before anything
+// starts.
+func agentFor(res *render.Result, parse AgentParser, clusterAutoscaler bool) (agent.Options, error) {
+	o, line := res.Objects, (*agent.CommandLine)(nil)
+	var owner *render.Object
+	for _, obj := range o {
+		pod, ok := obj.PodTemplate()
 		if !ok {
 			continue
 		}
-		ns := o.Object.GetNamespace()
+		ns := obj.Object.GetNamespace()
 		if ns == "" {
 			ns = metav1.NamespaceDefault
 		}
 		for i := range pod.Spec.Containers {
-			l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], ns)
-			if !ok || !l.Runs(agent.ControllerOverprovisioner) {
-				continue
+			if l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], ns); ok {
+				line, owner = l, obj
+				break
 			}
-			cm, _ := l.OverprovisionerConfigMap()
-			if _, _, ok := agent.SplitConfigMap(cm); !ok {
-				return "", fmt.Errorf("%s %s/%s runs the overprovisioner with --%s %q; expected namespace/name (bosun lint reports it too)",
-					o.Object.GetKind(), ns, o.Object.GetName(), agent.FlagOverprovisionerConfigMap, cm)
-			}
-			return cm, nil
+		}
+		if line != nil {
+			break
 		}
 	}
-	return "", nil
+	opts := agent.Options{Interval: agentInterval}
+	if line != nil {
+		if parse == nil {
+			return opts, fmt.Errorf("%s %s/%s runs the agent, but no parser for its arguments was given", owner.Object.GetKind(), line.Namespace, owner.Object.GetName())
+		}
+		parsed, err := parse(line.Args, line.Env)
+		if err != nil {
+			return opts, fmt.Errorf("%s %s/%s runs the agent with arguments bosun up cannot run: %w (bosun lint checks them too)",
+				owner.Object.GetKind(), owner.Object.GetNamespace(), owner.Object.GetName(), err)
+		}
+		opts = parsed
+		opts.Controllers = slices.DeleteFunc(slices.Clone(parsed.Controllers), func(c string) bool {
+			return slices.Contains(capacityControllers(false), c)
+		})
+	}
+	opts.Controllers = append(opts.Controllers, capacityControllers(clusterAutoscaler)...)
+	return opts, nil
 }
 
 // renderClusters renders every cluster before anything starts, so a fleet
@@ -148,21 +168,20 @@ func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger
 	return nil
 }
 
-// runAgent runs the agent controllers against the cluster, with the local
-// cloud as the capacity controllers' provider and overprovisioner as the
-// overprovisioner's ConfigMap, until ctx ends; their problems go to the
-// log, never stop the fleet.
-func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider, controllers []string, overprovisioner string) {
-	err := agent.Run(ctx, agent.Options{
-		RESTConfig:      cp.RESTConfig(),
-		Controllers:     controllers,
-		Interval:        agentInterval,
-		Capacity:        agent.Capacity{Provider: cloud, Cluster: cl.ID, Region: cl.Region},
-		Overprovisioner: overprovisioner,
-		Logger:          log.With("cluster", cl.ID),
-		Out:             io.Discard,
-	})
-	if err != nil && ctx.Err() == nil {
+// runAgent runs opts (from agentFor) against the cluster, with the local
+// cloud as the capacity controllers' provider, until ctx ends; their
+// problems go to the log, never stop the fleet. Leader election and the
+// metrics and profile listeners are off (this process is the only agent
+// of the local cluster, and several clusters share one machine), and
+// --once is ignored; --dry-run is kept.
+func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider, opts agent.Options) {
+	opts.Kubeconfig, opts.RESTConfig = "", cp.RESTConfig()
+	opts.LeaderElect, opts.ListenAddress, opts.PprofAddress = false, "", ""
+	opts.Once = false // a Deployment's agent that exits is restarted; here it would just stop
+	opts.Capacity.Provider, opts.Capacity.Name, opts.Capacity.LocalCloud = cloud, "", ""
+	opts.Capacity.Cluster, opts.Capacity.Region = cl.ID, cl.Region
+	opts.Logger, opts.Out = log.With("cluster", cl.ID), io.Discard
+	if err := agent.Run(ctx, opts); err != nil && ctx.Err() == nil {
 		log.Warn("agent stopped", "cluster", cl.ID, "error", err)
 	}
 }

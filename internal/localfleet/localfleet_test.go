@@ -5,15 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/bosun-platform/bosun/internal/agent"
-	"github.com/bosun-platform/bosun/internal/render"
 )
 
 func TestLockIsExclusiveAndReleased(t *testing.T) {
@@ -79,6 +75,9 @@ func TestUpRejectsBadInputBeforeStarting(t *testing.T) {
 				c.opts.BinDir = bin
 			}
 			c.opts.Out = &bytes.Buffer{}
+			c.opts.ParseAgent = func([]string, map[string]string) (agent.Options, error) {
+				return agent.Options{Controllers: []string{agent.ControllerDownscaler}}, nil
+			}
 			err := Up(t.Context(), c.opts)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, c.want)
@@ -115,71 +114,4 @@ func TestEmbeddedFleetRenders(t *testing.T) {
 	if _, err := renderClusters(f, clusters); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// The example fleet runs the overprovisioner in its agent; `bosun up` runs
-// it in-process with the same ConfigMap, with or without
-// cluster-autoscaler.
-func TestAgentControllersRunTheFleetsOverprovisioner(t *testing.T) {
-	f, clusters, err := selectClusters(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rendered, err := renderClusters(f, clusters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cl := range clusters {
-		cm, err := renderedOverprovisioner(rendered[cl.ID])
-		if err != nil || cm != "overprovisioning/overprovisioning" {
-			t.Errorf("%s: overprovisioner ConfigMap %q, %v; want overprovisioning/overprovisioning", cl.ID, cm, err)
-		}
-		for _, ca := range []bool{false, true} {
-			if got := agentControllers(ca, cm); !slices.Contains(got, agent.ControllerOverprovisioner) {
-				t.Errorf("%s, cluster-autoscaler %v: controllers %v without the overprovisioner", cl.ID, ca, got)
-			}
-		}
-	}
-	if got := agentControllers(false, ""); slices.Contains(got, agent.ControllerOverprovisioner) {
-		t.Errorf("controllers %v: the overprovisioner without a fleet that runs it", got)
-	}
-}
-
-func TestRenderedOverprovisioner(t *testing.T) {
-	agentDeployment := func(args ...string) *render.Object {
-		u := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "apps/v1", "kind": "Deployment",
-			"metadata": map[string]any{"name": "bosun-agent", "namespace": "platform"},
-			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{
-				map[string]any{"name": "agent", "args": toAny(args),
-					"env": []any{map[string]any{"name": "POD_NAMESPACE", "valueFrom": map[string]any{"fieldRef": map[string]any{"fieldPath": "metadata.namespace"}}}}},
-			}}}},
-		}}
-		return &render.Object{Object: u}
-	}
-	for _, c := range []struct {
-		name string
-		objs []*render.Object
-		want string
-		err  string
-	}{
-		{"no agent", nil, "", ""},
-		{"the agent without the overprovisioner", []*render.Object{agentDeployment("agent", "--controllers=downscaler")}, "", ""},
-		{"the default ConfigMap in the agent's namespace", []*render.Object{agentDeployment("agent", "--controllers=downscaler,overprovisioner")}, "platform/overprovisioning", ""},
-		{"the flag", []*render.Object{agentDeployment("agent", "--controllers=overprovisioner", "--overprovisioner-configmap=headroom/rules")}, "headroom/rules", ""},
-		{"a malformed flag", []*render.Object{agentDeployment("agent", "--controllers=overprovisioner", "--overprovisioner-configmap=rules")}, "", "expected namespace/name"},
-	} {
-		got, err := renderedOverprovisioner(&render.Result{Objects: c.objs})
-		if got != c.want || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("%s: %q, %v; want %q, error %q", c.name, got, err, c.want, c.err)
-		}
-	}
-}
-
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
+	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/atomicfile"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -57,6 +59,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, if set, is called once the fleet is up (tests use it).
 	Ready func(kubeconfig string)
+	// ParseAgent reads the arguments of each cluster's rendered agent, so
+	// `bosun up` runs the controllers and flags that agent declares
+	// (internal/cli/agent.ParseOptions). Required when a cluster renders
+	// an agent.
+	ParseAgent AgentParser
 }
 
 // agentInterval is the time between passes of the agent controllers.
@@ -70,8 +77,8 @@ const cloudStateFile = "cloud-state.json"
 // node groups at their minimum size (their nodes registered as kwok Nodes),
 // and the cloud's API on loopback (cloud.json in the state directory). It
 // applies each cluster's rendered manifests and runs the agent controllers
-// (downscaler, janitor, provisioner, interruption handling, and the
-// overprovisioner when the cluster's rendered agent runs it) against it. It
+// the cluster's rendered agent declares, with its flags, plus the capacity
+// controllers against the local cloud (see agentFor). It
 // writes a kubeconfig with one context per cluster and runs until ctx ends
 // (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
 // started. A second Up on the same state directory fails with
@@ -87,6 +94,12 @@ func Up(ctx context.Context, opts Options) error {
 	rendered, err := renderClusters(f, clusters)
 	if err != nil {
 		return err
+	}
+	agents := map[string]agent.Options{}
+	for _, cl := range clusters {
+		if agents[cl.ID], err = agentFor(rendered[cl.ID], opts.ParseAgent, opts.ClusterAutoscaler); err != nil {
+			return fmt.Errorf("cluster %s: %w", cl.ID, err)
+		}
 	}
 	bins, err := controlplane.FindBinaries(opts.BinDir)
 	if err != nil {
@@ -149,17 +162,13 @@ func Up(ctx context.Context, opts Options) error {
 		if err := applyManifests(ctx, opts.Out, rendered[cl.ID], cp); err != nil {
 			return err
 		}
-		overprovisioner, err := renderedOverprovisioner(rendered[cl.ID])
-		if err != nil {
-			fmt.Fprintf(opts.Out, "  [%s] warning: no headroom: %v\n", cl.ID, err)
-		}
-		controllers := agentControllers(opts.ClusterAutoscaler, overprovisioner)
+		fmt.Fprintf(opts.Out, "  [%s] agent controllers: %s\n", cl.ID, strings.Join(agents[cl.ID].Controllers, ", "))
 		if opts.ClusterAutoscaler {
 			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cs, cloud); err != nil {
 				return err
 			}
 		}
-		go runAgent(ctx, opts.Logger, cl, cp, cloud, controllers, overprovisioner)
+		go runAgent(ctx, opts.Logger, cl, cp, cloud, agents[cl.ID])
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err

@@ -82,7 +82,46 @@ type flagpole struct {
 
 // NewCommand returns `bosun agent`.
 func NewCommand(streams iostreams.IOStreams) *cobra.Command {
+	cmd, _ := newCommand(streams, os.Getenv)
+	return cmd
+}
+
+// ParseOptions turns the arguments of a rendered `bosun agent` container
+// (those after "agent") into agent.Options exactly as the agent in that
+// container would, with env as its environment (POD_NAMESPACE,
+// DEFAULT_UPTIME, ...; the host's environment is not read). `bosun up`
+// runs what each cluster's rendered agent declares this way.
+func ParseOptions(args []string, env map[string]string, streams iostreams.IOStreams) (agent.Options, error) {
+	cmd, flags := newCommand(streams, func(k string) string { return env[k] })
+	f := cmd.Flags()
+	if err := f.Parse(args); err != nil {
+		return agent.Options{}, fmt.Errorf("the agent's arguments %q: %w", args, err)
+	}
+	if f.NArg() > 0 {
+		return agent.Options{}, fmt.Errorf("the agent's arguments %q: unexpected %q (the agent takes flags only)", args, f.Args())
+	}
+	flags.defaultLeaderElect(cmd)
+	return flags.options(streams)
+}
+
+// defaultLeaderElect turns leader election on in-cluster unless the flag
+// was given: a Deployment may run two agents during a rollout.
+func (f *flagpole) defaultLeaderElect(cmd *cobra.Command) {
+	if !cmd.Flags().Changed("leader-elect") {
+		f.leaderElect = f.kubeconfig == "" && !f.once
+	}
+}
+
+// newCommand builds `bosun agent` with getenv as the source of the
+// environment defaults, and returns its flags.
+func newCommand(streams iostreams.IOStreams, getenv func(string) string) (*cobra.Command, *flagpole) {
 	flags := &flagpole{}
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the in-cluster controllers: downscaler, janitor, overprovisioner, provisioner, interruption handler",
@@ -131,9 +170,7 @@ what each controller would do at TIME.`,
   bosun agent --kubeconfig ~/.bosun/clusters/local-prod/kubeconfig --controllers provisioner,interruption --provider local --cluster local-prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("leader-elect") {
-				flags.leaderElect = flags.kubeconfig == "" && !flags.once
-			}
+			flags.defaultLeaderElect(cmd)
 			opts, err := flags.options(streams)
 			if err != nil {
 				return err
@@ -178,8 +215,8 @@ what each controller would do at TIME.`,
 
 	f.StringVar(&flags.uptime, "default-uptime", envOr("DEFAULT_UPTIME", "always"), "downscaler: default uptime schedule (env DEFAULT_UPTIME)")
 	f.StringVar(&flags.downtime, "default-downtime", envOr("DEFAULT_DOWNTIME", "never"), "downscaler: default downtime schedule (env DEFAULT_DOWNTIME)")
-	f.StringVar(&flags.upscalePeriod, "upscale-period", os.Getenv("UPSCALE_PERIOD"), "downscaler: default upscale period; selects period mode (env UPSCALE_PERIOD)")
-	f.StringVar(&flags.downscalePeriod, "downscale-period", os.Getenv("DOWNSCALE_PERIOD"), "downscaler: default downscale period; selects period mode (env DOWNSCALE_PERIOD)")
+	f.StringVar(&flags.upscalePeriod, "upscale-period", getenv("UPSCALE_PERIOD"), "downscaler: default upscale period; selects period mode (env UPSCALE_PERIOD)")
+	f.StringVar(&flags.downscalePeriod, "downscale-period", getenv("DOWNSCALE_PERIOD"), "downscaler: default downscale period; selects period mode (env DOWNSCALE_PERIOD)")
 	f.Int32Var(&flags.downtimeReplicas, "downtime-replicas", 0, "downscaler: replicas during downtime")
 	f.DurationVar(&flags.gracePeriod, "grace-period", 15*time.Minute, "downscaler: leave workloads younger than this alone")
 	f.StringSliceVar(&flags.excludeNamespaces, "exclude-namespaces", []string{"kube-system", ownNS}, "downscaler: namespaces never scaled")
@@ -195,14 +232,7 @@ what each controller would do at TIME.`,
 	f.DurationVar(&flags.janitorNotifyBefore, "janitor-notify-before", time.Hour, "janitor: send a DeleteScheduled event this long before deleting (0: none)")
 	f.IntVar(&flags.janitorMaxDeletions, "janitor-max-deletions", 100, "janitor: at most this many deletions per pass")
 	f.Float64Var(&flags.janitorDeletionsPerSecond, "janitor-deletions-per-second", 1, "janitor: rate limit on deletions")
-	return cmd
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
+	return cmd, flags
 }
 
 // options validates the flags and turns them into agent.Options.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bosun-platform/bosun/internal/agent"
+	cliagent "github.com/bosun-platform/bosun/internal/cli/agent"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
 )
@@ -83,6 +85,9 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 				ClusterAutoscaler: flags.clusterAS,
 				ConsoleAddr:       flags.console,
 				Out:               streams.Out,
+				ParseAgent: func(args []string, env map[string]string) (agent.Options, error) {
+					return cliagent.ParseOptions(args, env, streams)
+				},
 			})
 		},
 	}
