@@ -75,9 +75,10 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 		Use:   "bosun",
 		Short: "Run a fleet of Kubernetes clusters on AWS, or locally",
 		Long: `Bosun runs a fleet of Kubernetes clusters the way teams who ran large fleets
-on AWS learned to: clusters as code, kept current, autoscaled on spot with
-instant on-demand fallback, cheap outside working hours, and visible from one
-console.
+on AWS learned to: clusters as code, linted against those lessons,
+autoscaled on spot with instant on-demand fallback, cheap outside working
+hours, and visible from one console. Not yet: the AWS provider and the
+lifecycle manager that keeps clusters current (see the README).
 
 The local provider runs all of it on one machine: real control planes
 (etcd, kube-apiserver, kube-scheduler, kube-controller-manager) with nodes
