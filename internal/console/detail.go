@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sort"
 	"strings"
 	"time"
@@ -82,9 +83,10 @@ func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name
 		return nil, err
 	}
 	d.Events = cl.events(it)
-	self := itemKey(it.Kind, it.Namespace, it.Name)
-	for _, other := range cl.match(Query{}, nil) {
-		if other.Kind == "Event" || itemKey(other.Kind, other.Namespace, other.Name) == self {
+	// Every cached item but events is a candidate relation: a scan of
+	// the display-ordered lists, allocating nothing per item.
+	for other := range cl.relationCandidates() {
+		if other.Kind == it.Kind && other.Namespace == it.Namespace && other.Name == it.Name {
 			continue
 		}
 		switch {
@@ -108,6 +110,22 @@ func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name
 	sortItems(d.Owned)
 	sortItems(d.NodePods)
 	return d, nil
+}
+
+// relationCandidates yields every cached item but events, in Kinds order.
+func (c *cluster) relationCandidates() iter.Seq[*Item] {
+	return func(yield func(*Item) bool) {
+		for _, k := range Kinds {
+			if k.Name == "Event" {
+				continue
+			}
+			for _, it := range c.ordered(k.Name) {
+				if !yield(it) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // events returns the events about it, newest first.
