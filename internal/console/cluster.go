@@ -178,10 +178,10 @@ func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Du
 		if c.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 			return nil, fmt.Errorf("cluster %s: building dynamic client, %w", src.Name, err)
 		}
-		// Live reads get their own limiter: queued behind the watch's
-		// (50 QPS from a kubeconfig), a detail page waited 0.6 s under 32
-		// clients (issue 18). A limiter the source config carries is the
-		// watch's and is not inherited.
+		// Live reads get a limiter of their own, sized for pages. Built
+		// from the source config, they had the watch's limit (50 QPS
+		// from a kubeconfig, or the very RateLimiter the config carries),
+		// and a detail page waited 0.6 s under 32 clients (issue 18).
 		c.liveConfig = rest.CopyConfig(src.Config)
 		c.liveConfig.Timeout = 10 * time.Second
 		c.liveConfig.QPS, c.liveConfig.Burst = live.qps, live.burst
