@@ -4,6 +4,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -307,4 +308,176 @@ func populate(cfg *rest.Config, pods int) error {
 	default:
 		return nil
 	}
+}
+
+type detailBenchResult struct {
+	pods int
+	// before is the console with live reads limited as before issue 18
+	// (50/s, burst 100: the kubeconfig's client limit), after with the
+	// defaults; each measured idle (one client) and under load.
+	before, after detailLatency
+	// unlimited is live reads without a practical limit (100,000/s): what
+	// the machine allows, to show what the default limit costs.
+	unlimited detailLatency
+	// nodeIdle and nodeLoaded are node details (served from the watch
+	// cache since issue 18) with the defaults.
+	nodeIdle, nodeLoaded latencies
+}
+
+type detailLatency struct{ idle, loaded latencies }
+
+type latencies struct{ p50, p99 time.Duration }
+
+var (
+	detailBenchOnce sync.Once
+	detailBench     detailBenchResult
+)
+
+// detailClients is how many clients read detail pages at once under load
+// (issue 18: 32).
+const detailClients = 32
+
+// BenchmarkConsoleDetail measures detail pages (GET /api/clusters/...,
+// HTTP and JSON included) on one real control plane with
+// BOSUN_BENCH_PODS pods (default 2,500) on 20 nodes: p50 and p99 of pod
+// details read by one client (idle) and by 32 clients at once (loaded),
+// with live reads limited as before issue 18 (50/s, burst 100, the
+// kubeconfig's limit), with the defaults and practically unlimited, and
+// node details (served from the watch cache) idle and loaded. The baseline is the same console idle
+// in the same run: loaded/idle ratios, and before/after.
+func BenchmarkConsoleDetail(b *testing.B) {
+	detailBenchOnce.Do(func() { detailBench = runDetailBench(b) })
+	r := detailBench
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(r.before.idle.p50), "before-idle-p50-ms")
+	b.ReportMetric(ms(r.before.loaded.p50), "before-loaded-p50-ms")
+	b.ReportMetric(ms(r.before.loaded.p99), "before-loaded-p99-ms")
+	b.ReportMetric(ms(r.after.idle.p50), "pod-idle-p50-ms")
+	b.ReportMetric(ms(r.after.loaded.p50), "pod-loaded-p50-ms")
+	b.ReportMetric(ms(r.after.loaded.p99), "pod-loaded-p99-ms")
+	b.ReportMetric(ms(r.unlimited.loaded.p50), "unlimited-loaded-p50-ms")
+	b.ReportMetric(ms(r.nodeLoaded.p50), "node-loaded-p50-ms")
+	b.ReportMetric(float64(r.before.loaded.p50)/float64(r.before.idle.p50), "before-loaded/idle-p50")
+	b.ReportMetric(float64(r.after.loaded.p50)/float64(r.after.idle.p50), "pod-loaded/idle-p50")
+	b.ReportMetric(float64(r.before.loaded.p50)/float64(r.after.loaded.p50), "x-faster-loaded-p50")
+	b.Logf("console detail bench: 1 cluster, %d pods, %d clients under load", r.pods, detailClients)
+	b.Logf("pod detail, live reads at 50/s burst 100 (before): idle p50 %s p99 %s; loaded p50 %s p99 %s",
+		r.before.idle.p50, r.before.idle.p99, r.before.loaded.p50, r.before.loaded.p99)
+	b.Logf("pod detail, live reads with their own limiter at the defaults (%d/s, burst %d): idle p50 %s p99 %s; loaded p50 %s p99 %s",
+		console.DefaultLiveQPS, console.DefaultLiveBurst, r.after.idle.p50, r.after.idle.p99, r.after.loaded.p50, r.after.loaded.p99)
+	b.Logf("pod detail, live reads practically unlimited (100,000/s): idle p50 %s p99 %s; loaded p50 %s p99 %s",
+		r.unlimited.idle.p50, r.unlimited.idle.p99, r.unlimited.loaded.p50, r.unlimited.loaded.p99)
+	b.Logf("node detail from the watch cache: idle p50 %s p99 %s; loaded p50 %s p99 %s", r.nodeIdle.p50, r.nodeIdle.p99, r.nodeLoaded.p50, r.nodeLoaded.p99)
+}
+
+func runDetailBench(b *testing.B) detailBenchResult {
+	r := detailBenchResult{pods: benchEnv("BOSUN_BENCH_PODS", 2500)}
+	bins, err := controlplane.FindBinaries("")
+	if err != nil {
+		b.Fatalf("finding binaries (run make tools): %v", err)
+	}
+	cp, err := controlplane.Start(context.Background(), controlplane.Options{Name: "bench-detail", Binaries: bins, UnsafeNoFsync: true, StartTimeout: 5 * time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cp.Stop() })
+	if err := populate(cp.RESTConfig(), r.pods); err != nil {
+		b.Fatal(err)
+	}
+	// The sources as `bosun console` makes them, with the kubeconfig's
+	// client limit.
+	srcs, err := console.ClustersFromKubeconfig(writeKubeconfig(b, map[string]*rest.Config{"bench": cp.RESTConfig()}), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pods := func(i int) string {
+		return fmt.Sprintf("/api/clusters/bench/namespaces/bench-ns-%d/pods/pod-%d", i%10, i)
+	}
+	nodes := func(i int) string { return fmt.Sprintf("/api/clusters/bench/nodes/node-%d", i%20) }
+	for _, run := range []struct {
+		opts console.Options
+		into *detailLatency
+	}{
+		{console.Options{Clusters: srcs, LiveQPS: 50, LiveBurst: 100}, &r.before},
+		{console.Options{Clusters: srcs}, &r.after},
+		{console.Options{Clusters: srcs, LiveQPS: 100000, LiveBurst: 100000}, &r.unlimited},
+	} {
+		url, stop := startBenchConsole(b, run.opts)
+		run.into.idle = measureDetails(b, url, 1, 100, r.pods, pods)
+		run.into.loaded = measureDetails(b, url, detailClients, 25, r.pods, pods)
+		if run.into == &r.after {
+			r.nodeIdle = measureDetails(b, url, 1, 100, r.pods, nodes)
+			r.nodeLoaded = measureDetails(b, url, detailClients, 25, r.pods, nodes)
+		}
+		stop() // one console at a time
+	}
+	return r
+}
+
+// startBenchConsole starts a console, waits for it to sync and serves it
+// until stop is called.
+func startBenchConsole(b *testing.B, opts console.Options) (url string, stop func()) {
+	opts.UsageInterval = -1
+	c, err := console.New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	c.Start(ctx)
+	wctx, done := context.WithTimeout(ctx, 5*time.Minute)
+	defer done()
+	if err := c.WaitSynced(wctx); err != nil {
+		b.Fatal(err)
+	}
+	h, err := c.Handler(console.Auth{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	return srv.URL, func() { srv.Close(); cancel() }
+}
+
+// measureDetails has clients read detail pages at once, each reading
+// its share one after another, page(i) for i spread over n objects, and returns the p50 and p99 of all
+// the reads. A page that is not read live (pods) or not from the cache
+// (nodes) fails the benchmark: a timed-out read would be fast and wrong.
+func measureDetails(b *testing.B, base string, clients, each, n int, page func(i int) string) latencies {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for j := 0; j < each; j++ {
+				i := (w*7919 + j*104729) % n
+				t0 := time.Now()
+				resp, err := hc.Get(base + page(i))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				var d console.Detail
+				err = json.NewDecoder(resp.Body).Decode(&d)
+				resp.Body.Close()
+				took := time.Since(t0)
+				if err != nil || resp.StatusCode != http.StatusOK || !(d.Live || d.Cached) {
+					b.Errorf("GET %s: %s, live %v cached %v, note %q, %v", page(i), resp.Status, d.Live, d.Cached, d.YAMLNote, err)
+					return
+				}
+				mu.Lock()
+				lat = append(lat, took)
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	hc.CloseIdleConnections()
+	if len(lat) == 0 {
+		b.Fatal("no detail page was read")
+	}
+	return latencies{p50: percentile(lat, 50), p99: percentile(lat, 99)}
 }

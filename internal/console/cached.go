@@ -13,16 +13,21 @@ import (
 // cached is what the informers store instead of the object: its identity,
 // its Item, and the few fields cost and detail pages need. Typed Go
 // objects cost 3-4 KB each (a Pod struct alone is over 1 KB before any
-// field is set); this keeps the cache well under that. The detail page
-// fetches the full object live.
+// field is set); this keeps the cache well under that. Nodes and
+// Namespaces, which are few, are kept whole (trimmed), and their detail
+// pages are served from here; for every other kind the detail page fetches
+// the full object live.
 type cached struct {
 	Item            *Item
 	resourceVersion string
 	// Pod holds what cost needs of a pod.
 	Pod *podFacts
 	// Node is the trimmed Node (nodes are few; pricing reads labels and
-	// capacity).
+	// capacity, the detail page all of it).
 	Node *corev1.Node
+	// Namespace is the trimmed Namespace (namespaces are few; the detail
+	// page shows it).
+	Namespace *corev1.Namespace
 	// Event holds an event's text and its subject.
 	Event *eventFacts
 }
@@ -117,6 +122,8 @@ func (c *cluster) transform(k Kind) cache.TransformFunc {
 			out.Pod = podFactsOf(o)
 		case *corev1.Node:
 			out.Node = o
+		case *corev1.Namespace:
+			out.Namespace = o
 		case *corev1.Event:
 			at := o.LastTimestamp
 			if at.IsZero() {
@@ -127,6 +134,18 @@ func (c *cluster) transform(k Kind) cache.TransformFunc {
 		}
 		return out, nil
 	}
+}
+
+// whole returns the object itself when the cache keeps it whole (Nodes and
+// Namespaces, trimmed), or nil when it keeps only a summary.
+func (c *cached) whole() runtime.Object {
+	switch {
+	case c.Node != nil:
+		return c.Node
+	case c.Namespace != nil:
+		return c.Namespace
+	}
+	return nil
 }
 
 func podFactsOf(p *corev1.Pod) *podFacts {

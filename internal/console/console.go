@@ -14,6 +14,14 @@ import (
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
+// Default limit of each cluster's live reads: a detail page is one GET, so
+// 200 a second is far beyond what people clicking produce, and a script
+// hammering the API still cannot push more than that at an API server.
+const (
+	DefaultLiveQPS   = 200
+	DefaultLiveBurst = 400
+)
+
 // Options configure a Console.
 type Options struct {
 	// Clusters are the clusters to watch; names must be unique.
@@ -40,6 +48,11 @@ type Options struct {
 	// doubles up to KindRetryMax (defaults DefaultKindRetry and
 	// DefaultKindRetryMax).
 	KindRetry, KindRetryMax time.Duration
+	// LiveQPS and LiveBurst limit each cluster's live reads (detail
+	// pages, CRDs, custom objects), with a limiter of their own apart from
+	// the watch's (defaults DefaultLiveQPS and DefaultLiveBurst).
+	LiveQPS   float32
+	LiveBurst int
 	// Prices, when set, supplies the provider's current prices, read every
 	// PriceInterval (default 5 min).
 	Prices        PriceSource
@@ -82,6 +95,12 @@ func New(opts Options) (*Console, error) {
 	if opts.KindRetryMax < opts.KindRetry {
 		opts.KindRetryMax = max(DefaultKindRetryMax, opts.KindRetry)
 	}
+	if opts.LiveQPS <= 0 {
+		opts.LiveQPS = DefaultLiveQPS
+	}
+	if opts.LiveBurst <= 0 {
+		opts.LiveBurst = DefaultLiveBurst
+	}
 	if opts.UsageInterval == 0 {
 		opts.UsageInterval = time.Minute
 	}
@@ -94,7 +113,7 @@ func New(opts Options) (*Console, error) {
 		if _, dup := c.byName[src.Name]; dup {
 			return nil, fmt.Errorf("cluster %q is listed twice", src.Name)
 		}
-		cl, err := newCluster(src, opts.Clock, opts.KindRetry, opts.KindRetryMax)
+		cl, err := newCluster(src, opts.Clock, opts.KindRetry, opts.KindRetryMax, liveLimit{opts.LiveQPS, opts.LiveBurst})
 		if err != nil {
 			return nil, err
 		}

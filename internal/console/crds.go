@@ -59,17 +59,17 @@ func (c *Console) liveClient(ctx context.Context, name string) (dynamic.Interfac
 // user may read; a request without a user is refused rather than served
 // with the console's own rights.
 func (c *cluster) live(ctx context.Context) (dynamic.Interface, error) {
-	if c.dyn == nil {
+	if c.liveDyn == nil {
 		return nil, fmt.Errorf("cluster %s has no client for live reads", c.src.Name)
 	}
 	if !c.impersonate {
-		return c.dyn, nil
+		return c.liveDyn, nil
 	}
 	user := UserFrom(ctx)
-	if user.Name == "" || c.src.Config == nil {
+	if user.Name == "" || c.liveConfig == nil {
 		return nil, fmt.Errorf("impersonation is on but the request has no user: %w", errForbidden)
 	}
-	d, err := dynamic.NewForConfig(impersonating(c.src.Config, user))
+	d, err := dynamic.NewForConfig(impersonating(c.liveConfig, user))
 	if err != nil {
 		return nil, fmt.Errorf("building client for %s, %w", user.Name, err)
 	}

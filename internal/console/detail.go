@@ -3,12 +3,14 @@ package console
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sort"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 )
 
@@ -24,9 +26,13 @@ type EventSummary struct {
 // Detail is everything the detail page shows about one object.
 type Detail struct {
 	Item *Item `json:"item"`
-	// Live is true when YAML is the object as the API server has it now;
-	// otherwise it is the cached summary and YAMLNote says why.
-	Live     bool   `json:"live"`
+	// Live is true when YAML is the object as the API server has it now.
+	Live bool `json:"live"`
+	// Cached is true when YAML is the whole object from the watch cache
+	// (Nodes and Namespaces), as of the last watch event; YAMLNote says
+	// what the cache leaves out. When neither is true, YAML is the cached
+	// summary and YAMLNote says why.
+	Cached   bool   `json:"cached,omitempty"`
 	YAMLNote string `json:"yamlNote,omitempty"`
 	// Stale is true when the cluster is down and this is the last known
 	// state.
@@ -44,10 +50,14 @@ type Detail struct {
 // ErrNotFound is returned for unknown clusters, kinds and objects.
 var ErrNotFound = fmt.Errorf("not found")
 
-// Detail returns an object's detail: relations and events from the cache,
-// YAML fetched live from the API server (the cache keeps summaries only).
-// When the cluster is down, or for ConfigMaps and Secrets (never read),
-// the YAML is the cached summary instead.
+// Detail returns an object's detail: relations and events from the cache;
+// YAML from the cache for Nodes and Namespaces (kept whole), fetched live
+// from the API server for the other kinds (the cache keeps summaries
+// only). When the cluster is down, or for ConfigMaps and Secrets (never
+// read), the YAML is the cached summary instead. With impersonation on,
+// the user must be allowed to list the kind in the namespace
+// (SubjectAccessReview) for any detail, and live reads are made as the
+// user.
 func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name string) (*Detail, error) {
 	cl, ok := c.cluster(clusterName)
 	if !ok {
@@ -69,13 +79,14 @@ func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name
 		return nil, fmt.Errorf("%s %s/%s: the user may not list %s here: %w", k.Name, namespace, name, k.Plural, errForbidden)
 	}
 	d := &Detail{Item: it, Stale: cl.status().State == StateDown}
-	if err := cl.fillYAML(ctx, k, d); err != nil {
+	if err := cl.fillYAML(ctx, k, cd, d); err != nil {
 		return nil, err
 	}
 	d.Events = cl.events(it)
-	self := itemKey(it.Kind, it.Namespace, it.Name)
-	for _, other := range cl.match(Query{}, nil) {
-		if other.Kind == "Event" || itemKey(other.Kind, other.Namespace, other.Name) == self {
+	// Every cached item but events is a candidate relation: a scan of
+	// the display-ordered lists, allocating nothing per item.
+	for other := range cl.relationCandidates() {
+		if other.Kind == it.Kind && other.Namespace == it.Namespace && other.Name == it.Name {
 			continue
 		}
 		switch {
@@ -101,6 +112,22 @@ func (c *Console) Detail(ctx context.Context, clusterName, kind, namespace, name
 	return d, nil
 }
 
+// relationCandidates yields every cached item but events, in Kinds order.
+func (c *cluster) relationCandidates() iter.Seq[*Item] {
+	return func(yield func(*Item) bool) {
+		for _, k := range Kinds {
+			if k.Name == "Event" {
+				continue
+			}
+			for _, it := range c.ordered(k.Name) {
+				if !yield(it) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // events returns the events about it, newest first.
 func (c *cluster) events(it *Item) []EventSummary {
 	var found []*eventFacts
@@ -119,11 +146,24 @@ func (c *cluster) events(it *Item) []EventSummary {
 	return out
 }
 
-// fillYAML sets d.YAML: the live object when it can be read, else the
+// fillYAML sets d.YAML: the object from the watch cache when the cache
+// keeps it whole, else the live object when it can be read, else the
 // cached summary with a note saying why.
-func (c *cluster) fillYAML(ctx context.Context, k Kind, d *Detail) error {
+func (c *cluster) fillYAML(ctx context.Context, k Kind, cd *cached, d *Detail) error {
 	it := d.Item
-	if !k.MetadataOnly && c.dyn != nil && !d.Stale {
+	if obj := cd.whole(); obj != nil {
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return fmt.Errorf("converting %s %s, %w", k.Name, it.Name, err)
+		}
+		y, err := renderYAML(k, m)
+		if err != nil {
+			return err
+		}
+		d.YAML, d.Cached, d.YAMLNote = y, true, cachedNote(k, d.Stale)
+		return nil
+	}
+	if !k.MetadataOnly && c.liveDyn != nil && !d.Stale {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		dyn, err := c.live(ctx)
@@ -153,6 +193,19 @@ func (c *cluster) fillYAML(ctx context.Context, k Kind, d *Detail) error {
 	}
 	d.YAML = y
 	return nil
+}
+
+// cachedNote says where a whole object from the watch cache comes from
+// and what the cache leaves out of it (see trim).
+func cachedNote(k Kind, stale bool) string {
+	note := "From the console's watch cache, as of the last watch event (not read from the API server now)."
+	if stale {
+		note = "The cluster is down; this is the last known object, from the console's watch cache."
+	}
+	if k.Name == "Node" {
+		note += " status.images, the node's image list, is not kept."
+	}
+	return note
 }
 
 // summaryObject is an object's cached summary in the shape of an object.

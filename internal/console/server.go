@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -185,16 +184,12 @@ func clusterTitle(s string) string {
 
 // answer runs query text and writes the result as HTML, JSON or CSV.
 func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title, text string) {
-	page := resultsPage{Title: title, Q: text, Sort: r.FormValue("sort"), LabelCols: splitValues(r.FormValue("labelcols")), Clusters: s.c.Clusters()}
-	limit := defaultLimit
-	if v := r.FormValue("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			s.fail(w, r, api, fmt.Errorf("limit %q is not a number >= 0: %w", v, errBadRequest))
-			return
-		}
-		limit = n
+	params, err := parseResultParams(r)
+	if err != nil {
+		s.fail(w, r, api, err)
+		return
 	}
+	page := resultsPage{Title: title, Q: text, Sort: params.sort, LabelCols: params.labelCols, Clusters: s.c.Clusters()}
 	q, err := ParseQuery(text)
 	if err != nil {
 		if api {
@@ -203,10 +198,10 @@ func (s *server) answer(w http.ResponseWriter, r *http.Request, api bool, title,
 		}
 		page.Err = err.Error()
 	} else {
-		page.Result = s.c.SearchFor(r.Context(), q, limit, page.Sort)
+		page.Result = s.c.SearchFor(r.Context(), q, params.limit, page.Sort)
 	}
 	switch {
-	case r.FormValue("format") == "csv":
+	case params.csv:
 		writeItemsCSV(w, page.Result, page.LabelCols)
 	case api:
 		writeResultJSON(w, page.Result)

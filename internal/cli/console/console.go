@@ -40,6 +40,8 @@ type flagpole struct {
 	usageWindow    time.Duration
 	impersonate    bool
 	trustedProxies []string
+	liveQPS        float32
+	liveBurst      int
 	printRBAC      bool
 	localCloud     string
 }
@@ -99,6 +101,8 @@ docs/console.md and docs/security.md.`,
 	f.DurationVar(&flags.usageWindow, "usage-window", console.DefaultUsageWindow, "usage history kept per container for right-sizing (0: none); window/interval samples of 8 bytes each")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "price nodes from the local cloud's market: the state `directory` of bosun up (e.g. ~/.bosun), which holds the local cloud's cloud.json")
 	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
+	f.Float32Var(&flags.liveQPS, "live-qps", console.DefaultLiveQPS, "per cluster, live reads (detail pages, CRDs) a second, with a limiter of their own apart from the watch's")
+	f.IntVar(&flags.liveBurst, "live-burst", console.DefaultLiveBurst, "per cluster, live reads allowed at once above --live-qps")
 	f.BoolVar(&flags.impersonate, "impersonate", false, "read live objects (detail YAML, CRDs) as the signed-in user; needs --token-file or --trusted-header")
 	return cmd
 }
@@ -157,7 +161,10 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 	if f.usageInterval < 0 || f.usageWindow < 0 || (f.usageInterval > 0 && f.usageWindow > 0 && f.usageWindow < f.usageInterval) {
 		return console.Options{}, auth, fmt.Errorf("--usage-window %s must be at least --usage-interval %s (both >= 0)", f.usageWindow, f.usageInterval)
 	}
-	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Impersonate: f.impersonate,
+	if f.liveQPS <= 0 || f.liveBurst < 1 {
+		return console.Options{}, auth, fmt.Errorf("--live-qps %g must be > 0 and --live-burst %d at least 1", f.liveQPS, f.liveBurst)
+	}
+	opts := console.Options{Clusters: srcs, ProbeInterval: f.probeInterval, Impersonate: f.impersonate, LiveQPS: f.liveQPS, LiveBurst: f.liveBurst,
 		KindRetry: f.kindRetry, KindRetryMax: f.kindRetryMax,
 		UsageInterval: orNever(f.usageInterval), UsageWindow: orNever(f.usageWindow), Cost: console.CostOptions{
 			CapacityTypeLabels: f.capacityLabels, TeamLabels: f.teamLabels, AppLabels: f.appLabels,

@@ -57,6 +57,7 @@ func TestConsoleFlagsRejected(t *testing.T) {
 		{"proxy that is no address", []string{"--kubeconfig", kc, "--trusted-header", "X-Forwarded-User", "--trusted-proxy", "proxy.local"}, `--trusted-proxy "proxy.local": want an address or CIDR`},
 		{"kind retry above its max", []string{"--kubeconfig", kc, "--kind-retry", "10m"}, "--kind-retry 10m0s must be"},
 		{"usage window shorter than the interval", []string{"--kubeconfig", kc, "--usage-interval", "5m", "--usage-window", "1m"}, "--usage-window 1m0s must be at least"},
+		{"no live reads", []string{"--kubeconfig", kc, "--live-qps", "0"}, "--live-qps 0 must be > 0"},
 		{"missing price overrides", []string{"--kubeconfig", kc, "--price-overrides", filepath.Join(dir, "none")}, "price overrides"},
 	}
 	for _, tt := range tests {
@@ -80,13 +81,17 @@ func TestConsoleOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &flagpole{kubeconfig: kc, listen: "0.0.0.0:8080", trustedHeader: "X-Forwarded-User", groupsHeader: "X-Forwarded-Groups",
-		kindRetry: time.Minute, kindRetryMax: 5 * time.Minute, usageInterval: time.Minute, usageWindow: 0, fleetDir: "../../../examples/fleet"}
+		kindRetry: time.Minute, kindRetryMax: 5 * time.Minute, usageInterval: time.Minute, usageWindow: 0, fleetDir: "../../../examples/fleet",
+		liveQPS: 300, liveBurst: 600}
 	opts, auth, err := f.options()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if opts.UsageInterval != time.Minute || opts.UsageWindow >= 0 {
 		t.Errorf("usage interval %s, window %s; want 1m and none (negative) for --usage-window 0", opts.UsageInterval, opts.UsageWindow)
+	}
+	if opts.LiveQPS != 300 || opts.LiveBurst != 600 {
+		t.Errorf("live reads %g/s, burst %d; want --live-qps 300 and --live-burst 600", opts.LiveQPS, opts.LiveBurst)
 	}
 	if !auth.Enabled() || auth.TrustedGroupsHeader != "X-Forwarded-Groups" {
 		t.Errorf("auth = %+v, want the trusted header and the groups header", auth)
