@@ -227,7 +227,9 @@ func runCommand(streams iostreams.IOStreams, flags *flagpole) *cobra.Command {
 		Short: "Play a scenario file against the running local fleet",
 		Long: `Play a scenario: a YAML list of timed steps (capacity changes, interruptions,
 node group sizes, Deployment scaling) run at their offsets from the start.
-The file is checked completely before anything runs. See
+The file is checked completely before anything runs: its format, then every
+cluster, node group, target size, instance type and zone it names against
+the running fleet; every problem is reported at once with its line. See
 docs/local-cloud.md for the format.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
