@@ -414,10 +414,9 @@ type Env struct {
 	Out      io.Writer
 }
 
-// Play checks every name the scenario uses against env (see Check) and
-// runs nothing if one is unknown; then it runs the steps at their offsets
-// and stops at the first failing step.
-func Play(ctx context.Context, s *Scenario, env Env) error {
+// CheckEnv is Check against what runs in env: its clusters and the cloud's
+// node groups.
+func (s *Scenario) CheckEnv(ctx context.Context, env Env) error {
 	groups, err := env.Cloud.NodeGroups(ctx)
 	if err != nil {
 		return fmt.Errorf("listing the node groups to check the scenario, %w", err)
@@ -426,7 +425,14 @@ func Play(ctx context.Context, s *Scenario, env Env) error {
 	for id := range env.Clusters {
 		clusters = append(clusters, id)
 	}
-	if err := s.Check(clusters, groups); err != nil {
+	return s.Check(clusters, groups)
+}
+
+// Play checks every name the scenario uses against env (see Check) and
+// runs nothing if one is unknown; then it runs the steps at their offsets
+// and stops at the first failing step.
+func Play(ctx context.Context, s *Scenario, env Env) error {
+	if err := s.CheckEnv(ctx, env); err != nil {
 		return err
 	}
 	start := env.Clock.Now()

@@ -245,8 +245,14 @@ docs/local-cloud.md for the format.`,
 			if err != nil {
 				return err
 			}
+			env := scenario.Env{Cloud: c, Clusters: clusters, Clock: clock.RealClock{}, Out: streams.Out}
+			// Play checks again; checking here first keeps "Playing" for
+			// a scenario that will play.
+			if err := s.CheckEnv(cmd.Context(), env); err != nil {
+				return err
+			}
 			fmt.Fprintf(streams.Out, "Playing %q (%d steps)\n", s.Name, len(s.Steps))
-			return scenario.Play(cmd.Context(), s, scenario.Env{Cloud: c, Clusters: clusters, Clock: clock.RealClock{}, Out: streams.Out})
+			return scenario.Play(cmd.Context(), s, env)
 		},
 	}
 }
