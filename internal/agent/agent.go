@@ -89,8 +89,12 @@ type Options struct {
 	// hour).
 	QPS   float32
 	Burst int
-	// ListenAddress serves /metrics, /healthz and /readyz ("" = off).
+	// ListenAddress serves /metrics, /healthz and /readyz ("" = off); see
+	// ChooseListenAddress for the command's defaults.
 	ListenAddress string
+	// ListenReason says why ListenAddress was chosen; it is logged with
+	// the address.
+	ListenReason string
 	// PprofAddress serves Go's profiles (/debug/pprof/) on a listener of
 	// its own ("" = off, the default): for measuring where the agent's
 	// memory and CPU go, never exposed on ListenAddress.
@@ -284,11 +288,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ready := &atomic.Bool{}
 	if o.ListenAddress != "" && !o.Once {
-		srv, _, err := serve(o.ListenAddress, o.Registry, ready, o.Logger)
+		srv, addr, err := serve(o.ListenAddress, o.Registry, ready, o.Logger)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
+		o.Logger.Info("serving /metrics, /healthz and /readyz without authentication", "address", addr, "listen-address", o.ListenAddress, "why", o.ListenReason)
+	} else if !o.Once && o.ListenReason != "" {
+		o.Logger.Info("not serving /metrics, /healthz and /readyz", "why", o.ListenReason)
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)

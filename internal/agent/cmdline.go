@@ -30,7 +30,39 @@ const (
 	// DefaultNamespace is the agent's own namespace when PodNamespaceEnv
 	// is unset or empty.
 	DefaultNamespace = "bosun-system"
+	// FlagKubeconfig is the kubeconfig path; without it the agent runs
+	// with the in-cluster config.
+	FlagKubeconfig = "kubeconfig"
+	// FlagListenAddress is where the agent serves /metrics, /healthz and
+	// /readyz, without authentication; "" turns them off.
+	FlagListenAddress = "listen-address"
+	// DefaultListenAddress is the listen address in-cluster (no
+	// --kubeconfig): every interface of the pod, so that Prometheus and
+	// the kubelet's probes reach it.
+	DefaultListenAddress = ":8080"
+	// WorkstationListenAddress is the listen address with --kubeconfig
+	// (a workstation, or `bosun up`'s machine): loopback only, since on
+	// every interface the unauthenticated endpoints would be open to the
+	// machine's network.
+	WorkstationListenAddress = "127.0.0.1:8080"
 )
+
+// ChooseListenAddress returns where the agent serves its endpoints and why,
+// for its log: an explicit --listen-address always wins (set reports that
+// it was given; "" turns the endpoints off); else DefaultListenAddress
+// in-cluster, or WorkstationListenAddress when a kubeconfig is given.
+func ChooseListenAddress(explicit string, set bool, kubeconfig string) (addr, why string) {
+	switch {
+	case set && explicit == "":
+		return "", "--listen-address is empty: endpoints off"
+	case set:
+		return explicit, "--listen-address given"
+	case kubeconfig != "":
+		return WorkstationListenAddress, "--kubeconfig given (outside a cluster): loopback only by default, give --listen-address to open it"
+	default:
+		return DefaultListenAddress, "in-cluster (no --kubeconfig): every interface, for Prometheus and the kubelet's probes"
+	}
+}
 
 // DefaultControllers are the controllers the agent runs without
 // --controllers.
@@ -134,6 +166,22 @@ func (l *CommandLine) List(name string, def []string) []string {
 // Runs reports whether the agent runs controller.
 func (l *CommandLine) Runs(controller string) bool {
 	return slices.Contains(l.List(FlagControllers, DefaultControllers()), controller)
+}
+
+// ListenAddress returns where this container's agent serves /metrics,
+// /healthz and /readyz, and why, as `bosun agent` chooses it
+// (ChooseListenAddress): the last --listen-address, else by whether a
+// --kubeconfig is given.
+func (l *CommandLine) ListenAddress() (addr, why string) {
+	var explicit, kubeconfig string
+	v := l.Flag(FlagListenAddress)
+	if len(v) > 0 {
+		explicit = v[len(v)-1]
+	}
+	if kc := l.Flag(FlagKubeconfig); len(kc) > 0 {
+		kubeconfig = kc[len(kc)-1]
+	}
+	return ChooseListenAddress(explicit, len(v) > 0, kubeconfig)
 }
 
 // OverprovisionerConfigMap returns the overprovisioner's rules ConfigMap,

@@ -114,3 +114,27 @@ func TestSplitConfigMap(t *testing.T) {
 		}
 	}
 }
+
+// A container's listen address is read as `bosun agent` chooses it: the
+// last --listen-address, else :8080 in-cluster and loopback with
+// --kubeconfig (issue 18 item 10).
+func TestCommandLineListenAddress(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent"}, agent.DefaultListenAddress},
+		{[]string{"agent", "--kubeconfig", "/kc"}, agent.WorkstationListenAddress},
+		{[]string{"agent", "--kubeconfig=/kc", "--listen-address=:9090"}, ":9090"},
+		{[]string{"agent", "--listen-address", ":1", "--listen-address", "127.0.0.1:2"}, "127.0.0.1:2"},
+		{[]string{"agent", "--listen-address="}, ""},
+	} {
+		l, ok := agent.ParseCommandLine(&corev1.Container{Args: c.args}, "ns")
+		if !ok {
+			t.Fatalf("%q: not read as the agent", c.args)
+		}
+		if got, why := l.ListenAddress(); got != c.want || why == "" {
+			t.Errorf("%q: listen address %q (%s), want %q", c.args, got, why, c.want)
+		}
+	}
+}

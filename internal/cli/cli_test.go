@@ -67,3 +67,21 @@ func TestUnknownFlagIsAnError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// `bosun up` refuses bad flags before it looks for binaries or starts
+// anything (issue 18 item 8); the empty --bin-dir would fail later.
+func TestUpRefusesBadFlagsFirst(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--console", "0.0.0.0:8080"}, "loopback only"},
+		{[]string{"--boot-delay", "0"}, "--boot-delay 0s: expected more than 0"},
+		{[]string{"--boot-delay", "-1s"}, "--boot-delay -1s: expected a duration of 0 or more"},
+	} {
+		args := append([]string{"up", "--state-dir", t.TempDir(), "--bin-dir", t.TempDir()}, c.args...)
+		if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", c.args, err, c.want)
+		}
+	}
+}

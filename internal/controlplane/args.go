@@ -9,17 +9,29 @@ import (
 // The command lines below are the whole configuration of each component;
 // keeping them in one file makes the local cluster's shape easy to review.
 
-func etcdArgs(dir string, clientPort, peerPort int, noFsync bool) []string {
-	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
-	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+// etcdArgs serve etcd's client and peer listeners on loopback over TLS
+// with client certificates from the etcd CA only: any local user can
+// connect to a loopback port, so without them every Secret of the cluster
+// would be readable by every user of the machine.
+func etcdArgs(dir string, p pki, clientPort, peerPort int, noFsync bool) []string {
+	client := fmt.Sprintf("https://127.0.0.1:%d", clientPort)
+	peer := fmt.Sprintf("https://127.0.0.1:%d", peerPort)
 	args := []string{
 		"--name=bosun",
 		"--data-dir=" + filepath.Join(dir, "etcd"),
 		"--listen-client-urls=" + client,
 		"--advertise-client-urls=" + client,
+		"--client-cert-auth=true",
+		"--trusted-ca-file=" + p.EtcdCACert,
+		"--cert-file=" + p.EtcdCert,
+		"--key-file=" + p.EtcdKey,
 		"--listen-peer-urls=" + peer,
 		"--initial-advertise-peer-urls=" + peer,
 		"--initial-cluster=bosun=" + peer,
+		"--peer-client-cert-auth=true",
+		"--peer-trusted-ca-file=" + p.EtcdCACert,
+		"--peer-cert-file=" + p.EtcdCert,
+		"--peer-key-file=" + p.EtcdKey,
 		"--log-level=warn",
 	}
 	if noFsync {
@@ -30,7 +42,10 @@ func etcdArgs(dir string, clientPort, peerPort int, noFsync bool) []string {
 
 func apiServerArgs(p pki, tokenFile string, etcdPort, port int) []string {
 	return []string{
-		"--etcd-servers=" + fmt.Sprintf("http://127.0.0.1:%d", etcdPort),
+		"--etcd-servers=" + fmt.Sprintf("https://127.0.0.1:%d", etcdPort),
+		"--etcd-cafile=" + p.EtcdCACert,
+		"--etcd-certfile=" + p.EtcdClientCert,
+		"--etcd-keyfile=" + p.EtcdClientKey,
 		"--secure-port=" + strconv.Itoa(port),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",

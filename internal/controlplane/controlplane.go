@@ -171,8 +171,8 @@ func startOnce(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 
-	opts.Logf("[%s] starting etcd on 127.0.0.1:%d", opts.Name, etcdClient)
-	etcd, err := cp.start("etcd", opts.Binaries.Etcd, etcdArgs(cp.Dir, etcdClient, etcdPeer, opts.UnsafeNoFsync))
+	opts.Logf("[%s] starting etcd on https://127.0.0.1:%d (client certificates only)", opts.Name, etcdClient)
+	etcd, err := cp.start("etcd", opts.Binaries.Etcd, etcdArgs(cp.Dir, pki, etcdClient, etcdPeer, opts.UnsafeNoFsync))
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,13 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,32 +105,94 @@ func TestWriteKubeconfig(t *testing.T) {
 }
 
 func TestWritePKI(t *testing.T) {
-	p, err := writePKI(t.TempDir(), time.Now())
+	dir := t.TempDir()
+	p, err := writePKI(dir, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{p.CACert, p.ServingCert, p.ServingKey, p.SAKey, p.SAPub} {
-		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+	for _, f := range []string{p.CACert, p.ServingCert, p.ServingKey, p.SAKey, p.SAPub, p.EtcdCACert, p.EtcdCert, p.EtcdKey, p.EtcdClientCert, p.EtcdClientKey} {
+		st, err := os.Stat(f)
+		if err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)
+			continue
 		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("pki dir mode %v, %v: want 0700", st.Mode().Perm(), err)
 	}
 	if !strings.Contains(string(p.CAPEM), "BEGIN CERTIFICATE") {
 		t.Error("CA PEM not returned")
 	}
 }
 
+// etcd trusts only its own CA, and the API server's etcd client
+// certificate is the one that CA signed for clients: a certificate signed
+// by the API server's CA (which it trusts for its own clients) opens no
+// etcd, and the etcd client certificate logs into no API server.
+func TestEtcdPKIIsSeparateFromTheAPIServers(t *testing.T) {
+	p, err := writePKI(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := func(path string) *x509.CertPool {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := x509.NewCertPool()
+		if !cp.AppendCertsFromPEM(data) {
+			t.Fatalf("%s: no certificate", path)
+		}
+		return cp
+	}
+	leaf := func(path string) *x509.Certificate {
+		kp, err := tls.LoadX509KeyPair(path, strings.TrimSuffix(path, ".crt")+".key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(kp.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	etcdCA, apiCA := pool(p.EtcdCACert), pool(p.CACert)
+	client := leaf(p.EtcdClientCert)
+	asClient := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: etcdCA, KeyUsages: asClient}); err != nil {
+		t.Errorf("etcd CA does not accept the API server's etcd client certificate: %v", err)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: apiCA, KeyUsages: asClient}); err == nil {
+		t.Error("the API server's client CA accepts the etcd client certificate")
+	}
+	if _, err := leaf(p.ServingCert).Verify(x509.VerifyOptions{Roots: etcdCA, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err == nil {
+		t.Error("etcd CA accepts a certificate of the API server's CA")
+	}
+	etcdCert := leaf(p.EtcdCert)
+	if _, err := etcdCert.Verify(x509.VerifyOptions{Roots: etcdCA, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("etcd serving certificate is not valid for 127.0.0.1: %v", err)
+	}
+	if _, err := etcdCert.Verify(x509.VerifyOptions{Roots: etcdCA, KeyUsages: asClient}); err != nil {
+		t.Errorf("etcd certificate cannot act as a peer client: %v", err)
+	}
+}
+
 func TestArgsUseGivenPorts(t *testing.T) {
-	e := strings.Join(etcdArgs("/d", 1111, 2222, true), " ")
-	for _, want := range []string{"--listen-client-urls=http://127.0.0.1:1111", "--listen-peer-urls=http://127.0.0.1:2222", "--data-dir=/d/etcd", "--unsafe-no-fsync=true"} {
+	p := pki{EtcdCACert: "/p/etcd-ca.crt", EtcdCert: "/p/etcd.crt", EtcdKey: "/p/etcd.key", EtcdClientCert: "/p/c.crt", EtcdClientKey: "/p/c.key"}
+	e := strings.Join(etcdArgs("/d", p, 1111, 2222, true), " ")
+	for _, want := range []string{"--listen-client-urls=https://127.0.0.1:1111", "--listen-peer-urls=https://127.0.0.1:2222", "--data-dir=/d/etcd", "--unsafe-no-fsync=true"} {
 		if !strings.Contains(e, want) {
 			t.Errorf("etcd args %q lack %q", e, want)
 		}
 	}
-	if strings.Contains(strings.Join(etcdArgs("/d", 1, 2, false), " "), "no-fsync") {
+	if strings.Contains(strings.Join(etcdArgs("/d", p, 1, 2, false), " "), "no-fsync") {
 		t.Error("fsync must stay on unless asked")
 	}
-	a := strings.Join(apiServerArgs(pki{}, "/t", 1111, 3333), " ")
-	for _, want := range []string{"--etcd-servers=http://127.0.0.1:1111", "--secure-port=3333", "--bind-address=127.0.0.1", "--authorization-mode=RBAC"} {
+	a := strings.Join(apiServerArgs(p, "/t", 1111, 3333), " ")
+	for _, want := range []string{"--etcd-servers=https://127.0.0.1:1111", "--secure-port=3333", "--bind-address=127.0.0.1", "--authorization-mode=RBAC"} {
 		if !strings.Contains(a, want) {
 			t.Errorf("apiserver args lack %q", want)
 		}
@@ -135,6 +200,32 @@ func TestArgsUseGivenPorts(t *testing.T) {
 	k := strings.Join(kwokArgs("/kc", "/s", 4444), " ")
 	if !strings.Contains(k, "--server-address=127.0.0.1:4444") || !strings.Contains(k, "kwok.x-k8s.io/node=fake") {
 		t.Errorf("kwok args %q", k)
+	}
+}
+
+// Both etcd listeners serve TLS and require a client certificate from the
+// etcd CA, and the API server presents one (issue 18 item 10).
+func TestEtcdRequiresClientCertificates(t *testing.T) {
+	p := pki{EtcdCACert: "/p/etcd-ca.crt", EtcdCert: "/p/etcd.crt", EtcdKey: "/p/etcd.key", EtcdClientCert: "/p/c.crt", EtcdClientKey: "/p/c.key"}
+	e := etcdArgs("/d", p, 1111, 2222, false)
+	for _, want := range []string{
+		"--client-cert-auth=true", "--trusted-ca-file=/p/etcd-ca.crt", "--cert-file=/p/etcd.crt", "--key-file=/p/etcd.key",
+		"--peer-client-cert-auth=true", "--peer-trusted-ca-file=/p/etcd-ca.crt", "--peer-cert-file=/p/etcd.crt", "--peer-key-file=/p/etcd.key",
+	} {
+		if !slices.Contains(e, want) {
+			t.Errorf("etcd args lack %q", want)
+		}
+	}
+	for _, arg := range e {
+		if strings.Contains(arg, "http://") {
+			t.Errorf("etcd serves plain HTTP: %s", arg)
+		}
+	}
+	a := apiServerArgs(p, "/t", 1111, 3333)
+	for _, want := range []string{"--etcd-cafile=/p/etcd-ca.crt", "--etcd-certfile=/p/c.crt", "--etcd-keyfile=/p/c.key"} {
+		if !slices.Contains(a, want) {
+			t.Errorf("apiserver args lack %q", want)
+		}
 	}
 }
 

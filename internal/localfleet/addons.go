@@ -177,6 +177,7 @@ func serveClusterAutoscaler(ctx context.Context, out io.Writer, log *slog.Logger
 func runAgent(ctx context.Context, log *slog.Logger, cl *fleet.Cluster, cp *controlplane.ControlPlane, cloud provider.Provider, opts agent.Options) {
 	opts.Kubeconfig, opts.RESTConfig = "", cp.RESTConfig()
 	opts.LeaderElect, opts.ListenAddress, opts.PprofAddress = false, "", ""
+	opts.ListenReason = "bosun up runs the agent in its own process for every cluster"
 	opts.Once = false // a Deployment's agent that exits is restarted; here it would just stop
 	opts.Capacity.Provider, opts.Capacity.Name, opts.Capacity.LocalCloud = cloud, "", ""
 	opts.Capacity.Cluster, opts.Capacity.Region = cl.ID, cl.Region

@@ -9,9 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/atomicfile"
+	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -83,9 +86,16 @@ const cloudStateFile = "cloud-state.json"
 // (Ctrl-C, or SIGTERM from `bosun down`); then it stops every process it
 // started. A second Up on the same state directory fails with
 // ErrAlreadyRunning.
+//
+// Every option is checked before anything starts: the options themselves
+// (Validate), the fleet and the clusters to start, the rendered manifests
+// and the binaries.
 func Up(ctx context.Context, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := opts.Validate(); err != nil {
+		return err
 	}
 	f, clusters, err := selectClusters(opts)
 	if err != nil {
@@ -185,6 +195,50 @@ func Up(ctx context.Context, opts Options) error {
 	}
 	<-ctx.Done()
 	return saveCloud(opts.StateDir, cloud)
+}
+
+// Validate checks the options that need no fleet and no binaries, and
+// reports every problem at once, each naming its flag: the console address
+// (host:port on loopback, since the console has no authentication here),
+// the boot delay, and the cluster list. The fleet's clusters are checked
+// by Up once the fleet is loaded, still before anything starts.
+func (o Options) Validate() error {
+	var errs []error
+	if o.ConsoleAddr != "" {
+		if err := checkConsoleAddr(o.ConsoleAddr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.BootDelay < 0 {
+		errs = append(errs, fmt.Errorf("--boot-delay %s: expected a duration of 0 or more", o.BootDelay))
+	}
+	seen := map[string]bool{}
+	for _, id := range o.Clusters {
+		switch {
+		case id == "":
+			errs = append(errs, errors.New("--clusters: expected cluster IDs separated by commas, got an empty one"))
+		case seen[id]:
+			errs = append(errs, fmt.Errorf("--clusters: cluster %q is listed twice", id))
+		}
+		seen[id] = true
+	}
+	return errors.Join(errs...)
+}
+
+// checkConsoleAddr accepts host:port with a loopback host (an IP or
+// localhost) and a port from 0 to 65535.
+func checkConsoleAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--console %q: expected host:port such as 127.0.0.1:8080, %w", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("--console %q: expected a port number from 0 to 65535, got %q", addr, port)
+	}
+	if !console.IsLoopback(addr) {
+		return fmt.Errorf("--console %s: bosun up serves the console on loopback only (127.0.0.1, ::1 or localhost), got host %q; use bosun console with authentication for other addresses", addr, host)
+	}
+	return nil
 }
 
 // selectClusters loads the fleet and picks its local-provider clusters.

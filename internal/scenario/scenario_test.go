@@ -3,6 +3,9 @@ package scenario
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,6 +49,11 @@ type fakeCloud struct {
 	interrupts []string
 	targets    map[string]int
 	instances  []provider.Instance
+	groups     []provider.NodeGroup
+}
+
+func (f *fakeCloud) NodeGroups(context.Context) ([]provider.NodeGroup, error) {
+	return f.groups, nil
 }
 
 func (f *fakeCloud) SetCapacity(_ context.Context, r localcloud.CapacityRequest) ([]localcloud.CapacityLimit, error) {
@@ -90,7 +98,7 @@ func TestPlayRunsStepsAtTheirOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC))
-	cloud := &fakeCloud{targets: map[string]int{}, instances: []provider.Instance{
+	cloud := &fakeCloud{targets: map[string]int{}, groups: testGroups, instances: []provider.Instance{
 		{ID: "i-1", NodeName: "n1", State: provider.Running},
 		{ID: "i-2", NodeName: "n2", State: provider.Running},
 		{ID: "i-3", NodeName: "n3", State: provider.Running},
@@ -136,15 +144,122 @@ finished:
 	}
 }
 
+var testGroups = []provider.NodeGroup{
+	{ID: "c1/spot", Cluster: "c1", Pool: "spot", InstanceTypes: []string{"m5.xlarge"}, Zones: []string{"local-a"}, MaxSize: 10},
+	{ID: "c1/od", Cluster: "c1", Pool: "od", InstanceTypes: []string{"m5.large"}, Zones: []string{"local-a", "local-b"}, MinSize: 1, MaxSize: 5},
+}
+
 func TestPlayStopsAtFailingStep(t *testing.T) {
-	s, err := Parse([]byte("steps:\n- at: 0s\n  scale: {cluster: nope, deployment: d, replicas: 1}\n"))
+	s, err := Parse([]byte("steps:\n- at: 0s\n  interrupt: {node: gone}\n- at: 0s\n  capacity: {limit: 0}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clocktesting.NewFakeClock(time.Now())
-	err = Play(context.Background(), s, Env{Cloud: &fakeCloud{}, Clock: clk, Out: &bytes.Buffer{}})
-	if err == nil || !strings.Contains(err.Error(), `cluster "nope" is not running`) {
+	cloud := &fakeCloud{groups: testGroups}
+	failing := failingInterrupt{cloud}
+	err = Play(context.Background(), s, Env{Cloud: failing, Clock: clocktesting.NewFakeClock(time.Now()), Out: &bytes.Buffer{}})
+	if err == nil || !strings.Contains(err.Error(), "steps[0] at 0s: node gone is not running") {
 		t.Fatalf("err = %v", err)
+	}
+	if len(cloud.limits) != 0 {
+		t.Errorf("the step after the failing one ran: %+v", cloud.limits)
+	}
+}
+
+type failingInterrupt struct{ *fakeCloud }
+
+func (failingInterrupt) Interrupt(_ context.Context, node string) (provider.InterruptionNotice, error) {
+	return provider.InterruptionNotice{}, fmt.Errorf("node %s is not running", node)
+}
+
+// Issue 18 item 7: an unknown cluster or group used to fail its step after
+// the earlier steps had been applied. Play now checks every name first,
+// applies nothing, and reports every problem with its line.
+func TestPlayChecksEveryNameBeforeTheFirstStep(t *testing.T) {
+	const bad = `name: typos
+steps:
+- at: 0s
+  capacity: {lifecycle: spot, limit: 0}
+- at: 5s
+  targetSize: {group: c1/spto, size: 2}
+- at: 10s
+  scale: {cluster: c2, deployment: web, replicas: 3}
+- at: 20s
+  interrupt: {group: c9/spot, count: 1}
+- at: 30s
+  targetSize: {group: c1/od, size: 9}
+- at: 40s
+  capacity: {instanceType: m5.xlarg, zone: local-z, limit: 1}
+- at: 50s
+  interrupt: {node: not-yet-launched}
+`
+	s, err := Parse([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := &fakeCloud{targets: map[string]int{}, groups: testGroups}
+	cs := kfake.NewSimpleClientset()
+	// The fake clock never moves: a Play that runs the first step and
+	// then waits for the second stops here instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err = Play(ctx, s, Env{Cloud: cloud, Clusters: map[string]kubernetes.Interface{"c1": cs}, Clock: clocktesting.NewFakeClock(time.Now()), Out: &bytes.Buffer{}})
+	var se *Error
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want a *scenario.Error", err)
+	}
+	want := []string{
+		`scenario:6: steps[1].targetSize.group "c1/spto": no such node group (groups: c1/od, c1/spot)`,
+		`scenario:8: steps[2].scale.cluster "c2": no such cluster is running (running: c1)`,
+		`scenario:10: steps[3].interrupt.group "c9/spot": no such node group`,
+		`scenario:12: steps[4].targetSize.size 9: expected a size within group c1/od's min and max [1, 5]`,
+		`scenario:14: steps[5].capacity.instanceType "m5.xlarg": no node group launches it (types: m5.large, m5.xlarge)`,
+		`scenario:14: steps[5].capacity.zone "local-z": no node group launches there (zones: local-a, local-b)`,
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not report %q:\n%v", w, err)
+		}
+	}
+	if len(se.Problems) != len(want) {
+		t.Errorf("%d problems, want %d (interrupt.node is not checked):\n%v", len(se.Problems), len(want), err)
+	}
+	if len(cloud.limits)+len(cloud.targets)+len(cloud.interrupts) != 0 {
+		t.Errorf("steps ran before the check: limits %v, targets %v, interrupts %v", cloud.limits, cloud.targets, cloud.interrupts)
+	}
+}
+
+// Parse reports every problem of the file at once, each with its line.
+func TestParseReportsEveryProblemWithItsLine(t *testing.T) {
+	const bad = `steps:
+- at: 0s
+  capacity: {lifecycle: reserved}
+- at: soon
+  scale: {cluster: c, deployment: d, replicas: 1, cpu: lots}
+- at: 1s
+  bogus: 1
+`
+	_, err := Parse([]byte(bad))
+	for _, w := range []string{
+		`scenario:3: steps[0].capacity.lifecycle`,
+		`scenario:7: unknown field "bogus" in step`,
+		`scenario:4: steps[1].at "soon"`,
+		`scenario:5: steps[1].scale.cpu "lots"`,
+		`scenario:6: steps[2]: expected exactly one of`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not report %q:\n%v", w, err)
+		}
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(p, []byte("steps:\n- at: x\n  capacity: {limit: 0}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), p+":2: steps[0].at") {
+		t.Fatalf("err = %v, want it to name %s:2", err, p)
 	}
 }
 

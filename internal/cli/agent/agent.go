@@ -43,6 +43,7 @@ type flagpole struct {
 	leaseNamespace string
 	leaseName      string
 	listen         string
+	listenSet      bool // --listen-address was given
 	pprof          string
 	logFormat      string
 	qps            float32
@@ -100,16 +101,8 @@ func ParseOptions(args []string, env map[string]string, streams iostreams.IOStre
 	if f.NArg() > 0 {
 		return agent.Options{}, fmt.Errorf("the agent's arguments %q: unexpected %q (the agent takes flags only)", args, f.Args())
 	}
-	flags.defaultLeaderElect(cmd)
+	flags.complete(cmd)
 	return flags.options(streams)
-}
-
-// defaultLeaderElect turns leader election on in-cluster unless the flag
-// was given: a Deployment may run two agents during a rollout.
-func (f *flagpole) defaultLeaderElect(cmd *cobra.Command) {
-	if !cmd.Flags().Changed("leader-elect") {
-		f.leaderElect = f.kubeconfig == "" && !f.once
-	}
 }
 
 // newCommand builds `bosun agent` with getenv as the source of the
@@ -160,7 +153,10 @@ The agent runs Go's garbage collector at GOGC=50 unless the environment
 sets GOGC: its heap is mostly informer caches (docs/agent.md, "Memory").
 
 Runs in-cluster, or against --kubeconfig. Leader election is on by default
-in-cluster. Serves /metrics, /healthz and /readyz on --listen-address.
+in-cluster. Serves /metrics, /healthz and /readyz, without authentication,
+on --listen-address: by default on every interface (:8080) in-cluster, and
+on loopback (127.0.0.1:8080) with --kubeconfig, so that a workstation does
+not open them to its network; the log says which address and why.
 
 --once runs a single pass and exits (for a CronJob). --dry-run logs and counts
 what would change and changes nothing. --once --dry-run --at TIME previews
@@ -170,7 +166,7 @@ what each controller would do at TIME.`,
   bosun agent --kubeconfig ~/.bosun/clusters/local-prod/kubeconfig --controllers provisioner,interruption --provider local --cluster local-prod`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			flags.defaultLeaderElect(cmd)
+			flags.complete(cmd)
 			opts, err := flags.options(streams)
 			if err != nil {
 				return err
@@ -184,7 +180,7 @@ what each controller would do at TIME.`,
 	cmd.AddCommand(newManifestsCommand(streams))
 	ownNS := envOr(agent.PodNamespaceEnv, agent.DefaultNamespace)
 	f := cmd.Flags()
-	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig path (default: in-cluster config)")
+	f.StringVar(&flags.kubeconfig, agent.FlagKubeconfig, "", "kubeconfig path (default: in-cluster config)")
 	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
@@ -206,7 +202,7 @@ what each controller would do at TIME.`,
 	f.BoolVar(&flags.leaderElect, "leader-elect", false, "elect a leader on a Lease (default: on in-cluster)")
 	f.StringVar(&flags.leaseNamespace, "lease-namespace", ownNS, "namespace of the leader-election Lease (default $POD_NAMESPACE or bosun-system)")
 	f.StringVar(&flags.leaseName, "lease-name", "bosun-agent", "name of the leader-election Lease")
-	f.StringVar(&flags.listen, "listen-address", ":8080", `address for /metrics, /healthz and /readyz ("" disables)`)
+	f.StringVar(&flags.listen, agent.FlagListenAddress, "", `address for /metrics, /healthz and /readyz (default `+agent.DefaultListenAddress+` in-cluster, `+agent.WorkstationListenAddress+` with --kubeconfig; "" disables)`)
 	f.StringVar(&flags.pprof, "pprof-address", "", `address for Go's profiles under /debug/pprof/, e.g. 127.0.0.1:6060 ("" disables; off by default: profiles show the process's memory, keep them on loopback)`)
 	f.Float32Var(&flags.qps, "kube-api-qps", 50, "API requests per second the agent may send")
 	f.IntVar(&flags.burst, "kube-api-burst", 100, "API request burst")
@@ -235,12 +231,22 @@ what each controller would do at TIME.`,
 	return cmd, flags
 }
 
+// complete fills in the defaults that depend on other flags: leader
+// election (on in-cluster, unless --once) and whether --listen-address was
+// given (see agent.ChooseListenAddress).
+func (f *flagpole) complete(cmd *cobra.Command) {
+	if !cmd.Flags().Changed("leader-elect") {
+		f.leaderElect = f.kubeconfig == "" && !f.once
+	}
+	f.listenSet = cmd.Flags().Changed(agent.FlagListenAddress)
+}
+
 // options validates the flags and turns them into agent.Options.
 func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 	o := agent.Options{
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
-		LeaseName: f.leaseName, ListenAddress: f.listen, PprofAddress: f.pprof, Out: streams.Out, QPS: f.qps, Burst: f.burst,
+		LeaseName: f.leaseName, PprofAddress: f.pprof, Out: streams.Out, QPS: f.qps, Burst: f.burst,
 		Overprovisioner: f.overprovisioner,
 		Capacity: agent.Capacity{
 			Name: f.provider, LocalCloud: f.localCloud, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
@@ -252,6 +258,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 			Reaper: provisioner.ReaperOptions{MinAge: f.reaperMinAge, DrainTimeout: f.drainTimeout},
 		},
 	}
+	o.ListenAddress, o.ListenReason = agent.ChooseListenAddress(f.listen, f.listenSet, f.kubeconfig)
 	if f.scaleDownThreshold <= 0 || f.scaleDownThreshold > 1 {
 		return o, fmt.Errorf("--scale-down-utilization-threshold %g: expected a share in (0, 1]", f.scaleDownThreshold)
 	}

@@ -158,3 +158,38 @@ func shellWords(s string) []string {
 	}
 	return words
 }
+
+// Issue 18 item 10: the endpoints (no authentication) used to listen on
+// :8080, every interface, also on a workstation. With --kubeconfig the
+// default is now loopback; in-cluster it stays :8080; an explicit
+// --listen-address always wins.
+func TestListenAddressDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		addr string
+		why  string
+	}{
+		{"in-cluster", nil, ":8080", "in-cluster"},
+		{"workstation", []string{"--kubeconfig", "/k"}, "127.0.0.1:8080", "--kubeconfig given"},
+		{"workstation, explicit", []string{"--kubeconfig", "/k", "--listen-address", ":9090"}, ":9090", "--listen-address given"},
+		{"workstation, explicit all interfaces", []string{"--kubeconfig=/k", "--listen-address=:8080"}, ":8080", "--listen-address given"},
+		{"in-cluster, explicit", []string{"--listen-address", "10.0.0.5:8080"}, "10.0.0.5:8080", "--listen-address given"},
+		{"off", []string{"--kubeconfig", "/k", "--listen-address", ""}, "", "endpoints off"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd, flags := newCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, func(string) string { return "" })
+			if err := cmd.ParseFlags(c.args); err != nil {
+				t.Fatal(err)
+			}
+			flags.complete(cmd)
+			o, err := flags.options(iostreams.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.ListenAddress != c.addr || !strings.Contains(o.ListenReason, c.why) {
+				t.Errorf("listen address %q (%s), want %q (%s)", o.ListenAddress, o.ListenReason, c.addr, c.why)
+			}
+		})
+	}
+}

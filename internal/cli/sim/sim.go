@@ -227,7 +227,9 @@ func runCommand(streams iostreams.IOStreams, flags *flagpole) *cobra.Command {
 		Short: "Play a scenario file against the running local fleet",
 		Long: `Play a scenario: a YAML list of timed steps (capacity changes, interruptions,
 node group sizes, Deployment scaling) run at their offsets from the start.
-The file is checked completely before anything runs. See
+The file is checked completely before anything runs: its format, then every
+cluster, node group, target size, instance type and zone it names against
+the running fleet; every problem is reported at once with its line. See
 docs/local-cloud.md for the format.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -243,8 +245,14 @@ docs/local-cloud.md for the format.`,
 			if err != nil {
 				return err
 			}
+			env := scenario.Env{Cloud: c, Clusters: clusters, Clock: clock.RealClock{}, Out: streams.Out}
+			// Play checks again; checking here first keeps "Playing" for
+			// a scenario that will play.
+			if err := s.CheckEnv(cmd.Context(), env); err != nil {
+				return err
+			}
 			fmt.Fprintf(streams.Out, "Playing %q (%d steps)\n", s.Name, len(s.Steps))
-			return scenario.Play(cmd.Context(), s, scenario.Env{Cloud: c, Clusters: clusters, Clock: clock.RealClock{}, Out: streams.Out})
+			return scenario.Play(cmd.Context(), s, env)
 		},
 	}
 }

@@ -68,8 +68,10 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
   BOSUN_HOME=/tmp/fleet2 bosun up   # a second, separate fleet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if flags.bootDelay < 0 {
-				return fmt.Errorf("--boot-delay %s: expected a duration of 0 or more", flags.bootDelay)
+			// The other flags are checked by localfleet.Up before
+			// anything starts; a zero boot delay there means the default.
+			if cmd.Flags().Changed("boot-delay") && flags.bootDelay == 0 {
+				return fmt.Errorf("--boot-delay 0s: expected more than 0 (the local cloud reads 0 as its default, 45s); use 1ms for nodes that register at once")
 			}
 			stateDir, err := localfleet.ResolveStateDir(flags.stateDir)
 			if err != nil {
@@ -97,7 +99,7 @@ Stop with Ctrl-C, or run "bosun down" from another shell. Only one
 	f.StringVar(&flags.fleetDir, "fleet", "", "fleet directory (default: the embedded example fleet)")
 	f.StringSliceVar(&flags.clusters, "clusters", nil, "start only these local-provider clusters (comma-separated IDs)")
 	f.DurationVar(&flags.bootDelay, "boot-delay", 45*time.Second, "how long a launched instance boots before its node registers")
-	f.StringVar(&flags.console, "console", "127.0.0.1:8080", `serve the console over the fleet on this loopback address ("" = no console)`)
+	f.StringVar(&flags.console, "console", "127.0.0.1:8080", `serve the console over the fleet on this loopback host:port ("" = no console); checked before anything starts`)
 	f.BoolVar(&flags.clusterAS, "cluster-autoscaler", false, "serve cluster-autoscaler's externalgrpc API per cluster (see docs/cluster-autoscaler.md) instead of running Bosun's provisioner")
 	f.BoolVar(&flags.keep, "keep", false, "restart from the previous run's state (cluster data, cloud instances, capacity limits) instead of a clean start")
 	return cmd
