@@ -314,11 +314,11 @@ func parseObjects(m *fleet.File, text string) ([]*Object, error) {
 			continue
 		}
 		node := doc.Content[0]
-		var raw any
-		if err := node.Decode(&raw); err != nil {
+		raw, err := decodeValue(node)
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d (rendered): %w", m.Path, node.Line, err)
 		}
-		obj, ok := normalize(raw).(map[string]any)
+		obj, ok := raw.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("%s:%d (rendered): expected a Kubernetes object (a map), got %s", m.Path, node.Line, node.ShortTag())
 		}
