@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -68,7 +69,7 @@ func renderLint(tb testing.TB, dir string) *Report {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rep, err := Run(f, Options{})
+	rep, err := Run(context.Background(), f, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

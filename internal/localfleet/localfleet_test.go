@@ -2,6 +2,7 @@ package localfleet
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -112,7 +113,7 @@ func TestEmbeddedFleetRenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := renderClusters(f, clusters); err != nil {
+	if _, err := renderClusters(context.Background(), f, clusters); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -125,7 +126,7 @@ func TestAgentControllersRunTheFleetsOverprovisioner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered, err := renderClusters(f, clusters)
+	rendered, err := renderClusters(context.Background(), f, clusters)
 	if err != nil {
 		t.Fatal(err)
 	}
