@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/version"
@@ -65,5 +71,153 @@ func TestEveryCommandHasHelp(t *testing.T) {
 func TestUnknownFlagIsAnError(t *testing.T) {
 	if _, err := run(t, "up", "--nodez", "3"); err == nil || !strings.Contains(err.Error(), "unknown flag") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for two goroutines: the command and the
+// signal watcher.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// noExit fails the test if bosun had to exit without the command.
+func noExit(t *testing.T) func(int) {
+	return func(status int) { t.Errorf("exit(%d) called: the command did not stop on the signal", status) }
+}
+
+func longGrace(*cobra.Command) time.Duration { return time.Hour }
+
+// SIGTERM (a CI timeout) and SIGINT (Ctrl-C) stop render and lint, which
+// exit 128 + the signal's number and say why. The signal is queued before
+// the command starts, so the command sees a cancelled context: before
+// issue 18 render and lint ignored it, finished and exited 0.
+func TestSignalStopsRenderAndLint(t *testing.T) {
+	cases := []struct {
+		args   []string
+		sig    os.Signal
+		status int
+	}{
+		{[]string{"render", "--fleet", "../../examples/fleet"}, syscall.SIGTERM, 143},
+		{[]string{"render", "--fleet", "../../examples/fleet", "--out", t.TempDir()}, os.Interrupt, 130},
+		{[]string{"lint", "--fleet", "../../examples/fleet"}, syscall.SIGTERM, 143},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args[:1], " ")+" "+signalName(c.sig), func(t *testing.T) {
+			var out, errOut lockedBuffer
+			sigs := make(chan os.Signal, 2)
+			sigs <- c.sig
+			root := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+			status := runWithSignals(root, c.args, sigs, &errOut, noExit(t), longGrace)
+			if status != c.status {
+				t.Errorf("exit status %d, want %d; stderr: %s", status, c.status, errOut.String())
+			}
+			if want := "rendering stopped, interrupted by " + signalName(c.sig); !strings.Contains(errOut.String(), want) {
+				t.Errorf("stderr %q, want it to say %q", errOut.String(), want)
+			}
+			if out.String() != "" {
+				t.Errorf("stdout has output after the signal: %.200s", out.String())
+			}
+		})
+	}
+}
+
+// stuckCommand returns a root command whose "stuck" subcommand ignores its
+// context until release is closed.
+func stuckCommand(release <-chan struct{}) *cobra.Command {
+	root := &cobra.Command{Use: "bosun", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(&cobra.Command{Use: "stuck", RunE: func(*cobra.Command, []string) error {
+		<-release
+		return nil
+	}})
+	return root
+}
+
+// A command that ignores the signal does not keep bosun running: after
+// its grace (here none) bosun exits with the signal's status.
+func TestCommandThatIgnoresTheSignalIsLeftBehind(t *testing.T) {
+	release := make(chan struct{})
+	exited := make(chan int, 1)
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	var errOut lockedBuffer
+	result := make(chan int)
+	go func() {
+		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, func(s int) { exited <- s }, func(*cobra.Command) time.Duration { return 0 })
+	}()
+	if status := <-exited; status != 143 {
+		t.Errorf("exit(%d), want exit(143)", status)
+	}
+	if want := "bosun: bosun stuck did not stop within 0s of SIGTERM, exiting"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
+	}
+	close(release)
+	<-result
+}
+
+// A second signal exits at once, whatever the grace.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	exited := make(chan int, 1)
+	sigs := make(chan os.Signal, 2)
+	sigs <- os.Interrupt
+	sigs <- os.Interrupt
+	var errOut lockedBuffer
+	result := make(chan int)
+	go func() {
+		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, func(s int) { exited <- s }, longGrace)
+	}()
+	if status := <-exited; status != 130 {
+		t.Errorf("exit(%d), want exit(130)", status)
+	}
+	if want := "bosun: SIGINT again, exiting now"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
+	}
+	close(release)
+	if status := <-result; status != 0 {
+		t.Errorf("a command that returns nil after the signal: status %d, want 0", status)
+	}
+}
+
+// Without a signal the status is the command's.
+func TestStatusWithoutSignal(t *testing.T) {
+	var out, errOut lockedBuffer
+	root := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	if status := runWithSignals(root, []string{"version", "-o", "xml"}, make(chan os.Signal), &errOut, noExit(t), longGrace); status != 1 {
+		t.Errorf("status %d, want 1", status)
+	}
+	root = NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	if status := runWithSignals(root, []string{"version"}, make(chan os.Signal), &errOut, noExit(t), longGrace); status != 0 {
+		t.Errorf("status %d, want 0", status)
+	}
+}
+
+// Every command has a grace of a second unless it stops processes or
+// servers it started.
+func TestStopGraces(t *testing.T) {
+	root := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}})
+	for path := range stopGraces {
+		cmd, _, err := root.Find(strings.Fields(path)[1:])
+		if err != nil || cmd.CommandPath() != path {
+			t.Errorf("stopGraces names %q, which is not a command", path)
+		}
+	}
+	for _, args := range [][]string{{"render"}, {"lint"}, {"diff"}, {"apply"}} {
+		cmd, _, _ := root.Find(args)
+		if g := stopGrace(cmd); g != DefaultStopGrace {
+			t.Errorf("%s: grace %s, want %s", cmd.CommandPath(), g, DefaultStopGrace)
+		}
 	}
 }
