@@ -37,12 +37,29 @@ func Main() {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	streams := iostreams.Standard()
-	os.Exit(runWithSignals(NewCommand(streams), os.Args[1:], sigs, streams.ErrOut, os.Exit, stopGrace))
+	os.Exit(runWithSignals(NewCommand(streams), os.Args[1:], sigs, streams.ErrOut, signalPolicy{
+		exit: os.Exit, grace: stopGrace, repeatAfter: repeatAfter,
+	}))
 }
 
 // DefaultStopGrace is how long a command has, after SIGINT or SIGTERM,
 // to stop before bosun exits without it.
 const DefaultStopGrace = time.Second
+
+// repeatAfter is how long after the first signal another one counts as a
+// second: `timeout` sends SIGTERM to bosun and then to its process group,
+// so one timeout delivers two signals at once.
+const repeatAfter = 500 * time.Millisecond
+
+// signalPolicy says what runWithSignals does after a signal.
+type signalPolicy struct {
+	// exit ends the process with a status (os.Exit).
+	exit func(int)
+	// grace returns how long a command has to stop.
+	grace func(*cobra.Command) time.Duration
+	// repeatAfter: signals sooner than this after the first are the same.
+	repeatAfter time.Duration
+}
 
 // stopGraces are the commands that need longer to stop: they stop the
 // processes and servers they started, and save their state.
@@ -92,10 +109,11 @@ func signalStatus(sig os.Signal) int {
 // first signal from sigs (also one that came before the command started)
 // cancels the command's context with an *interrupted cause; a command
 // that then fails exits 128 + the signal's number. A command that does
-// not return within grace(cmd) of the signal, or a second signal, makes
-// bosun call exit with that status at once. A command that returns nil
-// after the signal (a server that stopped cleanly) exits 0.
-func runWithSignals(root *cobra.Command, args []string, sigs <-chan os.Signal, errOut io.Writer, exit func(int), grace func(*cobra.Command) time.Duration) int {
+// not return within its grace of the signal, or a second signal (after
+// repeatAfter), makes bosun call exit with that status at once. A command
+// that returns nil after the signal (a server that stopped cleanly)
+// exits 0.
+func runWithSignals(root *cobra.Command, args []string, sigs <-chan os.Signal, errOut io.Writer, p signalPolicy) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	root.SetArgs(args)
@@ -127,16 +145,26 @@ func runWithSignals(root *cobra.Command, args []string, sigs <-chan os.Signal, e
 				return
 			}
 		}
-		timer := time.NewTimer(grace(cmd))
+		first := time.Now()
+		grace := p.grace(cmd)
+		timer := time.NewTimer(grace)
 		defer timer.Stop()
-		select {
-		case <-done:
-		case again := <-sigs:
-			fmt.Fprintf(errOut, "bosun: %s again, exiting now\n", signalName(again))
-			exit(signalStatus(sig))
-		case <-timer.C:
-			fmt.Fprintf(errOut, "bosun: %s did not stop within %s of %s, exiting\n", cmd.CommandPath(), grace(cmd), signalName(sig))
-			exit(signalStatus(sig))
+		for {
+			select {
+			case <-done:
+				return
+			case again := <-sigs:
+				if time.Since(first) < p.repeatAfter {
+					continue
+				}
+				fmt.Fprintf(errOut, "bosun: %s again, exiting now\n", signalName(again))
+				p.exit(signalStatus(sig))
+				return
+			case <-timer.C:
+				fmt.Fprintf(errOut, "bosun: %s did not stop within %s of %s, exiting\n", cmd.CommandPath(), grace, signalName(sig))
+				p.exit(signalStatus(sig))
+				return
+			}
 		}
 	}()
 	err = root.ExecuteContext(ctx)

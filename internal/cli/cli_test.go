@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +101,8 @@ func noExit(t *testing.T) func(int) {
 
 func longGrace(*cobra.Command) time.Duration { return time.Hour }
 
+func noGrace(*cobra.Command) time.Duration { return 0 }
+
 // SIGTERM (a CI timeout) and SIGINT (Ctrl-C) stop render and lint, which
 // exit 128 + the signal's number and say why. The signal is queued before
 // the command starts, so the command sees a cancelled context: before
@@ -120,7 +123,7 @@ func TestSignalStopsRenderAndLint(t *testing.T) {
 			sigs := make(chan os.Signal, 2)
 			sigs <- c.sig
 			root := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-			status := runWithSignals(root, c.args, sigs, &errOut, noExit(t), longGrace)
+			status := runWithSignals(root, c.args, sigs, &errOut, signalPolicy{exit: noExit(t), grace: longGrace})
 			if status != c.status {
 				t.Errorf("exit status %d, want %d; stderr: %s", status, c.status, errOut.String())
 			}
@@ -155,7 +158,7 @@ func TestCommandThatIgnoresTheSignalIsLeftBehind(t *testing.T) {
 	var errOut lockedBuffer
 	result := make(chan int)
 	go func() {
-		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, func(s int) { exited <- s }, func(*cobra.Command) time.Duration { return 0 })
+		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, signalPolicy{exit: func(s int) { exited <- s }, grace: noGrace})
 	}()
 	if status := <-exited; status != 143 {
 		t.Errorf("exit(%d), want exit(143)", status)
@@ -177,7 +180,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	var errOut lockedBuffer
 	result := make(chan int)
 	go func() {
-		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, func(s int) { exited <- s }, longGrace)
+		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, signalPolicy{exit: func(s int) { exited <- s }, grace: longGrace})
 	}()
 	if status := <-exited; status != 130 {
 		t.Errorf("exit(%d), want exit(130)", status)
@@ -191,15 +194,41 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 }
 
+// `timeout` signals bosun and then its process group: the two signals
+// are one, and the command keeps its grace to stop.
+func TestSignalsAtOnceAreOne(t *testing.T) {
+	release := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	sigs <- syscall.SIGTERM
+	sigs <- syscall.SIGTERM
+	var errOut lockedBuffer
+	result := make(chan int)
+	go func() {
+		result <- runWithSignals(stuckCommand(release), []string{"stuck"}, sigs, &errOut, signalPolicy{exit: noExit(t), grace: longGrace, repeatAfter: time.Hour})
+	}()
+	// The watcher takes the second signal from sigs, then the command
+	// stops: once sigs is empty the duplicate was seen and ignored.
+	for len(sigs) > 0 {
+		runtime.Gosched()
+	}
+	close(release)
+	if status := <-result; status != 0 {
+		t.Errorf("status %d, want 0 (the command returned nil)", status)
+	}
+	if errOut.String() != "" {
+		t.Errorf("stderr %q, want nothing", errOut.String())
+	}
+}
+
 // Without a signal the status is the command's.
 func TestStatusWithoutSignal(t *testing.T) {
 	var out, errOut lockedBuffer
 	root := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	if status := runWithSignals(root, []string{"version", "-o", "xml"}, make(chan os.Signal), &errOut, noExit(t), longGrace); status != 1 {
+	if status := runWithSignals(root, []string{"version", "-o", "xml"}, make(chan os.Signal), &errOut, signalPolicy{exit: noExit(t), grace: longGrace}); status != 1 {
 		t.Errorf("status %d, want 1", status)
 	}
 	root = NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	if status := runWithSignals(root, []string{"version"}, make(chan os.Signal), &errOut, noExit(t), longGrace); status != 0 {
+	if status := runWithSignals(root, []string{"version"}, make(chan os.Signal), &errOut, signalPolicy{exit: noExit(t), grace: longGrace}); status != 0 {
 		t.Errorf("status %d, want 0", status)
 	}
 }

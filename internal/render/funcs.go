@@ -273,7 +273,7 @@ func boundFunc(ctx context.Context, name string, fn any) any {
 		if len(out) == 2 && !out[1].IsNil() {
 			return out
 		}
-		if err := checkResult(name, out[0]); err != nil {
+		if err := checkResult(out[0]); err != nil {
 			return fail(err)
 		}
 		return out
@@ -319,7 +319,7 @@ func sliceValues(s reflect.Value) []reflect.Value {
 
 // checkResult refuses a string over MaxObjectBytes and a list or dict of
 // more than maxItems elements.
-func checkResult(name string, r reflect.Value) error {
+func checkResult(r reflect.Value) error {
 	if r.Kind() == reflect.Interface && !r.IsNil() {
 		r = r.Elem()
 	}
@@ -330,7 +330,7 @@ func checkResult(name string, r reflect.Value) error {
 		}
 	case reflect.Slice, reflect.Map:
 		if r.Len() > maxItems {
-			return fmt.Errorf("%s: the result has %d elements, over %d, the most one object may hold", name, r.Len(), maxItems)
+			return fmt.Errorf("the result has %d elements, over %d, the most one object may hold", r.Len(), maxItems)
 		}
 	}
 	return nil

@@ -55,6 +55,7 @@ func TestFunctionsAreBounded(t *testing.T) {
 		{"cat doubling", `{{ $s := "xxxxxxxx" }}{{ range until 40 }}{{ $s = cat $s $s }}{{ end }}`, "error calling cat: its arguments would take more than 1.5 MiB"},
 		{"print doubling", `{{ $s := "xxxxxxxx" }}{{ range until 40 }}{{ $s = print $s $s }}{{ end }}`, "error calling print: its arguments would take more than"},
 		{"list nesting", `{{ $l := list 1 }}{{ range until 40 }}{{ $l = list $l $l }}{{ end }}{{ toYaml $l }}`, "error calling list: its arguments would take more than"},
+		{"splitList", `{{ splitList "" (repeat 1000000 "x") }}`, "error calling splitList: the result has 1000000 elements, over 786432, the most one object may hold"},
 		{"concat doubling", `{{ $l := until 1000 }}{{ range until 40 }}{{ $l = concat $l $l }}{{ end }}`, "error calling concat: "},
 	}
 	for _, c := range cases {
