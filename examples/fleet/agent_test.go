@@ -35,7 +35,7 @@ func TestAgentMemoryFromMeasurements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := r.All()
+	results, err := r.All(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

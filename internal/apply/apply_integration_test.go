@@ -67,7 +67,7 @@ func renderFiles(t *testing.T, files map[string]string) *render.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Cluster("c1")
+	res, err := r.Cluster(context.Background(), "c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func renderExampleCluster(t *testing.T, cluster string) *render.Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Cluster(cluster)
+	res, err := r.Cluster(context.Background(), cluster)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,15 +32,153 @@ import (
 )
 
 // Main runs bosun with the process's arguments and exits with its status.
-// Ctrl-C (SIGINT) and SIGTERM cancel the command's context, so long-running
-// commands stop cleanly.
+// SIGINT (Ctrl-C) and SIGTERM cancel the command's context; see
+// runWithSignals for how long a command has to stop (issue 18, item 4).
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := Run(ctx, iostreams.Standard(), os.Args[1:])
-	stop()
-	if err != nil {
-		os.Exit(exitStatus(err))
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	streams := iostreams.Standard()
+	os.Exit(runWithSignals(NewCommand(streams), os.Args[1:], sigs, streams.ErrOut, signalPolicy{
+		exit: os.Exit, grace: stopGrace, repeatAfter: repeatAfter,
+	}))
+}
+
+// DefaultStopGrace is how long a command has, after SIGINT or SIGTERM,
+// to stop before bosun exits without it.
+const DefaultStopGrace = time.Second
+
+// repeatAfter is how long after the first signal another one counts as a
+// second: `timeout` sends SIGTERM to bosun and then to its process group,
+// so one timeout delivers two signals at once.
+const repeatAfter = 500 * time.Millisecond
+
+// signalPolicy says what runWithSignals does after a signal.
+type signalPolicy struct {
+	// exit ends the process with a status (os.Exit).
+	exit func(int)
+	// grace returns how long a command has to stop.
+	grace func(*cobra.Command) time.Duration
+	// repeatAfter: signals sooner than this after the first are the same.
+	repeatAfter time.Duration
+}
+
+// stopGraces are the commands that need longer to stop: they stop the
+// processes and servers they started, and save their state.
+var stopGraces = map[string]time.Duration{
+	"bosun up":            30 * time.Second,
+	"bosun bench scaleup": 30 * time.Second,
+	"bosun console":       10 * time.Second,
+	"bosun agent":         10 * time.Second,
+}
+
+// stopGrace returns how long cmd has to stop after a signal.
+func stopGrace(cmd *cobra.Command) time.Duration {
+	if d, ok := stopGraces[cmd.CommandPath()]; ok {
+		return d
 	}
+	return DefaultStopGrace
+}
+
+// interrupted is the cause of a context cancelled by a signal. It is a
+// context.Canceled, so code that checks for that sees it.
+type interrupted struct{ sig os.Signal }
+
+func (e *interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+func (e *interrupted) Unwrap() error { return context.Canceled }
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// signalStatus is the shell's exit status for a process a signal ended:
+// 128 + its number (130 for SIGINT, 143 for SIGTERM).
+func signalStatus(sig os.Signal) int {
+	if s, ok := sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+// runWithSignals runs root with args and returns the exit status. The
+// first signal from sigs (also one that came before the command started)
+// cancels the command's context with an *interrupted cause; a command
+// that then fails exits 128 + the signal's number. A command that does
+// not return within its grace of the signal, or a second signal (after
+// repeatAfter), makes bosun call exit with that status at once. A command
+// that returns nil after the signal (a server that stopped cleanly)
+// exits 0.
+func runWithSignals(root *cobra.Command, args []string, sigs <-chan os.Signal, errOut io.Writer, p signalPolicy) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	root.SetArgs(args)
+	cmd, _, err := root.Find(args)
+	if err != nil {
+		cmd = root
+	}
+	var sig os.Signal
+	interrupt := func(s os.Signal) {
+		sig = s
+		cancel(&interrupted{sig: s})
+	}
+	select {
+	case s := <-sigs:
+		interrupt(s)
+	default:
+	}
+	// sig is set before the watcher starts or by it, and read after it
+	// ends.
+	done := make(chan struct{})
+	watcherDone := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		if sig == nil {
+			select {
+			case s := <-sigs:
+				interrupt(s)
+			case <-done:
+				return
+			}
+		}
+		first := time.Now()
+		grace := p.grace(cmd)
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case again := <-sigs:
+				if time.Since(first) < p.repeatAfter {
+					continue
+				}
+				fmt.Fprintf(errOut, "bosun: %s again, exiting now\n", signalName(again))
+				p.exit(signalStatus(sig))
+				return
+			case <-timer.C:
+				fmt.Fprintf(errOut, "bosun: %s did not stop within %s of %s, exiting\n", cmd.CommandPath(), grace, signalName(sig))
+				p.exit(signalStatus(sig))
+				return
+			}
+		}
+	}()
+	err = root.ExecuteContext(ctx)
+	close(done)
+	<-watcherDone
+	if err == nil {
+		return 0
+	}
+	status := exitStatus(errOut, err)
+	if sig != nil {
+		return signalStatus(sig)
+	}
+	return status
 }
 
 // exitError is an error that chooses the process's exit status (for example
@@ -50,15 +190,15 @@ type exitError interface {
 }
 
 // exitStatus prints err unless it is silent and returns the exit status.
-func exitStatus(err error) int {
+func exitStatus(errOut io.Writer, err error) int {
 	var ee exitError
 	if errors.As(err, &ee) {
 		if !ee.Silent() {
-			fmt.Fprintf(os.Stderr, "bosun: %v\n", err)
+			fmt.Fprintf(errOut, "bosun: %v\n", err)
 		}
 		return ee.ExitCode()
 	}
-	fmt.Fprintf(os.Stderr, "bosun: %v\n", err)
+	fmt.Fprintf(errOut, "bosun: %v\n", err)
 	return 1
 }
 

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -68,7 +69,7 @@ func renderLint(tb testing.TB, dir string) *Report {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rep, err := Run(f, Options{})
+	rep, err := Run(context.Background(), f, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -140,4 +141,36 @@ func measure(b *testing.B, dir string, n int) (time.Duration, uint64) {
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	return elapsed / time.Duration(n), (after.TotalAlloc - before.TotalAlloc) / uint64(n)
+}
+
+// BenchmarkRenderLintConfigMap measures what `bosun lint` does on the
+// example fleet (4 clusters) plus one static ConfigMap of 20,000 and of
+// 80,000 keys (about 1 MB, the fleet of issue 18), both in every
+// iteration, and reports the time of 80,000 keys as a ratio of 20,000
+// (x-time-4x-keys): 4 is linear, 16 quadratic.
+func BenchmarkRenderLintConfigMap(b *testing.B) {
+	fleets := map[int]string{20000: b.TempDir(), 80000: b.TempDir()}
+	for keys, dir := range fleets {
+		writeFleet(b, dir, 2)
+		var cm strings.Builder
+		cm.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  namespace: default\ndata:\n")
+		for i := 0; i < keys; i++ {
+			fmt.Fprintf(&cm, "  k%05d: v%d\n", i, i)
+		}
+		if err := writeFile(filepath.Join(dir, "manifests/big/cm.yaml"), []byte(cm.String())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var t20, t80 time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		renderLint(b, fleets[20000])
+		t20 += time.Since(start)
+		start = time.Now()
+		renderLint(b, fleets[80000])
+		t80 += time.Since(start)
+	}
+	b.ReportMetric(float64(t20.Milliseconds())/float64(b.N), "ms-20k-keys")
+	b.ReportMetric(float64(t80.Milliseconds())/float64(b.N), "ms-80k-keys")
+	b.ReportMetric(float64(t80)/float64(t20), "x-time-4x-keys")
 }

@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"testing/fstest"
 
@@ -37,7 +38,7 @@ func FuzzRenderLint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rep, err := Run(fl, Options{})
+		rep, err := Run(context.Background(), fl, Options{})
 		if err == nil && rep == nil {
 			t.Fatal("nil report without an error")
 		}

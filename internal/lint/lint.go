@@ -5,6 +5,7 @@
 package lint
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -113,8 +114,10 @@ type Options struct {
 	Clusters []string
 }
 
-// Run renders every cluster and runs every rule.
-func Run(f *fleet.Fleet, opts Options) (*Report, error) {
+// Run renders every cluster and runs every rule. Once ctx is done it stops
+// within a template function call, a write or a cluster's rules, and
+// returns an error wrapping ctx's cause.
+func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	for _, id := range opts.Clusters {
 		if f.Cluster(id) == nil {
 			return nil, fmt.Errorf("cluster %q: not in fleet %s", id, f.Dir)
@@ -124,17 +127,23 @@ func Run(f *fleet.Fleet, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	results, err := r.All()
+	results, err := r.All(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return Check(f, results, opts.Clusters), nil
+	return check(ctx, f, results, opts.Clusters)
 }
 
 // Check runs the rules over the rendered clusters of f (all of them, for
 // the fleet-wide rules) and keeps the findings about the clusters in only
 // (all when empty).
 func Check(f *fleet.Fleet, results []*render.Result, only []string) *Report {
+	rep, _ := check(context.Background(), f, results, only)
+	return rep
+}
+
+// check is Check, stopping between clusters once ctx is done.
+func check(ctx context.Context, f *fleet.Fleet, results []*render.Result, only []string) (*Report, error) {
 	keep := func(id string) bool {
 		if len(only) == 0 {
 			return true
@@ -154,14 +163,17 @@ func Check(f *fleet.Fleet, results []*render.Result, only []string) *Report {
 		if !keep(res.Cluster.ID) {
 			continue
 		}
-		ctx := newClusterContext(f, res)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("linting stopped, %w", context.Cause(ctx))
+		}
+		cctx := newClusterContext(f, res)
 		for i := range rules {
 			if rules[i].cluster != nil {
-				rules[i].cluster(ctx, &rules[i])
+				rules[i].cluster(cctx, &rules[i])
 			}
 		}
-		ctx.checkSuppressionReasons()
-		findings = append(findings, ctx.suppress(ctx.findings)...)
+		cctx.checkSuppressionReasons()
+		findings = append(findings, cctx.suppress(cctx.findings)...)
 	}
 	fctx := &fleetContext{fleet: f, merged: merged}
 	for i := range rules {
@@ -178,7 +190,7 @@ func Check(f *fleet.Fleet, results []*render.Result, only []string) *Report {
 		}
 		findings = append(findings, fd)
 	}
-	return newReport(findings)
+	return newReport(findings), nil
 }
 
 func newReport(findings []Finding) *Report {

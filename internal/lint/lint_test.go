@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ func TestBrokenFleetTripsEveryRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(f, Options{})
+	rep, err := Run(context.Background(), f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestClusterFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(f, Options{Clusters: []string{"prod-2"}})
+	rep, err := Run(context.Background(), f, Options{Clusters: []string{"prod-2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestClusterFilter(t *testing.T) {
 	if len(byRule(rep, "L49-environment-drift")) == 0 {
 		t.Error("L49 needs the whole fleet even when one cluster is linted")
 	}
-	if _, err := Run(f, Options{Clusters: []string{"nope"}}); err == nil {
+	if _, err := Run(context.Background(), f, Options{Clusters: []string{"nope"}}); err == nil {
 		t.Error("unknown cluster: expected an error")
 	}
 }
@@ -89,7 +90,7 @@ func TestOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, _ := Run(f, Options{Clusters: []string{"prod-1"}})
+	rep, _ := Run(context.Background(), f, Options{Clusters: []string{"prod-1"}})
 	var js bytes.Buffer
 	if err := WriteJSON(&js, rep); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestOutput(t *testing.T) {
 		}
 	}
 	// Stable: the same fleet gives the same bytes.
-	rep2, _ := Run(f, Options{Clusters: []string{"prod-1"}})
+	rep2, _ := Run(context.Background(), f, Options{Clusters: []string{"prod-1"}})
 	var js2 bytes.Buffer
 	_ = WriteJSON(&js2, rep2)
 	if !bytes.Equal(js.Bytes(), js2.Bytes()) {

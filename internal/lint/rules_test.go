@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"strings"
@@ -38,7 +39,7 @@ func lintFS(t *testing.T, fsys fstest.MapFS) *Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(f, Options{})
+	rep, err := Run(context.Background(), f, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,14 +92,14 @@ func agentFor(res *render.Result, parse AgentParser, clusterAutoscaler bool) (ag
 
 // renderClusters renders every cluster before anything starts, so a fleet
 // that does not render stops `bosun up` with nothing changed.
-func renderClusters(f *fleet.Fleet, clusters []*fleet.Cluster) (map[string]*render.Result, error) {
+func renderClusters(ctx context.Context, f *fleet.Fleet, clusters []*fleet.Cluster) (map[string]*render.Result, error) {
 	r, err := render.New(f)
 	if err != nil {
 		return nil, fmt.Errorf("preparing the fleet's templates, %w", err)
 	}
 	out := map[string]*render.Result{}
 	for _, cl := range clusters {
-		res, err := r.Cluster(cl.ID)
+		res, err := r.Cluster(ctx, cl.ID)
 		if err != nil {
 			return nil, fmt.Errorf("rendering cluster %s, %w", cl.ID, err)
 		}

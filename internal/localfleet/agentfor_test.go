@@ -30,7 +30,7 @@ func TestUpRunsWhatTheRenderedAgentDeclares(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered, err := localfleet.RenderClusters(f, clusters)
+	rendered, err := localfleet.RenderClusters(t.Context(), f, clusters)
 	if err != nil {
 		t.Fatal(err)
 	}

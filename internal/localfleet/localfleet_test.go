@@ -2,6 +2,7 @@ package localfleet
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -170,7 +171,7 @@ func TestEmbeddedFleetRenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := renderClusters(f, clusters); err != nil {
+	if _, err := renderClusters(context.Background(), f, clusters); err != nil {
 		t.Fatal(err)
 	}
 }

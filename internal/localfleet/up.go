@@ -101,7 +101,7 @@ func Up(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	rendered, err := renderClusters(f, clusters)
+	rendered, err := renderClusters(ctx, f, clusters)
 	if err != nil {
 		return err
 	}

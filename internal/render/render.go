@@ -6,7 +6,7 @@
 package render
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -129,7 +129,9 @@ func New(f *fleet.Fleet) (*Renderer, error) {
 // All renders every cluster of the fleet, in ID order. Clusters render in
 // parallel, at most GOMAXPROCS at a time; the result does not depend on it.
 // On failure it returns the errors of every failing cluster, in ID order.
-func (r *Renderer) All() ([]*Result, error) {
+// Once ctx is done it stops within one template function call or write
+// and returns an error wrapping ctx's cause.
+func (r *Renderer) All(ctx context.Context) ([]*Result, error) {
 	n := len(r.fleet.Clusters)
 	out := make([]*Result, n)
 	errs := make([]error, n)
@@ -140,28 +142,43 @@ func (r *Renderer) All() ([]*Result, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = r.Cluster(r.fleet.Clusters[i].ID)
+				out[i], errs[i] = r.Cluster(ctx, r.fleet.Clusters[i].ID)
 			}
 		}()
 	}
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && ctx.Err() == nil; i++ {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, stopped(ctx)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// Cluster renders the cluster with id.
-func (r *Renderer) Cluster(id string) (*Result, error) {
+// stopped is the error of a render that ctx cancelled.
+func stopped(ctx context.Context) error {
+	return fmt.Errorf("rendering stopped, %w", context.Cause(ctx))
+}
+
+// Cluster renders the cluster with id. Its output is bounded: no object
+// over MaxObjectBytes, no more than MaxClusterBytes in all (a
+// *LimitError). Once ctx is done it stops within one template function
+// call or write and returns an error wrapping ctx's cause.
+func (r *Renderer) Cluster(ctx context.Context, id string) (*Result, error) {
 	src := r.fleet.Cluster(id)
 	if src == nil {
 		return nil, fmt.Errorf("cluster %q: not in fleet %s", id, r.fleet.Dir)
 	}
-	t, err := r.templates()
+	if ctx.Err() != nil {
+		return nil, stopped(ctx)
+	}
+	left := &budget{left: MaxClusterBytes}
+	t, err := r.templates(ctx, left)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +187,7 @@ func (r *Renderer) Cluster(id string) (*Result, error) {
 	if vars == nil {
 		vars = map[string]any{}
 	}
-	config, err := r.config(t, &c, vars)
+	config, err := r.config(ctx, t, left, &c, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -178,14 +195,14 @@ func (r *Renderer) Cluster(id string) (*Result, error) {
 	data := &Data{Cluster: &c, Config: config, NodePools: c.NodePools, Vars: vars}
 	res := &Result{Cluster: &c}
 	for _, m := range r.fleet.Manifests {
-		text, err := execute(t, m.Path, data)
+		text, err := execute(ctx, t, left, m.Path, data)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		objs, err := parseObjects(m, text)
+		objs, err := parseObjects(ctx, m, text)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
@@ -196,7 +213,7 @@ func (r *Renderer) Cluster(id string) (*Result, error) {
 		res.Objects = append(res.Objects, objs...)
 	}
 	if r.fleet.Deletions != nil {
-		if res.Deletions, err = r.deletions(t, data); err != nil {
+		if res.Deletions, err = r.deletions(ctx, t, left, data); err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", id, err)
 		}
 	}
@@ -204,12 +221,15 @@ func (r *Renderer) Cluster(id string) (*Result, error) {
 	return res, nil
 }
 
-// templates clones the parsed set and binds include to the clone.
-func (r *Renderer) templates() (*template.Template, error) {
+// templates clones the parsed set, binds the functions to ctx and the
+// limits (funcs.go), and include to the clone. The output of include
+// counts against left.
+func (r *Renderer) templates(ctx context.Context, left *budget) (*template.Template, error) {
 	t, err := r.base.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("cloning templates, %w", err)
 	}
+	t.Funcs(boundFuncs(ctx, fleet.TemplateFuncs()))
 	depth := 0
 	t.Funcs(template.FuncMap{"include": func(name string, data any) (string, error) {
 		if depth >= maxIncludeDepth {
@@ -220,8 +240,9 @@ func (r *Renderer) templates() (*template.Template, error) {
 		}
 		depth++
 		defer func() { depth-- }()
-		var b bytes.Buffer
-		if err := t.ExecuteTemplate(&b, name, data); err != nil {
+		b := newLimitedBuffer(ctx, name, left)
+		b.objects = false
+		if err := t.ExecuteTemplate(b, name, data); err != nil {
 			return "", err
 		}
 		return b.String(), nil
@@ -230,10 +251,10 @@ func (r *Renderer) templates() (*template.Template, error) {
 }
 
 // config merges the rendered defaults under the cluster's own items (L41).
-func (r *Renderer) config(t *template.Template, c *fleet.Cluster, vars map[string]any) (map[string]string, error) {
+func (r *Renderer) config(ctx context.Context, t *template.Template, left *budget, c *fleet.Cluster, vars map[string]any) (map[string]string, error) {
 	merged := map[string]string{}
 	if r.fleet.Defaults != nil {
-		text, err := execute(t, r.fleet.Defaults.Path, map[string]any{"Cluster": c, "Vars": vars})
+		text, err := execute(ctx, t, left, r.fleet.Defaults.Path, map[string]any{"Cluster": c, "Vars": vars})
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c.ID, err)
 		}
@@ -248,10 +269,10 @@ func (r *Renderer) config(t *template.Template, c *fleet.Cluster, vars map[strin
 	return merged, nil
 }
 
-func (r *Renderer) deletions(t *template.Template, data *Data) (Deletions, error) {
+func (r *Renderer) deletions(ctx context.Context, t *template.Template, left *budget, data *Data) (Deletions, error) {
 	var d Deletions
 	path := r.fleet.Deletions.Path
-	text, err := execute(t, path, data)
+	text, err := execute(ctx, t, left, path, data)
 	if err != nil {
 		return d, err
 	}
@@ -272,10 +293,18 @@ func (r *Renderer) deletions(t *template.Template, data *Data) (Deletions, error
 
 var execError = regexp.MustCompile(`^template: ([^:]+):([0-9]+):[0-9]+: (?:executing "[^"]*" at <([^>]*)>: )?(.*)$`)
 
-// execute runs one template and turns its errors into file:line messages.
-func execute(t *template.Template, name string, data any) (string, error) {
-	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, name, data); err != nil {
+// execute runs one template into a limitedBuffer and turns its errors
+// into file:line messages.
+func execute(ctx context.Context, t *template.Template, left *budget, name string, data any) (string, error) {
+	b := newLimitedBuffer(ctx, name, left)
+	if err := t.ExecuteTemplate(b, name, data); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("%s: %w", name, stopped(ctx))
+		}
+		var limit *LimitError
+		if errors.As(err, &limit) {
+			return "", limit
+		}
 		msg := err.Error()
 		// Template errors nest through include; report the innermost.
 		if i := strings.LastIndex(msg, "template: "); i > 0 {
@@ -298,10 +327,13 @@ func execute(t *template.Template, name string, data any) (string, error) {
 }
 
 // parseObjects parses the documents of one rendered file.
-func parseObjects(m *fleet.File, text string) ([]*Object, error) {
+func parseObjects(ctx context.Context, m *fleet.File, text string) ([]*Object, error) {
 	var out []*Object
 	dec := yaml.NewDecoder(strings.NewReader(text))
 	for {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", m.Path, stopped(ctx))
+		}
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
@@ -314,11 +346,11 @@ func parseObjects(m *fleet.File, text string) ([]*Object, error) {
 			continue
 		}
 		node := doc.Content[0]
-		var raw any
-		if err := node.Decode(&raw); err != nil {
+		raw, err := decodeValue(node)
+		if err != nil {
 			return nil, fmt.Errorf("%s:%d (rendered): %w", m.Path, node.Line, err)
 		}
-		obj, ok := normalize(raw).(map[string]any)
+		obj, ok := raw.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("%s:%d (rendered): expected a Kubernetes object (a map), got %s", m.Path, node.Line, node.ShortTag())
 		}

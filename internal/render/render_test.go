@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -28,7 +29,7 @@ func renderExample(t testing.TB) []*Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := r.All()
+	all, err := r.All(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func renderOne(t *testing.T, files map[string]string) (*Result, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.Cluster("c1")
+	return r.Cluster(context.Background(), "c1")
 }
 
 const cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n"

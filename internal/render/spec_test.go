@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -44,7 +45,7 @@ func specVersion(t *testing.T, cluster string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.Cluster("c1")
+	res, err := r.Cluster(context.Background(), "c1")
 	if err != nil {
 		t.Fatal(err)
 	}

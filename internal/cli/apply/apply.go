@@ -2,6 +2,7 @@
 package apply
 
 import (
+	"context"
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-platform/bosun/internal/apply"
@@ -41,7 +42,7 @@ message; the rest are still applied and the command exits 1.`,
   bosun apply --fleet examples/fleet --cluster aws-prod-eu1 --context prod --dry-run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := renderCluster(flags.fleetDir, flags.cluster)
+			res, err := renderCluster(cmd.Context(), flags.fleetDir, flags.cluster)
 			if err != nil {
 				return err
 			}
@@ -70,7 +71,7 @@ message; the rest are still applied and the command exits 1.`,
 	return cmd
 }
 
-func renderCluster(dir, id string) (*render.Result, error) {
+func renderCluster(ctx context.Context, dir, id string) (*render.Result, error) {
 	fl, err := fleet.Load(dir)
 	if err != nil {
 		return nil, err
@@ -79,5 +80,5 @@ func renderCluster(dir, id string) (*render.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.Cluster(id)
+	return r.Cluster(ctx, id)
 }

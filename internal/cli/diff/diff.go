@@ -47,7 +47,7 @@ is.`,
 			if err != nil {
 				return err
 			}
-			res, err := r.Cluster(flags.cluster)
+			res, err := r.Cluster(cmd.Context(), flags.cluster)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@
 package lint
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"text/tabwriter"
@@ -44,7 +45,7 @@ without a reason does not count.`,
   bosun lint --fleet examples/fleet --cluster aws-prod-eu1 --format json
   bosun lint --list-rules`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error { return run(streams, flags) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), streams, flags) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&flags.fleetDir, "fleet", ".", "fleet directory")
@@ -55,7 +56,7 @@ without a reason does not count.`,
 	return cmd
 }
 
-func run(streams iostreams.IOStreams, flags *flagpole) error {
+func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) error {
 	if flags.listRules {
 		tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
 		for _, r := range lint.Rules() {
@@ -70,7 +71,7 @@ func run(streams iostreams.IOStreams, flags *flagpole) error {
 	if err != nil {
 		return err
 	}
-	rep, err := lint.Run(fl, lint.Options{Clusters: flags.clusters})
+	rep, err := lint.Run(ctx, fl, lint.Options{Clusters: flags.clusters})
 	if err != nil {
 		return err
 	}

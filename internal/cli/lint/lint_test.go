@@ -2,6 +2,7 @@ package lint
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -76,5 +77,23 @@ func TestLintFlags(t *testing.T) {
 	out, err := execute(t, "--list-rules")
 	if err != nil || !strings.Contains(out, "L04-equal-instance-sizes") {
 		t.Errorf("list rules: %v\n%s", err, out)
+	}
+}
+
+// A cancelled context (Ctrl-C, SIGTERM) stops lint with an error that
+// says so, and no report.
+func TestLintStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+	cmd.SetArgs([]string{"--fleet", "../../../examples/fleet"})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.ExecuteContext(ctx)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrFindings) {
+		t.Errorf("got %v, want context canceled", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("output after cancellation: %.200s", out.String())
 	}
 }

@@ -2,6 +2,7 @@
 package render
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,7 @@ rendered, one after the other.`,
 		Example: `  bosun render --fleet examples/fleet --cluster aws-prod-eu1
   bosun render --fleet examples/fleet --out /tmp/rendered`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error { return run(streams, flags) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), streams, flags) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&flags.fleetDir, "fleet", ".", "fleet directory")
@@ -47,7 +48,7 @@ rendered, one after the other.`,
 	return cmd
 }
 
-func run(streams iostreams.IOStreams, flags *flagpole) error {
+func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) error {
 	fl, err := fleet.Load(flags.fleetDir)
 	if err != nil {
 		return err
@@ -64,7 +65,7 @@ func run(streams iostreams.IOStreams, flags *flagpole) error {
 		}
 	}
 	for _, id := range ids {
-		res, err := r.Cluster(id)
+		res, err := r.Cluster(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +63,50 @@ func TestRenderErrors(t *testing.T) {
 	}
 	if _, _, err := execute(t, "--fleet", t.TempDir(), "--cluster", "x"); err == nil || !strings.Contains(err.Error(), "expected a clusters/ directory") {
 		t.Errorf("empty directory: %v", err)
+	}
+}
+
+// A cancelled context (Ctrl-C, SIGTERM) stops the render with an error
+// that says so, and nothing is written.
+func TestRenderStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	cmd.SetArgs([]string{"--fleet", "../../../examples/fleet"})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.ExecuteContext(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "rendering stopped") {
+		t.Errorf("got %v, want rendering stopped, context canceled", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("output after cancellation: %.200s", out.String())
+	}
+}
+
+// An object the API server would refuse fails the render with its file
+// and line.
+func TestRenderRefusesOversizedObject(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("../../../examples/fleet/clusters/local-staging.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"clusters/local-staging.yaml": string(src),
+		"manifests/big/cm.yaml":       "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  x: {{ repeat 1000 \"x\" }}\n  y: |\n{{ range until 2000 }}    {{ repeat 1000 \"y\" }}\n{{ end }}",
+	}
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err = execute(t, "--fleet", dir)
+	want := "cluster local-staging: manifests/big/cm.yaml:1 (rendered): object ConfigMap big is over 1.5 MiB (1572864 bytes) of YAML"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
