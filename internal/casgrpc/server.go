@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sort"
 	"strings"
@@ -216,8 +217,8 @@ func (s *Server) group(ctx context.Context, id string) (provider.NodeGroup, erro
 func groupMessage(g provider.NodeGroup) *pb.NodeGroup {
 	return &pb.NodeGroup{
 		Id:      g.ID,
-		MinSize: int32(g.MinSize),
-		MaxSize: int32(g.MaxSize),
+		MinSize: int32(min(max(g.MinSize, 0), math.MaxInt32)),
+		MaxSize: int32(min(max(g.MaxSize, 0), math.MaxInt32)),
 		Debug: fmt.Sprintf("%s: %s %s in %s, size %d in [%d, %d], priority %d",
 			g.ID, g.Lifecycle, strings.Join(g.InstanceTypes, ","), strings.Join(g.Zones, ","),
 			g.TargetSize, g.MinSize, g.MaxSize, g.Priority),
@@ -329,7 +330,7 @@ func (s *Server) NodeGroupTargetSize(ctx context.Context, req *pb.NodeGroupTarge
 	if err != nil {
 		return nil, err
 	}
-	return &pb.NodeGroupTargetSizeResponse{TargetSize: int32(g.TargetSize)}, nil
+	return &pb.NodeGroupTargetSizeResponse{TargetSize: int32(min(max(g.TargetSize, 0), math.MaxInt32))}, nil
 }
 
 // NodeGroupIncreaseSize implements the CloudProvider service: delta must

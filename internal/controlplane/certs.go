@@ -43,7 +43,7 @@ func writePKI(dir string, now time.Time) (pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return pki{}, fmt.Errorf("creating pki dir, %w", err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil { // MkdirAll keeps an existing dir's mode
+	if err := os.Chmod(dir, 0o700); err != nil { //nolint:gosec // G302: a directory needs x; MkdirAll keeps an existing dir's mode
 		return pki{}, fmt.Errorf("restricting pki dir, %w", err)
 	}
 	p := pki{

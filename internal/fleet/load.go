@@ -185,7 +185,7 @@ func (l *loader) loadClusters() error {
 	seen := map[string]string{}
 	for _, e := range entries {
 		name := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+		if e.IsDir() || (!strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")) {
 			continue
 		}
 		file := path.Join(ClustersDir, name)

@@ -9,7 +9,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// Offering identifies what the market sells: an instance type in a zone
+// OfferingKey identifies what the market sells: an instance type in a zone
 // with a lifecycle. An empty InstanceType or Zone in a capacity rule means
 // "any" (e.g. all spot in every zone).
 type OfferingKey struct {

@@ -198,7 +198,7 @@ func (c *Cloud) Serve(ctx context.Context, token string) (string, <-chan error, 
 	}()
 	go func() {
 		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
 	}()

@@ -51,7 +51,7 @@ func startConsole(ctx context.Context, out io.Writer, addr, kubeconfig string, f
 	}()
 	go func() {
 		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
 	}()

@@ -55,10 +55,10 @@ func WriteDir(dir string, res *Result) error {
 }
 
 func writeFile(p string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil { //nolint:gosec // G301: rendered manifests are meant to be read and committed
 		return fmt.Errorf("creating %s, %w", filepath.Dir(p), err)
 	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
+	if err := os.WriteFile(p, data, 0o644); err != nil { //nolint:gosec // G306: rendered manifests hold no secrets (lint L-rules refuse Secrets with data) and are meant to be read
 		return fmt.Errorf("writing %s, %w", p, err)
 	}
 	return nil

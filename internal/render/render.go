@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -385,7 +386,10 @@ func normalize(v any) any {
 	case int:
 		return int64(x)
 	case uint64:
-		return int64(x)
+		if x <= math.MaxInt64 {
+			return int64(x)
+		}
+		return float64(x) // as encoding/json would; int64 would wrap negative
 	case float32:
 		return float64(x)
 	default:

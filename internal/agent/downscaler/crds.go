@@ -3,6 +3,7 @@ package downscaler
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,7 +146,7 @@ func (k *CRDKinds) dynamicPatch(gvr schema.GroupVersionResource, u *unstructured
 func (k *CRDKinds) fromRollout(u *unstructured.Unstructured) workload {
 	replicas := int32(1)
 	if r, found, err := unstructured.NestedInt64(u.Object, "spec", "replicas"); err == nil && found {
-		replicas = int32(r)
+		replicas = int32(min(max(r, 0), math.MaxInt32)) // a CR's value is anyone's: clamp, never wrap
 	}
 	return workload{
 		kind: "Rollout", obj: u, replicas: replicas,
@@ -160,7 +161,7 @@ func (k *CRDKinds) fromRollout(u *unstructured.Unstructured) workload {
 func (k *CRDKinds) fromScaledObject(u *unstructured.Unstructured) workload {
 	replicas := int32(100) // KEDA's default maxReplicaCount
 	if r, found, err := unstructured.NestedInt64(u.Object, "spec", "maxReplicaCount"); err == nil && found {
-		replicas = int32(r)
+		replicas = int32(min(max(r, 0), math.MaxInt32)) // a CR's value is anyone's: clamp, never wrap
 	}
 	if v, ok := u.GetAnnotations()[AnnotationKEDAPausedReplicas]; ok {
 		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -223,7 +224,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		}
 		replicas := params.Replicas(cores, len(t.nodes))
 		cpu, mem := podSize(t, pods)
-		if err := c.apply(ctx, t, int32(replicas), cpu, mem); err != nil {
+		if err := c.apply(ctx, t, int32(min(max(replicas, 0), math.MaxInt32)), cpu, mem); err != nil { // rules from a ConfigMap: clamp, never wrap
 			return err
 		}
 	}

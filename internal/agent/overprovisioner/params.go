@@ -16,7 +16,7 @@ type Params struct {
 	Ladder *Ladder
 }
 
-// Linear: replicas = max(ceil(cores/coresPerReplica), ceil(nodes/nodesPerReplica)),
+// Linear is cluster-proportional-autoscaler's linear mode: replicas = max(ceil(cores/coresPerReplica), ceil(nodes/nodesPerReplica)),
 // then bounded by min and max; with preventSinglePointFailure, at least 2
 // when there is more than one node.
 type Linear struct {
@@ -28,7 +28,7 @@ type Linear struct {
 	IncludeUnschedulableNodes bool    `json:"includeUnschedulableNodes"`
 }
 
-// Ladder: each list is steps [threshold, replicas]; for cores and for
+// Ladder is cluster-proportional-autoscaler's ladder mode: each list is steps [threshold, replicas]; for cores and for
 // nodes the step with the largest threshold not above the count applies,
 // and the larger of the two results wins (0 below the first threshold).
 type Ladder struct {

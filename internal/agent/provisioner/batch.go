@@ -46,7 +46,7 @@ func (k *Kicks) C() <-chan struct{} {
 	return k.c
 }
 
-// Batch, called after receiving from C, waits until kicks pause for
+// Batch waits, called after receiving from C, until kicks pause for
 // BatchIdle or BatchMax has passed since the batch's first kick,
 // whichever comes first; kicks after it returns open the next batch.
 // False when ctx ended.

@@ -30,7 +30,7 @@ type recorder struct {
 }
 
 func (r *recorder) SetTargetSize(ctx context.Context, id string, size int) error {
-	g, err := r.Provider.NodeGroup(ctx, id)
+	g, err := r.NodeGroup(ctx, id)
 	if err == nil && size > g.TargetSize {
 		r.mu.Lock()
 		if _, ok := r.first[g.Lifecycle]; !ok {

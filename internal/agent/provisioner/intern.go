@@ -168,7 +168,7 @@ func (in *interner) resources(rl corev1.ResourceList) corev1.ResourceList {
 func hashResources(rl corev1.ResourceList) uint64 {
 	var h uint64
 	for name, q := range rl {
-		h += mix(hashString(string(name)), uint64(q.MilliValue())) ^ hashString(string(q.Format))
+		h += mix(hashString(string(name)), uint64(q.MilliValue())) ^ hashString(string(q.Format)) //nolint:gosec // G115: a hash reinterprets the bits; no arithmetic meaning
 	}
 	return mix(h, uint64(len(rl)))
 }
@@ -198,7 +198,7 @@ func (in *interner) tolerations(ts []corev1.Toleration) []corev1.Toleration {
 		t := &ts[i]
 		h = mix(mix(mix(mix(h, hashString(t.Key)), hashString(string(t.Operator))), hashString(t.Value)), hashString(string(t.Effect)))
 		if t.TolerationSeconds != nil {
-			h = mix(h, uint64(*t.TolerationSeconds))
+			h = mix(h, uint64(*t.TolerationSeconds)) //nolint:gosec // G115: a hash reinterprets the bits
 		}
 	}
 	same := func(c []corev1.Toleration) bool {

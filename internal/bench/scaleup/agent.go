@@ -64,7 +64,7 @@ func (t *trial) startAgent(command []string, profiles string) (*agentProcess, er
 		return nil, err
 	}
 	if profiles != "" {
-		if err := os.MkdirAll(profiles, 0o755); err != nil {
+		if err := os.MkdirAll(profiles, 0o755); err != nil { //nolint:gosec // G301: profiles are for the user to read with go tool pprof
 			return nil, fmt.Errorf("creating the profile directory, %w", err)
 		}
 	}

@@ -95,13 +95,16 @@ func launch(path string, args []string, logPath string) (func(), int, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
-		log.Close()
+		_ = log.Close() // the start failed; the log has nothing to flush
 		return nil, 0, fmt.Errorf("starting %s, %w", path, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // stopped by us: its exit status says nothing
+		close(done)
+	}()
 	return func() {
-		defer log.Close()
+		defer func() { _ = log.Close() }() // the process is gone; a close error changes nothing
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			_ = cmd.Process.Kill()
 		}

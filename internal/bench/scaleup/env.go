@@ -43,7 +43,7 @@ type recorder struct {
 // SetTargetSize records the first increase per lifecycle, then passes the
 // call on.
 func (r *recorder) SetTargetSize(ctx context.Context, id string, size int) error {
-	g, err := r.Provider.NodeGroup(ctx, id)
+	g, err := r.NodeGroup(ctx, id)
 	at := time.Now()
 	if err == nil && size > g.TargetSize {
 		r.mu.Lock()
@@ -234,7 +234,7 @@ func deployment(w WorkloadSpec, name string, replicas int) *appsv1.Deployment {
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: benchNamespace, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(int32(replicas)),
+			Replicas: ptr.To(int32(replicas)), //nolint:gosec // G115: the scenario's own replica counts, at most thousands
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(w)},
 		},

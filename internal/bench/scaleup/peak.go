@@ -86,7 +86,7 @@ func (r *runner) burst(ctx context.Context, autoscaler string, overprovision boo
 	if err != nil {
 		return bt, fmt.Errorf("reading the workload, %w", err)
 	}
-	d.Spec.Replicas = ptr.To(int32(total))
+	d.Spec.Replicas = ptr.To(int32(total)) //nolint:gosec // G115: the scenario's own pod count
 	if _, err := deps.Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		return bt, fmt.Errorf("scaling the workload to %d, %w", total, err)
 	}

@@ -37,7 +37,7 @@ func (r *runner) reaper(ctx context.Context, autoscaler string) ([]Result, error
 	pdb := &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Name: appName, Namespace: benchNamespace},
 		Spec: policyv1.PodDisruptionBudgetSpec{
-			MinAvailable: ptrTo(intstr.FromInt32(int32(minAvailable))),
+			MinAvailable: ptrTo(intstr.FromInt32(int32(minAvailable))), //nolint:gosec // G115: the scenario's own count
 			Selector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": appName}},
 		},
 	}
