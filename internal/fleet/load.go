@@ -158,12 +158,18 @@ var typeNames = strings.NewReplacer(
 	"fleet.ClusterLint", "cluster lint", "fleet.Suppression", "suppression",
 )
 
-func friendlyYAML(msg string) string {
+func friendlyYAML(msg string) string { return FriendlyYAMLError(msg, typeNames) }
+
+// FriendlyYAMLError rewrites a YAML decoder's message for people: "field x
+// not found in type pkg.T" becomes `unknown field "x" in <name>`, and Go
+// type names become the names names gives them (the scenario loader uses
+// it too).
+func FriendlyYAMLError(msg string, names *strings.Replacer) string {
 	if strings.HasPrefix(msg, "field ") && strings.Contains(msg, " not found in type ") {
 		parts := strings.SplitN(strings.TrimPrefix(msg, "field "), " not found in type ", 2)
-		return fmt.Sprintf("unknown field %q in %s", parts[0], typeNames.Replace(parts[1]))
+		return fmt.Sprintf("unknown field %q in %s", parts[0], names.Replace(parts[1]))
 	}
-	return typeNames.Replace(msg)
+	return names.Replace(msg)
 }
 
 func (l *loader) optionalFile(name string) (*File, error) {

@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
@@ -234,13 +235,7 @@ var typeNames = strings.NewReplacer(
 	"scenario.TargetSizeStep", "targetSize", "scenario.ScaleStep", "scale",
 )
 
-func friendlyYAML(msg string) string {
-	if strings.HasPrefix(msg, "field ") && strings.Contains(msg, " not found in type ") {
-		parts := strings.SplitN(strings.TrimPrefix(msg, "field "), " not found in type ", 2)
-		return fmt.Sprintf("unknown field %q in %s", parts[0], typeNames.Replace(parts[1]))
-	}
-	return typeNames.Replace(msg)
-}
+func friendlyYAML(msg string) string { return fleet.FriendlyYAMLError(msg, typeNames) }
 
 // stepLines records the line of every step from the document's nodes.
 func stepLines(data []byte, steps []Step) {
