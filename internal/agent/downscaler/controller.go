@@ -13,9 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -112,17 +112,19 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 	return c
 }
 
-// OnAnnotationChange calls f whenever an object's annotations change (an
-// annotation edited by a user, say force-uptime), so the agent can run a
-// pass at once instead of at the next interval. Status churn does not call
-// f: it changes nothing the downscaler decides on.
+// OnAnnotationChange calls f whenever an object's downscaler annotations
+// change (an annotation edited by a user, say force-uptime), so the agent
+// can run a pass at once instead of at the next interval. Other changes do
+// not call f: status churn, and other annotations (a Deployment's revision,
+// bumped by every rollout, or a deploy tool's), change nothing the
+// downscaler decides on, and each would cost a pass over every workload.
 func (c *Controller) OnAnnotationChange(f func()) error {
 	for _, inf := range c.informers {
 		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			UpdateFunc: func(oldObj, newObj any) {
 				o, ok1 := oldObj.(metav1.Object)
 				n, ok2 := newObj.(metav1.Object)
-				if ok1 && ok2 && !maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
+				if ok1 && ok2 && downscalerAnnotationsChanged(o.GetAnnotations(), n.GetAnnotations()) {
 					f()
 				}
 			},
@@ -132,6 +134,30 @@ func (c *Controller) OnAnnotationChange(f func()) error {
 		}
 	}
 	return nil
+}
+
+// annotationPrefix starts every annotation the downscaler reads on
+// built-in kinds and namespaces.
+const annotationPrefix = "downscaler/"
+
+// downscalerAnnotationsChanged reports whether an annotation under
+// annotationPrefix was added, removed or changed.
+func downscalerAnnotationsChanged(old, cur map[string]string) bool {
+	for k, v := range old {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if w, ok := cur[k]; !ok || w != v {
+				return true
+			}
+		}
+	}
+	for k := range cur {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if _, ok := old[k]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Name identifies the controller in flags, logs and metrics.

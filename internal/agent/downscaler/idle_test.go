@@ -131,3 +131,35 @@ func BenchmarkIdlePass(b *testing.B) {
 		})
 	}
 }
+
+// Only the downscaler's own annotations ask for an early pass: a
+// Deployment's revision, bumped by every rollout, must not cost a pass
+// over every workload (issue 19).
+func TestDownscalerAnnotationsChanged(t *testing.T) {
+	rev := func(r string, extra ...string) map[string]string {
+		m := map[string]string{"deployment.kubernetes.io/revision": r}
+		for i := 0; i+1 < len(extra); i += 2 {
+			m[extra[i]] = extra[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name     string
+		old, cur map[string]string
+		want     bool
+	}{
+		{"revision bumped", rev("1"), rev("2"), false},
+		{"other annotation added", nil, map[string]string{"example.com/deployed-at": "now"}, false},
+		{"unchanged", rev("1", AnnotationUptime, "always"), rev("1", AnnotationUptime, "always"), false},
+		{"downscaler annotation added", rev("1"), rev("1", AnnotationForceUptime, "true"), true},
+		{"downscaler annotation added to none", nil, map[string]string{AnnotationDowntime: "always"}, true},
+		{"downscaler annotation changed", rev("1", AnnotationUptime, "always"), rev("1", AnnotationUptime, "never"), true},
+		{"downscaler annotation removed", rev("1", AnnotationExclude, "true"), rev("2"), true},
+		{"set to empty", rev("1"), rev("1", AnnotationExclude, ""), true},
+	}
+	for _, tt := range tests {
+		if got := downscalerAnnotationsChanged(tt.old, tt.cur); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
