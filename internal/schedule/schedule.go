@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	// Embedded zone database: the agent runs from a scratch image.
 	_ "time/tzdata"
@@ -380,6 +381,44 @@ func parseClock(expr, s string, pos int, allow24 bool) (int, error) {
 		return 0, bad
 	}
 	return h*60 + m, nil
+}
+
+// Cache remembers parsed expressions by their text, errors included, so
+// that a value shared by thousands of objects is parsed once and not on
+// every pass (zones are loaded from the embedded database on every Parse).
+// It is safe for concurrent use. The zero value is not usable; call
+// NewCache.
+type Cache struct {
+	mu      sync.Mutex
+	max     int
+	entries map[string]cached
+}
+
+type cached struct {
+	s   Schedule
+	err error
+}
+
+// NewCache returns a cache that holds up to size expressions (at least 1);
+// when full, it forgets them all and starts again, so that values edited
+// many times cannot grow it without bound.
+func NewCache(size int) *Cache {
+	return &Cache{max: max(size, 1), entries: map[string]cached{}}
+}
+
+// Parse is Parse, from the cache when expr was parsed before.
+func (c *Cache) Parse(expr string) (Schedule, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[expr]; ok {
+		return e.s, e.err
+	}
+	s, err := Parse(expr)
+	if len(c.entries) >= c.max {
+		clear(c.entries)
+	}
+	c.entries[expr] = cached{s: s, err: err}
+	return s, err
 }
 
 // instantLayouts are the forms ParseInstant accepts, most precise first.

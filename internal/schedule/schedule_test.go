@@ -242,3 +242,26 @@ func TestParseInstant(t *testing.T) {
 		}
 	}
 }
+
+// The cache answers as Parse does, errors included, and parses a value
+// once however often it is asked (issue 19: not once per workload).
+func TestCache(t *testing.T) {
+	c := NewCache(2)
+	now := time.Date(2026, 3, 30, 10, 0, 0, 0, time.UTC)
+	for _, expr := range []string{"Mon-Fri 08:00-18:00 Europe/Berlin", "always", "Mon-Fri 08:00-18:00 Europe/Berlin", "Mon-Fri 25:00-18:00 UTC", "Mon-Fri 25:00-18:00 UTC"} {
+		want, wantErr := Parse(expr)
+		got, err := c.Parse(expr)
+		if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+			t.Errorf("%q: error %v, want %v", expr, err, wantErr)
+		}
+		if got.String() != want.String() || got.Matches(now) != want.Matches(now) {
+			t.Errorf("%q: got %q (matches %v), want %q (matches %v)", expr, got, got.Matches(now), want, want.Matches(now))
+		}
+	}
+	if len(c.entries) > 2 {
+		t.Errorf("cache holds %d expressions, want at most 2", len(c.entries))
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = c.Parse("Mon-Fri 25:00-18:00 UTC") }); allocs != 0 {
+		t.Errorf("a cached expression allocated %.0f times, want 0", allocs)
+	}
+}

@@ -4,6 +4,7 @@ package downscaler
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,10 +28,12 @@ import (
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
-const (
-	benchNamespaces = 100
-	benchPerNS      = 100
-)
+// benchPerNS is the Deployments per namespace of the benchmark's fleet.
+const benchPerNS = 100
+
+// fleetNamespaces sets the fleet's size: 100 namespaces of 100 Deployments
+// by default; -args -fleet-namespaces=30 gives issue 19's 3,000.
+var fleetNamespaces = flag.Int("fleet-namespaces", 100, "namespaces of 100 Deployments each in BenchmarkDownscaler10kDeployments's fleet")
 
 var benchSetup sync.Once
 
@@ -59,7 +62,8 @@ func benchClient(b *testing.B, n *atomic.Int64) kubernetes.Interface {
 	return c
 }
 
-// setupFleet creates 10,000 Deployments in 100 namespaces, once per run.
+// setupFleet creates 10,000 Deployments in 100 namespaces (see
+// -fleet-namespaces), once per run.
 func setupFleet(b *testing.B) {
 	benchSetup.Do(func() {
 		c := benchClient(b, nil)
@@ -85,7 +89,7 @@ func setupFleet(b *testing.B) {
 				}
 			}()
 		}
-		for i := 0; i < benchNamespaces; i++ {
+		for i := 0; i < *fleetNamespaces; i++ {
 			ns := fmt.Sprintf("bench-%03d", i)
 			if _, err := c.CoreV1().Namespaces().Create(ctx, nsObject(ns), metav1.CreateOptions{}); err != nil {
 				b.Fatal(err)
@@ -134,10 +138,18 @@ func heapInUse() uint64 {
 //     lists every pass does.
 //   - scale-down-pass: the first downtime pass (10,000 patches); baseline:
 //     the same 10,000 merge patches sent by a bare loop.
+//   - idle-bosun-agent and idle-peer-gokubedownscaler: `bosun agent
+//     --controllers downscaler` and GoKubeDownscaler (when
+//     -peer-gokubedownscaler gives its binary; skipped otherwise), each run
+//     for -idle-window over the fleet in uptime: requests, CPU and RSS of
+//     each process, from the same run (issue 19).
 func BenchmarkDownscaler10kDeployments(b *testing.B) {
 	setupFleet(b)
 	up := Defaults{Uptime: "always"}
 	down := Defaults{Downtime: "always"}
+
+	// First, while the fleet is as set up: every Deployment in uptime.
+	benchIdleSideBySide(b)
 
 	b.Run("cache-sync", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -200,7 +212,7 @@ func BenchmarkDownscaler10kDeployments(b *testing.B) {
 			b.StartTimer()
 			actions, err := ctrl.Reconcile(context.Background())
 			b.StopTimer()
-			if err != nil || len(actions) != benchNamespaces*benchPerNS {
+			if err != nil || len(actions) != *fleetNamespaces*benchPerNS {
 				b.Fatalf("scale-down pass: %d actions, %v", len(actions), err)
 			}
 			b.ReportMetric(float64(n.Load()), "requests/op")
@@ -213,7 +225,7 @@ func BenchmarkDownscaler10kDeployments(b *testing.B) {
 	b.Run("scale-down-baseline-bare-patches", func(b *testing.B) {
 		c := benchClient(b, nil)
 		for i := 0; i < b.N; i++ {
-			for ns := 0; ns < benchNamespaces; ns++ {
+			for ns := 0; ns < *fleetNamespaces; ns++ {
 				for j := 0; j < benchPerNS; j++ {
 					body := []byte(`{"metadata":{"annotations":{"downscaler/original-replicas":"2"}},"spec":{"replicas":0}}`)
 					if _, err := c.AppsV1().Deployments(fmt.Sprintf("bench-%03d", ns)).Patch(context.Background(), fmt.Sprintf("app-%03d", j), types.MergePatchType, body, metav1.PatchOptions{}); err != nil {

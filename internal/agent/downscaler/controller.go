@@ -13,23 +13,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
-	autoscalinglisters "k8s.io/client-go/listers/autoscaling/v2"
-	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -67,14 +66,20 @@ type Controller struct {
 	metrics  *Metrics
 	log      *slog.Logger
 	warned   sync.Map // uid/resourceVersion already warned about
+	decider  *decider
 
-	namespaces   corelisters.NamespaceLister
-	deployments  appslisters.DeploymentLister
-	statefulSets appslisters.StatefulSetLister
-	cronJobs     batchlisters.CronJobLister
-	jobs         batchlisters.JobLister
-	hpas         autoscalinglisters.HorizontalPodAutoscalerLister
-	informers    []cache.SharedIndexInformer
+	// passMu makes passes one at a time; it guards buf, the workloads
+	// slice reused from pass to pass, and key, the cache key buffer.
+	passMu sync.Mutex
+	buf    []workload
+	key    []byte
+
+	namespaces corelisters.NamespaceLister
+	// stores are the caches of the workload kinds.
+	stores struct {
+		deployments, statefulSets, cronJobs, jobs, hpas cache.Indexer
+	}
+	informers []cache.SharedIndexInformer
 }
 
 // NewController registers the informers it needs with factory; the caller
@@ -85,15 +90,12 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 	}
 	c := &Controller{
 		clock: clk, client: client, recorder: recorder, opts: opts, metrics: metrics,
-		log:          opts.Logger.With("controller", "downscaler"),
-		namespaces:   factory.Core().V1().Namespaces().Lister(),
-		deployments:  factory.Apps().V1().Deployments().Lister(),
-		statefulSets: factory.Apps().V1().StatefulSets().Lister(),
-		cronJobs:     factory.Batch().V1().CronJobs().Lister(),
-		jobs:         factory.Batch().V1().Jobs().Lister(),
-		hpas:         factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister(),
+		log:        opts.Logger.With("controller", "downscaler"),
+		decider:    newDecider(opts.Defaults),
+		namespaces: factory.Core().V1().Namespaces().Lister(),
 	}
-	// Listers register informers lazily; touch each so the factory starts it.
+	// Informers are registered with the factory on first use; each is
+	// touched here so that the factory starts it.
 	c.informers = []cache.SharedIndexInformer{
 		factory.Core().V1().Namespaces().Informer(),
 		factory.Apps().V1().Deployments().Informer(),
@@ -102,20 +104,27 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 		factory.Batch().V1().Jobs().Informer(),
 		factory.Autoscaling().V2().HorizontalPodAutoscalers().Informer(),
 	}
+	c.stores.deployments = c.informers[1].GetIndexer()
+	c.stores.statefulSets = c.informers[2].GetIndexer()
+	c.stores.cronJobs = c.informers[3].GetIndexer()
+	c.stores.jobs = c.informers[4].GetIndexer()
+	c.stores.hpas = c.informers[5].GetIndexer()
 	return c
 }
 
-// OnAnnotationChange calls f whenever an object's annotations change (an
-// annotation edited by a user, say force-uptime), so the agent can run a
-// pass at once instead of at the next interval. Status churn does not call
-// f: it changes nothing the downscaler decides on.
+// OnAnnotationChange calls f whenever an object's downscaler annotations
+// change (an annotation edited by a user, say force-uptime), so the agent
+// can run a pass at once instead of at the next interval. Other changes do
+// not call f: status churn, and other annotations (a Deployment's revision,
+// bumped by every rollout, or a deploy tool's), change nothing the
+// downscaler decides on, and each would cost a pass over every workload.
 func (c *Controller) OnAnnotationChange(f func()) error {
 	for _, inf := range c.informers {
 		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			UpdateFunc: func(oldObj, newObj any) {
 				o, ok1 := oldObj.(metav1.Object)
 				n, ok2 := newObj.(metav1.Object)
-				if ok1 && ok2 && !maps.Equal(o.GetAnnotations(), n.GetAnnotations()) {
+				if ok1 && ok2 && downscalerAnnotationsChanged(o.GetAnnotations(), n.GetAnnotations()) {
 					f()
 				}
 			},
@@ -125,6 +134,30 @@ func (c *Controller) OnAnnotationChange(f func()) error {
 		}
 	}
 	return nil
+}
+
+// annotationPrefix starts every annotation the downscaler reads on
+// built-in kinds and namespaces.
+const annotationPrefix = "downscaler/"
+
+// downscalerAnnotationsChanged reports whether an annotation under
+// annotationPrefix was added, removed or changed.
+func downscalerAnnotationsChanged(old, cur map[string]string) bool {
+	for k, v := range old {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if w, ok := cur[k]; !ok || w != v {
+				return true
+			}
+		}
+	}
+	for k := range cur {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if _, ok := old[k]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Name identifies the controller in flags, logs and metrics.
@@ -147,52 +180,36 @@ func (a Action) String() string {
 
 // Reconcile runs one pass over every workload and returns what it changed
 // (or would change in dry-run). Errors on single objects are logged and
-// reported together; one bad object does not stop the pass.
+// reported together; one bad object does not stop the pass. Passes run
+// one at a time.
+//
+// The pass decides for every workload first, from the caches and on this
+// goroutine, and then writes what must change through a bounded pool: a
+// pass over an unchanged cluster starts no goroutine and allocates
+// nothing per workload.
 func (c *Controller) Reconcile(ctx context.Context) ([]Action, error) {
+	c.passMu.Lock()
+	defer c.passMu.Unlock()
 	start := time.Now()
 	now := c.clock.Now()
-	all, err := c.workloads()
+	all, err := c.workloads(c.buf[:0])
 	if err != nil {
 		return nil, err
 	}
+	// Keep the slice for the next pass, not the objects: a deleted object
+	// must not stay reachable from here.
+	c.buf = all
+	defer clear(all)
 	tally := newTally()
-	for _, w := range all {
+	var changes []change
+	for i := range all {
+		w := &all[i]
 		tally.add(w)
-	}
-	// A bounded pool decides and writes: a first downtime pass may patch
-	// thousands of objects, and each write waits on the API server.
-	var (
-		mu      sync.Mutex
-		actions []Action
-		errs    []error
-		wg      sync.WaitGroup
-	)
-	work := make(chan workload)
-	for i := 0; i < c.opts.workers(); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for w := range work {
-				a, err := c.reconcileOne(ctx, now, w)
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", w.key(), err))
-				}
-				if a != nil {
-					actions = append(actions, *a)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, w := range all {
-		if ctx.Err() != nil {
-			break
+		if ch, ok := c.reconcileOne(ctx, now, w); ok {
+			changes = append(changes, ch)
 		}
-		work <- w
 	}
-	close(work)
-	wg.Wait()
+	actions, errs := c.apply(ctx, changes)
 	c.metrics.observePass(tally, time.Since(start))
 	sort.Slice(actions, func(i, j int) bool { return actions[i].Object < actions[j].Object })
 	if err := ctx.Err(); err != nil {
@@ -201,35 +218,72 @@ func (c *Controller) Reconcile(ctx context.Context) ([]Action, error) {
 	return actions, errors.Join(errs...)
 }
 
-// workloads lists every supported object from the caches.
-func (c *Controller) workloads() ([]workload, error) {
-	var out []workload
-	deps, err := c.deployments.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing deployments, %w", err)
+// apply writes the changes a pass decided on through a bounded pool: a
+// first downtime pass may patch thousands of objects, and each write
+// waits on the API server.
+func (c *Controller) apply(ctx context.Context, changes []change) ([]Action, []error) {
+	if len(changes) == 0 {
+		return nil, nil
 	}
-	for _, d := range deps {
-		out = append(out, fromDeployment(d))
+	var (
+		mu      sync.Mutex
+		actions []Action
+		errs    []error
+		wg      sync.WaitGroup
+	)
+	work := make(chan *change)
+	for i := 0; i < min(c.opts.workers(), len(changes)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ch := range work {
+				a, err := c.write(ctx, ch)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", ch.w.key(), err))
+				}
+				if a != nil {
+					actions = append(actions, *a)
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	sts, err := c.statefulSets.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing statefulsets, %w", err)
+	for i := range changes {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- &changes[i]
 	}
-	for _, s := range sts {
-		out = append(out, fromStatefulSet(s))
+	close(work)
+	wg.Wait()
+	return actions, errs
+}
+
+// workloads appends every supported object from the caches to out. It
+// reads the caches' stores directly: a store's List is one slice, where a
+// lister's grows one by one.
+func (c *Controller) workloads(out []workload) ([]workload, error) {
+	for _, o := range c.stores.deployments.List() {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			out = append(out, fromDeployment(d))
+		}
 	}
-	cjs, err := c.cronJobs.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing cronjobs, %w", err)
+	for _, o := range c.stores.statefulSets.List() {
+		if s, ok := o.(*appsv1.StatefulSet); ok {
+			out = append(out, fromStatefulSet(s))
+		}
 	}
-	for _, cj := range cjs {
-		out = append(out, fromCronJob(cj))
+	for _, o := range c.stores.cronJobs.List() {
+		if cj, ok := o.(*batchv1.CronJob); ok {
+			out = append(out, fromCronJob(cj))
+		}
 	}
-	jobs, err := c.jobs.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing jobs, %w", err)
-	}
-	for _, j := range jobs {
+	for _, o := range c.stores.jobs.List() {
+		j, ok := o.(*batchv1.Job)
+		if !ok {
+			continue
+		}
 		if metav1.GetControllerOf(j) != nil {
 			continue // a CronJob's run: suspending the CronJob is enough
 		}
@@ -238,28 +292,24 @@ func (c *Controller) workloads() ([]workload, error) {
 		}
 		out = append(out, fromJob(j))
 	}
-	hpas, err := c.hpas.List(labels.Everything())
-	if err != nil {
-		return nil, fmt.Errorf("listing hpas, %w", err)
-	}
-	for _, h := range hpas {
+	for _, o := range c.stores.hpas.List() {
+		h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler)
+		if !ok {
+			continue
+		}
 		if owner := metav1.GetControllerOf(h); owner != nil && owner.Kind == "ScaledObject" {
 			continue // KEDA's own HPA: the ScaledObject is paused instead
 		}
 		out = append(out, fromHPA(h))
 	}
-	crds, err := c.opts.CRDs.list()
-	if err != nil {
-		return nil, err
-	}
-	return append(out, crds...), nil
+	return c.opts.CRDs.appendTo(out)
 }
 
-// layers returns the annotation maps that apply to w, most specific first.
-// An HPA inherits its scale target's annotations, so annotating a
-// Deployment also holds its HPA down.
-func (c *Controller) layers(w workload) []map[string]string {
-	layers := []map[string]string{w.obj.GetAnnotations()}
+// layers appends the annotation maps that apply to w to buf, most
+// specific first. An HPA inherits its scale target's annotations, so
+// annotating a Deployment also holds its HPA down.
+func (c *Controller) layers(buf []map[string]string, w *workload) []map[string]string {
+	layers := append(buf, w.obj.GetAnnotations())
 	switch o := w.obj.(type) {
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		if annos, ok := c.targetAnnotations(o.Namespace, o.Spec.ScaleTargetRef.Kind, o.Spec.ScaleTargetRef.Name); ok {
@@ -282,11 +332,11 @@ func (c *Controller) layers(w workload) []map[string]string {
 func (c *Controller) targetAnnotations(ns, kind, name string) (map[string]string, bool) {
 	switch kind {
 	case "Deployment":
-		if d, err := c.deployments.Deployments(ns).Get(name); err == nil {
+		if d, ok := c.cached(c.stores.deployments, ns, name).(*appsv1.Deployment); ok {
 			return d.Annotations, true
 		}
 	case "StatefulSet":
-		if s, err := c.statefulSets.StatefulSets(ns).Get(name); err == nil {
+		if s, ok := c.cached(c.stores.statefulSets, ns, name).(*appsv1.StatefulSet); ok {
 			return s.Annotations, true
 		}
 	case "Rollout":
@@ -295,41 +345,70 @@ func (c *Controller) targetAnnotations(ns, kind, name string) (map[string]string
 	return nil, false
 }
 
-func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w workload) (*Action, error) {
-	layers := c.layers(w)
-	d, err := Decide(c.opts.Defaults, Input{
+// change is a write a pass decided on: the action, and the spec and
+// annotations of its patch (nil annotation value: remove).
+type change struct {
+	w     *workload
+	a     *Action
+	spec  map[string]any
+	annos map[string]*string
+}
+
+// reconcileOne decides for one workload from the caches; ok means a write
+// is needed. It writes nothing (warnings aside).
+// cached returns the object stored in idx as namespace/name, or nil. It
+// runs on the pass's goroutine, once per autoscaler per pass, and
+// allocates nothing: the key is built in a buffer kept across passes and
+// looked up without a copy (the lister's Get allocates the key and, for a
+// missing target, an error). The key string lives only for the lookup;
+// the cache reads it and does not keep it.
+func (c *Controller) cached(idx cache.Indexer, ns, name string) any {
+	c.key = append(append(append(c.key[:0], ns...), '/'), name...)
+	obj, ok, err := idx.GetByKey(unsafe.String(unsafe.SliceData(c.key), len(c.key)))
+	if err != nil || !ok {
+		return nil
+	}
+	return obj
+}
+
+func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w *workload) (ch change, ok bool) {
+	var buf [maxLayers - 1]map[string]string
+	layers := c.layers(buf[:0], w)
+	d, err := c.decider.decide(Input{
 		Now: now, Created: w.obj.GetCreationTimestamp().Time,
 		Name: w.obj.GetName(), Namespace: w.obj.GetNamespace(), Labels: w.obj.GetLabels(),
-		Layers: layers,
-	})
+	}, layers)
 	if err != nil {
 		// Never act on a value that could not be parsed.
 		c.warn(w, "InvalidAnnotation", err.Error())
-		return nil, nil
+		return change{}, false
 	}
 	orig, hasOrig, err := w.originalReplicas()
 	if err != nil {
 		c.warn(w, "InvalidAnnotation", err.Error())
-		return nil, nil
+		return change{}, false
 	}
 	target := max(d.DowntimeReplicas, w.floor)
 	switch {
 	case d.Intent == Down && !hasOrig && w.replicas > target:
-		return c.scaleDown(ctx, w, target, d.Reason)
+		return c.scaleDown(w, target, d.Reason), true
 	case d.Intent == Down && hasOrig && w.replicas != target:
 		// Scaled by hand during downtime: someone needs it; leave it alone
 		// until uptime, when the annotation is dropped without restoring.
-		c.log.Debug("left alone: scaled by hand during downtime", "object", w.key(), "replicas", w.replicas)
+		// Every pass sees it again: log only when someone listens.
+		if c.log.Enabled(ctx, slog.LevelDebug) {
+			c.log.Debug("left alone: scaled by hand during downtime", "object", w.key(), "replicas", w.replicas)
+		}
 	case d.Intent == Up && hasOrig:
-		return c.restore(ctx, w, orig, target, d.Reason)
+		return c.restore(w, orig, target, d.Reason)
 	case d.Intent != Down && !hasOrig && !d.Excluded && w.kind != "CronJob" && w.kind != "Job" && w.kind != "ScaledObject":
 		// L33: only a workload the downscaler leaves up can be pre-scaled.
-		return c.prescale(ctx, now, w, layers)
+		return c.prescale(now, w, layers)
 	}
-	return nil, nil
+	return change{}, false
 }
 
-func (c *Controller) scaleDown(ctx context.Context, w workload, target int32, reason string) (*Action, error) {
+func (c *Controller) scaleDown(w *workload, target int32, reason string) change {
 	a := &Action{Object: w.key(), Verb: "ScaledDown", From: w.replicas, To: target, Reason: reason}
 	annos := map[string]*string{AnnotationOriginalReplicas: ptr(strconv.Itoa(int(w.replicas)))}
 	if w.annotate != nil {
@@ -342,10 +421,10 @@ func (c *Controller) scaleDown(ctx context.Context, w workload, target int32, re
 		spec["maxReplicas"] = target
 		annos[AnnotationOriginalMaxReplicas] = ptr(strconv.Itoa(int(h.Spec.MaxReplicas)))
 	}
-	return c.write(ctx, w, a, spec, annos)
+	return change{w: w, a: a, spec: spec, annos: annos}
 }
 
-func (c *Controller) restore(ctx context.Context, w workload, orig, target int32, reason string) (*Action, error) {
+func (c *Controller) restore(w *workload, orig, target int32, reason string) (change, bool) {
 	annos := map[string]*string{AnnotationOriginalReplicas: nil}
 	if w.replicas != target {
 		// Changed by hand during downtime: keep the hand-set value.
@@ -354,7 +433,7 @@ func (c *Controller) restore(ctx context.Context, w workload, orig, target int32
 		if _, isHPA := w.obj.(*autoscalingv2.HorizontalPodAutoscaler); isHPA {
 			annos[AnnotationOriginalMaxReplicas] = nil
 		}
-		return c.write(ctx, w, a, nil, annos)
+		return change{w: w, a: a, annos: annos}, true
 	}
 	a := &Action{Object: w.key(), Verb: "Restored", From: w.replicas, To: orig, Reason: reason}
 	if w.annotate != nil {
@@ -369,27 +448,28 @@ func (c *Controller) restore(ctx context.Context, w workload, orig, target int32
 			n, err := strconv.ParseInt(v, 10, 32)
 			if err != nil || n < int64(orig) {
 				c.warn(w, "InvalidAnnotation", fmt.Sprintf("%s %q: expected an integer >= minReplicas", AnnotationOriginalMaxReplicas, v))
-				return nil, nil
+				return change{}, false
 			}
 			spec["maxReplicas"] = int32(n)
 		}
 	}
-	return c.write(ctx, w, a, spec, annos)
+	return change{w: w, a: a, spec: spec, annos: annos}, true
 }
 
 // write applies one patch (or only logs it in dry-run) and records an
 // event. A conflict means the cache was stale; the next pass retries.
-func (c *Controller) write(ctx context.Context, w workload, a *Action, spec map[string]any, annos map[string]*string) (*Action, error) {
+func (c *Controller) write(ctx context.Context, ch *change) (*Action, error) {
+	w, a := ch.w, ch.a
 	if c.opts.DryRun {
 		c.metrics.actions.WithLabelValues(a.Verb, w.kind, "true").Inc()
 		c.log.Info("dry-run: would "+a.Verb, "object", w.key(), "from", a.From, "to", a.To, "reason", a.Reason)
 		return a, nil
 	}
-	body, err := w.buildPatch(spec, annos)
+	body, err := w.buildPatch(ch.spec, ch.annos)
 	if err != nil {
 		return nil, fmt.Errorf("building patch, %w", err)
 	}
-	if err := w.patch(ctx, c.client, body); err != nil {
+	if err := w.patch(ctx, c.client, w, body); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			c.log.Debug("changed under us; next pass retries", "object", w.key(), "err", err)
 			return nil, nil
@@ -402,7 +482,7 @@ func (c *Controller) write(ctx context.Context, w workload, a *Action, spec map[
 	return a, nil
 }
 
-func (c *Controller) warn(w workload, reason, msg string) {
+func (c *Controller) warn(w *workload, reason, msg string) {
 	// Once per object version: a broken annotation seen every pass must
 	// not turn an idle pass into an event write.
 	if _, seen := c.warned.LoadOrStore(string(w.obj.GetUID())+"/"+w.obj.GetResourceVersion(), true); seen {

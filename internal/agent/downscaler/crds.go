@@ -90,11 +90,13 @@ func isNotFound(err error) bool {
 }
 
 // list returns the CRD-backed workloads from the caches.
-func (k *CRDKinds) list() ([]workload, error) {
+func (k *CRDKinds) list() ([]workload, error) { return k.appendTo(nil) }
+
+// appendTo appends the CRD-backed workloads from the caches to out.
+func (k *CRDKinds) appendTo(out []workload) ([]workload, error) {
 	if k == nil {
-		return nil, nil
+		return out, nil
 	}
-	var out []workload
 	if k.rollouts != nil {
 		objs, err := k.rollouts.List(labels.Everything())
 		if err != nil {
@@ -136,23 +138,26 @@ func (k *CRDKinds) rolloutAnnotations(ns, name string) (map[string]string, bool)
 	return u.GetAnnotations(), true
 }
 
-func (k *CRDKinds) dynamicPatch(gvr schema.GroupVersionResource, u *unstructured.Unstructured) func(context.Context, kubernetes.Interface, []byte) error {
-	return func(ctx context.Context, _ kubernetes.Interface, body []byte) error {
-		_, err := k.dynamic.Resource(gvr).Namespace(u.GetNamespace()).Patch(ctx, u.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
+// patchDynamic patches an optional kind through the dynamic client.
+func patchDynamic(gvr schema.GroupVersionResource) func(context.Context, kubernetes.Interface, *workload, []byte) error {
+	return func(ctx context.Context, _ kubernetes.Interface, w *workload, body []byte) error {
+		_, err := w.crds.dynamic.Resource(gvr).Namespace(w.obj.GetNamespace()).Patch(ctx, w.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
 		return err
 	}
 }
+
+// The optional kinds' patch functions, built once.
+var (
+	patchRollout      = patchDynamic(RolloutsResource)
+	patchScaledObject = patchDynamic(ScaledObjectsResource)
+)
 
 func (k *CRDKinds) fromRollout(u *unstructured.Unstructured) workload {
 	replicas := int32(1)
 	if r, found, err := unstructured.NestedInt64(u.Object, "spec", "replicas"); err == nil && found {
 		replicas = int32(min(max(r, 0), math.MaxInt32)) // a CR's value is anyone's: clamp, never wrap
 	}
-	return workload{
-		kind: "Rollout", obj: u, replicas: replicas,
-		spec:  func(r int32) map[string]any { return map[string]any{"replicas": r} },
-		patch: k.dynamicPatch(RolloutsResource, u),
-	}
+	return workload{kind: "Rollout", obj: u, replicas: replicas, spec: replicasSpec, patch: patchRollout, crds: k}
 }
 
 // fromScaledObject: "replicas" is the paused count when KEDA's pause
@@ -170,15 +175,18 @@ func (k *CRDKinds) fromScaledObject(u *unstructured.Unstructured) workload {
 	}
 	return workload{
 		kind: "ScaledObject", obj: u, replicas: replicas, noSavings: true,
-		spec: func(int32) map[string]any { return nil },
-		annotate: func(r int32, restore bool) map[string]*string {
-			if restore {
-				return map[string]*string{AnnotationKEDAPausedReplicas: nil}
-			}
-			return map[string]*string{AnnotationKEDAPausedReplicas: ptr(strconv.Itoa(int(r)))}
-		},
-		patch: k.dynamicPatch(ScaledObjectsResource, u),
+		spec:     func(int32) map[string]any { return nil },
+		annotate: pauseAnnotation, patch: patchScaledObject, crds: k,
 	}
+}
+
+// pauseAnnotation sets KEDA's pause annotation to r, or removes it on
+// restore.
+func pauseAnnotation(r int32, restore bool) map[string]*string {
+	if restore {
+		return map[string]*string{AnnotationKEDAPausedReplicas: nil}
+	}
+	return map[string]*string{AnnotationKEDAPausedReplicas: ptr(strconv.Itoa(int(r)))}
 }
 
 // scaledObjectTarget returns the annotations of a ScaledObject's target,

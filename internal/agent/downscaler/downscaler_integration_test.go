@@ -144,23 +144,23 @@ func (r *rig) settle() {
 			return false, err
 		}
 		got := map[string]string{}
-		cd, _ := r.ctrl.deployments.Deployments(r.ns).List(everything)
+		cd, _ := r.factory.Apps().V1().Deployments().Lister().Deployments(r.ns).List(everything)
 		for _, d := range cd {
 			got["d/"+d.Name] = d.ResourceVersion
 		}
-		cs, _ := r.ctrl.statefulSets.StatefulSets(r.ns).List(everything)
+		cs, _ := r.factory.Apps().V1().StatefulSets().Lister().StatefulSets(r.ns).List(everything)
 		for _, s := range cs {
 			got["s/"+s.Name] = s.ResourceVersion
 		}
-		cc, _ := r.ctrl.cronJobs.CronJobs(r.ns).List(everything)
+		cc, _ := r.factory.Batch().V1().CronJobs().Lister().CronJobs(r.ns).List(everything)
 		for _, c := range cc {
 			got["c/"+c.Name] = c.ResourceVersion
 		}
-		cj, _ := r.ctrl.jobs.Jobs(r.ns).List(everything)
+		cj, _ := r.factory.Batch().V1().Jobs().Lister().Jobs(r.ns).List(everything)
 		for _, j := range cj {
 			got["j/"+j.Name] = j.ResourceVersion
 		}
-		ch, _ := r.ctrl.hpas.HorizontalPodAutoscalers(r.ns).List(everything)
+		ch, _ := r.factory.Autoscaling().V2().HorizontalPodAutoscalers().Lister().HorizontalPodAutoscalers(r.ns).List(everything)
 		for _, h := range ch {
 			got["h/"+h.Name] = h.ResourceVersion
 		}

@@ -58,7 +58,7 @@ func newTally() *tally {
 	return &tally{objects: map[string]float64{}, replicas: map[string]float64{}}
 }
 
-func (t *tally) add(w workload) {
+func (t *tally) add(w *workload) {
 	orig, ok, err := w.originalReplicas()
 	if !ok || err != nil {
 		return
@@ -81,10 +81,13 @@ func (t *tally) add(w workload) {
 	}
 }
 
+// kinds are every kind the gauges report, each on every pass.
+var kinds = [...]string{"Deployment", "StatefulSet", "CronJob", "Job", "HorizontalPodAutoscaler", "Rollout", "ScaledObject"}
+
+// observePass sets the gauges. Every pass sets every kind, so no series
+// goes stale and none is dropped and created again each pass.
 func (m *Metrics) observePass(t *tally, took time.Duration) {
-	m.scaledDown.Reset()
-	m.replicasSaved.Reset()
-	for _, kind := range []string{"Deployment", "StatefulSet", "CronJob", "Job", "HorizontalPodAutoscaler", "Rollout", "ScaledObject"} {
+	for _, kind := range kinds {
 		m.scaledDown.WithLabelValues(kind).Set(t.objects[kind])
 		m.replicasSaved.WithLabelValues(kind).Set(t.replicas[kind])
 	}

@@ -82,11 +82,6 @@ type Decision struct {
 	Excluded bool
 }
 
-// layer is one source of settings: workload, target, namespace or flags.
-type layer struct {
-	annos map[string]string
-}
-
 // Input is what Decide looks at.
 type Input struct {
 	// Now is the injected clock's time.
@@ -105,11 +100,38 @@ type Input struct {
 // not be parsed; the caller must then do nothing and report a warning
 // (a controller never acts on what it cannot parse).
 func Decide(d Defaults, in Input) (Decision, error) {
-	layers := make([]layer, 0, len(in.Layers)+1)
-	for _, a := range in.Layers {
-		layers = append(layers, layer{annos: a})
-	}
-	layers = append(layers, layer{annos: d.asAnnotations()})
+	return newDecider(d).decide(in, in.Layers)
+}
+
+// schedulesCached bounds the parsed schedules a decider keeps: far more
+// than the distinct values a cluster has, few enough to be small.
+const schedulesCached = 4096
+
+// decider is Decide for many workloads with the same defaults: the flag
+// layer is built once and each distinct schedule parsed once, so that a
+// pass over an unchanged cluster allocates nothing per workload.
+type decider struct {
+	d Defaults
+	// flags are the defaults as the least specific annotation layer.
+	flags     map[string]string
+	schedules *schedule.Cache
+}
+
+func newDecider(d Defaults) *decider {
+	return &decider{d: d, flags: d.asAnnotations(), schedules: schedule.NewCache(schedulesCached)}
+}
+
+// maxLayers is the layers a decision takes without allocating: workload,
+// target, namespace and flags, and room to spare.
+const maxLayers = 6
+
+// decide is Decide with the decider's defaults, for the given layers (in's
+// are not read). They are passed apart from in, so that a caller's layers
+// on its stack stay there: escape analysis follows in as a whole, and its
+// name escapes into the exclude pattern's matcher.
+func (p *decider) decide(in Input, wl []map[string]string) (Decision, error) {
+	var buf [maxLayers]map[string]string
+	layers := append(append(buf[:0], wl...), p.flags)
 
 	dr, err := lookupInt(layers, AnnotationDowntimeReplicas)
 	if err != nil {
@@ -117,21 +139,21 @@ func Decide(d Defaults, in Input) (Decision, error) {
 	}
 	out := Decision{DowntimeReplicas: dr}
 
-	if reason, excluded, err := exclusion(d, in, layers); err != nil {
+	if reason, excluded, err := exclusion(p.d, in.Name, in.Namespace, in.Labels, in.Now, layers); err != nil {
 		return Decision{}, err
 	} else if excluded {
 		out.Intent, out.Reason, out.Excluded = Up, reason, true
 		return out, nil
 	}
 
-	if intent, reason, ok, err := forced(layers, in.Now); err != nil {
+	if intent, reason, ok, err := p.forced(layers, in.Now); err != nil {
 		return Decision{}, err
 	} else if ok {
 		out.Intent, out.Reason = intent, reason
 		return out, nil
 	}
 
-	intent, reason, err := scheduled(layers, in.Now)
+	intent, reason, err := p.scheduled(layers, in.Now)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -173,20 +195,23 @@ func orDefault(s, def string) string {
 }
 
 // exclusion reports whether the workload is out of scope and why.
-func exclusion(d Defaults, in Input, layers []layer) (string, bool, error) {
+// It takes the fields it needs rather than the Input, whose layers would
+// otherwise escape to the heap with the labels (a selector is an
+// interface).
+func exclusion(d Defaults, name, namespace string, lbls map[string]string, now time.Time, layers []map[string]string) (string, bool, error) {
 	for _, ns := range d.ExcludeNamespaces {
-		if ns == in.Namespace {
+		if ns == namespace {
 			return "namespace " + ns + " is excluded by flag", true, nil
 		}
 	}
-	if d.ExcludeNames != nil && d.ExcludeNames.MatchString(in.Name) {
+	if d.ExcludeNames != nil && d.ExcludeNames.MatchString(name) {
 		return "name matches the exclude pattern", true, nil
 	}
-	if d.IncludeSelector != nil && !d.IncludeSelector.Matches(labels.Set(in.Labels)) {
+	if d.IncludeSelector != nil && !d.IncludeSelector.Matches(labels.Set(lbls)) {
 		return "labels do not match the include selector", true, nil
 	}
 	for _, l := range layers {
-		if v, ok := l.annos[AnnotationExclude]; ok {
+		if v, ok := l[AnnotationExclude]; ok {
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
 				return "", false, fmt.Errorf("%s %q: expected true or false", AnnotationExclude, v)
@@ -198,12 +223,12 @@ func exclusion(d Defaults, in Input, layers []layer) (string, bool, error) {
 		}
 	}
 	for _, l := range layers {
-		if v, ok := l.annos[AnnotationExcludeUntil]; ok {
+		if v, ok := l[AnnotationExcludeUntil]; ok {
 			until, err := schedule.ParseInstant(v)
 			if err != nil {
 				return "", false, fmt.Errorf("%s: %w", AnnotationExcludeUntil, err)
 			}
-			if in.Now.Before(until) {
+			if now.Before(until) {
 				return "excluded until " + until.Format(time.RFC3339), true, nil
 			}
 			break
@@ -215,18 +240,18 @@ func exclusion(d Defaults, in Input, layers []layer) (string, bool, error) {
 // forced looks for force-downtime/force-uptime at the most specific layer
 // that sets either; both at once is a contradiction and an error. Values
 // are true/false or a schedule during which the force applies.
-func forced(layers []layer, now time.Time) (Intent, string, bool, error) {
+func (p *decider) forced(layers []map[string]string, now time.Time) (Intent, string, bool, error) {
 	for _, l := range layers {
-		down, hasDown := l.annos[AnnotationForceDowntime]
-		up, hasUp := l.annos[AnnotationForceUptime]
+		down, hasDown := l[AnnotationForceDowntime]
+		up, hasUp := l[AnnotationForceUptime]
 		if !hasDown && !hasUp {
 			continue
 		}
-		isDown, err := boolOrSchedule(AnnotationForceDowntime, down, hasDown, now)
+		isDown, err := p.boolOrSchedule(AnnotationForceDowntime, down, hasDown, now)
 		if err != nil {
 			return Leave, "", false, err
 		}
-		isUp, err := boolOrSchedule(AnnotationForceUptime, up, hasUp, now)
+		isUp, err := p.boolOrSchedule(AnnotationForceUptime, up, hasUp, now)
 		if err != nil {
 			return Leave, "", false, err
 		}
@@ -243,14 +268,14 @@ func forced(layers []layer, now time.Time) (Intent, string, bool, error) {
 	return Leave, "", false, nil
 }
 
-func boolOrSchedule(key, v string, set bool, now time.Time) (bool, error) {
+func (p *decider) boolOrSchedule(key, v string, set bool, now time.Time) (bool, error) {
 	if !set {
 		return false, nil
 	}
 	if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
 		return b, nil
 	}
-	s, err := schedule.Parse(v)
+	s, err := p.schedules.Parse(v)
 	if err != nil {
 		return false, fmt.Errorf("%s: expected true, false or a schedule: %w", key, err)
 	}
@@ -266,12 +291,12 @@ func boolOrSchedule(key, v string, set bool, now time.Time) (bool, error) {
 // where both match, downtime wins (an explicit request to be down).
 // Period mode: down during downscale-period, up during upscale-period, left
 // alone outside both; overlapping periods are left alone.
-func scheduled(layers []layer, now time.Time) (Intent, string, error) {
+func (p *decider) scheduled(layers []map[string]string, now time.Time) (Intent, string, error) {
 	for _, l := range layers {
-		uptime, hasUp := l.annos[AnnotationUptime]
-		downtime, hasDown := l.annos[AnnotationDowntime]
-		upP, hasUpP := l.annos[AnnotationUpscalePeriod]
-		downP, hasDownP := l.annos[AnnotationDownscalePeriod]
+		uptime, hasUp := l[AnnotationUptime]
+		downtime, hasDown := l[AnnotationDowntime]
+		upP, hasUpP := l[AnnotationUpscalePeriod]
+		downP, hasDownP := l[AnnotationDownscalePeriod]
 		if !hasUp && !hasDown && !hasUpP && !hasDownP {
 			continue
 		}
@@ -279,11 +304,11 @@ func scheduled(layers []layer, now time.Time) (Intent, string, error) {
 			return Leave, "", fmt.Errorf("uptime/downtime and upscale/downscale periods set together on the same object")
 		}
 		if hasUpP || hasDownP {
-			inUp, err := matches(AnnotationUpscalePeriod, upP, hasUpP, now)
+			inUp, err := p.matches(AnnotationUpscalePeriod, upP, hasUpP, now)
 			if err != nil {
 				return Leave, "", err
 			}
-			inDown, err := matches(AnnotationDownscalePeriod, downP, hasDownP, now)
+			inDown, err := p.matches(AnnotationDownscalePeriod, downP, hasDownP, now)
 			if err != nil {
 				return Leave, "", err
 			}
@@ -295,13 +320,13 @@ func scheduled(layers []layer, now time.Time) (Intent, string, error) {
 			}
 			return Leave, "outside the periods", nil
 		}
-		inDown, err := matches(AnnotationDowntime, downtime, hasDown, now)
+		inDown, err := p.matches(AnnotationDowntime, downtime, hasDown, now)
 		if err != nil {
 			return Leave, "", err
 		}
 		inUp := true
 		if hasUp {
-			if inUp, err = matches(AnnotationUptime, uptime, true, now); err != nil {
+			if inUp, err = p.matches(AnnotationUptime, uptime, true, now); err != nil {
 				return Leave, "", err
 			}
 		}
@@ -316,20 +341,20 @@ func scheduled(layers []layer, now time.Time) (Intent, string, error) {
 	return Up, "no schedule", nil
 }
 
-func matches(key, expr string, set bool, now time.Time) (bool, error) {
+func (p *decider) matches(key, expr string, set bool, now time.Time) (bool, error) {
 	if !set {
 		return false, nil
 	}
-	s, err := schedule.Parse(expr)
+	s, err := p.schedules.Parse(expr)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", key, err)
 	}
 	return s.Matches(now), nil
 }
 
-func lookupInt(layers []layer, key string) (int32, error) {
+func lookupInt(layers []map[string]string, key string) (int32, error) {
 	for _, l := range layers {
-		if v, ok := l.annos[key]; ok {
+		if v, ok := l[key]; ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
 			if err != nil || n < 0 {
 				return 0, fmt.Errorf("%s %q: expected a non-negative integer", key, v)
@@ -340,9 +365,9 @@ func lookupInt(layers []layer, key string) (int32, error) {
 	return 0, nil
 }
 
-func lookupDuration(layers []layer, key string) (time.Duration, error) {
+func lookupDuration(layers []map[string]string, key string) (time.Duration, error) {
 	for _, l := range layers {
-		if v, ok := l.annos[key]; ok {
+		if v, ok := l[key]; ok {
 			dur, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil || dur < 0 {
 				return 0, fmt.Errorf("%s %q: expected a duration such as 15m", key, v)

@@ -1,7 +1,6 @@
 package downscaler
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -46,13 +45,13 @@ type peakPolicy struct {
 
 // peakFor reads the peak annotations from the most specific layer that has
 // a peak-schedule; ok is false when there is none.
-func peakFor(layers []map[string]string) (p peakPolicy, ok bool, err error) {
+func peakFor(schedules *schedule.Cache, layers []map[string]string) (p peakPolicy, ok bool, err error) {
 	for _, annos := range layers {
 		expr, has := annos[AnnotationPeakSchedule]
 		if !has {
 			continue
 		}
-		if p.window, err = schedule.Parse(expr); err != nil {
+		if p.window, err = schedules.Parse(expr); err != nil {
 			return p, false, fmt.Errorf("%s: %w", AnnotationPeakSchedule, err)
 		}
 		n, perr := strconv.ParseInt(strings.TrimSpace(annos[AnnotationPeakReplicas]), 10, 32)
@@ -83,16 +82,16 @@ func peakFor(layers []map[string]string) (p peakPolicy, ok bool, err error) {
 // prescale raises the workload during its peak window and steps it back
 // down afterwards. It runs only when the downscaler itself has nothing to
 // do with the workload.
-func (c *Controller) prescale(ctx context.Context, now time.Time, w workload, layers []map[string]string) (*Action, error) {
-	p, ok, err := peakFor(layers)
+func (c *Controller) prescale(now time.Time, w *workload, layers []map[string]string) (change, bool) {
+	p, ok, err := peakFor(c.decider.schedules, layers)
 	if err != nil {
 		c.warn(w, "InvalidAnnotation", err.Error())
-		return nil, nil
+		return change{}, false
 	}
 	annos := w.obj.GetAnnotations()
 	origText, raised := annos[AnnotationPeakOriginalReplicas]
 	if !ok && !raised {
-		return nil, nil
+		return change{}, false
 	}
 	if !ok {
 		p.interval = 10 * time.Minute // annotations removed mid-step-down
@@ -103,32 +102,32 @@ func (c *Controller) prescale(ctx context.Context, now time.Time, w workload, la
 	}
 	if ok && p.window.Matches(now) {
 		if w.replicas >= floor {
-			return nil, nil
+			return change{}, false
 		}
 		set := map[string]*string{AnnotationPeakSteppedAt: nil}
 		if !raised {
 			set[AnnotationPeakOriginalReplicas] = ptr(strconv.Itoa(int(w.replicas)))
 		}
 		a := &Action{Object: w.key(), Verb: "PeakScaledUp", From: w.replicas, To: floor, Reason: "in peak window " + p.window.String()}
-		return c.write(ctx, w, a, w.spec(floor), set)
+		return change{w: w, a: a, spec: w.spec(floor), annos: set}, true
 	}
 	if !raised {
-		return nil, nil
+		return change{}, false
 	}
 	orig, perr := strconv.ParseInt(origText, 10, 32)
 	if perr != nil || orig < 0 {
 		c.warn(w, "InvalidAnnotation", fmt.Sprintf("%s %q: expected a non-negative integer", AnnotationPeakOriginalReplicas, origText))
-		return nil, nil
+		return change{}, false
 	}
 	clear := map[string]*string{AnnotationPeakOriginalReplicas: nil, AnnotationPeakSteppedAt: nil}
 	if w.replicas <= int32(orig) {
 		// Back where it was (or scaled below by hand): forget the peak.
 		a := &Action{Object: w.key(), Verb: "PeakDone", From: w.replicas, To: w.replicas, Reason: "at or below the pre-peak replicas"}
-		return c.write(ctx, w, a, nil, clear)
+		return change{w: w, a: a, annos: clear}, true
 	}
 	if v, has := annos[AnnotationPeakSteppedAt]; has {
 		if last, err := time.Parse(time.RFC3339, v); err == nil && now.Sub(last) < p.interval {
-			return nil, nil
+			return change{}, false
 		}
 	}
 	step := p.step
@@ -141,5 +140,5 @@ func (c *Controller) prescale(ctx context.Context, now time.Time, w workload, la
 		set = clear
 	}
 	a := &Action{Object: w.key(), Verb: "PeakSteppedDown", From: w.replicas, To: next, Reason: fmt.Sprintf("after the peak, %d every %s", step, p.interval)}
-	return c.write(ctx, w, a, w.spec(next), set)
+	return change{w: w, a: a, spec: w.spec(next), annos: set}, true
 }

@@ -32,22 +32,26 @@ type workload struct {
 	// template gives per-replica requests for the savings metrics.
 	template *corev1.PodTemplateSpec
 	// patch writes a merge patch with the object's resourceVersion, so a
-	// stale cache fails with a conflict instead of overwriting.
-	patch func(ctx context.Context, c kubernetes.Interface, body []byte) error
+	// stale cache fails with a conflict instead of overwriting. It and the
+	// functions below are the kind's, the same for every object: a pass
+	// builds no closures per object.
+	patch func(ctx context.Context, c kubernetes.Interface, w *workload, body []byte) error
 	// spec builds the spec part of the patch for a replica count.
 	spec func(replicas int32) map[string]any
 	// annotate, when set, adds kind-specific annotations to the patch
 	// (KEDA's pause annotation); restore says which direction.
 	annotate func(replicas int32, restore bool) map[string]*string
+	// crds holds the dynamic client of the optional kinds (nil otherwise).
+	crds *CRDKinds
 	// noSavings leaves the object out of the replicas-saved metrics, where
 	// its "replicas" are not pods (KEDA).
 	noSavings bool
 }
 
-func (w workload) key() string { return w.kind + " " + w.obj.GetNamespace() + "/" + w.obj.GetName() }
+func (w *workload) key() string { return w.kind + " " + w.obj.GetNamespace() + "/" + w.obj.GetName() }
 
 // originalReplicas returns the stored original and whether there is one.
-func (w workload) originalReplicas() (int32, bool, error) {
+func (w *workload) originalReplicas() (int32, bool, error) {
 	v, ok := w.obj.GetAnnotations()[AnnotationOriginalReplicas]
 	if !ok {
 		return 0, false, nil
@@ -63,7 +67,7 @@ func (w workload) originalReplicas() (int32, bool, error) {
 // value: remove) guarded by the cached resourceVersion. Replicas and the
 // original-replicas annotation change in one write, so a crash between
 // objects never separates them.
-func (w workload) buildPatch(spec map[string]any, annos map[string]*string) ([]byte, error) {
+func (w *workload) buildPatch(spec map[string]any, annos map[string]*string) ([]byte, error) {
 	meta := map[string]any{"resourceVersion": w.obj.GetResourceVersion()}
 	if len(annos) > 0 {
 		a := map[string]any{}
@@ -92,25 +96,48 @@ func replicasOr1(r *int32) int32 {
 	return *r
 }
 
+// replicasSpec is the spec part of a patch for kinds with spec.replicas.
+func replicasSpec(r int32) map[string]any { return map[string]any{"replicas": r} }
+
+// suspendSpec is the spec part of a patch for kinds that suspend.
+func suspendSpec(r int32) map[string]any { return map[string]any{"suspend": r == 0} }
+
+func patchDeployment(ctx context.Context, c kubernetes.Interface, w *workload, body []byte) error {
+	_, err := c.AppsV1().Deployments(w.obj.GetNamespace()).Patch(ctx, w.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
+	return err
+}
+
+func patchStatefulSet(ctx context.Context, c kubernetes.Interface, w *workload, body []byte) error {
+	_, err := c.AppsV1().StatefulSets(w.obj.GetNamespace()).Patch(ctx, w.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
+	return err
+}
+
+func patchCronJob(ctx context.Context, c kubernetes.Interface, w *workload, body []byte) error {
+	_, err := c.BatchV1().CronJobs(w.obj.GetNamespace()).Patch(ctx, w.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
+	return err
+}
+
+func patchJob(ctx context.Context, c kubernetes.Interface, w *workload, body []byte) error {
+	_, err := c.BatchV1().Jobs(w.obj.GetNamespace()).Patch(ctx, w.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
+	return err
+}
+
+func patchHPA(ctx context.Context, c kubernetes.Interface, w *workload, body []byte) error {
+	_, err := c.AutoscalingV2().HorizontalPodAutoscalers(w.obj.GetNamespace()).Patch(ctx, w.obj.GetName(), types.MergePatchType, body, metav1.PatchOptions{})
+	return err
+}
+
 func fromDeployment(d *appsv1.Deployment) workload {
 	return workload{
 		kind: "Deployment", obj: d, replicas: replicasOr1(d.Spec.Replicas), template: &d.Spec.Template,
-		spec: func(r int32) map[string]any { return map[string]any{"replicas": r} },
-		patch: func(ctx context.Context, c kubernetes.Interface, body []byte) error {
-			_, err := c.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.MergePatchType, body, metav1.PatchOptions{})
-			return err
-		},
+		spec: replicasSpec, patch: patchDeployment,
 	}
 }
 
 func fromStatefulSet(s *appsv1.StatefulSet) workload {
 	return workload{
 		kind: "StatefulSet", obj: s, replicas: replicasOr1(s.Spec.Replicas), template: &s.Spec.Template,
-		spec: func(r int32) map[string]any { return map[string]any{"replicas": r} },
-		patch: func(ctx context.Context, c kubernetes.Interface, body []byte) error {
-			_, err := c.AppsV1().StatefulSets(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, body, metav1.PatchOptions{})
-			return err
-		},
+		spec: replicasSpec, patch: patchStatefulSet,
 	}
 }
 
@@ -119,14 +146,7 @@ func fromCronJob(cj *batchv1.CronJob) workload {
 	if cj.Spec.Suspend != nil && *cj.Spec.Suspend {
 		running = 0
 	}
-	return workload{
-		kind: "CronJob", obj: cj, replicas: running,
-		spec: func(r int32) map[string]any { return map[string]any{"suspend": r == 0} },
-		patch: func(ctx context.Context, c kubernetes.Interface, body []byte) error {
-			_, err := c.BatchV1().CronJobs(cj.Namespace).Patch(ctx, cj.Name, types.MergePatchType, body, metav1.PatchOptions{})
-			return err
-		},
-	}
+	return workload{kind: "CronJob", obj: cj, replicas: running, spec: suspendSpec, patch: patchCronJob}
 }
 
 // fromJob treats a Job like a CronJob: 1 running, 0 suspended. Jobs owned
@@ -136,14 +156,7 @@ func fromJob(j *batchv1.Job) workload {
 	if j.Spec.Suspend != nil && *j.Spec.Suspend {
 		running = 0
 	}
-	return workload{
-		kind: "Job", obj: j, replicas: running,
-		spec: func(r int32) map[string]any { return map[string]any{"suspend": r == 0} },
-		patch: func(ctx context.Context, c kubernetes.Interface, body []byte) error {
-			_, err := c.BatchV1().Jobs(j.Namespace).Patch(ctx, j.Name, types.MergePatchType, body, metav1.PatchOptions{})
-			return err
-		},
-	}
+	return workload{kind: "Job", obj: j, replicas: running, spec: suspendSpec, patch: patchJob}
 }
 
 // fromHPA treats minReplicas as the replica count. During downtime the HPA
@@ -153,10 +166,7 @@ func fromJob(j *batchv1.Job) workload {
 func fromHPA(h *autoscalingv2.HorizontalPodAutoscaler) workload {
 	return workload{
 		kind: "HorizontalPodAutoscaler", obj: h, replicas: replicasOr1(h.Spec.MinReplicas), floor: 1,
-		spec: func(r int32) map[string]any { return map[string]any{"minReplicas": r} },
-		patch: func(ctx context.Context, c kubernetes.Interface, body []byte) error {
-			_, err := c.AutoscalingV2().HorizontalPodAutoscalers(h.Namespace).Patch(ctx, h.Name, types.MergePatchType, body, metav1.PatchOptions{})
-			return err
-		},
+		spec:  func(r int32) map[string]any { return map[string]any{"minReplicas": r} },
+		patch: patchHPA,
 	}
 }

@@ -138,7 +138,7 @@ func (t *trial) restartedAgent(ctx context.Context, command []string, autoscaler
 func (a *agentProcess) residentMemory(name, autoscaler, what, sep string) []Result {
 	var out []Result
 	for _, f := range []struct{ name, field string }{{name, "VmRSS:"}, {name + "-peak", "VmHWM:"}} {
-		b, err := procStatus(a.pid, f.field)
+		b, err := ProcStatus(a.pid, f.field)
 		if err != nil {
 			out = append(out, Result{Name: f.name, Autoscaler: autoscaler, Skipped: err.Error()})
 			continue
@@ -187,7 +187,7 @@ func AgentArgs(kubeconfig, stateDir, listen string) []string {
 func (a *agentProcess) rss() string {
 	var mb [3]float64
 	for i, field := range []string{"VmRSS:", "RssAnon:", "RssFile:"} {
-		b, err := procStatus(a.pid, field)
+		b, err := ProcStatus(a.pid, field)
 		if err != nil {
 			return "?"
 		}
@@ -273,8 +273,10 @@ func (a *agentProcess) runtimeStats(ctx context.Context) (map[string]float64, er
 	return out, nil
 }
 
-// cpuSeconds is the CPU time the process used so far (user and system).
-func cpuSeconds(pid int) (float64, error) {
+// CPUSeconds is the CPU time the process used so far (user and system),
+// from /proc/PID/stat. Other benchmarks (the downscaler's side by side with
+// a peer) read their subprocesses with it too.
+func CPUSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, fmt.Errorf("reading the CPU time of process %d, %w", pid, err)
@@ -302,7 +304,7 @@ func cpuSeconds(pid int) (float64, error) {
 func (a *agentProcess) memory(ctx context.Context, autoscaler string) []Result {
 	what := "`bosun agent` with " + strings.Join(agentControllers, ", ") + " in dry-run (same informers and decisions, no changes), its own process"
 	out := a.residentMemory("agent-rss", autoscaler, what, "; now ")
-	cpu, cpuErr := cpuSeconds(a.pid)
+	cpu, cpuErr := CPUSeconds(a.pid)
 	uptime := time.Since(a.started)
 	stats, err := a.runtimeStats(ctx)
 	if err != nil {

@@ -220,16 +220,16 @@ func (r *runner) memory(autoscaler string) []Result {
 	what := "this bosun process: Bosun's provisioner and its informers, the local cloud with every instance, and the benchmark's pod generators and clients; " +
 		"an upper bound of the provisioner's own cost, not `bosun agent` with all its controllers"
 	out := []Result{{Name: "process-heap-in-use", Autoscaler: autoscaler, MB: ptrTo(float64(ms.HeapInuse) / (1 << 20)), Note: "Go heap after GC, " + what}}
-	if rss, err := procStatus(os.Getpid(), "VmRSS:"); err == nil {
+	if rss, err := ProcStatus(os.Getpid(), "VmRSS:"); err == nil {
 		mb := float64(rss) / (1 << 20)
 		out = append(out, Result{Name: "process-rss", Autoscaler: autoscaler, MB: ptrTo(mb), Target: "< 150 MB", Met: ptrTo(mb < 150), Note: what})
 	}
 	return out
 }
 
-// procStatus reads a size field ("VmRSS:", "VmHWM:") of a process's
+// ProcStatus reads a size field ("VmRSS:", "VmHWM:") of a process's
 // /proc status, in bytes.
-func procStatus(pid int, field string) (int64, error) {
+func ProcStatus(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("reading the memory of process %d, %w", pid, err)
