@@ -354,8 +354,6 @@ type change struct {
 	annos map[string]*string
 }
 
-// reconcileOne decides for one workload from the caches; ok means a write
-// is needed. It writes nothing (warnings aside).
 // cached returns the object stored in idx as namespace/name, or nil. It
 // runs on the pass's goroutine, once per autoscaler per pass, and
 // allocates nothing: the key is built in a buffer kept across passes and
@@ -364,13 +362,15 @@ type change struct {
 // the cache reads it and does not keep it.
 func (c *Controller) cached(idx cache.Indexer, ns, name string) any {
 	c.key = append(append(append(c.key[:0], ns...), '/'), name...)
-	obj, ok, err := idx.GetByKey(unsafe.String(unsafe.SliceData(c.key), len(c.key)))
+	obj, ok, err := idx.GetByKey(unsafe.String(unsafe.SliceData(c.key), len(c.key))) //nolint:gosec // G103: audited: the store only reads the key during the map lookup; c.key is not touched until it returns
 	if err != nil || !ok {
 		return nil
 	}
 	return obj
 }
 
+// reconcileOne decides for one workload from the caches; ok means a write
+// is needed. It writes nothing (warnings aside).
 func (c *Controller) reconcileOne(ctx context.Context, now time.Time, w *workload) (ch change, ok bool) {
 	var buf [maxLayers - 1]map[string]string
 	layers := c.layers(buf[:0], w)

@@ -224,11 +224,14 @@ func churn(b *testing.B, perSecond float64) (stop func()) {
 // if it has not exited within 10 s.
 func stopProcess(cmd *exec.Cmd, exited <-chan error) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
+	// The process was asked to stop: how it exited says nothing.
 	select {
-	case <-exited:
+	case err := <-exited:
+		_ = err
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
-		<-exited
+		err := <-exited
+		_ = err
 	}
 }
 
