@@ -30,6 +30,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -68,6 +70,18 @@ type Options struct {
 	// SyncTimeout bounds the cache sync when Reconcile starts the caches
 	// itself (default 30s).
 	SyncTimeout time.Duration
+	// LeaveToPreemption turns the burst release off: pods of higher
+	// priority wait for the scheduler's preemption, one victim set per
+	// scheduling cycle, as before (kept for comparison). By default, the
+	// pause pods that pending pods need are deleted at once (SelectRelease).
+	LeaveToPreemption bool
+	// Recorder, if set, receives a HeadroomReleased Event on the
+	// Deployment of the pending pods of each burst release.
+	Recorder record.EventRecorder
+	// Metrics receives the burst release's metrics (nil: unregistered).
+	Metrics *Metrics
+	// Clock is the time source (default real).
+	Clock clock.Clock
 }
 
 // Controller reconciles the pause Deployments. It reads everything from
@@ -86,6 +100,9 @@ type Controller struct {
 	deployments     appslisters.DeploymentLister
 	priorityClasses schedulinglisters.PriorityClassLister
 	configInformer  cache.SharedIndexInformer
+	metrics         *Metrics
+	// releaser is the burst release (nil with LeaveToPreemption).
+	releaser *releaser
 }
 
 func (c *Controller) did(format string, args ...any) {
@@ -96,16 +113,23 @@ func (c *Controller) did(format string, args ...any) {
 // starts the caches itself when nobody did).
 //
 // RBAC: nodes and pods list/watch, priorityclasses list/watch/create; in
-// its namespace configmaps list/watch and deployments
-// list/watch/create/update/delete.
+// its namespace configmaps list/watch, deployments
+// list/watch/create/update/delete and pods delete (burst release);
+// deployments get and events create cluster-wide (its Events).
 func New(opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 30 * time.Second
 	}
-	c := &Controller{opts: opts}
+	c := &Controller{opts: opts, metrics: opts.Metrics}
 	shared := opts.Factory
 	if shared == nil {
 		shared = informers.NewSharedInformerFactory(opts.Client, 0)
@@ -121,6 +145,13 @@ func New(opts Options) *Controller {
 	c.configInformer = own.Core().V1().ConfigMaps().Informer()
 	c.deployments = own.Apps().V1().Deployments().Lister()
 	c.own = append(c.own, own)
+	if !opts.LeaveToPreemption {
+		c.releaser = newReleaser(c)
+		if err := c.releaser.watch(shared.Core().V1().Pods().Informer()); err != nil {
+			// Only a stopped informer refuses: every pass still releases.
+			opts.Logger.Error("burst release only at passes", "err", err)
+		}
+	}
 	return c
 }
 
@@ -137,7 +168,21 @@ func (c *Controller) Start(run, sync context.Context) bool {
 			}
 		}
 	}
+	if c.releaser != nil {
+		go c.releaser.run(run)
+	}
 	return true
+}
+
+// Release makes one burst release now (it also runs on its own whenever
+// a pod of higher priority than the pause pods turns unschedulable, and
+// at every pass) and returns what it did; nothing with
+// LeaveToPreemption. Start the caches first.
+func (c *Controller) Release(ctx context.Context) ([]string, error) {
+	if c.releaser == nil {
+		return nil, nil
+	}
+	return c.releaser.release(ctx)
 }
 
 // OnChange calls f when the rules ConfigMap changes, so new
@@ -203,6 +248,11 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		return err
 	}
 	if err := c.ensurePriorityClass(ctx); err != nil {
+		return err
+	}
+	released, err := c.Release(ctx)
+	c.actions = append(c.actions, released...)
+	if err != nil {
 		return err
 	}
 	nodes, err := c.nodes.List(labels.Everything())

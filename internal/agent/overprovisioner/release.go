@@ -1,0 +1,238 @@
+package overprovisioner
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+)
+
+// Event reasons of the burst release, on the Deployment (or other owner)
+// of the pending pods.
+const (
+	// ReasonHeadroomReleased: pause pods were deleted so the pods run now.
+	ReasonHeadroomReleased = "HeadroomReleased"
+)
+
+// burstBatch is how long the release waits after the first pending pod
+// for others of the same burst, so a burst is one batch of deletions.
+const burstBatch = 50 * time.Millisecond
+
+// Metrics are the burst release's Prometheus metrics.
+type Metrics struct {
+	released *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		released: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bosun_overprovisioner_pause_pods_released_total",
+			Help: "Pause pods the overprovisioner deleted at once for pending pods of higher priority (burst release), by target.",
+		}, []string{"target"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bosun_overprovisioner_burst_release_seconds",
+			Help:    "From a pending pod turning unschedulable to the deletion of the pause pods it runs in, per pod placed by a burst release.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.released, m.latency)
+	}
+	return m
+}
+
+// releaser deletes pause pods in one batch when pods of higher priority
+// wait for them (see SelectRelease).
+type releaser struct {
+	c    *Controller
+	kick chan struct{}
+	mu   sync.Mutex
+	// deleted are the pause pods this process deleted that the cache may
+	// still show: they count as terminating until the cache sees them go.
+	// A restarted agent does without: the API state it lists is at least
+	// as recent as its deletions.
+	deleted map[types.UID]bool
+}
+
+func newReleaser(c *Controller) *releaser {
+	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}}
+}
+
+// watch kicks the release when a pod of higher priority than the pause
+// pods turns unschedulable.
+func (r *releaser) watch(pods cache.SharedIndexInformer) error {
+	_, err := pods.AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			p, ok := obj.(*corev1.Pod)
+			return ok && corev1helpers.PodPriority(p) > Priority && provisioner.Unschedulable(p)
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { r.poke() },
+			UpdateFunc: func(any, any) { r.poke() },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching pending pods for burst release, %w", err)
+	}
+	return nil
+}
+
+func (r *releaser) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run releases after every kick, batched, until ctx ends.
+func (r *releaser) run(ctx context.Context) {
+	clk := r.c.opts.Clock
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(burstBatch):
+		}
+		if _, err := r.release(ctx); err != nil && ctx.Err() == nil {
+			r.c.opts.Logger.Error("burst release failed", "err", err)
+		}
+	}
+}
+
+// release makes one burst release from the caches and returns what it
+// did.
+func (r *releaser) release(ctx context.Context) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.c
+	nodes, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes, %w", err)
+	}
+	pods, err := c.pods.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing pods, %w", err)
+	}
+	cached := map[types.UID]bool{}
+	for i, p := range pods {
+		if !r.deleted[p.UID] {
+			continue
+		}
+		cached[p.UID] = true
+		if p.DeletionTimestamp == nil {
+			p = p.DeepCopy() // never modify the cache
+			p.DeletionTimestamp = &metav1.Time{Time: c.opts.Clock.Now()}
+			pods[i] = p
+		}
+	}
+	for uid := range r.deleted {
+		if !cached[uid] {
+			delete(r.deleted, uid) // gone from the cache too
+		}
+	}
+	rel := SelectRelease(nodes, pods)
+	if len(rel.PausePods) == 0 {
+		return nil, nil
+	}
+	var actions []string
+	for _, v := range rel.PausePods {
+		c.opts.Logger.Info("releasing headroom: deleting pause pod for pending pods", "pod", v.Namespace+"/"+v.Name, "node", v.Spec.NodeName, "dryRun", c.opts.DryRun)
+		actions = append(actions, fmt.Sprintf("delete pause Pod %s/%s on %s (burst release)", v.Namespace, v.Name, v.Spec.NodeName))
+		if c.opts.DryRun {
+			continue
+		}
+		// The UID precondition: a pause pod the Deployment re-created
+		// under the same name is never deleted in its place.
+		err := c.opts.Client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &v.UID},
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return actions, fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
+		}
+		r.deleted[v.UID] = true
+		c.metrics.released.WithLabelValues(v.Labels[LabelManaged]).Inc()
+	}
+	if c.opts.DryRun {
+		return actions, nil
+	}
+	now := c.opts.Clock.Now()
+	released := map[string]int{} // per node
+	for _, v := range rel.PausePods {
+		released[v.Spec.NodeName]++
+	}
+	byOwner := map[corev1.ObjectReference][]*corev1.Pod{}
+	for p, node := range rel.Placed {
+		if released[node] == 0 {
+			continue // fits in room that was free already
+		}
+		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
+		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
+	}
+	if c.opts.Recorder != nil {
+		nodeNames := make([]string, 0, len(released))
+		for n := range released {
+			nodeNames = append(nodeNames, n)
+		}
+		sort.Strings(nodeNames)
+		for ref, ps := range byOwner {
+			if ref.Kind == "Deployment" {
+				// The UID, so `kubectl describe deployment` lists the Event.
+				if d, err := c.opts.Client.AppsV1().Deployments(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
+					ref.UID = d.UID
+				}
+			}
+			c.opts.Recorder.Eventf(&ref, corev1.EventTypeNormal, ReasonHeadroomReleased,
+				"Released %d pause pod(s) on %d node(s) (%s) at once for %d pending pod(s) of higher priority, instead of waiting for preemption (L12); the pause pods are re-created and ask for new capacity",
+				len(rel.PausePods), len(nodeNames), strings.Join(nodeNames, ", "), len(ps))
+		}
+	}
+	return actions, nil
+}
+
+// unschedulableSince is when the scheduler marked the pod unschedulable,
+// or its creation when the cache kept no time.
+func unschedulableSince(p *corev1.Pod) time.Time {
+	for _, cond := range p.Status.Conditions {
+		if cond.Type == corev1.PodScheduled && !cond.LastTransitionTime.IsZero() {
+			return cond.LastTransitionTime.Time
+		}
+	}
+	return p.CreationTimestamp.Time
+}
+
+// ownerOf is the object the pod's Events go to: the Deployment of a pod
+// of a Deployment's ReplicaSet (the ReplicaSet's name is the Deployment's
+// and the pod-template-hash label), else the pod's controller, else the
+// pod.
+func ownerOf(p *corev1.Pod) corev1.ObjectReference {
+	if o := metav1.GetControllerOf(p); o != nil {
+		if hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; o.Kind == "ReplicaSet" && hash != "" && strings.HasSuffix(o.Name, "-"+hash) {
+			return corev1.ObjectReference{Kind: "Deployment", APIVersion: "apps/v1", Namespace: p.Namespace, Name: strings.TrimSuffix(o.Name, "-"+hash)}
+		}
+		return corev1.ObjectReference{Kind: o.Kind, APIVersion: o.APIVersion, Namespace: p.Namespace, Name: o.Name, UID: o.UID}
+	}
+	return corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: p.Namespace, Name: p.Name, UID: p.UID}
+}
