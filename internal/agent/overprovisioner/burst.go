@@ -33,9 +33,12 @@ type room struct {
 // SelectRelease chooses the pause pods to delete so that the pending pods
 // fit, from the cluster's state alone (nodes and every pod), so that a
 // restarted agent decides the same and never releases twice:
-//   - pending are the pods the scheduler could not place (no node, no
-//     nominated node, PodScheduled False Unschedulable) with a priority
-//     above the pause pods'; every other pod in pods is ignored as pending;
+//   - pending are the pods with a priority above the pause pods' and
+//     without a node or a nominated node, that the scheduler could not
+//     place (PodScheduled False Unschedulable) or has not tried yet: a
+//     burst is released for as its pods are created, ahead of the
+//     scheduler's preemption, which takes one pod per cycle and backs off
+//     (a pod that fits in free room gets none);
 //   - a node's free room is its allocatable minus the requests of the pods
 //     bound to it and not terminating, minus the pods nominated to it (the
 //     scheduler's own preemption claimed that room): a pause pod already
@@ -84,7 +87,7 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 			}
 			continue
 		}
-		if provisioner.Unschedulable(p) && corev1helpers.PodPriority(p) > Priority {
+		if waiting(p) {
 			pending = append(pending, p)
 		}
 	}
@@ -155,6 +158,22 @@ func (r *room) needs(cpu, mem int64) (int, bool) {
 		vc, vm := provisioner.Requests(r.pause[i])
 		c, m, s = c+vc, m+vm, s+1
 	}
+}
+
+// waiting reports a pod a burst release is for: above the pause pods'
+// priority, without a node or a nominated node, not being deleted, and
+// unschedulable or not tried by the scheduler yet.
+func waiting(p *corev1.Pod) bool {
+	if p.Spec.NodeName != "" || p.Status.NominatedNodeName != "" || p.DeletionTimestamp != nil ||
+		p.Status.Phase != corev1.PodPending && p.Status.Phase != "" || corev1helpers.PodPriority(p) <= Priority {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			return provisioner.Unschedulable(p)
+		}
+	}
+	return true // not tried yet
 }
 
 // isPause reports one of the overprovisioner's pause pods.

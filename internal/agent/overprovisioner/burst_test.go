@@ -165,6 +165,21 @@ func TestSelectRelease(t *testing.T) {
 			released: "p1",
 		},
 		{
+			name:     "a pod the scheduler has not tried yet is released for, ahead of its preemption",
+			nodes:    []*corev1.Node{burstNode("n1", "w", false)},
+			pods:     []*corev1.Pod{full("n1"), pause("p1", "n1", "cluster"), pause("p2", "n1", "cluster"), burstPod("new", "1", 1000)},
+			released: "p1",
+		},
+		{
+			name:  "a pod the scheduler nominated for a node is its preemption's, not the release's",
+			nodes: []*corev1.Node{burstNode("n1", "w", false)},
+			pods: func() []*corev1.Pod {
+				p := pending(burstPod("hi", "1", 1000))
+				p.Status.NominatedNodeName = "n1"
+				return []*corev1.Pod{full("n1"), terminating(pause("p1", "n1", "cluster")), pause("p2", "n1", "cluster"), p}
+			}(),
+		},
+		{
 			name:  "a pod at the pause pods' priority does not release them",
 			nodes: []*corev1.Node{burstNode("n1", "w", false)},
 			pods: []*corev1.Pod{full("n1"), pause("p1", "n1", "cluster"), pause("p2", "n1", "cluster"),

@@ -15,11 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
-	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 )
 
 // Event reasons of the burst release, on the Deployment (or other owner)
@@ -30,8 +27,12 @@ const (
 )
 
 // burstBatch is how long the release waits after the first pending pod
-// for others of the same burst, so a burst is one batch of deletions.
-const burstBatch = 50 * time.Millisecond
+// for others of the same burst (a ReplicaSet creates them in growing
+// batches), so a burst is a few batches of deletions, not one per pod.
+const burstBatch = 10 * time.Millisecond
+
+// deleters is how many pause pods are deleted at a time.
+const deleters = 16
 
 // Metrics are the burst release's Prometheus metrics.
 type Metrics struct {
@@ -70,19 +71,30 @@ type releaser struct {
 	// A restarted agent does without: the API state it lists is at least
 	// as recent as its deletions.
 	deleted map[types.UID]bool
+	// releasedFor are the pending pods a release made room for, and when:
+	// for releaseTTL they get no second release. A pod the scheduler
+	// still cannot place in that room (pod affinity, ports: what the
+	// selection does not check) would otherwise have the re-created pause
+	// pods deleted over and over; it is left to preemption and the
+	// provisioner instead. A restarted agent forgets it, so such a pod
+	// costs at most one more release per restart.
+	releasedFor map[types.UID]time.Time
 }
 
+// releaseTTL is how long a pod released for gets no second release.
+const releaseTTL = time.Minute
+
 func newReleaser(c *Controller) *releaser {
-	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}}
+	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}, releasedFor: map[types.UID]time.Time{}}
 }
 
 // watch kicks the release when a pod of higher priority than the pause
-// pods turns unschedulable.
+// pods arrives without a node or turns unschedulable.
 func (r *releaser) watch(pods cache.SharedIndexInformer) error {
 	_, err := pods.AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			p, ok := obj.(*corev1.Pod)
-			return ok && corev1helpers.PodPriority(p) > Priority && provisioner.Unschedulable(p)
+			return ok && waiting(p)
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { r.poke() },
@@ -136,7 +148,21 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing pods, %w", err)
 	}
+	now := c.opts.Clock.Now()
+	for uid, at := range r.releasedFor {
+		if now.Sub(at) >= releaseTTL {
+			delete(r.releasedFor, uid)
+		}
+	}
 	cached := map[types.UID]bool{}
+	kept := pods[:0:0]
+	for _, p := range pods {
+		if p.Spec.NodeName == "" && !r.releasedFor[p.UID].IsZero() {
+			continue // released for already: pending, it claims no room
+		}
+		kept = append(kept, p)
+	}
+	pods = kept
 	for i, p := range pods {
 		if !r.deleted[p.UID] {
 			continue
@@ -157,28 +183,19 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	if len(rel.PausePods) == 0 {
 		return nil, nil
 	}
-	var actions []string
+	actions := make([]string, 0, len(rel.PausePods))
 	for _, v := range rel.PausePods {
 		c.opts.Logger.Info("releasing headroom: deleting pause pod for pending pods", "pod", v.Namespace+"/"+v.Name, "node", v.Spec.NodeName, "dryRun", c.opts.DryRun)
 		actions = append(actions, fmt.Sprintf("delete pause Pod %s/%s on %s (burst release)", v.Namespace, v.Name, v.Spec.NodeName))
-		if c.opts.DryRun {
-			continue
+	}
+	if !c.opts.DryRun {
+		if err := r.delete(ctx, rel.PausePods); err != nil {
+			return actions, err
 		}
-		// The UID precondition: a pause pod the Deployment re-created
-		// under the same name is never deleted in its place.
-		err := c.opts.Client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{
-			Preconditions: &metav1.Preconditions{UID: &v.UID},
-		})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return actions, fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
-		}
-		r.deleted[v.UID] = true
-		c.metrics.released.WithLabelValues(v.Labels[LabelManaged]).Inc()
 	}
 	if c.opts.DryRun {
 		return actions, nil
 	}
-	now := c.opts.Clock.Now()
 	released := map[string]int{} // per node
 	for _, v := range rel.PausePods {
 		released[v.Spec.NodeName]++
@@ -188,6 +205,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		if released[node] == 0 {
 			continue // fits in room that was free already
 		}
+		r.releasedFor[p.UID] = now
 		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
 		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
 	}
@@ -210,6 +228,46 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		}
 	}
 	return actions, nil
+}
+
+// delete deletes the pause pods, deleters at a time, and remembers them.
+func (r *releaser) delete(ctx context.Context, pods []*corev1.Pod) error {
+	c := r.c
+	work := make(chan *corev1.Pod)
+	errs := make(chan error, len(pods))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range min(deleters, len(pods)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range work {
+				// The UID precondition: a pause pod the Deployment
+				// re-created under the same name is never deleted in its
+				// place.
+				err := c.opts.Client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{
+					Preconditions: &metav1.Preconditions{UID: &v.UID},
+				})
+				if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+					errs <- fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
+					continue
+				}
+				mu.Lock()
+				r.deleted[v.UID] = true
+				mu.Unlock()
+				if err == nil {
+					c.metrics.released.WithLabelValues(v.Labels[LabelManaged]).Inc()
+				}
+			}
+		}()
+	}
+	for _, v := range pods {
+		work <- v
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs // the first, if any
 }
 
 // unschedulableSince is when the scheduler marked the pod unschedulable,
