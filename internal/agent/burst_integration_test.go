@@ -29,7 +29,9 @@ import (
 
 // burstPool is a dedicated pool (L06) of 4-CPU nodes on the local cloud,
 // each with one real pod of 1.5 CPU, so the pause pods' auto size is
-// 1.65 CPU and every node has room for exactly one of them (L12).
+// 1.65 CPU and every node has room for exactly one of them (L12). The
+// real pods have the burst's priority, so the scheduler never preempts
+// them for it.
 type burstPool struct {
 	env   *testenv.Env
 	ns    string
@@ -175,7 +177,7 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := newBurstPool(t, ctx, "agent-burst-fit", "burstfit", 2, 4, corev1.PreemptNever)
-	b.create(t, ctx, b.app("base", "", 2, true))
+	b.create(t, ctx, b.app("base", b.high, 2, true))
 	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
 	b.pauseRules(t, ctx, 2)
 	reg := prometheus.NewRegistry()
@@ -237,7 +239,7 @@ func TestBurstReleaseLargerThanHeadroom(t *testing.T) {
 	defer cancel()
 	const cluster = "agent-burst-large"
 	b := newBurstPool(t, ctx, cluster, "burstlarge", 1, 5, corev1.PreemptLowerPriority)
-	b.create(t, ctx, b.app("base", "", 1, true))
+	b.create(t, ctx, b.app("base", b.high, 1, true))
 	first := b.waitRunning(t, "app=base", 1, "the base pod to run on the pool's node")[0].Spec.NodeName
 	b.pauseRules(t, ctx, 1)
 	reg := prometheus.NewRegistry()
@@ -317,7 +319,7 @@ func TestBurstReleaseOtherPoolAndRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := newBurstPool(t, ctx, "agent-burst-restart", "burstrestart", 2, 2, corev1.PreemptLowerPriority)
-	b.create(t, ctx, b.app("base", "", 2, true))
+	b.create(t, ctx, b.app("base", b.high, 2, true))
 	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
 	b.pauseRules(t, ctx, 2)
 	broadcaster := record.NewBroadcaster()
