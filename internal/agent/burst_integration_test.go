@@ -312,9 +312,9 @@ func releasedTotal(reg *prometheus.Registry) float64 {
 // starts mid-burst — pause pods deleted, the burst still pending —
 // releases nothing more. The burst asks for pod affinity no pod
 // satisfies, which the release does not check and the scheduler does, so
-// it stays pending for as long as the test looks; a second taint the
-// pause pods do not tolerate keeps their re-created pods off the freed
-// room.
+// it stays pending for as long as the test looks; the re-created pause
+// pods stay behind their scheduling gate meanwhile (and a second taint
+// they do not tolerate keeps them off the freed room even so).
 func TestBurstReleaseOtherPoolAndRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -47,6 +47,12 @@ const (
 	DefaultConfigMap = "overprovisioning"
 	clusterTarget    = "cluster"
 	pauseImage       = "registry.k8s.io/pause:3.10"
+	// SchedulingGate holds re-created pause pods back while a burst
+	// release's pods wait for the room their predecessors left (with burst
+	// release on): the overprovisioner removes it once no pending pod
+	// waits for room on existing nodes, so the pause pods then ask the
+	// provisioner for new capacity instead of taking the burst's room.
+	SchedulingGate = "overprovisioning.bosun.dev/burst-release"
 	// pauseUser runs the pause container as a non-root user (restricted
 	// Pod Security Standard); the pause image needs no other.
 	pauseUser = int64(65535)
@@ -409,7 +415,7 @@ func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 }
 
 func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, mem resource.Quantity) error {
-	want := deployment(c.opts.Namespace, t, replicas, cpu, mem)
+	want := deployment(c.opts.Namespace, t, replicas, cpu, mem, !c.opts.LeaveToPreemption)
 	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
 	cur, err := c.deployments.Deployments(c.opts.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
@@ -429,7 +435,8 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	}
 	cc := cur.Spec.Template.Spec.Containers
 	if cur.Spec.Replicas != nil && *cur.Spec.Replicas == replicas && len(cc) == 1 &&
-		cc[0].Resources.Requests.Cpu().Cmp(cpu) == 0 && cc[0].Resources.Requests.Memory().Cmp(mem) == 0 {
+		cc[0].Resources.Requests.Cpu().Cmp(cpu) == 0 && cc[0].Resources.Requests.Memory().Cmp(mem) == 0 &&
+		len(cur.Spec.Template.Spec.SchedulingGates) == len(want.Spec.Template.Spec.SchedulingGates) {
 		return nil
 	}
 	c.opts.Logger.Info("updating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
@@ -444,12 +451,18 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	return err
 }
 
-func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity) *appsv1.Deployment {
+// deployment is a target's pause Deployment; gated, its pods start with
+// SchedulingGate (burst release).
+func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity, gated bool) *appsv1.Deployment {
 	labels := map[string]string{LabelManaged: t.name}
 	res := corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
 	var tolerations []corev1.Toleration
 	for _, taint := range t.taints {
 		tolerations = append(tolerations, corev1.Toleration{Key: taint.Key, Operator: corev1.TolerationOpEqual, Value: taint.Value, Effect: taint.Effect})
+	}
+	var gates []corev1.PodSchedulingGate
+	if gated {
+		gates = []corev1.PodSchedulingGate{{Name: SchedulingGate}}
 	}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: DeploymentName(t.name), Namespace: ns, Labels: labels},
@@ -460,6 +473,7 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					PriorityClassName:             PriorityClassName,
+					SchedulingGates:               gates,
 					NodeSelector:                  t.selector,
 					Tolerations:                   tolerations,
 					TerminationGracePeriodSeconds: ptr.To[int64](0),

@@ -94,7 +94,7 @@ func (r *releaser) watch(pods cache.SharedIndexInformer) error {
 	_, err := pods.AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			p, ok := obj.(*corev1.Pod)
-			return ok && waiting(p)
+			return ok && (waiting(p) || gated(p))
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { r.poke() },
@@ -155,14 +155,17 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		}
 	}
 	cached := map[types.UID]bool{}
-	kept := pods[:0:0]
+	// A pod that has waited longer than releaseTTL is the scheduler's
+	// and the provisioner's (from the API state, so a restarted agent
+	// agrees): it neither gets a release nor holds the gated pause pods.
+	fresh := pods[:0:0]
 	for _, p := range pods {
-		if p.Spec.NodeName == "" && !r.releasedFor[p.UID].IsZero() {
-			continue // released for already: pending, it claims no room
+		if waiting(p) && now.Sub(unschedulableSince(p)) > releaseTTL {
+			continue
 		}
-		kept = append(kept, p)
+		fresh = append(fresh, p)
 	}
-	pods = kept
+	pods = fresh
 	for i, p := range pods {
 		if !r.deleted[p.UID] {
 			continue
@@ -179,11 +182,24 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 			delete(r.deleted, uid) // gone from the cache too
 		}
 	}
+	// Every pod waiting for room on existing nodes holds the gated pause
+	// pods back; only those not released for yet get a release.
 	rel := SelectRelease(nodes, pods)
-	if len(rel.PausePods) == 0 {
-		return nil, nil
+	hold := len(rel.Placed) > 0
+	if len(r.releasedFor) > 0 {
+		kept := pods[:0:0]
+		for _, p := range pods {
+			if p.Spec.NodeName == "" && !r.releasedFor[p.UID].IsZero() {
+				continue // released for already: pending, it claims no room
+			}
+			kept = append(kept, p)
+		}
+		rel = SelectRelease(nodes, kept)
 	}
-	actions := make([]string, 0, len(rel.PausePods))
+	actions, err := r.ungate(ctx, pods, hold)
+	if err != nil || len(rel.PausePods) == 0 {
+		return actions, err
+	}
 	for _, v := range rel.PausePods {
 		c.opts.Logger.Info("releasing headroom: deleting pause pod for pending pods", "pod", v.Namespace+"/"+v.Name, "node", v.Spec.NodeName, "dryRun", c.opts.DryRun)
 		actions = append(actions, fmt.Sprintf("delete pause Pod %s/%s on %s (burst release)", v.Namespace, v.Name, v.Spec.NodeName))
@@ -215,6 +231,9 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 			nodeNames = append(nodeNames, n)
 		}
 		sort.Strings(nodeNames)
+		if len(nodeNames) > 5 {
+			nodeNames = append(nodeNames[:5], "...")
+		}
 		for ref, ps := range byOwner {
 			if ref.Kind == "Deployment" {
 				// The UID, so `kubectl describe deployment` lists the Event.
@@ -224,10 +243,65 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 			}
 			c.opts.Recorder.Eventf(&ref, corev1.EventTypeNormal, ReasonHeadroomReleased,
 				"Released %d pause pod(s) on %d node(s) (%s) at once for %d pending pod(s) of higher priority, instead of waiting for preemption (L12); the pause pods are re-created and ask for new capacity",
-				len(rel.PausePods), len(nodeNames), strings.Join(nodeNames, ", "), len(ps))
+				len(rel.PausePods), len(released), strings.Join(nodeNames, ", "), len(ps))
 		}
 	}
 	return actions, nil
+}
+
+// ungateAfter is how soon gated pause pods are looked at again while
+// pending pods wait for room on existing nodes.
+const ungateAfter = 200 * time.Millisecond
+
+// ungate removes SchedulingGate from the pause pods that have it once no
+// pending pod waits for room on existing nodes (not hold), so they go
+// pending and ask for capacity; until then it looks again soon.
+func (r *releaser) ungate(ctx context.Context, pods []*corev1.Pod, hold bool) ([]string, error) {
+	var held []*corev1.Pod
+	for _, p := range pods {
+		if gated(p) && p.DeletionTimestamp == nil {
+			held = append(held, p)
+		}
+	}
+	if len(held) == 0 {
+		return nil, nil
+	}
+	if hold {
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-r.c.opts.Clock.After(ungateAfter):
+				r.poke()
+			}
+		}()
+		return nil, nil
+	}
+	var actions []string
+	for _, p := range held {
+		actions = append(actions, fmt.Sprintf("ungate pause Pod %s/%s", p.Namespace, p.Name))
+		if r.c.opts.DryRun {
+			continue
+		}
+		patch := []byte(`{"spec":{"schedulingGates":null}}`)
+		_, err := r.c.opts.Client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return actions, fmt.Errorf("removing the scheduling gate of pause pod %s/%s, %w", p.Namespace, p.Name, err)
+		}
+	}
+	return actions, nil
+}
+
+// gated reports a pause pod that SchedulingGate holds back.
+func gated(p *corev1.Pod) bool {
+	if p.Labels[LabelManaged] == "" || p.Spec.NodeName != "" {
+		return false
+	}
+	for _, g := range p.Spec.SchedulingGates {
+		if g.Name == SchedulingGate {
+			return true
+		}
+	}
+	return false
 }
 
 // delete deletes the pause pods, deleters at a time, and remembers them.
