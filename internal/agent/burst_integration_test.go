@@ -331,6 +331,11 @@ func TestBurstReleaseOtherPoolAndRestart(t *testing.T) {
 	}
 	regA := prometheus.NewRegistry()
 	first := newController(regA)
+	sync, cancelSync := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelSync()
+	if !first.Start(ctx, sync) { // for the whole test, not one poll
+		t.Fatal("the first instance's caches did not sync")
+	}
 	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
 	var headroom []corev1.Pod
 	testenv.Eventually(t, 90*time.Second, func(ctx context.Context) (bool, error) {
