@@ -4,6 +4,8 @@ package agent
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -326,9 +328,17 @@ func TestBurstReleaseOtherPoolAndRestart(t *testing.T) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: b.env.Client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	newController := func(reg prometheus.Registerer) *overprovisioner.Controller {
-		return overprovisioner.New(overprovisioner.Options{Client: b.env.Client, Namespace: b.ns, ConfigMap: "overprovisioning", Logger: quiet,
+		return overprovisioner.New(overprovisioner.Options{Client: b.env.Client, Namespace: b.ns, ConfigMap: "overprovisioning", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"}), Metrics: overprovisioner.NewMetrics(reg)})
 	}
+	defer func() {
+		if t.Failed() {
+			all, _ := b.env.Client.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{})
+			for _, p := range all.Items {
+				t.Logf("DEBUG %s node=%q nominated=%q phase=%s prio=%v gates=%v conds=%+v", p.Name, p.Spec.NodeName, p.Status.NominatedNodeName, p.Status.Phase, ptr.Deref(p.Spec.Priority, 0), p.Spec.SchedulingGates, p.Status.Conditions)
+			}
+		}
+	}()
 	regA := prometheus.NewRegistry()
 	first := newController(regA)
 	sync, cancelSync := context.WithTimeout(ctx, 30*time.Second)

@@ -78,14 +78,20 @@ type releaser struct {
 	// pods deleted over and over; it is left to preemption and the
 	// provisioner instead. A restarted agent forgets it, so such a pod
 	// costs at most one more release per restart.
-	releasedFor map[types.UID]time.Time
+	releasedFor map[types.UID]releasedFor
+}
+
+// releasedFor is when a release made room for a pod, and on which node.
+type releasedFor struct {
+	at   time.Time
+	node string
 }
 
 // releaseTTL is how long a pod released for gets no second release.
 const releaseTTL = time.Minute
 
 func newReleaser(c *Controller) *releaser {
-	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}, releasedFor: map[types.UID]time.Time{}}
+	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}, releasedFor: map[types.UID]releasedFor{}}
 }
 
 // watch kicks the release when a pod of higher priority than the pause
@@ -149,8 +155,8 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("listing pods, %w", err)
 	}
 	now := c.opts.Clock.Now()
-	for uid, at := range r.releasedFor {
-		if now.Sub(at) >= releaseTTL {
+	for uid, f := range r.releasedFor {
+		if now.Sub(f.at) >= releaseTTL {
 			delete(r.releasedFor, uid)
 		}
 	}
@@ -183,22 +189,28 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		}
 	}
 	// Every pod waiting for room on existing nodes holds the gated pause
-	// pods back; only those not released for yet get a release.
+	// pods back; those released for already claim the room made for them
+	// (as if nominated there) and get no second release.
 	rel := SelectRelease(nodes, pods)
 	hold := len(rel.Placed) > 0
 	if len(r.releasedFor) > 0 {
-		kept := pods[:0:0]
-		for _, p := range pods {
-			if p.Spec.NodeName == "" && !r.releasedFor[p.UID].IsZero() {
-				continue // released for already: pending, it claims no room
+		claimed := make([]*corev1.Pod, len(pods))
+		for i, p := range pods {
+			claimed[i] = p
+			if f, ok := r.releasedFor[p.UID]; ok && p.Spec.NodeName == "" && p.Status.NominatedNodeName == "" {
+				p = p.DeepCopy() // never modify the cache
+				p.Status.NominatedNodeName = f.node
+				claimed[i] = p
 			}
-			kept = append(kept, p)
 		}
-		rel = SelectRelease(nodes, kept)
+		rel = SelectRelease(nodes, claimed)
 	}
 	actions, err := r.ungate(ctx, pods, hold)
 	if err != nil || len(rel.PausePods) == 0 {
 		return actions, err
+	}
+	for p, node := range rel.Placed {
+		c.opts.Logger.Debug("burst release: pending pod placed", "pod", p.Namespace+"/"+p.Name, "node", node)
 	}
 	for _, v := range rel.PausePods {
 		c.opts.Logger.Info("releasing headroom: deleting pause pod for pending pods", "pod", v.Namespace+"/"+v.Name, "node", v.Spec.NodeName, "dryRun", c.opts.DryRun)
@@ -221,7 +233,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		if released[node] == 0 {
 			continue // fits in room that was free already
 		}
-		r.releasedFor[p.UID] = now
+		r.releasedFor[p.UID] = releasedFor{at: now, node: node}
 		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
 		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
 	}
@@ -278,6 +290,7 @@ func (r *releaser) ungate(ctx context.Context, pods []*corev1.Pod, hold bool) ([
 	}
 	var actions []string
 	for _, p := range held {
+		r.c.opts.Logger.Info("no pending pod waits for room on existing nodes: ungating pause pod", "pod", p.Namespace+"/"+p.Name, "dryRun", r.c.opts.DryRun)
 		actions = append(actions, fmt.Sprintf("ungate pause Pod %s/%s", p.Namespace, p.Name))
 		if r.c.opts.DryRun {
 			continue
