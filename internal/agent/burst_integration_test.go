@@ -4,8 +4,6 @@ package agent
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -328,7 +326,7 @@ func TestBurstReleaseOtherPoolAndRestart(t *testing.T) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: b.env.Client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	newController := func(reg prometheus.Registerer) *overprovisioner.Controller {
-		return overprovisioner.New(overprovisioner.Options{Client: b.env.Client, Namespace: b.ns, ConfigMap: "overprovisioning", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		return overprovisioner.New(overprovisioner.Options{Client: b.env.Client, Namespace: b.ns, ConfigMap: "overprovisioning", Logger: quiet,
 			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"}), Metrics: overprovisioner.NewMetrics(reg)})
 	}
 	defer func() {
