@@ -31,6 +31,11 @@ const (
 // batches), so a burst is a few batches of deletions, not one per pod.
 const burstBatch = 10 * time.Millisecond
 
+// releaseSpacing is the least time between two releases: every pod
+// created without a node kicks one, and each reads every cached pod, so a
+// cluster that creates pods all the time pays for at most 20 a second.
+const releaseSpacing = 50 * time.Millisecond
+
 // deleters is how many pause pods are deleted at a time.
 const deleters = 16
 
@@ -136,6 +141,11 @@ func (r *releaser) run(ctx context.Context) {
 		}
 		if _, err := r.release(ctx); err != nil && ctx.Err() == nil {
 			r.c.opts.Logger.Error("burst release failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-clk.After(releaseSpacing):
 		}
 	}
 }
