@@ -74,6 +74,9 @@ func (r *runner) peak(ctx context.Context, autoscaler string) ([]Result, error) 
 			against("with-overprovisioning", pre.all.Seconds()).
 			target("< 5 s", rel.all < 5*time.Second).
 			note(fmt.Sprintf("the same pause pods (%s to place), deleted by the overprovisioner in one batch for the burst; ratio %.2f against without", rel.headroom.Round(time.Second), rel.all.Seconds()/without.all.Seconds())),
+		{Name: "pause-pods-preempted-with-overprovisioning", Autoscaler: autoscaler, Count: ptrTo(pre.preempted)},
+		{Name: "pause-pods-preempted-with-burst-release", Autoscaler: autoscaler, Count: ptrTo(rel.preempted),
+			Note: "by the scheduler (Preempted Events); the rest of the headroom the burst took, the overprovisioner released"},
 		seconds("burst-to-headroom-restored-with-overprovisioning", autoscaler, pre.restored.Seconds()),
 		seconds("burst-to-headroom-restored-with-burst-release", autoscaler, rel.restored.Seconds()).
 			target(fmt.Sprintf("< boot + 5 s = %s", boot+5*time.Second), rel.restored < boot+5*time.Second),
@@ -83,7 +86,13 @@ func (r *runner) peak(ctx context.Context, autoscaler string) ([]Result, error) 
 // burstTimes are the times from the burst to half and to all of its pods
 // Running, how long the headroom took to place, and the time from the
 // burst until every pause pod runs again (with overprovisioning).
-type burstTimes struct{ half, all, headroom, restored time.Duration }
+type burstTimes struct {
+	half, all, headroom, restored time.Duration
+	// preempted counts the pause pods the scheduler preempted (its
+	// Preempted Events), the rest of the headroom the burst took was
+	// released by the overprovisioner.
+	preempted int
+}
 
 // burst starts a cluster, runs the workload's initial replicas (and, with
 // overprovisioning, the pause pods until they run), then adds the burst at
@@ -137,6 +146,14 @@ func (r *runner) burst(ctx context.Context, autoscaler string, mode headroomMode
 	bt.all = time.Since(start)
 	t.progress("all %d replicas Running %s after the burst (half after %s)", total, bt.all.Round(time.Millisecond), bt.half.Round(time.Millisecond))
 	if mode != noHeadroom {
+		evs, err := t.cs.CoreV1().Events(overprovisionerNamespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=Preempted"})
+		if err != nil {
+			return bt, fmt.Errorf("counting preempted pause pods, %w", err)
+		}
+		for _, e := range evs.Items {
+			bt.preempted += max(int(e.Count), 1)
+		}
+		t.progress("the scheduler preempted %d pause pods", bt.preempted)
 		if err := waitFor(ctx, timeout, 200*time.Millisecond, func() (bool, error) {
 			return t.headroomRunning(ctx)
 		}); err != nil {
