@@ -55,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"target"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "bosun_overprovisioner_burst_release_seconds",
-			Help:    "From a pending pod turning unschedulable to the deletion of the pause pods it runs in, per pod placed by a burst release.",
+			Help:    "From a pending pod's creation (or its turning unschedulable) to the deletion of the pause pods it is to run in, per pod a burst release made room for.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
 	}
