@@ -61,8 +61,8 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 	rooms := map[string]*room{}
 	var order []*room
 	for _, n := range nodes {
-		if n.Spec.Unschedulable || n.DeletionTimestamp != nil {
-			continue
+		if n.Spec.Unschedulable || n.DeletionTimestamp != nil || !provisioner.NodeReady(n) {
+			continue // a booting node's room is not there yet
 		}
 		cpu, mem, slots := provisioner.Allocatable(n)
 		r := &room{node: n, cpu: cpu, mem: mem, pods: slots}

@@ -18,6 +18,7 @@ import (
 // Fixtures for SelectRelease: 4-CPU, 16 GiB nodes; pause pods of 1 CPU.
 func burstNode(name, pool string, dedicated bool) *corev1.Node {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{fleet.LabelPool: pool}}}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")}
 	if dedicated {
 		n.Labels[fleet.LabelRole] = fleet.RoleDedicated
