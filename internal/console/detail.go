@@ -246,9 +246,7 @@ func renderYAML(k Kind, m map[string]any) (string, error) {
 		m["apiVersion"], m["kind"] = k.APIVersion(), k.Name
 	}
 	if holdsData(k.Name) {
-		delete(m, "data")
-		delete(m, "stringData")
-		delete(m, "binaryData")
+		dropData(m)
 	}
 	b, err := yaml.Marshal(m)
 	if err != nil {

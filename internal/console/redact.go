@@ -28,9 +28,7 @@ func redact(m map[string]any) map[string]any {
 	}
 	kind, _ := m["kind"].(string)
 	if holdsData(kind) {
-		delete(m, "data")
-		delete(m, "stringData")
-		delete(m, "binaryData")
+		dropData(m)
 	}
 	if items, ok := m["items"].([]any); ok {
 		for _, it := range items {
@@ -42,6 +40,13 @@ func redact(m map[string]any) map[string]any {
 		}
 	}
 	return m
+}
+
+// dropData removes the fields that carry a Secret's or ConfigMap's data.
+func dropData(m map[string]any) {
+	delete(m, "data")
+	delete(m, "stringData")
+	delete(m, "binaryData")
 }
 
 // holdsData reports whether kind names Secrets or ConfigMaps or a list of

@@ -50,31 +50,11 @@ func capacityControllers(clusterAutoscaler bool) []string {
 // by runAgent. Any error names the object and is reported before anything
 // starts.
 func agentFor(res *render.Result, parse AgentParser, clusterAutoscaler bool) (agent.Options, error) {
-	o, line := res.Objects, (*agent.CommandLine)(nil)
-	var owner *render.Object
-	for _, obj := range o {
-		pod, ok := obj.PodTemplate()
-		if !ok {
-			continue
-		}
-		ns := obj.Object.GetNamespace()
-		if ns == "" {
-			ns = metav1.NamespaceDefault
-		}
-		for i := range pod.Spec.Containers {
-			if l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], ns); ok {
-				line, owner = l, obj
-				break
-			}
-		}
-		if line != nil {
-			break
-		}
-	}
+	line, owner := renderedAgent(res)
 	opts := agent.Options{Interval: agentInterval}
 	if line != nil {
 		if parse == nil {
-			return opts, fmt.Errorf("%s %s/%s runs the agent, but no parser for its arguments was given", owner.Object.GetKind(), line.Namespace, owner.Object.GetName())
+			return opts, fmt.Errorf("%s %s/%s runs the agent, but no parser for its arguments was given", owner.Object.GetKind(), owner.Object.GetNamespace(), owner.Object.GetName())
 		}
 		parsed, err := parse(line.Args, line.Env)
 		if err != nil {
@@ -88,6 +68,28 @@ func agentFor(res *render.Result, parse AgentParser, clusterAutoscaler bool) (ag
 	}
 	opts.Controllers = append(opts.Controllers, capacityControllers(clusterAutoscaler)...)
 	return opts, nil
+}
+
+// renderedAgent returns the command line of the first container that runs
+// `bosun agent` in a cluster's rendered manifests and the object holding
+// it; nil when none does.
+func renderedAgent(res *render.Result) (*agent.CommandLine, *render.Object) {
+	for _, obj := range res.Objects {
+		pod, ok := obj.PodTemplate()
+		if !ok {
+			continue
+		}
+		ns := obj.Object.GetNamespace()
+		if ns == "" {
+			ns = metav1.NamespaceDefault
+		}
+		for i := range pod.Spec.Containers {
+			if l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], ns); ok {
+				return l, obj
+			}
+		}
+	}
+	return nil, nil
 }
 
 // renderClusters renders every cluster before anything starts, so a fleet

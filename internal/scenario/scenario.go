@@ -130,11 +130,7 @@ func (e *Error) Error() string {
 	fmt.Fprintf(&b, "%s has %d problem(s):", file, len(e.Problems))
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
-		if p.Line > 0 {
-			fmt.Fprintf(&b, "%s:%d: %s", file, p.Line, p.Message)
-		} else {
-			fmt.Fprintf(&b, "%s: %s", file, p.Message)
-		}
+		b.WriteString(fleet.Problem{File: file, Line: p.Line, Message: p.Message}.String())
 	}
 	return b.String()
 }
