@@ -5,12 +5,16 @@ package observability
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/bosun-platform/bosun/internal/controlplane"
 )
@@ -121,4 +125,44 @@ func TestPromtoolTestRules(t *testing.T) {
 		args = append(args, filepath.Base(p))
 	}
 	runPromtool(t, dir, args...)
+}
+
+// Every dashboard query is valid PromQL: promtool checks them as the
+// expressions of recording rules (Grafana's variables expanded).
+func TestPromtoolCheckDashboardQueries(t *testing.T) {
+	promtool(t)
+	var f RuleFile
+	seen := map[string]bool{}
+	for _, res := range renderFleet(t) {
+		ds, err := FindDashboards(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if seen[d.UID] {
+				continue
+			}
+			seen[d.UID] = true
+			g := RuleGroup{Name: d.UID}
+			qs := d.Queries()
+			keys := make([]string, 0, len(qs))
+			for k := range qs {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for i, k := range keys {
+				g.Rules = append(g.Rules, Rule{Record: fmt.Sprintf("dashboard:%s:%d", strings.ReplaceAll(d.UID, "-", "_"), i), Expr: ExpandGrafanaVars(qs[k])})
+			}
+			f.Groups = append(f.Groups, g)
+		}
+	}
+	b, err := yaml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dashboards.rules.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runPromtool(t, dir, "check", "rules", "dashboards.rules.yaml")
 }
