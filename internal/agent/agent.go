@@ -119,6 +119,9 @@ type Options struct {
 	Clock clock.Clock
 	// SyncTimeout bounds the wait for the informer caches (default 2m).
 	SyncTimeout time.Duration
+
+	// passes records each controller's passes (set by Run).
+	passes *passMetrics
 }
 
 func (o *Options) syncTimeout() time.Duration {
@@ -202,6 +205,9 @@ func Run(ctx context.Context, o Options) error {
 		Name: "bosun_agent_api_requests_total", Help: "Requests the agent sent to the API server, by method.",
 	}, []string{"method"})
 	o.Registry.MustRegister(requests)
+	if o.passes, err = newPassMetrics(o.Registry, o.Controllers); err != nil {
+		return fmt.Errorf("pass metrics, %w", err)
+	}
 	cfg = rest.CopyConfig(cfg)
 	if o.QPS > 0 {
 		cfg.QPS, cfg.Burst = o.QPS, max(o.Burst, int(o.QPS))
@@ -530,9 +536,14 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, k
 }
 
 // passAll makes a pass of every controller; failures are logged.
-func passAll(ctx context.Context, ctrls []passer, o Options) {
+func passAll(ctx context.Context, ctrls []passer, o Options, clk clock.Clock) {
 	for _, c := range ctrls {
-		if _, err := c.Pass(ctx); err != nil && ctx.Err() == nil {
+		_, err := c.Pass(ctx)
+		if ctx.Err() != nil {
+			return // stopping: neither a failure nor a success
+		}
+		o.passes.observe(c.Name(), clk.Now(), err)
+		if err != nil {
 			o.Logger.Error("pass failed", "controller", c.Name(), "err", err)
 		}
 	}
@@ -542,7 +553,7 @@ func passAll(ctx context.Context, ctrls []passer, o Options) {
 // a kick (nil: never), batched.
 func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration, kick *provisioner.Kicks) {
 	for {
-		passAll(ctx, ctrls, o)
+		passAll(ctx, ctrls, o, clk)
 		select {
 		case <-ctx.Done():
 			return
@@ -559,7 +570,7 @@ func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, i
 // per debounce.
 func kickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
 	for {
-		passAll(ctx, ctrls, o)
+		passAll(ctx, ctrls, o, clk)
 		select {
 		case <-ctx.Done():
 			return

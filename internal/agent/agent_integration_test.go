@@ -240,6 +240,23 @@ func TestAnnotationChangeTriggersPass(t *testing.T) {
 		}
 		return false, nil
 	}, "the agent's first pass")
+	// The pass metrics the alert rules read: a pass, no failure, a recent
+	// last success (BosunAgentNotReconciling, BosunAgentReconcileFailures).
+	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
+		families, err := reg.Gather()
+		if err != nil {
+			return false, err
+		}
+		got := map[string]float64{}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				got[f.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+		ok := got["bosun_agent_passes_total"] >= 1 && got["bosun_agent_pass_failures_total"] == 0 &&
+			time.Since(time.Unix(int64(got["bosun_agent_last_success_timestamp_seconds"]), 0)) < time.Minute
+		return ok, nil
+	}, "bosun_agent_passes_total >= 1, no failure and a last success within a minute")
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -26,6 +26,35 @@ spec:
       securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
 `
 
+const promFile = "manifests/monitoring/prometheus.yaml"
+
+// promCR is a prometheus-operator Prometheus with two replicas apart by
+// hostname.
+const promCR = `apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata:
+  name: k8s
+  namespace: monitoring
+spec:
+  replicas: 2
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        - topologyKey: kubernetes.io/hostname
+          labelSelector: {matchLabels: {prometheus: k8s}}
+`
+
+// promVPA sizes the example's Prometheus.
+const promVPA = `apiVersion: autoscaling.k8s.io/v1
+kind: VerticalPodAutoscaler
+metadata:
+  name: prometheus
+  namespace: monitoring
+spec:
+  targetRef: {apiVersion: apps/v1, kind: StatefulSet, name: prometheus}
+  updatePolicy: {updateMode: Auto}
+`
+
 func staging(s string) string {
 	return `{{ if ne .Cluster.Environment "production" }}` + s + `{{ end }}`
 }
@@ -136,6 +165,16 @@ func TestRulesPass(t *testing.T) {
 		}},
 		{"L55-ownership-labels", "unlabelled pods outside production", func(t *testing.T, fsys fstest.MapFS) {
 			add(fsys, "manifests/test/pod.yaml", staging(strings.Replace(goodPod, "  labels: {application: good, team: t}\n", "", 1)))
+		}},
+		{"L16-redundant-scrapers", "the example's two Prometheus replicas apart by hostname", func(*testing.T, fstest.MapFS) {}},
+		{"L16-redundant-scrapers", "apart by zone, as a Prometheus object", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, promFile, "topologyKey: kubernetes.io/hostname", "topologyKey: topology.kubernetes.io/zone")
+			add(fsys, "manifests/test/prometheus.yaml", promCR)
+		}},
+		{"L16-redundant-scrapers", "a single scraper outside production (the example's staging clusters)", func(*testing.T, fstest.MapFS) {}},
+		{"L50-platform-right-sized", "a platform container without requests but a VPA in Auto mode", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, promFile, "            requests: {cpu: 250m, memory: 1Gi}\n", "")
+			add(fsys, "manifests/test/vpa.yaml", promVPA)
 		}},
 		{"L58-requests-and-probes", "a Job needs no readiness probe", func(t *testing.T, fsys fstest.MapFS) {
 			job := strings.Replace(strings.Replace(goodPod, "      readinessProbe: {httpGet: {path: /, port: 80}}\n", "", 1), "kind: Pod", "kind: Job", 1)

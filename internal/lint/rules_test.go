@@ -350,6 +350,30 @@ func TestRulesFail(t *testing.T) {
 		{rule: "L55-ownership-labels", want: "pod template lacks label(s) team", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "snippets/pod.tpl", "team: {{ index . 1 }}", "")
 		}},
+		{rule: "L16-redundant-scrapers", want: "metrics scraper with 1 replica(s); production runs at least 2", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, promFile, "{{ $replicas = 2 }}", "{{ $replicas = 1 }}")
+		}},
+		{rule: "L16-redundant-scrapers", want: "metrics scraper without required pod anti-affinity against its own pods", change: func(t *testing.T, fsys fstest.MapFS) {
+			// A required term that selects other pods keeps nothing apart.
+			edit(t, fsys, promFile, "                matchLabels:\n                  application: prometheus\n      containers:", "                matchLabels:\n                  application: grafana\n      containers:")
+		}},
+		{rule: "L16-redundant-scrapers", want: "Prometheus with 1 replica(s)", change: func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/prometheus.yaml", strings.Replace(promCR, "replicas: 2", "replicas: 1", 1))
+		}},
+		{rule: "L16-redundant-scrapers", want: "metrics scraper with 1 replica(s)", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, promFile, "image: quay.io/prometheus/prometheus:v3.5.0", "image: victoriametrics/vmagent:v1.110.0")
+			edit(t, fsys, promFile, "{{ $replicas = 2 }}", "{{ $replicas = 1 }}")
+		}},
+		{rule: "L50-platform-right-sized", want: "platform container prometheus has no cpu or memory request and no VerticalPodAutoscaler", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, promFile, "            requests: {cpu: 250m, memory: 1Gi}\n", "")
+		}},
+		{rule: "L50-platform-right-sized", want: "platform container prometheus has no cpu or memory request", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, promFile, "            requests: {cpu: 250m, memory: 1Gi}\n", "")
+			add(fsys, "manifests/test/vpa.yaml", strings.Replace(promVPA, "Auto", "Off", 1))
+		}},
+		{rule: "L50-platform-right-sized", want: "targets StatefulSet monitoring/prometheus-0, which is not rendered for this cluster: it sizes nothing", change: func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/vpa.yaml", strings.Replace(promVPA, "name: prometheus}", "name: prometheus-0}", 1))
+		}},
 		{rule: "L58-requests-and-probes", want: "container app has no cpu request, memory request, readinessProbe", change: func(t *testing.T, fsys fstest.MapFS) {
 			add(fsys, "manifests/test/pod.yaml", badPod)
 		}},

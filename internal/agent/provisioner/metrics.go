@@ -18,8 +18,9 @@ type Metrics struct {
 	// that did not hold).
 	Released *prometheus.CounterVec
 	// Fallbacks counts capacity errors that sent pods to the next option,
-	// by reason (InsufficientInstanceCapacity, VcpuLimitExceeded,
-	// ProvisionTimeout).
+	// by node group and reason (InsufficientInstanceCapacity,
+	// VcpuLimitExceeded, ProvisionTimeout): the alert rules report
+	// capacity errors per pool.
 	Fallbacks *prometheus.CounterVec
 	// ScaleUps counts scale-up decisions by group.
 	ScaleUps *prometheus.CounterVec
@@ -36,8 +37,8 @@ func newMetrics() *Metrics {
 		}, nil),
 		Fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bosun_provisioner_fallbacks_total",
-			Help: "Capacity errors that moved pending pods to the next node group option, by reason.",
-		}, []string{"reason"}),
+			Help: "Capacity errors that moved pending pods to the next node group option, by node group and reason.",
+		}, []string{"group", "reason"}),
 		Released: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bosun_provisioner_released_pods_total",
 			Help: "Pods that waited for capacity and were placed again, by reason (launch-failed, instance-lost, capacity-taken).",
@@ -64,7 +65,7 @@ func (m *Metrics) Register(r prometheus.Registerer) error {
 }
 
 func (m *Metrics) observeLatency(d time.Duration) { m.Latency.WithLabelValues().Observe(d.Seconds()) }
-func (m *Metrics) fallback(reason string)         { m.Fallbacks.WithLabelValues(reason).Inc() }
+func (m *Metrics) fallback(group, reason string)  { m.Fallbacks.WithLabelValues(group, reason).Inc() }
 func (m *Metrics) released(reason string)         { m.Released.WithLabelValues(reason).Inc() }
 func (m *Metrics) scaleUp(group string)           { m.ScaleUps.WithLabelValues(group).Inc() }
 func (m *Metrics) setUnavailable(n int)           { m.Unavailable.Set(float64(n)) }

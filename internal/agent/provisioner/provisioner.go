@@ -240,7 +240,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 					p.seenFailures[in.ID] = true
 					failed = true
 					capacityError = true
-					p.Metrics.fallback(string(in.ErrorClass))
+					p.Metrics.fallback(g.ID, string(in.ErrorClass))
 				}
 			case in.State == provider.Pending && now.Sub(in.LaunchTime) > p.opts.ProvisionTimeout:
 				stuck = append(stuck, in.ID)
@@ -263,7 +263,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 		}
 		if len(stuck) > 0 {
 			failed = true
-			p.Metrics.fallback("ProvisionTimeout")
+			p.Metrics.fallback(g.ID, "ProvisionTimeout")
 			if !p.opts.DryRun {
 				if err := p.opts.Provider.DeleteInstances(ctx, g.ID, stuck); err != nil {
 					p.opts.Logger.Warn("deleting instances past the provision timeout", "group", g.ID, "error", err)

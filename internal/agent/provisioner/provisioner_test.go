@@ -219,7 +219,7 @@ func TestFallbackToOnDemandOnCapacityError(t *testing.T) {
 	if target(t, fp, "spot") != 0 {
 		t.Errorf("the failed spot request was not given back: target %d", target(t, fp, "spot"))
 	}
-	if got := testCounter(p.Metrics.Fallbacks.WithLabelValues("InsufficientInstanceCapacity")); got != 1 {
+	if got := testCounter(p.Metrics.Fallbacks.WithLabelValues("spot", "InsufficientInstanceCapacity")); got != 1 {
 		t.Errorf("fallback counter %v, want 1", got)
 	}
 	// While the TTL runs, spot is skipped without being tried.
