@@ -17,8 +17,11 @@ import (
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
 	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
+	blockcmd "github.com/bosun-platform/bosun/internal/cli/block"
 	cataloguecmd "github.com/bosun-platform/bosun/internal/cli/catalogue"
+	clusterscmd "github.com/bosun-platform/bosun/internal/cli/clusters"
 	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
+	controllercmd "github.com/bosun-platform/bosun/internal/cli/controller"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
@@ -69,6 +72,7 @@ var stopGraces = map[string]time.Duration{
 	"bosun bench scaleup": 30 * time.Second,
 	"bosun console":       10 * time.Second,
 	"bosun agent":         10 * time.Second,
+	"bosun controller":    10 * time.Second,
 }
 
 // stopGrace returns how long cmd has to stop after a signal.
@@ -244,6 +248,10 @@ simulated by kwok. Start it with "bosun up".`,
 		status.NewCommand(streams),
 		benchcmd.NewCommand(streams),
 		cataloguecmd.NewCommand(streams),
+		controllercmd.NewCommand(streams),
+		clusterscmd.NewCommand(streams),
+		blockcmd.NewCommand(streams),
+		blockcmd.NewUnblockCommand(streams),
 	)
 	return root
 }
