@@ -221,8 +221,9 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 		Long: `Bosun runs a fleet of Kubernetes clusters the way teams who ran large fleets
 on AWS learned to: clusters as code, linted against those lessons,
 autoscaled on spot with instant on-demand fallback, cheap outside working
-hours, and visible from one console. Not yet: the AWS provider and the
-lifecycle manager that keeps clusters current (see the README).
+hours, and visible from one console; "bosun controller" keeps every
+cluster at its rendered state and rolls node pools. Not yet: the AWS
+provider and release channels (see the README).
 
 The local provider runs all of it on one machine: real control planes
 (etcd, kube-apiserver, kube-scheduler, kube-controller-manager) with nodes
