@@ -89,6 +89,10 @@ type Options struct {
 	Clock clock.Clock
 	// Connector reaches the clusters (required).
 	Connector Connector
+	// AfterApply, if set, is called with the cluster ID once its
+	// manifests were applied, before the wait until they are healthy
+	// (`bosun up` starts the cluster's agent there).
+	AfterApply func(cluster string)
 	// Registry receives the metrics (nil: not registered).
 	Registry prometheus.Registerer
 	// Log receives warnings (default: discard); Out one line per cluster
@@ -203,14 +207,19 @@ func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing the fleet's templates, %w", err)
 	}
-	rendered := make([]*render.Result, len(clusters))
-	renderErrs := make([]error, len(clusters))
+	// Every cluster is rendered and linted, not only the selected ones:
+	// fleet-wide rules (L49) compare clusters with each other.
+	all := map[string]*render.Result{}
+	renderErrs := map[string]error{}
 	var ok []*render.Result
-	for i, cl := range clusters {
-		rendered[i], renderErrs[i] = r.Cluster(ctx, cl.ID)
-		if renderErrs[i] == nil {
-			ok = append(ok, rendered[i])
+	for _, cl := range f.Clusters {
+		res, err := r.Cluster(ctx, cl.ID)
+		if err != nil {
+			renderErrs[cl.ID] = err
+			continue
 		}
+		all[cl.ID] = res
+		ok = append(ok, res)
 	}
 	lintErrs := lintErrors(f, ok)
 
@@ -228,7 +237,7 @@ func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 		go func(i int, cl *fleet.Cluster) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = c.cluster(ctx, cl, rendered[i], renderErrs[i], lintErrs[cl.ID])
+			results[i] = c.cluster(ctx, cl, all[cl.ID], renderErrs[cl.ID], lintErrs[cl.ID])
 		}(i, cl)
 	}
 	wg.Wait()
@@ -406,6 +415,9 @@ func (c *Controller) work(ctx context.Context, conn *Conn, cl *fleet.Cluster, re
 		p.change("Applied", fmt.Sprintf("manifests of version %s: %d created, %d configured, %d unchanged, %d pruned, %d deleted",
 			res.Version, r.Created, r.Configured, r.Unchanged, len(r.Pruned), len(r.Deleted)))
 		if !c.opts.DryRun {
+			if c.opts.AfterApply != nil {
+				c.opts.AfterApply(cl.ID)
+			}
 			if err := waitHealthy(ctx, c.opts.Clock, conn.Kube, workloads(res), c.opts.HealthTimeout, c.opts.PollEvery); err != nil {
 				return err
 			}

@@ -95,7 +95,7 @@ func (a *fakeApplier) Apply(_ context.Context, res *render.Result, opts apply.Op
 // and a fake applier; clusters in broken fail to connect.
 type fakeConnector struct {
 	kube    map[string]*fake.Clientset
-	applier map[string]*fakeApplier
+	applier map[string]Applier
 	infra   provider.Infra
 	cloud   provider.Provider
 	broken  map[string]bool
@@ -116,7 +116,7 @@ func (runningCPs) ControlPlane(context.Context, string) (provider.ControlPlaneIn
 
 func newFakeConnector(ids ...string) *fakeConnector {
 	reg := localcloud.NewClientRegistry()
-	f := &fakeConnector{kube: map[string]*fake.Clientset{}, applier: map[string]*fakeApplier{}, broken: map[string]bool{}}
+	f := &fakeConnector{kube: map[string]*fake.Clientset{}, applier: map[string]Applier{}, broken: map[string]bool{}}
 	for _, id := range ids {
 		f.kube[id] = fake.NewClientset()
 		f.applier[id] = &fakeApplier{}
@@ -179,8 +179,8 @@ func TestPassOneBrokenClusterDoesNotBlockOthers(t *testing.T) {
 	if live.Status.AppliedVersion != good.Status.DesiredVersion || live.Status.Phase != PhaseReconciled {
 		t.Errorf("recorded status %+v", live.Status)
 	}
-	if len(conn.applier["good"].versions) != 1 {
-		t.Errorf("applies %v, want one", conn.applier["good"].versions)
+	if len(conn.applier["good"].(*fakeApplier).versions) != 1 {
+		t.Errorf("applies %v, want one", conn.applier["good"].(*fakeApplier).versions)
 	}
 
 	// Nothing changed: zero writes, no apply; the broken cluster waits.
@@ -192,8 +192,8 @@ func TestPassOneBrokenClusterDoesNotBlockOthers(t *testing.T) {
 	if w := writes(conn.kube["good"]); len(w) != 0 {
 		t.Errorf("a pass with nothing to change wrote %v", w)
 	}
-	if len(conn.applier["good"].versions) != 1 {
-		t.Errorf("applied again: %v", conn.applier["good"].versions)
+	if len(conn.applier["good"].(*fakeApplier).versions) != 1 {
+		t.Errorf("applied again: %v", conn.applier["good"].(*fakeApplier).versions)
 	}
 	for _, r := range res {
 		if r.Status.Cluster == "broken" && !r.Skipped {
@@ -232,7 +232,7 @@ func TestBlockStopsChanges(t *testing.T) {
 	if st := res[0].Status; st.Phase != PhaseBlocked || !strings.Contains(st.BlockedReason, "incident 42") || st.AppliedVersion == st.DesiredVersion {
 		t.Errorf("status %+v", st)
 	}
-	if n := len(conn.applier["c1"].versions); n != 1 {
+	if n := len(conn.applier["c1"].(*fakeApplier).versions); n != 1 {
 		t.Errorf("%d applies while blocked", n)
 	}
 	// The live block (bosun block) too, once the file's is gone.
@@ -322,7 +322,7 @@ func TestLintErrorsStopTheCluster(t *testing.T) {
 	if st := res[0].Status; st.Phase != PhaseLintFailed || !strings.Contains(st.BlockedReason, "L13-priority-classes") {
 		t.Errorf("status %+v", st)
 	}
-	if len(conn.applier["c1"].versions) != 0 {
+	if len(conn.applier["c1"].(*fakeApplier).versions) != 0 {
 		t.Error("applied despite lint errors")
 	}
 	if gs, _ := conn.cloud.NodeGroups(context.Background()); len(gs) != 0 {

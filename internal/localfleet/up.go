@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -179,16 +180,34 @@ func Up(ctx context.Context, opts Options) error {
 		if err := waitNodes(ctx, opts.Out, cl, cp, cs); err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.Out, "  [%s] agent controllers: %s\n", cl.ID, strings.Join(agents[cl.ID].Controllers, ", "))
 		if opts.ClusterAutoscaler {
 			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cs, cloud); err != nil {
 				return err
 			}
 		}
-		go runAgent(ctx, opts.Logger, cl, cp, cloud, agents[cl.ID])
 	}
-	if err := startController(ctx, opts, clusters, running, registry, cloud); err != nil {
+	// Each cluster's agent starts once its manifests are applied (the
+	// fleet's objects first, e.g. the PriorityClass the overprovisioner
+	// would otherwise create with other settings), and before the wait
+	// for them to be healthy, which needs the provisioner's nodes.
+	var agentMu sync.Mutex
+	agentStarted := map[string]bool{}
+	startAgent := func(id string) {
+		agentMu.Lock()
+		defer agentMu.Unlock()
+		if agentStarted[id] {
+			return
+		}
+		agentStarted[id] = true
+		cl := f.Cluster(id)
+		fmt.Fprintf(opts.Out, "  [%s] agent controllers: %s\n", id, strings.Join(agents[id].Controllers, ", "))
+		go runAgent(ctx, opts.Logger, cl, running[id], cloud, agents[id])
+	}
+	if err := startController(ctx, opts, clusters, running, registry, cloud, startAgent); err != nil {
 		return err
+	}
+	for _, cl := range clusters {
+		startAgent(cl.ID) // clusters whose manifests were not applied
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err
@@ -214,7 +233,7 @@ func Up(ctx context.Context, opts Options) error {
 // directory again each time. The local cloud is the clusters'
 // infrastructure (localcloud.Infra) and node groups.
 func startController(ctx context.Context, opts Options, clusters []*fleet.Cluster, running map[string]*controlplane.ControlPlane,
-	registry *localcloud.ClientRegistry, cloud *localcloud.Cloud) error {
+	registry *localcloud.ClientRegistry, cloud *localcloud.Cloud, afterApply func(cluster string)) error {
 	ids := make([]string, 0, len(clusters))
 	for _, cl := range clusters {
 		ids = append(ids, cl.ID)
@@ -226,7 +245,7 @@ func startController(ctx context.Context, opts Options, clusters []*fleet.Cluste
 	infra := localcloud.NewInfra(cloud, registry)
 	c, err := lifecycle.New(lifecycle.Options{
 		LoadFleet: load, Clusters: ids, Interval: controllerInterval, HealthTimeout: 2 * time.Minute,
-		Log: opts.Logger, Out: prefixed{w: opts.Out, prefix: "  controller: "},
+		Log: opts.Logger, Out: prefixed{w: opts.Out, prefix: "  controller: "}, AfterApply: afterApply,
 		Connector: lifecycle.RESTConnector{
 			Config: func(cl *fleet.Cluster) (*rest.Config, error) {
 				cp, ok := running[cl.ID]
