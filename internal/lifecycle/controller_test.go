@@ -51,9 +51,8 @@ data:
 
 // testFleet is a MapFS fleet whose files tests may change between passes.
 type testFleet struct {
-	mu  sync.Mutex
-	fs  fstest.MapFS
-	bad error
+	mu sync.Mutex
+	fs fstest.MapFS
 }
 
 func newTestFleet(ids ...string) *testFleet {
