@@ -412,9 +412,18 @@ func (c *Controller) work(ctx context.Context, conn *Conn, cl *fleet.Cluster, re
 		if err := r.Err(); err != nil {
 			return fmt.Errorf("applying manifests, %w", err)
 		}
-		p.change("Applied", fmt.Sprintf("manifests of version %s: %d created, %d configured, %d unchanged, %d pruned, %d deleted",
-			res.Version, r.Created, r.Configured, r.Unchanged, len(r.Pruned), len(r.Deleted)))
-		if !c.opts.DryRun {
+		changed := r.Created+r.Configured+len(r.Pruned)+len(r.Deleted) > 0
+		if changed {
+			p.change("Applied", fmt.Sprintf("manifests of version %s: %d created, %d configured, %d unchanged, %d pruned, %d deleted",
+				res.Version, r.Created, r.Configured, r.Unchanged, len(r.Pruned), len(r.Deleted)))
+		}
+		// Wait until what changed is healthy. When the apply changed no
+		// object (only the spec changed, or a pass was cut short after
+		// applying) there is nothing to wait for, and a roll in progress
+		// is not held up by pods it is moving.
+		if !c.opts.DryRun && !changed {
+			status.ManifestsVersion = res.Version
+		} else if !c.opts.DryRun {
 			if c.opts.AfterApply != nil {
 				c.opts.AfterApply(cl.ID)
 			}

@@ -22,6 +22,8 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/cli"
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/lifecycle"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -436,5 +438,63 @@ func TestIntegrationBlockThenForceAfterDeadline(t *testing.T) {
 	}
 	if forced == 0 {
 		t.Error("no RollForce event: the drain ended without the deadline")
+	}
+}
+
+// `bosun clusters` lists the registry with the live status, an
+// unreachable cluster as such; `bosun block` / `bosun unblock` set and
+// clear the live block the controller honours.
+func TestIntegrationClustersAndBlockCommands(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, "test", "m5.xlarge", "", 1, 0) // context bosun-test of the test kubeconfig
+	w.write("clusters/elsewhere.yaml", clusterYAML("elsewhere", "m5.xlarge", ""))
+	w.write("vars/elsewhere.yaml", "replicas: 1\nminAvailable: 0\n")
+	c := w.controller(map[string]*rest.Config{"elsewhere": {Host: "https://127.0.0.1:1", Timeout: time.Second}})
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bosun := func(args ...string) (string, error) {
+		var out, errOut strings.Builder
+		err := cli.Run(ctx, iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)
+		return out.String() + errOut.String(), err
+	}
+	common := []string{"--fleet", w.dir, "--kubeconfig", w.env.Kubeconfig}
+	if out, err := bosun(append([]string{"block", "test", "--reason", "incident 4711"}, common...)...); err != nil {
+		t.Fatalf("block: %v\n%s", err, out)
+	}
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bosun(append([]string{"clusters", "-o", "wide", "--timeout", "2s"}, common...)...)
+	if err != nil {
+		t.Fatalf("clusters: %v\n%s", err, out)
+	}
+	lines := strings.Split(out, "\n")
+	var test, elsewhere string
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "test "):
+			test = l
+		case strings.HasPrefix(l, "elsewhere "):
+			elsewhere = l
+		}
+	}
+	if !strings.Contains(test, "Blocked") || !strings.Contains(test, "incident 4711") {
+		t.Errorf("test cluster: %q\n%s", test, out)
+	}
+	if !strings.Contains(elsewhere, "Unreachable") {
+		t.Errorf("unreachable cluster: %q\n%s", elsewhere, out)
+	}
+	if out, err := bosun(append([]string{"unblock", "test"}, common...)...); err != nil {
+		t.Fatalf("unblock: %v\n%s", err, out)
+	}
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.status(ctx); st.Phase != lifecycle.PhaseReconciled || st.BlockedReason != "" {
+		t.Errorf("after unblock: %+v", st)
+	}
+	if _, err := bosun(append([]string{"block", "test"}, common...)...); err == nil || !strings.Contains(err.Error(), "--reason") {
+		t.Errorf("block without a reason: %v", err)
 	}
 }
