@@ -17,8 +17,11 @@ import (
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
 	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
+	blockcmd "github.com/bosun-platform/bosun/internal/cli/block"
 	cataloguecmd "github.com/bosun-platform/bosun/internal/cli/catalogue"
+	clusterscmd "github.com/bosun-platform/bosun/internal/cli/clusters"
 	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
+	controllercmd "github.com/bosun-platform/bosun/internal/cli/controller"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
@@ -69,6 +72,7 @@ var stopGraces = map[string]time.Duration{
 	"bosun bench scaleup": 30 * time.Second,
 	"bosun console":       10 * time.Second,
 	"bosun agent":         10 * time.Second,
+	"bosun controller":    10 * time.Second,
 }
 
 // stopGrace returns how long cmd has to stop after a signal.
@@ -217,8 +221,9 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 		Long: `Bosun runs a fleet of Kubernetes clusters the way teams who ran large fleets
 on AWS learned to: clusters as code, linted against those lessons,
 autoscaled on spot with instant on-demand fallback, cheap outside working
-hours, and visible from one console. Not yet: the AWS provider and the
-lifecycle manager that keeps clusters current (see the README).
+hours, and visible from one console; "bosun controller" keeps every
+cluster at its rendered state and rolls node pools. Not yet: the AWS
+provider and release channels (see the README).
 
 The local provider runs all of it on one machine: real control planes
 (etcd, kube-apiserver, kube-scheduler, kube-controller-manager) with nodes
@@ -244,6 +249,10 @@ simulated by kwok. Start it with "bosun up".`,
 		status.NewCommand(streams),
 		benchcmd.NewCommand(streams),
 		cataloguecmd.NewCommand(streams),
+		controllercmd.NewCommand(streams),
+		clusterscmd.NewCommand(streams),
+		blockcmd.NewCommand(streams),
+		blockcmd.NewUnblockCommand(streams),
 	)
 	return root
 }

@@ -65,7 +65,7 @@ func TestReadmeNotYetMatchesTheTree(t *testing.T) {
 		claims []string
 	}{
 		{"AWS provider", exists("internal/provider/aws"), []string{"--provider aws`"}},
-		{"Lifecycle manager", hasCommand("controller"), []string{"keeps every cluster reconciled", "lifecycle manager that keeps"}},
+		{"Release channels and the rest of the lifecycle manager", hasCommand("promote"), []string{"bosun promote beta"}},
 		{"Safety net", exists("internal/agent/certwatch") || hasCommand("backup"), []string{"certificate and backup safety nets"}},
 		{"Observability pack", exists("deploy/helm") || exists("deploy/chart"), []string{"Helm chart installs"}},
 	} {

@@ -327,6 +327,9 @@ func (l *loader) validateCluster(c *Cluster, doc *yaml.Node) {
 	if !versionPattern.MatchString(c.KubernetesVersion) {
 		l.ps.add(f, keyLine(doc, "kubernetesVersion"), "kubernetesVersion %q: expected major.minor, e.g. \"1.33\"", c.KubernetesVersion)
 	}
+	if valueNode(doc, "updateBlock") != nil && strings.TrimSpace(c.UpdateBlock) == "" {
+		l.ps.add(f, keyLine(doc, "updateBlock"), "updateBlock: expected a reason why the cluster must not be updated, e.g. \"incident 123\"; remove the key to unblock")
+	}
 	for key := range c.ConfigItems {
 		if key == "" {
 			l.ps.add(f, keyLine(doc, "configItems"), "configItems: empty key")

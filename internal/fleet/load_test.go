@@ -119,6 +119,11 @@ func TestLoadProblems(t *testing.T) {
 			want:  []string{`clusters/c1.yaml:19: lint.suppress L46-test-twin: reason is required, say why the rule does not apply`},
 		},
 		{
+			name:  "update block without a reason",
+			files: map[string]string{"clusters/c1.yaml": goodCluster + "updateBlock: \"  \"\n"},
+			want:  []string{`clusters/c1.yaml:17: updateBlock: expected a reason why the cluster must not be updated, e.g. "incident 123"; remove the key to unblock`},
+		},
+		{
 			name: "template syntax error with its line",
 			files: map[string]string{"clusters/c1.yaml": goodCluster,
 				"manifests/app/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Cluster.ID }\n"},
@@ -183,5 +188,15 @@ func TestDeepMerge(t *testing.T) {
 	}
 	if base["m"].(map[string]any)["y"] != 2 {
 		t.Error("DeepMerge modified its input")
+	}
+}
+
+func TestLoadUpdateBlock(t *testing.T) {
+	f, err := loadMap(t, map[string]string{"clusters/c1.yaml": goodCluster + "updateBlock: etcd restore in progress\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Cluster("c1").UpdateBlock; got != "etcd restore in progress" {
+		t.Errorf("UpdateBlock = %q", got)
 	}
 }

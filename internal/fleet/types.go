@@ -82,6 +82,10 @@ type Cluster struct {
 	NodePools []NodePool `yaml:"nodePools"`
 	// Lint holds cluster-wide lint suppressions.
 	Lint ClusterLint `yaml:"lint"`
+	// UpdateBlock, when set, is why the lifecycle manager must not change
+	// this cluster (no infrastructure change, no apply, no node roll): it
+	// still reports the cluster's status with this reason.
+	UpdateBlock string `yaml:"updateBlock" json:"updateBlock,omitempty"`
 
 	// File is the path of the cluster file relative to the fleet directory.
 	File string `yaml:"-"`

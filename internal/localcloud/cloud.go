@@ -86,12 +86,18 @@ func New(cfg Config, clk clock.PassiveClock, nodes NodeRegistry) *Cloud {
 func GroupID(cluster, pool string) string { return cluster + "/" + pool }
 
 // AddCluster creates a node group for each of the cluster's node pools, at
-// its minimum size. Every instance type must be in the catalogue. Adding a
-// cluster again replaces its groups' settings but keeps their instances.
+// its minimum size, from provider.SpecFor (so every node carries the pool's
+// template hash label, L44). Every instance type must be in the catalogue.
+// Adding a cluster again replaces its groups' settings but keeps their
+// instances.
 func (c *Cloud) AddCluster(cl *fleet.Cluster) error {
-	groups := make([]*group, 0, len(cl.NodePools))
-	for _, p := range cl.NodePools {
-		g, err := groupFromPool(cl, p)
+	spec, err := provider.SpecFor(cl)
+	if err != nil {
+		return err
+	}
+	groups := make([]*group, 0, len(spec.Groups))
+	for _, gs := range spec.Groups {
+		g, err := groupFromSpec(gs, cl.Region)
 		if err != nil {
 			return err
 		}
@@ -108,36 +114,24 @@ func (c *Cloud) AddCluster(cl *fleet.Cluster) error {
 	return nil
 }
 
-func groupFromPool(cl *fleet.Cluster, p fleet.NodePool) (*group, error) {
-	where := fmt.Sprintf("cluster %s, node pool %s", cl.ID, p.Name)
-	lc, err := provider.ParseLifecycle(p.Lifecycle)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	if len(p.InstanceTypes) == 0 || len(p.Zones) == 0 {
-		return nil, fmt.Errorf("%s: needs at least one instance type and one zone", where)
-	}
-	for _, t := range p.InstanceTypes {
+// groupFromSpec builds a node group from its spec (provider.SpecFor checked
+// lifecycle, sizes, types and zones); the local cloud also needs every
+// instance type in its catalogue.
+func groupFromSpec(gs provider.GroupSpec, region string) (*group, error) {
+	for _, t := range gs.InstanceTypes {
 		if _, ok := ec2catalog.Lookup(t); !ok {
-			return nil, fmt.Errorf("%s: instance type %q is not in the catalogue", where, t)
+			return nil, fmt.Errorf("cluster %s, node pool %s: instance type %q is not in the catalogue", gs.Cluster, gs.Pool, t)
 		}
 	}
-	if p.MinSize < 0 || p.MaxSize < p.MinSize {
-		return nil, fmt.Errorf("%s: min %d / max %d: expected 0 <= min <= max", where, p.MinSize, p.MaxSize)
+	ng := gs.NodeGroup
+	ng.InstanceTypes = append([]string(nil), gs.InstanceTypes...)
+	ng.Zones = append([]string(nil), gs.Zones...)
+	ng.Labels = make(map[string]string, len(gs.Labels))
+	for k, v := range gs.Labels {
+		ng.Labels[k] = v
 	}
-	var taints []corev1.Taint
-	for _, t := range p.Taints {
-		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
-	}
-	return &group{
-		NodeGroup: provider.NodeGroup{
-			ID: GroupID(cl.ID, p.Name), Cluster: cl.ID, Pool: p.Name,
-			Lifecycle: lc, InstanceTypes: append([]string(nil), p.InstanceTypes...),
-			Zones: append([]string(nil), p.Zones...), MinSize: p.MinSize, MaxSize: p.MaxSize,
-			TargetSize: p.MinSize, Priority: p.Priority, Labels: p.NodeLabels(), Taints: taints,
-		},
-		region: cl.Region,
-	}, nil
+	ng.Taints = append([]corev1.Taint(nil), gs.Taints...)
+	return &group{NodeGroup: ng, region: region}, nil
 }
 
 func clamp(v, lo, hi int) int {

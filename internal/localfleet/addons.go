@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/agent"
-	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/atomicfile"
 	"github.com/bosun-platform/bosun/internal/casgrpc"
 	"github.com/bosun-platform/bosun/internal/controlplane"
@@ -108,28 +107,6 @@ func renderClusters(ctx context.Context, f *fleet.Fleet, clusters []*fleet.Clust
 		out[cl.ID] = res
 	}
 	return out, nil
-}
-
-// applyManifests applies a cluster's rendered manifests with server-side
-// apply (L01: the cluster is what the fleet says). Objects that fail are
-// reported and the rest still applied; only a failure to apply at all is an
-// error.
-func applyManifests(ctx context.Context, out io.Writer, res *render.Result, cp *controlplane.ControlPlane) error {
-	cl := res.Cluster
-	a, err := apply.New(cp.RESTConfig(), io.Discard)
-	if err != nil {
-		return fmt.Errorf("applying to %s, %w", cl.ID, err)
-	}
-	result, err := a.Apply(ctx, res, apply.Options{})
-	if err != nil {
-		return fmt.Errorf("applying to %s, %w", cl.ID, err)
-	}
-	fmt.Fprintf(out, "  [%s] applied fleet version %s: %d created, %d configured, %d unchanged, %d failed\n",
-		cl.ID, res.Version, result.Created, result.Configured, result.Unchanged, len(result.Failed))
-	for _, f := range result.Failed {
-		fmt.Fprintf(out, "  [%s]   failed: %s: %v\n", cl.ID, f.Object, f.Err)
-	}
-	return nil
 }
 
 // serveClusterAutoscaler serves the cluster-autoscaler externalgrpc API

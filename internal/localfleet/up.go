@@ -15,10 +15,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/clock"
@@ -29,7 +31,9 @@ import (
 	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/lifecycle"
 	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/local"
 	"github.com/bosun-platform/bosun/internal/version"
 )
@@ -68,6 +72,11 @@ type Options struct {
 	// an agent.
 	ParseAgent AgentParser
 }
+
+// controllerInterval is the time between passes of the lifecycle manager
+// that `bosun up` runs over its fleet: an edit of the fleet directory is
+// reconciled within it.
+const controllerInterval = 30 * time.Second
 
 // agentInterval is the time between passes of the agent controllers.
 const agentInterval = 30 * time.Second
@@ -157,7 +166,9 @@ func Up(ctx context.Context, opts Options) error {
 		}
 		clients[cl.ID] = cs
 		registry.Add(cl.ID, cs)
-		if err := cloud.AddCluster(cl); err != nil {
+		// The rendered cluster has the merged config items, as the
+		// controller's spec does: the same node template hashes.
+		if err := cloud.AddCluster(rendered[cl.ID].Cluster); err != nil {
 			return err
 		}
 	}
@@ -169,16 +180,34 @@ func Up(ctx context.Context, opts Options) error {
 		if err := waitNodes(ctx, opts.Out, cl, cp, cs); err != nil {
 			return err
 		}
-		if err := applyManifests(ctx, opts.Out, rendered[cl.ID], cp); err != nil {
-			return err
-		}
-		fmt.Fprintf(opts.Out, "  [%s] agent controllers: %s\n", cl.ID, strings.Join(agents[cl.ID].Controllers, ", "))
 		if opts.ClusterAutoscaler {
 			if err := serveClusterAutoscaler(ctx, opts.Out, opts.Logger, cl, cp, cs, cloud); err != nil {
 				return err
 			}
 		}
-		go runAgent(ctx, opts.Logger, cl, cp, cloud, agents[cl.ID])
+	}
+	// Each cluster's agent starts once its manifests are applied (the
+	// fleet's objects first, e.g. the PriorityClass the overprovisioner
+	// would otherwise create with other settings), and before the wait
+	// for them to be healthy, which needs the provisioner's nodes.
+	var agentMu sync.Mutex
+	agentStarted := map[string]bool{}
+	startAgent := func(id string) {
+		agentMu.Lock()
+		defer agentMu.Unlock()
+		if agentStarted[id] {
+			return
+		}
+		agentStarted[id] = true
+		cl := f.Cluster(id)
+		fmt.Fprintf(opts.Out, "  [%s] agent controllers: %s\n", id, strings.Join(agents[id].Controllers, ", "))
+		go runAgent(ctx, opts.Logger, cl, running[id], cloud, agents[id])
+	}
+	if err := startController(ctx, opts, clusters, running, registry, cloud, startAgent); err != nil {
+		return err
+	}
+	for _, cl := range clusters {
+		startAgent(cl.ID) // clusters whose manifests were not applied
 	}
 	if err := writeFleetKubeconfig(KubeconfigPath(opts.StateDir), clusters, running); err != nil {
 		return err
@@ -195,6 +224,76 @@ func Up(ctx context.Context, opts Options) error {
 	}
 	<-ctx.Done()
 	return saveCloud(opts.StateDir, cloud)
+}
+
+// startController runs the lifecycle manager (`bosun controller`) over the
+// started clusters, in place of a one-shot apply: the first pass (infra,
+// manifests applied and healthy, rolls) before the fleet is declared ready,
+// then a pass every controllerInterval until ctx ends, reading the fleet
+// directory again each time. The local cloud is the clusters'
+// infrastructure (localcloud.Infra) and node groups.
+func startController(ctx context.Context, opts Options, clusters []*fleet.Cluster, running map[string]*controlplane.ControlPlane,
+	registry *localcloud.ClientRegistry, cloud *localcloud.Cloud, afterApply func(cluster string)) error {
+	ids := make([]string, 0, len(clusters))
+	for _, cl := range clusters {
+		ids = append(ids, cl.ID)
+	}
+	load := func() (*fleet.Fleet, error) { return fleet.Load(opts.FleetDir) }
+	if opts.FleetDir == "" {
+		load = func() (*fleet.Fleet, error) { return fleet.LoadFS(examplefleet.FS, "(embedded example fleet)") }
+	}
+	infra := localcloud.NewInfra(cloud, registry)
+	c, err := lifecycle.New(lifecycle.Options{
+		LoadFleet: load, Clusters: ids, Interval: controllerInterval, HealthTimeout: 2 * time.Minute,
+		Log: opts.Logger, Out: prefixed{w: opts.Out, prefix: "  controller: "}, AfterApply: afterApply,
+		Connector: lifecycle.RESTConnector{
+			Config: func(cl *fleet.Cluster) (*rest.Config, error) {
+				cp, ok := running[cl.ID]
+				if !ok {
+					return nil, fmt.Errorf("cluster %s is not running in this bosun up", cl.ID)
+				}
+				return cp.RESTConfig(), nil
+			},
+			Infra: func(*fleet.Cluster) provider.Infra { return infra },
+			Cloud: func(*fleet.Cluster) provider.Provider { return cloud },
+		},
+	})
+	if err != nil {
+		return err
+	}
+	results, err := c.Pass(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		note := r.Status.BlockedReason
+		if r.Err != nil {
+			note = r.Err.Error()
+		}
+		fmt.Fprintf(opts.Out, "  [%s] lifecycle: %s, version %s %s\n", r.Status.Cluster, r.Status.Phase, r.Status.DesiredVersion, note)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(controllerInterval):
+		}
+		_ = c.Run(ctx)
+	}()
+	return nil
+}
+
+// prefixed writes each Write (one line from the controller) with a prefix.
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix+string(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // Validate checks the options that need no fleet and no binaries, and
@@ -471,9 +570,13 @@ Use it:
   kubectl get nodes -L node.kubernetes.io/instance-type,karpenter.sh/capacity-type
   kubectl --context bosun-%s get nodes
   bosun status                          # the fleet and its node groups
+  bosun clusters --fleet DIR            # lifecycle status: phase, rendered vs applied version, block
   bosun sim capacity --lifecycle spot --limit 0   # make all spot capacity run out
+
+The lifecycle manager reconciles every cluster every %s: edit the fleet
+directory (--fleet) and the change is applied, node pools rolled.
 
 Logs:  %s/<cluster>/logs
 Stop:  Ctrl-C here, or "bosun down" from another shell.
-`, KubeconfigPath(opts.StateDir), clusters[len(clusters)-1].ID, filepath.Join(opts.StateDir, clustersDir))
+`, KubeconfigPath(opts.StateDir), clusters[len(clusters)-1].ID, controllerInterval, filepath.Join(opts.StateDir, clustersDir))
 }

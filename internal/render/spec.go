@@ -13,8 +13,8 @@ import (
 // pools and their sizes, Kubernetes version, channel, region, account,
 // merged config items), so that changing a pool's maxSize or the
 // kubernetesVersion changes the version even when no manifest uses it.
-// Where things are declared (lines, file) and lint suppressions, which
-// change nothing in the cluster, are left out.
+// Where things are declared (lines, file), lint suppressions and an update
+// block, which change nothing in the cluster, are left out.
 func hashSpec(w io.Writer, c *fleet.Cluster) {
 	if c == nil {
 		return
@@ -22,6 +22,9 @@ func hashSpec(w io.Writer, c *fleet.Cluster) {
 	spec := *c
 	spec.File, spec.Line, spec.ConfigItemLines = "", 0, nil
 	spec.Lint = fleet.ClusterLint{}
+	// An update block stops the lifecycle manager; it is not part of what
+	// the cluster should be.
+	spec.UpdateBlock = ""
 	spec.NodePools = make([]fleet.NodePool, len(c.NodePools))
 	for i, p := range c.NodePools {
 		p.Line = 0

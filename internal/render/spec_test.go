@@ -79,6 +79,7 @@ func TestVersionCoversClusterSpec(t *testing.T) {
 	same := []struct{ name, from, to string }{
 		{"a comment line moving every pool", "nodePools:\n", "# the pools\nnodePools:\n"},
 		{"a lint suppression", "suppress: []", "suppress: [{rule: L05, reason: one big group}]"},
+		{"an update block", "suppress: []\n", "suppress: []\nupdateBlock: incident 42\n"},
 	}
 	for _, c := range same {
 		if got := specVersion(t, strings.Replace(specCluster, c.from, c.to, 1)); got != base {

@@ -1,0 +1,176 @@
+// Package controller implements `bosun controller`, the lifecycle manager.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/lifecycle"
+	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/local"
+)
+
+type flagpole struct {
+	fleetDir    string
+	interval    time.Duration
+	concurrency int
+	clusters    []string
+	once        bool
+	dryRun      bool
+	kubeconfig  string
+	localCloud  string
+	listen      string
+	timeout     time.Duration
+}
+
+// NewCommand returns `bosun controller`.
+func NewCommand(streams iostreams.IOStreams) *cobra.Command {
+	flags := &flagpole{}
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Keep every cluster of the fleet at its rendered state (the lifecycle manager)",
+		Long: `Run the lifecycle manager over a fleet: every interval, for each cluster,
+lint errors for the cluster stop it (the status names the rules); an
+updateBlock in the cluster file or a "bosun block" stops it (reported); the
+infrastructure is brought to the cluster's spec; the rendered manifests are
+applied (server-side apply, prune, deletions) and waited for until healthy;
+node pools whose template changed are rolled (surge first, drain through
+the Eviction API respecting PDBs, force only after node_drain_deadline).
+The status goes to the ConfigMap bosun-system/bosun-status of each cluster,
+with Events; "bosun clusters" lists it.
+
+One failing cluster never blocks the others: each backs off on its own
+(doubling up to 10m). Every piece of state lives in the clusters and their
+cloud, so the controller may be killed at any time and started again.
+
+Clusters are reached through the kubeconfig context "bosun-<id>" or "<id>".
+For local clusters the node groups are those of the local cloud of
+"bosun up" (--local-cloud); "bosun up" already runs this controller over
+its own fleet. See docs/lifecycle.md.`,
+		Example: `  bosun controller --fleet examples/fleet --kubeconfig ~/.bosun/kubeconfig --clusters local-staging --once --dry-run
+  bosun controller --fleet fleet/ --interval 1m --concurrency 8 --listen 127.0.0.1:9464`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return run(cmd.Context(), streams, flags)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&flags.fleetDir, "fleet", ".", "fleet directory (read again on every pass)")
+	f.DurationVar(&flags.interval, "interval", time.Minute, "time between passes")
+	f.IntVar(&flags.concurrency, "concurrency", 4, "clusters worked on at once")
+	f.StringSliceVar(&flags.clusters, "clusters", nil, "only these cluster IDs (default: every cluster of the fleet)")
+	f.BoolVar(&flags.once, "once", false, "make one pass, print every cluster's outcome and exit (1 if any failed)")
+	f.BoolVar(&flags.dryRun, "dry-run", false, "report what would change; change nothing and write no status")
+	f.StringVar(&flags.kubeconfig, "kubeconfig", "", "kubeconfig with a context per cluster (default $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&flags.localCloud, "local-cloud", "", "`dir`: state directory of a running bosun up, for the node groups of local clusters (default: none)")
+	f.StringVar(&flags.listen, "listen", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (default: off)")
+	f.DurationVar(&flags.timeout, "health-timeout", 5*time.Minute, "how long applied workloads may take to roll out")
+	return cmd
+}
+
+func (f *flagpole) validate() error {
+	var errs []error
+	if f.interval <= 0 {
+		errs = append(errs, fmt.Errorf("--interval %s: expected a positive duration", f.interval))
+	}
+	if f.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: expected 1 or more", f.concurrency))
+	}
+	if f.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--health-timeout %s: expected a positive duration", f.timeout))
+	}
+	if f.listen != "" {
+		if _, _, err := net.SplitHostPort(f.listen); err != nil {
+			errs = append(errs, fmt.Errorf("--listen %q: expected host:port", f.listen))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) error {
+	if err := flags.validate(); err != nil {
+		return err
+	}
+	var cloud provider.Provider
+	if flags.localCloud != "" {
+		e, err := local.ReadEndpoint(flags.localCloud)
+		if err != nil {
+			return fmt.Errorf("--local-cloud: %w", err)
+		}
+		cloud = local.New(e)
+	}
+	reg := prometheus.NewRegistry()
+	if flags.listen != "" {
+		l, err := net.Listen("tcp", flags.listen)
+		if err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		defer srv.Close()
+		fmt.Fprintf(streams.ErrOut, "metrics on http://%s/metrics\n", l.Addr())
+	}
+	c, err := lifecycle.New(lifecycle.Options{
+		FleetDir: flags.fleetDir, Interval: flags.interval, Concurrency: flags.concurrency,
+		Clusters: flags.clusters, DryRun: flags.dryRun, HealthTimeout: flags.timeout,
+		Registry: reg, Out: streams.Out,
+		Log: slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Connector: lifecycle.RESTConnector{
+			Config: lifecycle.KubeconfigContexts(flags.kubeconfig),
+			Cloud: func(cl *fleet.Cluster) provider.Provider {
+				if cl.Provider == "local" && cloud != nil {
+					return cloud
+				}
+				return nil
+			},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if !flags.once {
+		return c.Run(ctx)
+	}
+	results, err := c.Pass(ctx)
+	if err != nil {
+		return err
+	}
+	return summary(streams.Out, results)
+}
+
+// summary prints one line per cluster and fails when any cluster failed.
+func summary(w io.Writer, results []lifecycle.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tPHASE\tDESIRED\tAPPLIED\tNOTE")
+	failed := 0
+	for _, r := range results {
+		note := r.Status.BlockedReason
+		if r.Err != nil {
+			failed++
+			note = r.Err.Error()
+		} else if r.Status.Roll != nil {
+			note = "roll: " + r.Status.Roll.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Status.Cluster, r.Status.Phase, r.Status.DesiredVersion, r.Status.AppliedVersion, note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d clusters failed", failed, len(results))
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/fleet"
+	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/render"
+)
+
+func clusterFile(id, extra string) string {
+	return `id: ` + id + `
+environment: test
+provider: local
+region: local
+kubernetesVersion: "` + localcloud.BuiltVersion() + `"
+` + extra + `nodePools:
+  - name: system
+    role: system
+    lifecycle: on-demand
+    instanceTypes: [m6i.xlarge]
+    zones: [local-a]
+    minSize: 1
+    maxSize: 3
+lint:
+  suppress:
+    - {rule: L13-priority-classes, reason: the test fleet runs no workloads}
+`
+}
+
+const configMapTemplate = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: default
+data:
+  cluster: {{ .Cluster.ID }}
+`
+
+// testFleet is a MapFS fleet whose files tests may change between passes.
+type testFleet struct {
+	mu sync.Mutex
+	fs fstest.MapFS
+}
+
+func newTestFleet(ids ...string) *testFleet {
+	f := &testFleet{fs: fstest.MapFS{"manifests/app/settings.yaml": {Data: []byte(configMapTemplate)}}}
+	for _, id := range ids {
+		f.set("clusters/"+id+".yaml", clusterFile(id, ""))
+	}
+	return f
+}
+
+func (f *testFleet) set(path, content string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fs[path] = &fstest.MapFile{Data: []byte(content)}
+}
+
+func (f *testFleet) load() (*fleet.Fleet, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fleet.LoadFS(f.fs, "testfleet")
+}
+
+// fakeApplier records applies and says everything was created.
+type fakeApplier struct {
+	mu       sync.Mutex
+	versions []string
+}
+
+func (a *fakeApplier) Apply(_ context.Context, res *render.Result, opts apply.Options) (*apply.Result, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !opts.DryRun {
+		a.versions = append(a.versions, res.Version)
+	}
+	return &apply.Result{Created: len(res.Objects)}, nil
+}
+
+// fakeConnector gives each cluster a fake API, the local cloud's infra
+// and a fake applier; clusters in broken fail to connect.
+type fakeConnector struct {
+	kube    map[string]*fake.Clientset
+	applier map[string]Applier
+	infra   provider.Infra
+	cloud   provider.Provider
+	broken  map[string]bool
+}
+
+func (f *fakeConnector) Connect(_ context.Context, cl *fleet.Cluster) (*Conn, error) {
+	if f.broken[cl.ID] {
+		return nil, errors.New("connection refused")
+	}
+	return &Conn{Kube: f.kube[cl.ID], Apply: f.applier[cl.ID], Infra: f.infra, Cloud: f.cloud}, nil
+}
+
+type runningCPs struct{}
+
+func (runningCPs) ControlPlane(context.Context, string) (provider.ControlPlaneInfo, error) {
+	return provider.ControlPlaneInfo{Version: localcloud.BuiltVersion(), Ready: true}, nil
+}
+
+func newFakeConnector(ids ...string) *fakeConnector {
+	reg := localcloud.NewClientRegistry()
+	f := &fakeConnector{kube: map[string]*fake.Clientset{}, applier: map[string]Applier{}, broken: map[string]bool{}}
+	for _, id := range ids {
+		f.kube[id] = fake.NewClientset()
+		f.applier[id] = &fakeApplier{}
+		reg.Add(id, f.kube[id])
+	}
+	cloud := localcloud.New(localcloud.Config{}, clocktesting.NewFakeClock(now), reg)
+	f.infra, f.cloud = localcloud.NewInfra(cloud, runningCPs{}), cloud
+	return f
+}
+
+func writes(cs *fake.Clientset) []string {
+	var out []string
+	for _, a := range cs.Actions() {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+		default:
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+func readStatus(t *testing.T, cs *fake.Clientset) Live {
+	t.Helper()
+	live, err := ReadStatus(context.Background(), cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return live
+}
+
+// One cluster that cannot be reached never stops the other; it backs off;
+// a second pass with nothing to change writes nothing.
+func TestPassOneBrokenClusterDoesNotBlockOthers(t *testing.T) {
+	ctx := context.Background()
+	fl := newTestFleet("good", "broken")
+	conn := newFakeConnector("good", "broken")
+	conn.broken["broken"] = true
+	clk := clocktesting.NewFakeClock(now)
+	c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clk, Interval: time.Minute, HealthTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]Result{}
+	for _, r := range res {
+		byID[r.Status.Cluster] = r
+	}
+	if r := byID["broken"]; r.Err == nil || !strings.Contains(r.Err.Error(), "connection refused") {
+		t.Errorf("broken: %+v", r)
+	}
+	good := byID["good"]
+	if good.Err != nil || good.Status.Phase != PhaseReconciled || good.Status.AppliedVersion == "" {
+		t.Fatalf("good: %+v", good)
+	}
+	live := readStatus(t, conn.kube["good"])
+	if live.Status.AppliedVersion != good.Status.DesiredVersion || live.Status.Phase != PhaseReconciled {
+		t.Errorf("recorded status %+v", live.Status)
+	}
+	if len(conn.applier["good"].(*fakeApplier).versions) != 1 {
+		t.Errorf("applies %v, want one", conn.applier["good"].(*fakeApplier).versions)
+	}
+
+	// Nothing changed: zero writes, no apply; the broken cluster waits.
+	conn.kube["good"].ClearActions()
+	res, err = c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := writes(conn.kube["good"]); len(w) != 0 {
+		t.Errorf("a pass with nothing to change wrote %v", w)
+	}
+	if len(conn.applier["good"].(*fakeApplier).versions) != 1 {
+		t.Errorf("applied again: %v", conn.applier["good"].(*fakeApplier).versions)
+	}
+	for _, r := range res {
+		if r.Status.Cluster == "broken" && !r.Skipped {
+			t.Errorf("the broken cluster was not backing off: %+v", r)
+		}
+	}
+	// After its backoff it is tried again.
+	clk.Step(time.Minute)
+	conn.broken["broken"] = false
+	res, _ = c.Pass(ctx)
+	for _, r := range res {
+		if r.Err != nil || r.Skipped {
+			t.Errorf("%s after backoff: %+v", r.Status.Cluster, r)
+		}
+	}
+}
+
+// An update block in the file or on the live cluster stops every change
+// and is reported; a change of the cluster is then not applied.
+func TestBlockStopsChanges(t *testing.T) {
+	ctx := context.Background()
+	fl := newTestFleet("c1")
+	conn := newFakeConnector("c1")
+	c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clocktesting.NewFakeClock(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fl.set("clusters/c1.yaml", clusterFile("c1", "updateBlock: incident 42\nconfigItems: {x: \"1\"}\n"))
+	res, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res[0].Status; st.Phase != PhaseBlocked || !strings.Contains(st.BlockedReason, "incident 42") || st.AppliedVersion == st.DesiredVersion {
+		t.Errorf("status %+v", st)
+	}
+	if n := len(conn.applier["c1"].(*fakeApplier).versions); n != 1 {
+		t.Errorf("%d applies while blocked", n)
+	}
+	// The live block (bosun block) too, once the file's is gone.
+	fl.set("clusters/c1.yaml", clusterFile("c1", "configItems: {x: \"1\"}\n"))
+	if err := SetBlock(ctx, conn.kube["c1"], "database migration"); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = c.Pass(ctx)
+	if st := res[0].Status; st.Phase != PhaseBlocked || !strings.Contains(st.BlockedReason, "database migration") {
+		t.Errorf("status %+v", st)
+	}
+	if err := SetBlock(ctx, conn.kube["c1"], ""); err != nil {
+		t.Fatal(err)
+	}
+	if live := readStatus(t, conn.kube["c1"]); live.Block != "" || live.Status.Phase != PhaseBlocked {
+		t.Errorf("unblock: %+v (the controller's status must stay)", live)
+	}
+	res, _ = c.Pass(ctx)
+	if st := res[0].Status; st.Phase != PhaseReconciled || st.AppliedVersion != st.DesiredVersion {
+		t.Errorf("after unblock: %+v", st)
+	}
+}
+
+// Dry-run changes nothing and writes nothing.
+func TestDryRunWritesNothing(t *testing.T) {
+	fl := newTestFleet("c1")
+	conn := newFakeConnector("c1")
+	c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clocktesting.NewFakeClock(now), DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := writes(conn.kube["c1"]); len(w) != 0 {
+		t.Errorf("dry-run wrote %v", w)
+	}
+	if gs, _ := conn.cloud.NodeGroups(context.Background()); len(gs) != 0 {
+		t.Errorf("dry-run created node groups %v", gs)
+	}
+	if !strings.Contains(strings.Join(res[0].Changes, "\n"), "create node-group c1/system") {
+		t.Errorf("changes %v", res[0].Changes)
+	}
+}
+
+// The local provider refuses another Kubernetes version, clearly.
+func TestUnsupportedVersionFailsThatCluster(t *testing.T) {
+	fl := newTestFleet("c1")
+	fl.set("clusters/c1.yaml", strings.Replace(clusterFile("c1", ""), localcloud.BuiltVersion(), "1.99", 1))
+	conn := newFakeConnector("c1")
+	c, _ := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clocktesting.NewFakeClock(now)})
+	res, err := c.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res[0]; !errors.Is(r.Err, provider.ErrUnsupported) || r.Status.Phase != PhaseFailed {
+		t.Fatalf("result %+v", r)
+	}
+	if live := readStatus(t, conn.kube["c1"]); !strings.Contains(live.Status.LastError, "supports only") {
+		t.Errorf("status %+v", live.Status)
+	}
+	var events int
+	for _, a := range conn.kube["c1"].Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "events" {
+			events++
+			if ev := a.(k8stesting.CreateAction).GetObject(); ev == nil {
+				t.Error("empty event")
+			}
+		}
+	}
+	if events == 0 {
+		t.Error("no Event recorded for the failure")
+	}
+}
+
+// Lint errors for a cluster stop it and its status names the rule (L02).
+func TestLintErrorsStopTheCluster(t *testing.T) {
+	fl := newTestFleet("c1")
+	fl.set("clusters/c1.yaml", strings.Replace(clusterFile("c1", ""), "    - {rule: L13-priority-classes, reason: the test fleet runs no workloads}\n", "    []\n", 1))
+	conn := newFakeConnector("c1")
+	c, _ := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clocktesting.NewFakeClock(now)})
+	res, err := c.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := res[0].Status; st.Phase != PhaseLintFailed || !strings.Contains(st.BlockedReason, "L13-priority-classes") {
+		t.Errorf("status %+v", st)
+	}
+	if len(conn.applier["c1"].(*fakeApplier).versions) != 0 {
+		t.Error("applied despite lint errors")
+	}
+	if gs, _ := conn.cloud.NodeGroups(context.Background()); len(gs) != 0 {
+		t.Errorf("infrastructure changed despite lint errors: %v", gs)
+	}
+}
