@@ -21,6 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	asgtypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
 
 // Region every test uses.
@@ -143,4 +147,68 @@ func Config() aws.Config {
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		Retryer:     func() aws.Retryer { return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 2 }) },
 	}
+}
+
+// Group describes an Auto Scaling group to create in moto the way Bosun's
+// infra step tags it.
+type Group struct {
+	Cluster, Pool string
+	Spot          bool
+	Types, Zones  []string
+	Min, Max      int32
+	Desired       int32
+	Priority      int
+	// ExtraTags are added as they are (e.g. node template labels).
+	ExtraTags map[string]string
+}
+
+// CreateGroup creates a launch template and a mixed-instances Auto Scaling
+// group named bosun-<cluster>-<pool> with Bosun's tags.
+func (m *Moto) CreateGroup(t testing.TB, g Group) string {
+	t.Helper()
+	ctx := context.Background()
+	cfg := Config()
+	ec := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(m.URL) })
+	as := autoscaling.NewFromConfig(cfg, func(o *autoscaling.Options) { o.BaseEndpoint = aws.String(m.URL) })
+	name := "bosun-" + g.Cluster + "-" + g.Pool
+	if _, err := ec.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{
+		LaunchTemplateName: aws.String(name),
+		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceType(g.Types[0])},
+	}); err != nil {
+		t.Fatalf("creating launch template %s: %v", name, err)
+	}
+	var overrides []asgtypes.LaunchTemplateOverrides
+	for _, typ := range g.Types {
+		overrides = append(overrides, asgtypes.LaunchTemplateOverrides{InstanceType: aws.String(typ)})
+	}
+	dist := &asgtypes.InstancesDistribution{OnDemandBaseCapacity: aws.Int32(0), OnDemandPercentageAboveBaseCapacity: aws.Int32(100)}
+	lc := "on-demand"
+	if g.Spot {
+		dist.OnDemandPercentageAboveBaseCapacity = aws.Int32(0)
+		dist.SpotAllocationStrategy = aws.String("price-capacity-optimized")
+		lc = "spot"
+	}
+	tags := map[string]string{"bosun.dev/cluster": g.Cluster, "bosun.dev/pool": g.Pool, "bosun.dev/lifecycle": lc, "bosun.dev/priority": strconv.Itoa(g.Priority)}
+	for k, v := range g.ExtraTags {
+		tags[k] = v
+	}
+	var asgTags []asgtypes.Tag
+	for k, v := range tags {
+		asgTags = append(asgTags, asgtypes.Tag{Key: aws.String(k), Value: aws.String(v), PropagateAtLaunch: aws.Bool(true), ResourceId: aws.String(name), ResourceType: aws.String("auto-scaling-group")})
+	}
+	if _, err := as.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(name), MinSize: aws.Int32(g.Min), MaxSize: aws.Int32(g.Max), DesiredCapacity: aws.Int32(g.Desired),
+		AvailabilityZones: g.Zones,
+		MixedInstancesPolicy: &asgtypes.MixedInstancesPolicy{
+			LaunchTemplate: &asgtypes.LaunchTemplate{
+				LaunchTemplateSpecification: &asgtypes.LaunchTemplateSpecification{LaunchTemplateName: aws.String(name), Version: aws.String("$Latest")},
+				Overrides:                   overrides,
+			},
+			InstancesDistribution: dist,
+		},
+		Tags: asgTags,
+	}); err != nil {
+		t.Fatalf("creating Auto Scaling group %s: %v", name, err)
+	}
+	return name
 }
