@@ -131,6 +131,9 @@ func (p *Provider) refresh(ctx context.Context) (*snapshot, error) {
 	for _, gs := range s.byID {
 		sort.Slice(gs.instances, func(i, j int) bool { return gs.instances[i].ID < gs.instances[j].ID })
 	}
+	// Fresh from when the reads ended: a slow read must not leave the
+	// pass's Instances calls a stale snapshot that each read again.
+	s.at = p.opts.Clock.Now()
 	p.mu.Lock()
 	p.snap = s
 	p.mu.Unlock()
