@@ -11,10 +11,10 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
-	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
+	"github.com/bosun-platform/bosun/internal/provider/nodeshape"
 )
 
 // Capacity controller names for --controllers. They act on the cloud
@@ -174,7 +174,7 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 	switch name {
 	case ControllerProvisioner:
 		p, err := provisioner.New(provisioner.Options{
-			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: localcloud.ZoneTemplates(region),
+			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: nodeshape.ZoneTemplates(region),
 			Clock: d.clock, Logger: log, DryRun: o.DryRun, Recorder: d.recorder,
 		})
 		if err != nil {
@@ -196,7 +196,7 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 	case ControllerReaper:
 		ro := o.Capacity.Reaper
 		ro.Provider, ro.Cluster, ro.DryRun, ro.Recorder, ro.Logger, ro.Metrics = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log, d.capMetrics
-		ro.Templates = localcloud.ZoneTemplates(region)
+		ro.Templates = nodeshape.ZoneTemplates(region)
 		c, err := provisioner.NewReaper(d.clock, d.client, d.factory, ro)
 		return c, nil, err
 	case ControllerInterruption:
