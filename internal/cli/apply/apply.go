@@ -87,8 +87,7 @@ ever changed or deleted. Credentials come from the SDK's default chain.`,
 	f.StringVar(&flags.context, "context", "", "kubeconfig context (default: the current context)")
 	f.BoolVar(&flags.dryRun, "dry-run", false, "server-side dry-run: report what would change, change nothing")
 	f.BoolVar(&flags.infra, "infra", false, "build the cluster's cloud infrastructure (provider aws: EKS, node groups, interruption queue) instead of applying manifests")
-	f.StringVar(&flags.endpoint, "aws-endpoint", "", "with --infra: send every AWS request to this URL (an emulator such as moto)")
-	_ = f.MarkHidden("aws-endpoint")
+	f.StringVar(&flags.endpoint, "aws-endpoint", "", "with --infra: send every AWS request to this `URL` (an emulator such as moto; default: AWS)")
 	_ = cmd.MarkFlagRequired("cluster")
 	return cmd
 }
