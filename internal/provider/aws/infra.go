@@ -390,7 +390,7 @@ func (x *Infra) groups(ctx context.Context, spec provider.ClusterSpec, cp *eksty
 		sort.Strings(subnets)
 		a, exists := existing[name]
 		if exists && !ours(tagMap(a.Tags), spec.ID) {
-			return changes, fmt.Errorf("Auto Scaling group %s exists without tag %s=%s: Bosun does not change what it did not create", name, TagManagedBy, managedBy)
+			return changes, fmt.Errorf("the Auto Scaling group %s exists without tag %s=%s: Bosun does not change what it did not create", name, TagManagedBy, managedBy)
 		}
 		ch, err := x.launchTemplate(ctx, spec, g, cp, apply)
 		changes = append(changes, ch...)
