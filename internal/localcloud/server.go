@@ -35,16 +35,26 @@ const (
 
 // Wire types (see provider/local/wire).
 type (
-	APIError         = wire.APIError
-	TargetRequest    = wire.TargetRequest
-	DeleteRequest    = wire.DeleteRequest
-	CapacityRequest  = wire.CapacityRequest
+	// APIError is wire.APIError.
+	APIError = wire.APIError
+	// TargetRequest is wire.TargetRequest.
+	TargetRequest = wire.TargetRequest
+	// DeleteRequest is wire.DeleteRequest.
+	DeleteRequest = wire.DeleteRequest
+	// CapacityRequest is wire.CapacityRequest.
+	CapacityRequest = wire.CapacityRequest
+	// InterruptRequest is wire.InterruptRequest.
 	InterruptRequest = wire.InterruptRequest
-	OfferingKey      = wire.OfferingKey
-	CapacityLimit    = wire.CapacityLimit
-	GroupStatus      = wire.GroupStatus
-	Status           = wire.Status
-	OfferingUsage    = wire.OfferingUsage
+	// OfferingKey is wire.OfferingKey.
+	OfferingKey = wire.OfferingKey
+	// CapacityLimit is wire.CapacityLimit.
+	CapacityLimit = wire.CapacityLimit
+	// GroupStatus is wire.GroupStatus.
+	GroupStatus = wire.GroupStatus
+	// Status is wire.Status.
+	Status = wire.Status
+	// OfferingUsage is wire.OfferingUsage.
+	OfferingUsage = wire.OfferingUsage
 )
 
 // Handler returns the cloud's HTTP API; every request must carry
