@@ -331,3 +331,32 @@ func TestPrices(t *testing.T) {
 		t.Errorf("bosun_aws_api_requests_total for Pricing GetProducts = %v, want >= 3", n)
 	}
 }
+
+// A failure that names its type and zone marks that offering alone.
+func TestNamedFailureMarksOneOffering(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 2, 12, 0, 30, 0, time.UTC))
+	r, p := newRecorded(t, clk)
+	r.activities = `<member><ActivityId>act-ice-2</ActivityId><AutoScalingGroupName>bosun-c1-spot</AutoScalingGroupName>
+<Description>Launching a new EC2 instance.  Status Reason: We currently do not have sufficient m5.large capacity in the Availability Zone you requested (us-east-1b). Our system will be working on provisioning additional capacity. You can currently get m5.large capacity by not specifying an Availability Zone in your request or choosing us-east-1a. Launching EC2 instance failed.</Description>
+<Cause>x</Cause><StartTime>{{now-30s}}</StartTime><StatusCode>Failed</StatusCode>
+<StatusMessage>We currently do not have sufficient m5.large capacity in the Availability Zone you requested (us-east-1b). Our system will be working on provisioning additional capacity. You can currently get m5.large capacity by not specifying an Availability Zone in your request or choosing us-east-1a. Launching EC2 instance failed.</StatusMessage>
+<Progress>100</Progress><Details>{"Subnet ID":"subnet-0b2c","Availability Zone":"us-east-1b"}</Details></member>`
+	ctx := context.Background()
+	ins, err := p.Instances(ctx, "c1/spot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 2 || ins[0].InstanceType != "m5.large" || ins[0].Zone != "us-east-1b" || ins[0].ErrorClass != provider.InsufficientCapacity {
+		t.Fatalf("instances = %+v", ins)
+	}
+	offs, err := p.Offerings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offs {
+		want := !(o.InstanceType == "m5.large" && o.Zone == "us-east-1b" && o.Lifecycle == provider.Spot)
+		if o.Available != want {
+			t.Errorf("offering %+v: available %v, want %v", o, o.Available, want)
+		}
+	}
+}
