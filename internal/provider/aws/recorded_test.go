@@ -354,7 +354,7 @@ func TestNamedFailureMarksOneOffering(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range offs {
-		want := !(o.InstanceType == "m5.large" && o.Zone == "us-east-1b" && o.Lifecycle == provider.Spot)
+		want := o.InstanceType != "m5.large" || o.Zone != "us-east-1b" || o.Lifecycle != provider.Spot
 		if o.Available != want {
 			t.Errorf("offering %+v: available %v, want %v", o, o.Available, want)
 		}
