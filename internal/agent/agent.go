@@ -177,16 +177,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	for _, c := range o.Controllers {
-		if capacityController(c) {
-			// Before anything connects: a cloud that cannot be reached
-			// is the likelier mistake and the clearer error.
-			if _, err := o.Capacity.provider(); err != nil {
-				return err
-			}
-			break
-		}
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -196,6 +186,16 @@ func Run(ctx context.Context, o Options) error {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	for _, c := range o.Controllers {
+		if capacityController(c) {
+			// Before anything connects: a cloud that cannot be reached
+			// is the likelier mistake and the clearer error.
+			if _, err := o.Capacity.provider(o.Logger, o.Registry); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	cfg, err := o.restConfig()
 	if err != nil {

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
-	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
+	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
+	"github.com/bosun-platform/bosun/internal/provider/nodeshape"
 )
 
 // Capacity controller names for --controllers. They act on the cloud
@@ -24,15 +28,18 @@ const (
 	ControllerReaper       = "reaper"
 )
 
-// ProviderLocal names the local cloud of `bosun up` for --provider.
-const ProviderLocal = "local"
+// Providers for --provider: the local cloud of `bosun up`, and AWS.
+const (
+	ProviderLocal = "local"
+	ProviderAWS   = "aws"
+)
 
 // Capacity configures the controllers that talk to the cloud.
 type Capacity struct {
 	// Provider is the cloud. When nil, it is built from Name and
 	// LocalCloud.
 	Provider provider.Provider
-	// Name is the provider to build: "local" (the only one so far).
+	// Name is the provider to build: "local" or "aws".
 	Name string
 	// LocalCloud is the state directory of `bosun up`, which holds the
 	// local cloud's endpoint file (cloud.json): --local-cloud, as in
@@ -42,8 +49,11 @@ type Capacity struct {
 	// provider's node groups that belong to it.
 	Cluster string
 	// Region is the cluster's region, for node templates (default
-	// "local").
+	// "local"); with the AWS provider, the AWS region of its groups.
 	Region string
+	// AWSQueueURL is the SQS queue of interruption events of the cluster
+	// (AWS provider; empty: no interruption notices).
+	AWSQueueURL string
 	// Interval is the time between passes of the provisioner and the
 	// interruption handler (default 1s).
 	Interval time.Duration
@@ -114,18 +124,33 @@ func (c Capacity) validate(o *Options) error {
 		if c.LocalCloud == "" {
 			return errors.New("--local-cloud: name the state directory of `bosun up` (it holds the local cloud's cloud.json)")
 		}
+	case ProviderAWS:
+		if c.Region == "" || c.Region == "local" {
+			return errors.New("--region: the AWS provider needs the cluster's AWS region (e.g. eu-central-1)")
+		}
 	case "":
-		return errors.New("--provider: the capacity controllers need a cloud (known: local)")
+		return errors.New("--provider: the capacity controllers need a cloud (known: local, aws)")
 	default:
-		return fmt.Errorf("--provider %q: unknown provider (known: local)", c.Name)
+		return fmt.Errorf("--provider %q: unknown provider (known: local, aws)", c.Name)
 	}
 	return nil
 }
 
 // provider returns the configured cloud, building it on first use.
-func (c *Capacity) provider() (provider.Provider, error) {
+func (c *Capacity) provider(logger *slog.Logger, reg prometheus.Registerer) (provider.Provider, error) {
 	if c.Provider != nil {
 		return c.Provider, nil
+	}
+	if c.Name == ProviderAWS {
+		p, err := bosunaws.New(context.Background(), bosunaws.Options{
+			Cluster: c.Cluster, Region: c.Region, QueueURL: c.AWSQueueURL,
+			Logger: logger.With("provider", ProviderAWS), Registerer: reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--provider aws: %w", err)
+		}
+		c.Provider = p
+		return p, nil
 	}
 	e, err := local.ReadEndpoint(c.LocalCloud)
 	if err != nil {
@@ -137,7 +162,7 @@ func (c *Capacity) provider() (provider.Provider, error) {
 
 // buildCapacity creates a capacity controller.
 func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
-	cloud, err := o.Capacity.provider()
+	cloud, err := o.Capacity.provider(d.logger, d.registry)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,7 +174,7 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 	switch name {
 	case ControllerProvisioner:
 		p, err := provisioner.New(provisioner.Options{
-			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: localcloud.ZoneTemplates(region),
+			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: nodeshape.ZoneTemplates(region),
 			Clock: d.clock, Logger: log, DryRun: o.DryRun, Recorder: d.recorder,
 		})
 		if err != nil {
@@ -171,7 +196,7 @@ func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
 	case ControllerReaper:
 		ro := o.Capacity.Reaper
 		ro.Provider, ro.Cluster, ro.DryRun, ro.Recorder, ro.Logger, ro.Metrics = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log, d.capMetrics
-		ro.Templates = localcloud.ZoneTemplates(region)
+		ro.Templates = nodeshape.ZoneTemplates(region)
 		c, err := provisioner.NewReaper(d.clock, d.client, d.factory, ro)
 		return c, nil, err
 	case ControllerInterruption:

@@ -9,41 +9,6 @@ import (
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// OfferingKey identifies what the market sells: an instance type in a zone
-// with a lifecycle. An empty InstanceType or Zone in a capacity rule means
-// "any" (e.g. all spot in every zone).
-type OfferingKey struct {
-	InstanceType string             `json:"instanceType,omitempty"`
-	Zone         string             `json:"zone,omitempty"`
-	Lifecycle    provider.Lifecycle `json:"lifecycle,omitempty"`
-}
-
-func (k OfferingKey) String() string {
-	any := func(s string) string {
-		if s == "" {
-			return "*"
-		}
-		return s
-	}
-	return any(k.InstanceType) + "/" + any(k.Zone) + "/" + any(string(k.Lifecycle))
-}
-
-// matches reports whether a rule key (with wildcards) covers an offering.
-func (k OfferingKey) matches(o OfferingKey) bool {
-	return (k.InstanceType == "" || k.InstanceType == o.InstanceType) &&
-		(k.Zone == "" || k.Zone == o.Zone) &&
-		(k.Lifecycle == "" || k.Lifecycle == o.Lifecycle)
-}
-
-// CapacityLimit caps how many instances the market has for the offerings a
-// key covers. Limit 0 means none at all: every launch there fails with
-// InsufficientInstanceCapacity. When a limit drops below what runs, spot
-// instances beyond it are reclaimed with an interruption notice (L20).
-type CapacityLimit struct {
-	OfferingKey
-	Limit int `json:"limit"`
-}
-
 // defaultPriceRegion prices clusters whose region the catalogue lacks
 // (such as "local").
 const defaultPriceRegion = "us-east-1"

@@ -7,103 +7,32 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/nodeshape"
 )
 
-// Node labels real EKS, Karpenter and kops nodes carry; the local cloud sets
-// them so controllers written for AWS work unchanged.
+// Node labels and annotations: see nodeshape, which owns the node shape
+// of every provider.
 const (
-	LabelInstanceType    = "node.kubernetes.io/instance-type"
-	LabelZone            = "topology.kubernetes.io/zone"
-	LabelRegion          = "topology.kubernetes.io/region"
-	LabelCapacityType    = "karpenter.sh/capacity-type"
-	LabelEKSCapacityType = "eks.amazonaws.com/capacityType"
-	// AnnotationNodeGroup names the node group of a node.
-	AnnotationNodeGroup = "bosun.dev/node-group"
-	// AnnotationInstanceID names the instance behind a node.
-	AnnotationInstanceID = "bosun.dev/instance-id"
+	LabelInstanceType    = nodeshape.LabelInstanceType
+	LabelZone            = nodeshape.LabelZone
+	LabelRegion          = nodeshape.LabelRegion
+	LabelCapacityType    = nodeshape.LabelCapacityType
+	LabelEKSCapacityType = nodeshape.LabelEKSCapacityType
+	AnnotationNodeGroup  = nodeshape.AnnotationNodeGroup
+	AnnotationInstanceID = nodeshape.AnnotationInstanceID
 )
 
-// maxPods is the pod capacity of every simulated node.
-const maxPods = 110
-
-// Reservation is what the node's system daemons keep for themselves
-// (kube-reserved + system-reserved + eviction threshold); the scheduler sees
-// capacity minus this as allocatable (L35). The figures follow the formula
-// EKS's bootstrap uses:
-//   - CPU: 6% of the first core, 1% of the second, 0.5% of cores 3-4 and
-//     0.25% of every core above 4;
-//   - memory: 255 MiB + 11 MiB per pod the node may run, plus a 100 MiB
-//     hard eviction threshold.
-func Reservation(vcpus int) (cpuMilli int64, memoryMiB int64) {
-	var m float64
-	for core := 1; core <= vcpus; core++ {
-		switch {
-		case core == 1:
-			m += 60
-		case core == 2:
-			m += 10
-		case core <= 4:
-			m += 5
-		default:
-			m += 2.5
-		}
-	}
-	return int64(m), 255 + 11*maxPods + 100
-}
+// Reservation is nodeshape.Reservation.
+func Reservation(vcpus int) (cpuMilli int64, memoryMiB int64) { return nodeshape.Reservation(vcpus) }
 
 // nodeFor builds the kwok Node of a running instance.
 func nodeFor(g *provider.NodeGroup, in *provider.Instance, t ec2catalog.InstanceType, region string) (*corev1.Node, error) {
-	labels := map[string]string{}
-	for k, v := range g.Labels {
-		labels[k] = v
-	}
-	capType, eksType := "on-demand", "ON_DEMAND"
-	if in.Lifecycle == provider.Spot {
-		capType, eksType = "spot", "SPOT"
-	}
-	labels[LabelInstanceType] = in.InstanceType
-	labels[LabelZone] = in.Zone
-	labels[LabelRegion] = region
-	labels[LabelCapacityType] = capType
-	labels[LabelEKSCapacityType] = eksType
-	labels["kubernetes.io/arch"] = archLabel(t.Arch)
-
-	cpuRes, memRes := Reservation(t.VCPU)
-	capCPU := resource.NewQuantity(int64(t.VCPU), resource.DecimalSI)
-	capMem := resource.NewQuantity(t.MemoryMiB<<20, resource.BinarySI)
-	allocCPU := resource.NewMilliQuantity(int64(t.VCPU)*1000-cpuRes, resource.DecimalSI)
-	allocMem := resource.NewQuantity((t.MemoryMiB-memRes)<<20, resource.BinarySI)
-	node, err := controlplane.NewNode(controlplane.NodeSpec{
-		Name:        in.NodeName,
-		CPU:         capCPU.String(),
-		Memory:      capMem.String(),
-		Pods:        fmt.Sprint(maxPods),
-		Allocatable: corev1.ResourceList{corev1.ResourceCPU: *allocCPU, corev1.ResourceMemory: *allocMem},
-		Labels:      labels,
-		Taints:      g.Taints,
-		Annotations: map[string]string{AnnotationNodeGroup: g.ID, AnnotationInstanceID: in.ID},
-		ProviderID:  in.ProviderID,
-		BootDelay:   "0s", // the instance already booted in the cloud
-	})
-	if err != nil {
-		return nil, err
-	}
-	node.Status.NodeInfo.Architecture = archLabel(t.Arch)
-	return node, nil
-}
-
-func archLabel(arch string) string {
-	if arch == "arm64" {
-		return "arm64"
-	}
-	return "amd64"
+	return nodeshape.Node(g, in, t, region)
 }
 
 // NodeRegistry makes Nodes appear and disappear in the clusters, as kubelets

@@ -37,12 +37,12 @@ func (c *Cloud) usage() map[OfferingKey]int {
 // every limit that covers it.
 func (c *Cloud) hasCapacity(k OfferingKey, used map[OfferingKey]int) bool {
 	for _, l := range c.limits {
-		if !l.matches(k) {
+		if !l.Matches(k) {
 			continue
 		}
 		n := 0
 		for o, cnt := range used {
-			if l.matches(o) {
+			if l.Matches(o) {
 				n += cnt
 			}
 		}
@@ -266,7 +266,7 @@ func (c *Cloud) reclaimSpot() {
 		for _, g := range c.groups {
 			for _, in := range g.instances {
 				k := OfferingKey{InstanceType: in.InstanceType, Zone: in.Zone, Lifecycle: in.Lifecycle}
-				if in.Lifecycle == provider.Spot && live(in) && l.matches(k) {
+				if in.Lifecycle == provider.Spot && live(in) && l.Matches(k) {
 					holding = append(holding, victim{g, in})
 				}
 			}

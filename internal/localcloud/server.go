@@ -11,60 +11,51 @@ import (
 	"time"
 
 	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/local/wire"
 )
 
-// The HTTP API of the local cloud, served on loopback with a bearer token.
-// provider/local is its client; docs/local-cloud.md documents it.
+// The HTTP API's paths, error codes and bodies live in provider/local/wire
+// (shared with the client); these names are kept for the server's code.
 const (
-	PathGroups        = "/v1/groups"
-	PathGroup         = "/v1/group"
-	PathTarget        = "/v1/group/target"
-	PathInstances     = "/v1/group/instances"
-	PathDelete        = "/v1/group/delete"
-	PathOfferings     = "/v1/offerings"
-	PathInterruptions = "/v1/interruptions"
-	PathCapacity      = "/v1/sim/capacity"
-	PathInterrupt     = "/v1/sim/interrupt"
-	PathStatus        = "/v1/sim/status"
+	PathGroups        = wire.PathGroups
+	PathGroup         = wire.PathGroup
+	PathTarget        = wire.PathTarget
+	PathInstances     = wire.PathInstances
+	PathDelete        = wire.PathDelete
+	PathOfferings     = wire.PathOfferings
+	PathInterruptions = wire.PathInterruptions
+	PathCapacity      = wire.PathCapacity
+	PathInterrupt     = wire.PathInterrupt
+	PathStatus        = wire.PathStatus
+	CodeNotFound      = wire.CodeNotFound
+	CodeOutOfRange    = wire.CodeOutOfRange
+	CodeBadRequest    = wire.CodeBadRequest
+	CodeInternal      = wire.CodeInternal
 )
 
-// Error codes of API error bodies; clients map them back to the provider's
-// sentinel errors.
-const (
-	CodeNotFound   = "NotFound"
-	CodeOutOfRange = "OutOfRange"
-	CodeBadRequest = "BadRequest"
-	CodeInternal   = "Internal"
+// Wire types (see provider/local/wire).
+type (
+	// APIError is wire.APIError.
+	APIError = wire.APIError
+	// TargetRequest is wire.TargetRequest.
+	TargetRequest = wire.TargetRequest
+	// DeleteRequest is wire.DeleteRequest.
+	DeleteRequest = wire.DeleteRequest
+	// CapacityRequest is wire.CapacityRequest.
+	CapacityRequest = wire.CapacityRequest
+	// InterruptRequest is wire.InterruptRequest.
+	InterruptRequest = wire.InterruptRequest
+	// OfferingKey is wire.OfferingKey.
+	OfferingKey = wire.OfferingKey
+	// CapacityLimit is wire.CapacityLimit.
+	CapacityLimit = wire.CapacityLimit
+	// GroupStatus is wire.GroupStatus.
+	GroupStatus = wire.GroupStatus
+	// Status is wire.Status.
+	Status = wire.Status
+	// OfferingUsage is wire.OfferingUsage.
+	OfferingUsage = wire.OfferingUsage
 )
-
-// APIError is the body of every non-2xx answer.
-type APIError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// TargetRequest is the body of PUT /v1/group/target.
-type TargetRequest struct {
-	Size int `json:"size"`
-}
-
-// DeleteRequest is the body of POST /v1/group/delete.
-type DeleteRequest struct {
-	InstanceIDs []string `json:"instanceIDs"`
-}
-
-// CapacityRequest is the body of POST /v1/sim/capacity.
-type CapacityRequest struct {
-	OfferingKey
-	Limit int  `json:"limit"`
-	Clear bool `json:"clear"`
-}
-
-// InterruptRequest is the body of POST /v1/sim/interrupt.
-type InterruptRequest struct {
-	// Node is a node name or instance ID.
-	Node string `json:"node"`
-}
 
 // Handler returns the cloud's HTTP API; every request must carry
 // "Authorization: Bearer <token>".

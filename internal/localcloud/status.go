@@ -7,39 +7,6 @@ import (
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// GroupStatus summarises one node group for `bosun sim status`.
-type GroupStatus struct {
-	ID         string `json:"id"`
-	Lifecycle  string `json:"lifecycle"`
-	Priority   int    `json:"priority"`
-	MinSize    int    `json:"minSize"`
-	MaxSize    int    `json:"maxSize"`
-	TargetSize int    `json:"targetSize"`
-	Running    int    `json:"running"`
-	Pending    int    `json:"pending"`
-	// Interrupted counts instances under an interruption notice.
-	Interrupted int `json:"interrupted"`
-	Terminating int `json:"terminating"`
-	// LastError is the error class and message of the current failed
-	// launch, if any.
-	LastError string `json:"lastError,omitempty"`
-	// Failures counts failed launches since the cloud started.
-	Failures int `json:"failures"`
-}
-
-// Status is the whole cloud at a glance.
-type Status struct {
-	Groups []GroupStatus   `json:"groups"`
-	Limits []CapacityLimit `json:"limits"`
-	Usage  []OfferingUsage `json:"usage"`
-}
-
-// OfferingUsage is how many instances hold an offering.
-type OfferingUsage struct {
-	OfferingKey
-	Instances int `json:"instances"`
-}
-
 // Status returns a snapshot of groups, limits and usage.
 func (c *Cloud) Status(context.Context) Status {
 	c.mu.Lock()

@@ -1,8 +1,9 @@
 // Package provider is the seam between Bosun and a cloud. Bosun's
 // controllers (provisioner, spot reaper, interruption handler, cost report)
 // see a cloud only through Provider. Implementations: provider/local (the
-// local cloud of `bosun up`) and, next, AWS. A fake for unit tests lives in
-// provider/fake.
+// local cloud of `bosun up`) and provider/aws (EC2 Auto Scaling). A fake for
+// unit tests lives in provider/fake; provider/providertest is the contract
+// all three pass; provider/nodeshape is what their nodes look like.
 package provider
 
 import (

@@ -60,6 +60,7 @@ type flagpole struct {
 
 	overprovisioner           string
 	provider                  string
+	awsQueueURL               string
 	localCloud                string
 	cluster                   string
 	region                    string
@@ -140,11 +141,14 @@ func newCommand(streams iostreams.IOStreams, getenv func(string) string) (*cobra
               (L22): spot node first, then drain the on-demand one
 
 The capacity controllers (provisioner, interruption, scale-down, reaper)
-talk to the cloud through --provider for the node groups of --cluster. The
-one provider so far is local, the local cloud of "bosun up": run them on the
-machine that runs it, against the cluster with --kubeconfig; --local-cloud
-names its state directory (default $BOSUN_HOME or ~/.bosun). They do not
-run in a pod yet; that comes with the AWS provider.
+talk to the cloud through --provider for the node groups of --cluster.
+--provider local is the local cloud of "bosun up": run them on the machine
+that runs it, against the cluster with --kubeconfig; --local-cloud names its
+state directory (default $BOSUN_HOME or ~/.bosun). --provider aws manages
+the cluster's EC2 Auto Scaling groups (tagged bosun.dev/cluster=ID) in
+--region, with credentials from the SDK's default chain (environment,
+shared config, IRSA or EKS Pod Identity) and interruption events from
+--aws-queue-url (docs/aws.md).
 The provisioner and the interruption handler run every --capacity-interval
 (and the provisioner early when pods turn unschedulable), the scale-down and
 the reaper every --scale-down-interval, independent of --interval.
@@ -163,7 +167,8 @@ what would change and changes nothing. --once --dry-run --at TIME previews
 what each controller would do at TIME.`,
 		Example: `  bosun agent --kubeconfig ~/.bosun/kubeconfig --controllers downscaler --default-uptime "Mon-Fri 07:30-20:30 Europe/Berlin"
   bosun agent --kubeconfig kc --controllers downscaler,janitor --once --dry-run --at 2026-12-24T22:00:00+01:00
-  bosun agent --kubeconfig ~/.bosun/clusters/local-prod/kubeconfig --controllers provisioner,interruption --provider local --cluster local-prod`,
+  bosun agent --kubeconfig ~/.bosun/clusters/local-prod/kubeconfig --controllers provisioner,interruption --provider local --cluster local-prod
+  bosun agent --controllers provisioner,interruption,scale-down,reaper --provider aws --cluster prod-eu --region eu-central-1 --aws-queue-url https://sqs.eu-central-1.amazonaws.com/123456789012/bosun-prod-eu`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags.complete(cmd)
@@ -183,10 +188,11 @@ what each controller would do at TIME.`,
 	f.StringVar(&flags.kubeconfig, agent.FlagKubeconfig, "", "kubeconfig path (default: in-cluster config)")
 	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
-	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
+	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local, aws)")
+	f.StringVar(&flags.awsQueueURL, "aws-queue-url", "", "capacity controllers with --provider aws: the SQS queue URL of the cluster's interruption events (created by bosun apply --infra)")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the state `directory` of bosun up, which holds the local cloud's cloud.json (default $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")
-	f.StringVar(&flags.region, "region", "local", "capacity controllers: the cluster's region (node templates)")
+	f.StringVar(&flags.region, "region", "local", "capacity controllers: the cluster's region (node templates; with --provider aws, its AWS region)")
 	f.DurationVar(&flags.capacityInterval, "capacity-interval", time.Second, "capacity controllers: time between passes")
 	f.DurationVar(&flags.scaleDownInterval, "scale-down-interval", 10*time.Second, "scale-down and reaper: time between passes")
 	f.Float64Var(&flags.scaleDownThreshold, "scale-down-utilization-threshold", 0.5, "scale-down: a node whose CPU and memory requests are both below this share of allocatable is under-used")
@@ -249,7 +255,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		LeaseName: f.leaseName, PprofAddress: f.pprof, Out: streams.Out, QPS: f.qps, Burst: f.burst,
 		Overprovisioner: f.overprovisioner,
 		Capacity: agent.Capacity{
-			Name: f.provider, LocalCloud: f.localCloud, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
+			Name: f.provider, LocalCloud: f.localCloud, AWSQueueURL: f.awsQueueURL, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
 			ScaleDownInterval: f.scaleDownInterval,
 			ScaleDown: provisioner.ScaleDownOptions{
 				UtilizationThreshold: f.scaleDownThreshold, UnneededTime: f.scaleDownUnneeded,

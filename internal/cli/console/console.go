@@ -15,6 +15,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/fleet"
+	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
 )
 
@@ -44,6 +45,7 @@ type flagpole struct {
 	liveBurst      int
 	printRBAC      bool
 	localCloud     string
+	awsCluster     string
 }
 
 // NewCommand returns `bosun console`.
@@ -100,6 +102,7 @@ docs/console.md and docs/security.md.`,
 	f.DurationVar(&flags.usageInterval, "usage-interval", time.Minute, "how often each cluster's metrics API is read for usage (0: never)")
 	f.DurationVar(&flags.usageWindow, "usage-window", console.DefaultUsageWindow, "usage history kept per container for right-sizing (0: none); window/interval samples of 8 bytes each")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "price nodes from the local cloud's market: the state `directory` of bosun up (e.g. ~/.bosun), which holds the local cloud's cloud.json")
+	f.StringVar(&flags.awsCluster, "aws-cluster", "", "price nodes from AWS (Pricing API, spot price history) for the instance types of this fleet cluster's Auto Scaling groups in --region; credentials from the SDK's default chain; --price-overrides still win (L36)")
 	f.BoolVar(&flags.printRBAC, "print-rbac", false, "print the console's read-only ClusterRole (no Secrets) and exit")
 	f.Float32Var(&flags.liveQPS, "live-qps", console.DefaultLiveQPS, "per cluster, live reads (detail pages, CRDs) a second, with a limiter of their own apart from the watch's")
 	f.IntVar(&flags.liveBurst, "live-burst", console.DefaultLiveBurst, "per cluster, live reads allowed at once above --live-qps")
@@ -176,6 +179,16 @@ func (f *flagpole) options() (console.Options, console.Auth, error) {
 			return console.Options{}, auth, fmt.Errorf("--local-cloud: %w", err)
 		}
 		opts.Prices = local.New(e)
+	}
+	if f.awsCluster != "" {
+		if f.localCloud != "" {
+			return console.Options{}, auth, errors.New("--aws-cluster and --local-cloud: choose one source of provider prices")
+		}
+		p, err := bosunaws.New(context.Background(), bosunaws.Options{Cluster: f.awsCluster, Region: f.region})
+		if err != nil {
+			return console.Options{}, auth, fmt.Errorf("--aws-cluster: %w", err)
+		}
+		opts.Prices = p
 	}
 	if f.priceOverrides != "" {
 		o, err := console.LoadOverrides(f.priceOverrides)

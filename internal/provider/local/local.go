@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/bosun-platform/bosun/internal/atomicfile"
-	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
+	"github.com/bosun-platform/bosun/internal/provider/local/wire"
 )
 
 // Endpoint is how to reach a running local cloud; `bosun up` writes it to
@@ -115,12 +115,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var apiErr localcloud.APIError
+		var apiErr wire.APIError
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&apiErr)
 		switch apiErr.Code {
-		case localcloud.CodeNotFound:
+		case wire.CodeNotFound:
 			return &remoteError{msg: apiErr.Message, kind: provider.ErrNotFound}
-		case localcloud.CodeOutOfRange:
+		case wire.CodeOutOfRange:
 			return &remoteError{msg: apiErr.Message, kind: provider.ErrOutOfRange}
 		}
 		return fmt.Errorf("local cloud %s %s: %s: %s", method, path, resp.Status, apiErr.Message)
@@ -149,58 +149,58 @@ func id(groupID string) url.Values { return url.Values{"id": {groupID}} }
 // NodeGroups implements provider.Provider.
 func (c *Client) NodeGroups(ctx context.Context) ([]provider.NodeGroup, error) {
 	var out []provider.NodeGroup
-	return out, c.do(ctx, http.MethodGet, localcloud.PathGroups, nil, nil, &out)
+	return out, c.do(ctx, http.MethodGet, wire.PathGroups, nil, nil, &out)
 }
 
 // NodeGroup implements provider.Provider.
 func (c *Client) NodeGroup(ctx context.Context, groupID string) (provider.NodeGroup, error) {
 	var out provider.NodeGroup
-	return out, c.do(ctx, http.MethodGet, localcloud.PathGroup, id(groupID), nil, &out)
+	return out, c.do(ctx, http.MethodGet, wire.PathGroup, id(groupID), nil, &out)
 }
 
 // SetTargetSize implements provider.Provider.
 func (c *Client) SetTargetSize(ctx context.Context, groupID string, size int) error {
-	return c.do(ctx, http.MethodPut, localcloud.PathTarget, id(groupID), localcloud.TargetRequest{Size: size}, nil)
+	return c.do(ctx, http.MethodPut, wire.PathTarget, id(groupID), wire.TargetRequest{Size: size}, nil)
 }
 
 // Instances implements provider.Provider.
 func (c *Client) Instances(ctx context.Context, groupID string) ([]provider.Instance, error) {
 	var out []provider.Instance
-	return out, c.do(ctx, http.MethodGet, localcloud.PathInstances, id(groupID), nil, &out)
+	return out, c.do(ctx, http.MethodGet, wire.PathInstances, id(groupID), nil, &out)
 }
 
 // DeleteInstances implements provider.Provider.
 func (c *Client) DeleteInstances(ctx context.Context, groupID string, ids []string) error {
-	return c.do(ctx, http.MethodPost, localcloud.PathDelete, id(groupID), localcloud.DeleteRequest{InstanceIDs: ids}, nil)
+	return c.do(ctx, http.MethodPost, wire.PathDelete, id(groupID), wire.DeleteRequest{InstanceIDs: ids}, nil)
 }
 
 // Offerings implements provider.Provider.
 func (c *Client) Offerings(ctx context.Context) ([]provider.Offering, error) {
 	var out []provider.Offering
-	return out, c.do(ctx, http.MethodGet, localcloud.PathOfferings, nil, nil, &out)
+	return out, c.do(ctx, http.MethodGet, wire.PathOfferings, nil, nil, &out)
 }
 
 // Interruptions implements provider.Provider.
 func (c *Client) Interruptions(ctx context.Context, since time.Time) ([]provider.InterruptionNotice, error) {
 	var out []provider.InterruptionNotice
-	return out, c.do(ctx, http.MethodGet, localcloud.PathInterruptions, url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}}, nil, &out)
+	return out, c.do(ctx, http.MethodGet, wire.PathInterruptions, url.Values{"since": {since.UTC().Format(time.RFC3339Nano)}}, nil, &out)
 }
 
 // SetCapacity sets or clears a capacity limit and returns the limits in
 // force.
-func (c *Client) SetCapacity(ctx context.Context, req localcloud.CapacityRequest) ([]localcloud.CapacityLimit, error) {
-	var out []localcloud.CapacityLimit
-	return out, c.do(ctx, http.MethodPost, localcloud.PathCapacity, nil, req, &out)
+func (c *Client) SetCapacity(ctx context.Context, req wire.CapacityRequest) ([]wire.CapacityLimit, error) {
+	var out []wire.CapacityLimit
+	return out, c.do(ctx, http.MethodPost, wire.PathCapacity, nil, req, &out)
 }
 
 // Interrupt issues a spot interruption notice for a node or instance.
 func (c *Client) Interrupt(ctx context.Context, node string) (provider.InterruptionNotice, error) {
 	var out provider.InterruptionNotice
-	return out, c.do(ctx, http.MethodPost, localcloud.PathInterrupt, nil, localcloud.InterruptRequest{Node: node}, &out)
+	return out, c.do(ctx, http.MethodPost, wire.PathInterrupt, nil, wire.InterruptRequest{Node: node}, &out)
 }
 
 // Status returns the cloud's groups, limits and usage.
-func (c *Client) Status(ctx context.Context) (localcloud.Status, error) {
-	var out localcloud.Status
-	return out, c.do(ctx, http.MethodGet, localcloud.PathStatus, nil, nil, &out)
+func (c *Client) Status(ctx context.Context) (wire.Status, error) {
+	var out wire.Status
+	return out, c.do(ctx, http.MethodGet, wire.PathStatus, nil, nil, &out)
 }
