@@ -20,6 +20,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/lifecycle"
 	"github.com/bosun-platform/bosun/internal/provider"
+	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
 )
 
@@ -59,7 +60,10 @@ cloud, so the controller may be killed at any time and started again.
 Clusters are reached through the kubeconfig context "bosun-<id>" or "<id>".
 For local clusters the node groups are those of the local cloud of
 "bosun up" (--local-cloud); "bosun up" already runs this controller over
-its own fleet. See docs/lifecycle.md.`,
+its own fleet. For provider: aws clusters the infrastructure (EKS control
+plane, launch templates, Auto Scaling groups, interruption queue) is built
+as "bosun apply --infra" builds it, with the AWS SDK's default credentials
+and the cluster's region (docs/aws.md). See docs/lifecycle.md.`,
 		Example: `  bosun controller --fleet examples/fleet --kubeconfig ~/.bosun/kubeconfig --clusters local-staging --once --dry-run
   bosun controller --fleet fleet/ --interval 1m --concurrency 8 --listen 127.0.0.1:9464`,
 		Args: cobra.NoArgs,
@@ -130,6 +134,16 @@ func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) erro
 		Log: slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Connector: lifecycle.RESTConnector{
 			Config: lifecycle.KubeconfigContexts(flags.kubeconfig),
+			Infra: func(cl *fleet.Cluster) provider.Infra {
+				if cl.Provider != "aws" {
+					return nil
+				}
+				cfg, err := bosunaws.LoadConfig(ctx, cl.Region, 0, nil)
+				if err != nil {
+					return unavailableInfra{err: fmt.Errorf("AWS configuration for cluster %s: %w", cl.ID, err)}
+				}
+				return bosunaws.NewInfra(cfg, "")
+			},
 			Cloud: func(cl *fleet.Cluster) provider.Provider {
 				if cl.Provider == "local" && cloud != nil {
 					return cloud
@@ -173,4 +187,21 @@ func summary(w io.Writer, results []lifecycle.Result) error {
 		return fmt.Errorf("%d of %d clusters failed", failed, len(results))
 	}
 	return nil
+}
+
+// unavailableInfra stands for the infrastructure of a cluster whose cloud
+// could not be configured: every pass over it fails with the reason, the
+// other clusters go on.
+type unavailableInfra struct{ err error }
+
+func (u unavailableInfra) Plan(context.Context, provider.ClusterSpec) ([]provider.Change, error) {
+	return nil, u.err
+}
+
+func (u unavailableInfra) Apply(context.Context, provider.ClusterSpec) ([]provider.Change, error) {
+	return nil, u.err
+}
+
+func (u unavailableInfra) ControlPlane(context.Context, string) (provider.ControlPlaneInfo, error) {
+	return provider.ControlPlaneInfo{}, u.err
 }
