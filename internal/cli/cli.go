@@ -18,6 +18,7 @@ import (
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
 	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
 	cataloguecmd "github.com/bosun-platform/bosun/internal/cli/catalogue"
+	certscmd "github.com/bosun-platform/bosun/internal/cli/certs"
 	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
@@ -244,6 +245,7 @@ simulated by kwok. Start it with "bosun up".`,
 		status.NewCommand(streams),
 		benchcmd.NewCommand(streams),
 		cataloguecmd.NewCommand(streams),
+		certscmd.NewCommand(streams),
 	)
 	return root
 }
