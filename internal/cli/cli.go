@@ -16,6 +16,7 @@ import (
 
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
+	backupcmd "github.com/bosun-platform/bosun/internal/cli/backup"
 	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
 	cataloguecmd "github.com/bosun-platform/bosun/internal/cli/catalogue"
 	certscmd "github.com/bosun-platform/bosun/internal/cli/certs"
@@ -246,6 +247,7 @@ simulated by kwok. Start it with "bosun up".`,
 		benchcmd.NewCommand(streams),
 		cataloguecmd.NewCommand(streams),
 		certscmd.NewCommand(streams),
+		backupcmd.NewCommand(streams),
 	)
 	return root
 }
