@@ -21,7 +21,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/atomicfile"
 )
 
-// ErrNotFound: the store has no object of that name.
+// ErrNotFound is returned when the store has no object of that name.
 var ErrNotFound = errors.New("not found")
 
 // Store keeps backup files by slash-separated name. Backups are written

@@ -107,7 +107,7 @@ func ServingChain(ctx context.Context, cluster string, cfg *rest.Config, timeout
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "443")
 	}
-	serverName := cfg.TLSClientConfig.ServerName
+	serverName := cfg.ServerName
 	if serverName == "" {
 		serverName = u.Hostname()
 	}
@@ -159,8 +159,8 @@ func kubeconfigCerts(cluster string, cfg *rest.Config) ([]Cert, error) {
 		}
 		out = append(out, cs...)
 	}
-	read(SourceKubeconfigClient, cfg.TLSClientConfig.CertData, cfg.TLSClientConfig.CertFile)
-	read(SourceKubeconfigCA, cfg.TLSClientConfig.CAData, cfg.TLSClientConfig.CAFile)
+	read(SourceKubeconfigClient, cfg.CertData, cfg.CertFile)
+	read(SourceKubeconfigCA, cfg.CAData, cfg.CAFile)
 	return out, errors.Join(errs...)
 }
 
