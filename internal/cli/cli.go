@@ -16,9 +16,11 @@ import (
 
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
+	backupcmd "github.com/bosun-platform/bosun/internal/cli/backup"
 	benchcmd "github.com/bosun-platform/bosun/internal/cli/bench"
 	blockcmd "github.com/bosun-platform/bosun/internal/cli/block"
 	cataloguecmd "github.com/bosun-platform/bosun/internal/cli/catalogue"
+	certscmd "github.com/bosun-platform/bosun/internal/cli/certs"
 	clusterscmd "github.com/bosun-platform/bosun/internal/cli/clusters"
 	consolecmd "github.com/bosun-platform/bosun/internal/cli/console"
 	controllercmd "github.com/bosun-platform/bosun/internal/cli/controller"
@@ -253,6 +255,8 @@ simulated by kwok. Start it with "bosun up".`,
 		clusterscmd.NewCommand(streams),
 		blockcmd.NewCommand(streams),
 		blockcmd.NewUnblockCommand(streams),
+		certscmd.NewCommand(streams),
+		backupcmd.NewCommand(streams),
 	)
 	return root
 }

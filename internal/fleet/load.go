@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 
+	"filippo.io/age"
 	"github.com/Masterminds/sprig/v3"
 	"gopkg.in/yaml.v3"
 )
@@ -112,6 +113,14 @@ func (l *loader) loadSettings() error {
 	if l.f.Settings.Lint.MinSpotInstanceTypes < 0 {
 		l.ps.add(SettingsFile, 0, "lint.minSpotInstanceTypes: expected a number >= 0, got %d", l.f.Settings.Lint.MinSpotInstanceTypes)
 	}
+	for i, r := range l.f.Settings.Backup.Recipients {
+		if _, err := age.ParseX25519Recipient(r); err != nil {
+			l.ps.add(SettingsFile, 0, "backup.recipients[%d] %q: expected an age public key (age1...), %v", i, r, err)
+		}
+	}
+	if l.f.Settings.Backup.Keep < 0 {
+		l.ps.add(SettingsFile, 0, "backup.keep: expected a number >= 0, got %d", l.f.Settings.Backup.Keep)
+	}
 	return nil
 }
 
@@ -154,7 +163,7 @@ func splitLine(msg string) (int, string) {
 
 var typeNames = strings.NewReplacer(
 	"fleet.Cluster", "cluster", "fleet.NodePool", "node pool", "fleet.Taint", "taint",
-	"fleet.Settings", "fleet settings", "fleet.LintSettings", "lint settings",
+	"fleet.Settings", "fleet settings", "fleet.LintSettings", "lint settings", "fleet.BackupSettings", "backup settings",
 	"fleet.ClusterLint", "cluster lint", "fleet.Suppression", "suppression",
 )
 

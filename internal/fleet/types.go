@@ -42,6 +42,22 @@ type Settings struct {
 	Name string `yaml:"name"`
 	// Lint tunes the lint rules.
 	Lint LintSettings `yaml:"lint"`
+	// Backup says who can read the fleet's secret backups (L29).
+	Backup BackupSettings `yaml:"backup"`
+}
+
+// BackupSettings configure `bosun backup` for the whole fleet (L29).
+type BackupSettings struct {
+	// Recipients are age public keys (age1...): every backup is encrypted
+	// to all of them, and any one of their identities restores it. Only
+	// public keys belong in the fleet.
+	Recipients []string `yaml:"recipients"`
+	// Kinds are the resources backed up besides Secrets, as
+	// resource[.group] (configmaps, deployments.apps).
+	Kinds []string `yaml:"kinds"`
+	// Keep is how many backups per cluster are kept by retention
+	// (default 14).
+	Keep int `yaml:"keep"`
 }
 
 // LintSettings tune bosun lint for the whole fleet.
