@@ -109,6 +109,10 @@ type Options struct {
 	// overprovisioner's linear or ladder rules; its pause Deployments live
 	// in that namespace.
 	Overprovisioner string
+	// OverprovisionerLeaveToPreemption turns the overprovisioner's burst
+	// release off: pods of higher priority than the pause pods wait for
+	// the scheduler's preemption, as before (L12; for comparison).
+	OverprovisionerLeaveToPreemption bool
 	// Logger receives structured logs.
 	Logger *slog.Logger
 	// Out receives the --once report.
@@ -426,6 +430,8 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 			ns, name, _ := SplitConfigMap(o.Overprovisioner)
 			c := overprovisioner.New(overprovisioner.Options{
 				Client: d.client, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+				LeaveToPreemption: o.OverprovisionerLeaveToPreemption, Recorder: d.recorder,
+				Metrics: overprovisioner.NewMetrics(d.registry), Clock: d.clock,
 			})
 			starters = append(starters, c.Start)
 			out = append(out, c)

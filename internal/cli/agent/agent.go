@@ -59,6 +59,7 @@ type flagpole struct {
 	includeLabels                  string
 
 	overprovisioner           string
+	leaveToPreemption         bool
 	provider                  string
 	localCloud                string
 	cluster                   string
@@ -183,6 +184,7 @@ what each controller would do at TIME.`,
 	f.StringVar(&flags.kubeconfig, agent.FlagKubeconfig, "", "kubeconfig path (default: in-cluster config)")
 	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
+	f.BoolVar(&flags.leaveToPreemption, "overprovisioner-leave-to-preemption", false, "overprovisioner: do not delete the pause pods that pending pods of higher priority need at once (burst release); leave them to the scheduler's preemption, one victim set per scheduling cycle (for comparison)")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local)")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the state `directory` of bosun up, which holds the local cloud's cloud.json (default $BOSUN_HOME or ~/.bosun)")
 	f.StringVar(&flags.cluster, "cluster", "", "capacity controllers: this cluster's ID in the fleet (selects its node groups)")
@@ -247,7 +249,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
 		LeaseName: f.leaseName, PprofAddress: f.pprof, Out: streams.Out, QPS: f.qps, Burst: f.burst,
-		Overprovisioner: f.overprovisioner,
+		Overprovisioner: f.overprovisioner, OverprovisionerLeaveToPreemption: f.leaveToPreemption,
 		Capacity: agent.Capacity{
 			Name: f.provider, LocalCloud: f.localCloud, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
 			ScaleDownInterval: f.scaleDownInterval,
