@@ -222,6 +222,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("building clientset, %w", err)
 	}
+	releaseClient, err := kubernetes.NewForConfig(overprovisioner.ReleaseConfig(typed))
+	if err != nil {
+		return fmt.Errorf("building the burst release's clientset, %w", err)
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("building dynamic client, %w", err)
@@ -256,7 +260,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
+	deps := deps{clock: clk, client: client, releaseClient: releaseClient, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
 		return err
@@ -358,14 +362,17 @@ func (o *Options) restConfig() (*rest.Config, error) {
 
 // deps are what the controllers are built from.
 type deps struct {
-	clock    clock.Clock
-	client   kubernetes.Interface
-	dynamic  dynamic.Interface
-	metadata metadata.Interface
-	factory  informers.SharedInformerFactory
-	recorder record.EventRecorder
-	registry prometheus.Registerer
-	logger   *slog.Logger
+	clock  clock.Clock
+	client kubernetes.Interface
+	// releaseClient is the overprovisioner's burst release's: the same
+	// rate, a burst of its own (overprovisioner.ReleaseConfig).
+	releaseClient kubernetes.Interface
+	dynamic       dynamic.Interface
+	metadata      metadata.Interface
+	factory       informers.SharedInformerFactory
+	recorder      record.EventRecorder
+	registry      prometheus.Registerer
+	logger        *slog.Logger
 	// capMetrics are the metrics the scale-down and the reaper share (nil
 	// when neither runs).
 	capMetrics *provisioner.CapacityMetrics
@@ -429,7 +436,7 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 		case ControllerOverprovisioner:
 			ns, name, _ := SplitConfigMap(o.Overprovisioner)
 			c := overprovisioner.New(overprovisioner.Options{
-				Client: d.client, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+				Client: d.client, ReleaseClient: d.releaseClient, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
 				LeaveToPreemption: o.OverprovisionerLeaveToPreemption, Recorder: d.recorder,
 				Metrics: overprovisioner.NewMetrics(d.registry), Clock: d.clock,
 			})

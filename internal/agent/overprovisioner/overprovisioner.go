@@ -63,6 +63,12 @@ const (
 type Options struct {
 	// Client writes the PriorityClass and the pause Deployments.
 	Client kubernetes.Interface
+	// ReleaseClient deletes pause pods and nominates pending pods in a
+	// burst release (default Client). A burst is hundreds of requests at
+	// once, which the agent's steady budget (50 a second) would spread
+	// over seconds: the agent gives the release a client of its own with
+	// the same rate and a burst of ReleaseBurst (ReleaseConfig).
+	ReleaseClient kubernetes.Interface
 	// Factory is a cluster-wide informer factory for nodes, pods and
 	// priority classes (the agent's); nil means the controller makes its own.
 	// Either way Start starts what the controller made.
@@ -129,6 +135,9 @@ func New(opts Options) *Controller {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.ReleaseClient == nil {
+		opts.ReleaseClient = opts.Client
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)

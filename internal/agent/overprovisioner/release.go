@@ -2,6 +2,7 @@ package overprovisioner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,7 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"k8s.io/utils/ptr"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -36,8 +40,28 @@ const burstBatch = 10 * time.Millisecond
 // cluster that creates pods all the time pays for at most 20 a second.
 const releaseSpacing = 50 * time.Millisecond
 
-// deleters is how many pause pods are deleted at a time.
+// deleters is how many pause pods are deleted (or pods nominated) at a
+// time.
 const deleters = 16
+
+// ReleaseBurst is the request burst of the burst release's client: one
+// release of 200 pause pods is 200 deletions and up to 200 nominations,
+// sent at once rather than paced by the agent's steady rate, which still
+// bounds it over time.
+const ReleaseBurst = 500
+
+// ReleaseConfig is cfg for the burst release's client (Options.
+// ReleaseClient): the same rate, a burst of at least ReleaseBurst, a rate
+// limiter of its own.
+func ReleaseConfig(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.RateLimiter = nil
+	c.Burst = max(c.Burst, ReleaseBurst)
+	if c.QPS <= 0 {
+		c.QPS = rest.DefaultQPS
+	}
+	return c
+}
 
 // Metrics are the burst release's Prometheus metrics.
 type Metrics struct {
@@ -202,7 +226,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	// pods back; those released for already claim the room made for them
 	// (as if nominated there) and get no second release.
 	rel := SelectRelease(nodes, pods)
-	hold := len(rel.Placed) > 0
+	hold := len(rel.Placed) > 0 || nominatedPending(pods)
 	if len(r.releasedFor) > 0 {
 		claimed := make([]*corev1.Pod, len(pods))
 		for i, p := range pods {
@@ -239,6 +263,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		released[v.Spec.NodeName]++
 	}
 	byOwner := map[corev1.ObjectReference][]*corev1.Pod{}
+	var nominate []nomination
 	for p, node := range rel.Placed {
 		if released[node] == 0 {
 			continue // fits in room that was free already
@@ -246,6 +271,12 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		r.releasedFor[p.UID] = releasedFor{at: now, node: node}
 		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
 		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
+		nominate = append(nominate, nomination{pod: p, node: node})
+	}
+	// After the deletions, so the scheduler (one pod watch, in order) has
+	// the room free when it sees the nomination.
+	if err := r.nominate(ctx, nominate); err != nil {
+		return actions, err
 	}
 	if c.opts.Recorder != nil {
 		nodeNames := make([]string, 0, len(released))
@@ -314,6 +345,20 @@ func (r *releaser) ungate(ctx context.Context, pods []*corev1.Pod, hold bool) ([
 	return actions, nil
 }
 
+// nominatedPending reports a pod of higher priority than the pause pods
+// that waits, unbound, for room on the node it is nominated to (by a
+// burst release or by the scheduler's preemption): the gated pause pods
+// stay back until it runs, so none of them takes its room.
+func nominatedPending(pods []*corev1.Pod) bool {
+	for _, p := range pods {
+		if p.Spec.NodeName == "" && p.Status.NominatedNodeName != "" && p.DeletionTimestamp == nil &&
+			corev1helpers.PodPriority(p) > Priority {
+			return true
+		}
+	}
+	return false
+}
+
 // gated reports a pause pod that SchedulingGate holds back.
 func gated(p *corev1.Pod) bool {
 	if p.Labels[LabelManaged] == "" || p.Spec.NodeName != "" {
@@ -330,36 +375,81 @@ func gated(p *corev1.Pod) bool {
 // delete deletes the pause pods, deleters at a time, and remembers them.
 func (r *releaser) delete(ctx context.Context, pods []*corev1.Pod) error {
 	c := r.c
-	work := make(chan *corev1.Pod)
-	errs := make(chan error, len(pods))
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for range min(deleters, len(pods)) {
+	return parallel(pods, func(v *corev1.Pod) error {
+		// The UID precondition: a pause pod the Deployment re-created
+		// under the same name is never deleted in its place. Grace 0: a
+		// pause pod has nothing to shut down, and its room is free the
+		// moment it is gone.
+		err := c.opts.ReleaseClient.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{
+			Preconditions:      &metav1.Preconditions{UID: &v.UID},
+			GracePeriodSeconds: ptr.To[int64](0),
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
+		}
+		mu.Lock()
+		r.deleted[v.UID] = true
+		mu.Unlock()
+		if err == nil {
+			c.metrics.released.WithLabelValues(v.Labels[LabelManaged]).Inc()
+		}
+		return nil
+	})
+}
+
+// nomination is a pending pod and the node a release made room on.
+type nomination struct {
+	pod  *corev1.Pod
+	node string
+}
+
+// nominate sets each pod's status.nominatedNodeName to the node the
+// release made room on, as the scheduler's own preemption does for its
+// preemptors: the scheduler then tries that node first and keeps pods of
+// lower priority (pause pods, re-created or left pending by an earlier
+// burst) out of the room while the pod backs off, and a restarted agent
+// reads the room as claimed from the API (SelectRelease) and releases
+// nothing twice. The scheduler clears the field if it still cannot place
+// the pod there. The pod's UID is a precondition: a pod re-created under
+// the same name is not nominated.
+func (r *releaser) nominate(ctx context.Context, ns []nomination) error {
+	c := r.c
+	return parallel(ns, func(n nomination) error {
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"uid": n.pod.UID},
+			"status":   map[string]any{"nominatedNodeName": n.node},
+		})
+		if err != nil {
+			return fmt.Errorf("nominating pod %s/%s, %w", n.pod.Namespace, n.pod.Name, err)
+		}
+		_, err = c.opts.ReleaseClient.CoreV1().Pods(n.pod.Namespace).Patch(ctx, n.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("nominating pod %s/%s for node %s (status.nominatedNodeName), %w", n.pod.Namespace, n.pod.Name, n.node, err)
+		}
+		return nil
+	})
+}
+
+// parallel calls f for every item, deleters at a time, and returns the
+// first error.
+func parallel[T any](items []T, f func(T) error) error {
+	work := make(chan T)
+	errs := make(chan error, len(items))
+	var wg sync.WaitGroup
+	for range min(deleters, len(items)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for v := range work {
-				// The UID precondition: a pause pod the Deployment
-				// re-created under the same name is never deleted in its
-				// place.
-				err := c.opts.Client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{
-					Preconditions: &metav1.Preconditions{UID: &v.UID},
-				})
-				if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-					errs <- fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
-					continue
-				}
-				mu.Lock()
-				r.deleted[v.UID] = true
-				mu.Unlock()
-				if err == nil {
-					c.metrics.released.WithLabelValues(v.Labels[LabelManaged]).Inc()
+			for it := range work {
+				if err := f(it); err != nil {
+					errs <- err
 				}
 			}
 		}()
 	}
-	for _, v := range pods {
-		work <- v
+	for _, it := range items {
+		work <- it
 	}
 	close(work)
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
@@ -126,6 +127,12 @@ func (r *runner) burst(ctx context.Context, autoscaler string, mode headroomMode
 	total := w.Initial + w.Pods
 	t.progress("burst: %d pods", w.Pods)
 	start := time.Now()
+	tlCtx, stopTimeline := context.WithCancel(ctx)
+	defer stopTimeline()
+	tl, err := t.watchTimeline(tlCtx, start)
+	if err != nil {
+		return bt, err
+	}
 	d, err := deps.Get(ctx, appName, metav1.GetOptions{})
 	if err != nil {
 		return bt, fmt.Errorf("reading the workload, %w", err)
@@ -145,6 +152,7 @@ func (r *runner) burst(ctx context.Context, autoscaler string, mode headroomMode
 	}
 	bt.all = time.Since(start)
 	t.progress("all %d replicas Running %s after the burst (half after %s)", total, bt.all.Round(time.Millisecond), bt.half.Round(time.Millisecond))
+	t.progress("timeline: %s", tl)
 	if mode != noHeadroom {
 		evs, err := t.cs.CoreV1().Events(overprovisionerNamespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=Preempted"})
 		if err != nil {
@@ -197,7 +205,20 @@ func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, t
 	if err := t.overprovisioningConfig(ctx, spec); err != nil {
 		return err
 	}
-	op := overprovisioner.New(overprovisioner.Options{Client: t.cs, Namespace: overprovisionerNamespace, ConfigMap: overprovisioningConfigMap,
+	// The API budget of `bosun agent` by default (--kube-api-qps 50,
+	// --kube-api-burst 100), and the burst release's client as the agent
+	// builds it, not the benchmark's own generous client.
+	cfg := t.cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("the overprovisioner's client, %w", err)
+	}
+	releaseCS, err := kubernetes.NewForConfig(overprovisioner.ReleaseConfig(cfg))
+	if err != nil {
+		return fmt.Errorf("the burst release's client, %w", err)
+	}
+	op := overprovisioner.New(overprovisioner.Options{Client: cs, ReleaseClient: releaseCS, Namespace: overprovisionerNamespace, ConfigMap: overprovisioningConfigMap,
 		Logger: quietLogger(), LeaveToPreemption: leaveToPreemption})
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t.stops = append(t.stops, cancel)
@@ -222,7 +243,7 @@ func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, t
 	}()
 	started := time.Now()
 	t.progress("placing the overprovisioner's pause pods")
-	err := waitFor(ctx, timeout, 250*time.Millisecond, func() (bool, error) { return t.headroomRunning(ctx) })
+	err = waitFor(ctx, timeout, 250*time.Millisecond, func() (bool, error) { return t.headroomRunning(ctx) })
 	if err != nil {
 		return fmt.Errorf("waiting for the pause pods to run, %w", err)
 	}
