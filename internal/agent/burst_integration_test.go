@@ -165,48 +165,77 @@ func uids(pods []corev1.Pod) map[types.UID]string {
 
 // L12, L33 end to end: a burst of high-priority pods that fits the
 // headroom runs on the nodes that are already there, because the
-// overprovisioner deleted the pause pods it needed in one batch: the
-// scheduler preempted nothing (no Preempted Event), the Deployment of the
-// burst has a HeadroomReleased Event, and the released pause pods come
-// back on a node the provisioner adds for them. The burst's priority
-// class never preempts (preemptionPolicy Never), so the scheduler cannot
-// win the race with the release and the test proves the release alone
-// made the room; with the default policy both run, and whichever frees a
-// pause pod first does (TestSelectRelease: never counted twice).
+// overprovisioner deleted the pause pods it needed in one batch and
+// nominated the burst's pods for that room: the scheduler preempted
+// nothing (no Preempted Event), the Deployment of the burst has a
+// HeadroomReleased Event, and the released pause pods come back on a node
+// the provisioner adds for them. The burst's priority class never
+// preempts (preemptionPolicy Never), so the release alone can make the
+// room.
+//
+// Deterministic by construction, not by timing: the agent that placed
+// the headroom stops before the burst, so both burst pods exist and are
+// unschedulable when the next agent starts (a restart mid-burst, from
+// the API state alone); that agent runs the overprovisioner only, so no
+// new node can take the burst, and the re-created pause pods stay behind
+// their scheduling gate while a nominated burst pod waits, so none takes
+// its room. Only then does an agent with the provisioner run, for the
+// headroom to come back.
 func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b := newBurstPool(t, ctx, "agent-burst-fit", "burstfit", 2, 4, corev1.PreemptNever)
+	const cluster = "agent-burst-fit"
+	b := newBurstPool(t, ctx, cluster, "burstfit", 2, 4, corev1.PreemptNever)
 	b.create(t, ctx, b.app("base", b.high, 2, true))
 	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
 	b.pauseRules(t, ctx, 2)
-	reg := prometheus.NewRegistry()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			RESTConfig: b.env.RESTConfig(), Controllers: []string{ControllerProvisioner, ControllerOverprovisioner},
-			Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
-			Capacity: Capacity{Provider: b.cloud, Cluster: "agent-burst-fit", Interval: 200 * time.Millisecond},
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
+	defer b.dumpOnFailure(t)
 	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
+	runAgent := func(reg *prometheus.Registry, controllers ...string) (stop func()) {
+		actx, acancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(actx, Options{
+				RESTConfig: b.env.RESTConfig(), Controllers: controllers,
+				Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
+				Capacity: Capacity{Provider: b.cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
+			})
+		}()
+		return func() {
+			acancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		}
+	}
+
+	stop := runAgent(prometheus.NewRegistry(), ControllerProvisioner, ControllerOverprovisioner)
 	headroom := b.waitRunning(t, pauseSel, 2, "the two pause pods to take the headroom")
+	stop()
 	where := map[string]bool{}
 	for _, p := range headroom {
 		where[p.Spec.NodeName] = true
 	}
 
 	b.create(t, ctx, b.app("urgent", b.high, 2, true))
+	testenv.Eventually(t, 60*time.Second, func(ctx context.Context) (bool, error) {
+		pods, err := b.pods(ctx, "app=urgent")
+		n := 0
+		for i := range pods {
+			if unschedulableNow(&pods[i]) {
+				n++
+			}
+		}
+		return err == nil && n == 2, err
+	}, "both burst pods to be unschedulable (no agent runs)")
+
+	reg := prometheus.NewRegistry()
+	stop = runAgent(reg, ControllerOverprovisioner)
 	urgent := b.waitRunning(t, "app=urgent", 2, "the burst to run")
+	stop()
 	for _, p := range urgent {
 		if !where[p.Spec.NodeName] {
-			t.Errorf("burst pod %s runs on %s, not where the headroom was (%v): it waited for a new node", p.Name, p.Spec.NodeName, where)
+			t.Errorf("burst pod %s runs on %s, not where the headroom was (%v)", p.Name, p.Spec.NodeName, where)
 		}
 	}
 	preempted, err := b.events(ctx, "Preempted")
@@ -228,7 +257,46 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	if got := releasedTotal(reg); got != 2 {
 		t.Errorf("bosun_overprovisioner_pause_pods_released_total = %v, want 2", got)
 	}
-	b.waitRunning(t, pauseSel, 2, "the released pause pods to run again on new nodes")
+	if got := burstLatencyCount(reg); got != 2 {
+		t.Errorf("bosun_overprovisioner_burst_release_seconds has %d observations, want 2 (one per pod released for)", got)
+	}
+
+	stop = runAgent(prometheus.NewRegistry(), ControllerProvisioner, ControllerOverprovisioner)
+	defer stop()
+	back := b.waitRunning(t, pauseSel, 2, "the released pause pods to run again on new nodes")
+	for _, p := range back {
+		if where[p.Spec.NodeName] {
+			t.Errorf("pause pod %s runs on %s, where the burst runs: the burst should have filled it", p.Name, p.Spec.NodeName)
+		}
+	}
+}
+
+// dumpOnFailure logs every pod of the namespace when the test failed.
+func (b *burstPool) dumpOnFailure(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	all, _ := b.env.Client.CoreV1().Pods(b.ns).List(context.Background(), metav1.ListOptions{})
+	for _, p := range all.Items {
+		t.Logf("pod %s node=%q nominated=%q phase=%s prio=%v gates=%v conds=%+v", p.Name, p.Spec.NodeName, p.Status.NominatedNodeName, p.Status.Phase, ptr.Deref(p.Spec.Priority, 0), p.Spec.SchedulingGates, p.Status.Conditions)
+	}
+}
+
+// burstLatencyCount is the number of observations of
+// bosun_overprovisioner_burst_release_seconds.
+func burstLatencyCount(reg *prometheus.Registry) uint64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "bosun_overprovisioner_burst_release_seconds" {
+			for _, m := range mf.GetMetric() {
+				return m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return 0
 }
 
 // A burst larger than the headroom gets all of it at once, and the pods

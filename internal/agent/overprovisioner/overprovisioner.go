@@ -116,6 +116,10 @@ type Controller struct {
 	metrics         *Metrics
 	// releaser is the burst release (nil with LeaveToPreemption).
 	releaser *releaser
+	// synced report the shared node and pod caches synced: the release
+	// never decides from a partial list (a restarted agent would see the
+	// pending pods and not yet the pods that fill the nodes).
+	synced []cache.InformerSynced
 }
 
 func (c *Controller) did(format string, args ...any) {
@@ -152,6 +156,7 @@ func New(opts Options) *Controller {
 		c.own = append(c.own, shared)
 	}
 	c.nodes = shared.Core().V1().Nodes().Lister()
+	c.synced = []cache.InformerSynced{shared.Core().V1().Nodes().Informer().HasSynced, shared.Core().V1().Pods().Informer().HasSynced}
 	c.priorityClasses = shared.Scheduling().V1().PriorityClasses().Lister()
 	// The pods come from the same cache as every other controller's (the
 	// agent trims it); sizing reads the running ones.

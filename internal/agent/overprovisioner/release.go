@@ -3,6 +3,7 @@ package overprovisioner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -152,6 +153,9 @@ func (r *releaser) poke() {
 // run releases after every kick, batched, until ctx ends.
 func (r *releaser) run(ctx context.Context) {
 	clk := r.c.opts.Clock
+	if !cache.WaitForCacheSync(ctx.Done(), r.c.synced...) {
+		return // ended before the caches synced
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -180,6 +184,11 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.c
+	for _, synced := range c.synced {
+		if !synced() {
+			return nil, errors.New("the node and pod caches have not synced yet: no burst release from a partial list")
+		}
+	}
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return nil, fmt.Errorf("listing nodes, %w", err)
