@@ -232,6 +232,16 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	stop = runAgent(reg, ControllerOverprovisioner)
 	urgent := b.waitRunning(t, "app=urgent", 2, "the burst to run")
+	// The agent sends its Events in the background: look while it runs.
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs, err := b.events(ctx, overprovisioner.ReasonHeadroomReleased)
+		for _, e := range evs {
+			if e.InvolvedObject.Kind == "Deployment" && e.InvolvedObject.Name == "urgent" && e.InvolvedObject.UID != "" {
+				return true, nil
+			}
+		}
+		return false, err
+	}, "a HeadroomReleased Event on the burst's Deployment")
 	stop()
 	for _, p := range urgent {
 		if !where[p.Spec.NodeName] {
@@ -245,15 +255,6 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	for _, e := range preempted {
 		t.Errorf("the scheduler preempted %s/%s: %s (the burst release should have freed the room first)", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
 	}
-	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
-		evs, err := b.events(ctx, overprovisioner.ReasonHeadroomReleased)
-		for _, e := range evs {
-			if e.InvolvedObject.Kind == "Deployment" && e.InvolvedObject.Name == "urgent" {
-				return true, nil
-			}
-		}
-		return false, err
-	}, "a HeadroomReleased Event on the burst's Deployment")
 	if got := releasedTotal(reg); got != 2 {
 		t.Errorf("bosun_overprovisioner_pause_pods_released_total = %v, want 2", got)
 	}
