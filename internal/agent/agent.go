@@ -109,6 +109,10 @@ type Options struct {
 	// overprovisioner's linear or ladder rules; its pause Deployments live
 	// in that namespace.
 	Overprovisioner string
+	// OverprovisionerLeaveToPreemption turns the overprovisioner's burst
+	// release off: pods of higher priority than the pause pods wait for
+	// the scheduler's preemption, as before (L12; for comparison).
+	OverprovisionerLeaveToPreemption bool
 	// Logger receives structured logs.
 	Logger *slog.Logger
 	// Out receives the --once report.
@@ -224,6 +228,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("building clientset, %w", err)
 	}
+	releaseClient, err := kubernetes.NewForConfig(overprovisioner.ReleaseConfig(typed))
+	if err != nil {
+		return fmt.Errorf("building the burst release's clientset, %w", err)
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("building dynamic client, %w", err)
@@ -258,7 +266,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	deps := deps{clock: clk, client: client, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
+	deps := deps{clock: clk, client: client, releaseClient: releaseClient, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
 	ctrls, starters, err := build(ctx, o, deps)
 	if err != nil {
 		return err
@@ -360,14 +368,17 @@ func (o *Options) restConfig() (*rest.Config, error) {
 
 // deps are what the controllers are built from.
 type deps struct {
-	clock    clock.Clock
-	client   kubernetes.Interface
-	dynamic  dynamic.Interface
-	metadata metadata.Interface
-	factory  informers.SharedInformerFactory
-	recorder record.EventRecorder
-	registry prometheus.Registerer
-	logger   *slog.Logger
+	clock  clock.Clock
+	client kubernetes.Interface
+	// releaseClient is the overprovisioner's burst release's: the same
+	// rate, a burst of its own (overprovisioner.ReleaseConfig).
+	releaseClient kubernetes.Interface
+	dynamic       dynamic.Interface
+	metadata      metadata.Interface
+	factory       informers.SharedInformerFactory
+	recorder      record.EventRecorder
+	registry      prometheus.Registerer
+	logger        *slog.Logger
 	// capMetrics are the metrics the scale-down and the reaper share (nil
 	// when neither runs).
 	capMetrics *provisioner.CapacityMetrics
@@ -431,7 +442,9 @@ func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) 
 		case ControllerOverprovisioner:
 			ns, name, _ := SplitConfigMap(o.Overprovisioner)
 			c := overprovisioner.New(overprovisioner.Options{
-				Client: d.client, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+				Client: d.client, ReleaseClient: d.releaseClient, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
+				LeaveToPreemption: o.OverprovisionerLeaveToPreemption, Recorder: d.recorder,
+				Metrics: overprovisioner.NewMetrics(d.registry), Clock: d.clock,
 			})
 			starters = append(starters, c.Start)
 			out = append(out, c)

@@ -121,7 +121,10 @@ func TestHighPriorityPodPreemptsPausePod(t *testing.T) {
 		done <- Run(ctx, Options{
 			RESTConfig: env.RESTConfig(), Controllers: []string{ControllerProvisioner, ControllerOverprovisioner},
 			Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: ns + "/overprovisioning",
-			Capacity: Capacity{Provider: cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
+			// The scheduler's preemption, not the burst release (see
+			// TestBurstReleaseRunsBurstWithoutPreemption).
+			OverprovisionerLeaveToPreemption: true,
+			Capacity:                         Capacity{Provider: cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
 		})
 	}()
 	defer func() {

@@ -77,13 +77,24 @@ func componentAuthArgs(kubeconfig string) []string {
 	}
 }
 
+// componentQPS is the API request rate of the local control plane's
+// kube-scheduler (unless Options.SchedulerQPS says otherwise) and
+// kube-controller-manager, with bursts of twice as many. Their defaults
+// (50 and 20 a second) are sized for a shared production API server; on
+// the local one they were the bottleneck of any burst: a Deployment
+// scaled by 200 replicas had its last pod created 9 s later (the
+// ReplicaSet controller at 20 creations a second) and bound 4 s after
+// the scheduler could place it (issue 17, docs/benchmarks.md "peak").
+// The same for `bosun up`, the benchmarks and the tests.
+const componentQPS = 200
+
 func schedulerArgs(kubeconfig string, qps int) []string {
 	args := componentAuthArgs(kubeconfig)
-	if qps > 0 {
-		// Deprecated flags, but the only ones without a config file.
-		args = append(args, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", 2*qps))
+	if qps <= 0 {
+		qps = componentQPS
 	}
-	return args
+	// Deprecated flags, but the only ones without a config file.
+	return append(args, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", 2*qps))
 }
 
 func controllerManagerArgs(kubeconfig string, p pki) []string {
@@ -92,6 +103,8 @@ func controllerManagerArgs(kubeconfig string, p pki) []string {
 		"--root-ca-file="+p.CACert,
 		"--cluster-name=bosun",
 		"--profiling=false",
+		fmt.Sprintf("--kube-api-qps=%d", componentQPS),
+		fmt.Sprintf("--kube-api-burst=%d", 2*componentQPS),
 	)
 }
 

@@ -46,9 +46,10 @@ type Options struct {
 	// Scheduler, ControllerManager and Kwok add those components. Pods only
 	// run with all three.
 	Scheduler, ControllerManager, Kwok bool
-	// SchedulerQPS, if set, raises kube-scheduler's API request rate
-	// (default 50 per second, which bounds it to about 50 bindings a
-	// second): for benchmarks that create thousands of pods.
+	// SchedulerQPS, if set, sets kube-scheduler's API request rate
+	// (default 200 per second, which bounds it to about 200 bindings a
+	// second; see componentQPS): for benchmarks that create thousands of
+	// pods.
 	SchedulerQPS int
 	// NodeBootDelay is how long a new kwok Node stays NotReady before it
 	// turns Ready, unless the node's bosun.dev/boot-delay annotation says

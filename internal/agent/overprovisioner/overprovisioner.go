@@ -31,6 +31,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -46,6 +48,12 @@ const (
 	DefaultConfigMap = "overprovisioning"
 	clusterTarget    = "cluster"
 	pauseImage       = "registry.k8s.io/pause:3.10"
+	// SchedulingGate holds re-created pause pods back while a burst
+	// release's pods wait for the room their predecessors left (with burst
+	// release on): the overprovisioner removes it once no pending pod
+	// waits for room on existing nodes, so the pause pods then ask the
+	// provisioner for new capacity instead of taking the burst's room.
+	SchedulingGate = "overprovisioning.bosun.dev/burst-release"
 	// pauseUser runs the pause container as a non-root user (restricted
 	// Pod Security Standard); the pause image needs no other.
 	pauseUser = int64(65535)
@@ -55,6 +63,12 @@ const (
 type Options struct {
 	// Client writes the PriorityClass and the pause Deployments.
 	Client kubernetes.Interface
+	// ReleaseClient deletes pause pods and nominates pending pods in a
+	// burst release (default Client). A burst is hundreds of requests at
+	// once, which the agent's steady budget (50 a second) would spread
+	// over seconds: the agent gives the release a client of its own with
+	// the same rate and a burst of ReleaseBurst (ReleaseConfig).
+	ReleaseClient kubernetes.Interface
 	// Factory is a cluster-wide informer factory for nodes, pods and
 	// priority classes (the agent's); nil means the controller makes its own.
 	// Either way Start starts what the controller made.
@@ -69,6 +83,18 @@ type Options struct {
 	// SyncTimeout bounds the cache sync when Reconcile starts the caches
 	// itself (default 30s).
 	SyncTimeout time.Duration
+	// LeaveToPreemption turns the burst release off: pods of higher
+	// priority wait for the scheduler's preemption, one victim set per
+	// scheduling cycle, as before (kept for comparison). By default, the
+	// pause pods that pending pods need are deleted at once (SelectRelease).
+	LeaveToPreemption bool
+	// Recorder, if set, receives a HeadroomReleased Event on the
+	// Deployment of the pending pods of each burst release.
+	Recorder record.EventRecorder
+	// Metrics receives the burst release's metrics (nil: unregistered).
+	Metrics *Metrics
+	// Clock is the time source (default real).
+	Clock clock.Clock
 }
 
 // Controller reconciles the pause Deployments. It reads everything from
@@ -87,6 +113,13 @@ type Controller struct {
 	deployments     appslisters.DeploymentLister
 	priorityClasses schedulinglisters.PriorityClassLister
 	configInformer  cache.SharedIndexInformer
+	metrics         *Metrics
+	// releaser is the burst release (nil with LeaveToPreemption).
+	releaser *releaser
+	// synced report the shared node and pod caches synced: the release
+	// never decides from a partial list (a restarted agent would see the
+	// pending pods and not yet the pods that fill the nodes).
+	synced []cache.InformerSynced
 }
 
 func (c *Controller) did(format string, args ...any) {
@@ -97,22 +130,33 @@ func (c *Controller) did(format string, args ...any) {
 // starts the caches itself when nobody did).
 //
 // RBAC: nodes and pods list/watch, priorityclasses list/watch/create; in
-// its namespace configmaps list/watch and deployments
-// list/watch/create/update/delete.
+// its namespace configmaps list/watch, deployments
+// list/watch/create/update/delete and pods delete (burst release);
+// deployments get and events create cluster-wide (its Events).
 func New(opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.ReleaseClient == nil {
+		opts.ReleaseClient = opts.Client
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 30 * time.Second
 	}
-	c := &Controller{opts: opts}
+	c := &Controller{opts: opts, metrics: opts.Metrics}
 	shared := opts.Factory
 	if shared == nil {
 		shared = informers.NewSharedInformerFactory(opts.Client, 0)
 		c.own = append(c.own, shared)
 	}
 	c.nodes = shared.Core().V1().Nodes().Lister()
+	c.synced = []cache.InformerSynced{shared.Core().V1().Nodes().Informer().HasSynced, shared.Core().V1().Pods().Informer().HasSynced}
 	c.priorityClasses = shared.Scheduling().V1().PriorityClasses().Lister()
 	// The pods come from the same cache as every other controller's (the
 	// agent trims it); sizing reads the running ones.
@@ -122,6 +166,13 @@ func New(opts Options) *Controller {
 	c.configInformer = own.Core().V1().ConfigMaps().Informer()
 	c.deployments = own.Apps().V1().Deployments().Lister()
 	c.own = append(c.own, own)
+	if !opts.LeaveToPreemption {
+		c.releaser = newReleaser(c)
+		if err := c.releaser.watch(shared.Core().V1().Pods().Informer()); err != nil {
+			// Only a stopped informer refuses: every pass still releases.
+			opts.Logger.Error("burst release only at passes", "err", err)
+		}
+	}
 	return c
 }
 
@@ -138,7 +189,21 @@ func (c *Controller) Start(run, sync context.Context) bool {
 			}
 		}
 	}
+	if c.releaser != nil {
+		go c.releaser.run(run)
+	}
 	return true
+}
+
+// Release makes one burst release now (it also runs on its own whenever
+// a pod of higher priority than the pause pods turns unschedulable, and
+// at every pass) and returns what it did; nothing with
+// LeaveToPreemption. Start the caches first.
+func (c *Controller) Release(ctx context.Context) ([]string, error) {
+	if c.releaser == nil {
+		return nil, nil
+	}
+	return c.releaser.release(ctx)
 }
 
 // OnChange calls f when the rules ConfigMap changes, so new
@@ -204,6 +269,11 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 		return err
 	}
 	if err := c.ensurePriorityClass(ctx); err != nil {
+		return err
+	}
+	released, err := c.Release(ctx)
+	c.actions = append(c.actions, released...)
+	if err != nil {
 		return err
 	}
 	nodes, err := c.nodes.List(labels.Everything())
@@ -360,7 +430,7 @@ func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 }
 
 func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, mem resource.Quantity) error {
-	want := deployment(c.opts.Namespace, t, replicas, cpu, mem)
+	want := deployment(c.opts.Namespace, t, replicas, cpu, mem, !c.opts.LeaveToPreemption)
 	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
 	cur, err := c.deployments.Deployments(c.opts.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
@@ -380,7 +450,8 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	}
 	cc := cur.Spec.Template.Spec.Containers
 	if cur.Spec.Replicas != nil && *cur.Spec.Replicas == replicas && len(cc) == 1 &&
-		cc[0].Resources.Requests.Cpu().Cmp(cpu) == 0 && cc[0].Resources.Requests.Memory().Cmp(mem) == 0 {
+		cc[0].Resources.Requests.Cpu().Cmp(cpu) == 0 && cc[0].Resources.Requests.Memory().Cmp(mem) == 0 &&
+		len(cur.Spec.Template.Spec.SchedulingGates) == len(want.Spec.Template.Spec.SchedulingGates) {
 		return nil
 	}
 	c.opts.Logger.Info("updating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
@@ -395,12 +466,18 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	return err
 }
 
-func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity) *appsv1.Deployment {
+// deployment is a target's pause Deployment; gated, its pods start with
+// SchedulingGate (burst release).
+func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity, gated bool) *appsv1.Deployment {
 	labels := map[string]string{LabelManaged: t.name}
 	res := corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
 	var tolerations []corev1.Toleration
 	for _, taint := range t.taints {
 		tolerations = append(tolerations, corev1.Toleration{Key: taint.Key, Operator: corev1.TolerationOpEqual, Value: taint.Value, Effect: taint.Effect})
+	}
+	var gates []corev1.PodSchedulingGate
+	if gated {
+		gates = []corev1.PodSchedulingGate{{Name: SchedulingGate}}
 	}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: DeploymentName(t.name), Namespace: ns, Labels: labels},
@@ -411,6 +488,7 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					PriorityClassName:             PriorityClassName,
+					SchedulingGates:               gates,
 					NodeSelector:                  t.selector,
 					Tolerations:                   tolerations,
 					TerminationGracePeriodSeconds: ptr.To[int64](0),

@@ -54,7 +54,7 @@ func TestPoolTarget(t *testing.T) {
 // The pause pods meet the restricted Pod Security Standard, so namespaces
 // that enforce it admit them.
 func TestPausePodsRestricted(t *testing.T) {
-	d := deployment("overprovisioning", &target{name: "cluster"}, 1, resource.MustParse("100m"), resource.MustParse("128Mi"))
+	d := deployment("overprovisioning", &target{name: "cluster"}, 1, resource.MustParse("100m"), resource.MustParse("128Mi"), true)
 	spec := d.Spec.Template.Spec
 	psc := spec.SecurityContext
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 ||

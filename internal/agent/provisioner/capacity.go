@@ -321,6 +321,11 @@ func utilization(node *corev1.Node, pods []*corev1.Pod) float64 {
 	return u
 }
 
+// NodeReady reports a node whose Ready condition is True: the
+// overprovisioner's burst release counts the room of those only (a node
+// still booting runs nothing yet).
+func NodeReady(n *corev1.Node) bool { return nodeReady(n) }
+
 func nodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {

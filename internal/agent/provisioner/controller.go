@@ -246,6 +246,11 @@ func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
+// Unschedulable is isUnschedulable, for the overprovisioner's burst
+// release: it acts on exactly the pods the provisioner would ask capacity
+// for.
+func Unschedulable(pod *corev1.Pod) bool { return isUnschedulable(pod) }
+
 // isUnschedulable reports a pod the scheduler tried and could not place.
 // A pod with a nominated node is not one: the scheduler preempted
 // lower-priority pods (pause pods, L12) to make room for it there, and a

@@ -175,3 +175,22 @@ func binPack(pods []*corev1.Pod, node *corev1.Node, overhead requests, maxNodes 
 	n := float64(len(free))
 	return len(free), placed, (unusedCPU + unusedMem) / (2 * n)
 }
+
+// Fits is fits for the overprovisioner's burst release, so both decide
+// where a pod may run the same way (L12): required node affinity,
+// nodeSelector and NoSchedule/NoExecute taints, not resources.
+func Fits(pod *corev1.Pod, node *corev1.Node) bool { return fits(pod, node) }
+
+// Requests is what the pod asks the scheduler for, as placement counts
+// it: CPU in millicores and memory in bytes (init containers, overhead).
+func Requests(pod *corev1.Pod) (cpu, mem int64) {
+	r := podRequests(pod)
+	return r.cpu, r.mem
+}
+
+// Allocatable is what the node offers the scheduler: CPU in millicores,
+// memory in bytes and pod slots (110 when the node does not say).
+func Allocatable(node *corev1.Node) (cpu, mem, pods int64) {
+	a := allocatable(node)
+	return a.cpu, a.mem, a.pods
+}

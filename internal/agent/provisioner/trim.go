@@ -81,6 +81,9 @@ func cachedPod(p *corev1.Pod) *corev1.Pod {
 			Containers: in.containers(p.Spec.Containers), InitContainers: in.containers(p.Spec.InitContainers),
 			Overhead: p.Spec.Overhead, Resources: p.Spec.Resources,
 			Volumes: localVolumes(p.Spec.Volumes),
+			// Nearly always nil; the overprovisioner's burst release
+			// reads its own gate.
+			SchedulingGates: p.Spec.SchedulingGates,
 		},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodPhase(in.str(string(p.Status.Phase))), NominatedNodeName: in.str(p.Status.NominatedNodeName),

@@ -94,6 +94,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		}
 		rep.Results = append(rep.Results, results...)
 	}
+	if sc.Measure == MeasurePeak {
+		rep.Results = append(rep.Results, peakAgainstClusterAutoscaler(rep.Results)...)
+	}
 	return rep, nil
 }
 

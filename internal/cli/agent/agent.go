@@ -59,6 +59,7 @@ type flagpole struct {
 	includeLabels                  string
 
 	overprovisioner           string
+	leaveToPreemption         bool
 	provider                  string
 	awsQueueURL               string
 	localCloud                string
@@ -188,6 +189,7 @@ what each controller would do at TIME.`,
 	f.StringVar(&flags.kubeconfig, agent.FlagKubeconfig, "", "kubeconfig path (default: in-cluster config)")
 	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
+	f.BoolVar(&flags.leaveToPreemption, "overprovisioner-leave-to-preemption", false, "overprovisioner: do not delete the pause pods that pending pods of higher priority need at once (burst release); leave them to the scheduler's preemption, one victim set per scheduling cycle (for comparison)")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local, aws)")
 	f.StringVar(&flags.awsQueueURL, "aws-queue-url", "", "capacity controllers with --provider aws: the SQS queue URL of the cluster's interruption events (created by bosun apply --infra)")
 	f.StringVar(&flags.localCloud, "local-cloud", "", "capacity controllers with --provider local: the state `directory` of bosun up, which holds the local cloud's cloud.json (default $BOSUN_HOME or ~/.bosun)")
@@ -253,7 +255,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
 		LeaseName: f.leaseName, PprofAddress: f.pprof, Out: streams.Out, QPS: f.qps, Burst: f.burst,
-		Overprovisioner: f.overprovisioner,
+		Overprovisioner: f.overprovisioner, OverprovisionerLeaveToPreemption: f.leaveToPreemption,
 		Capacity: agent.Capacity{
 			Name: f.provider, LocalCloud: f.localCloud, AWSQueueURL: f.awsQueueURL, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
 			ScaleDownInterval: f.scaleDownInterval,
