@@ -16,11 +16,14 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
@@ -183,4 +186,37 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 		_, err := env.Client.CoreV1().Nodes().Get(ctx, ins[0].NodeName, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	}, "the terminated instance's node is gone")
+
+	// Scale-down (L11): with the Deployment gone to zero, the remaining
+	// node is empty; the scale-down removes it through the group, which
+	// lowers its desired capacity to the minimum.
+	if _, err := env.Client.AppsV1().Deployments(ns).UpdateScale(ctx, "web", &autoscalingv1.Scale{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns}, Spec: autoscalingv1.ScaleSpec{Replicas: 0},
+	}, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	factory := informers.NewSharedInformerFactory(env.Client, 0)
+	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
+		Provider: p, Cluster: cluster, Logger: quiet, UnneededTime: time.Second, DelayAfterScaleUp: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	testenv.Eventually(t, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		if _, err := sd.Pass(ctx); err != nil {
+			t.Logf("scale-down pass: %v", err)
+		}
+		g, err := p.NodeGroup(ctx, cluster+"/spot")
+		if err != nil {
+			return false, err
+		}
+		nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: fleet.LabelApplicationGroup + "=" + appGroup})
+		if err != nil {
+			return false, err
+		}
+		return g.TargetSize == 0 && len(nodes.Items) == 0, nil
+	}, "the scale-down terminates the empty node through the Auto Scaling group (desired capacity 0, no node left)")
+	sd.Wait()
 }
