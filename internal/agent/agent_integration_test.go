@@ -263,8 +263,11 @@ func TestAnnotationChangeTriggersPass(t *testing.T) {
 			t.Errorf("agent: %v", err)
 		}
 	}()
-	// Annotate (and keep nudging) until the agent, whose next timed pass
-	// is an hour away, reacts.
+	// Annotate (and nudge again every few seconds) until the agent, whose
+	// next timed pass is an hour away, reacts. The nudges leave quiet
+	// windows: the downscaler's patch is guarded by the resourceVersion it
+	// read, so an object written every 100 ms would refuse every patch.
+	var lastNudge time.Time
 	testenv.Eventually(t, 60*time.Second, func(ctx context.Context) (bool, error) {
 		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil {
@@ -273,6 +276,10 @@ func TestAnnotationChangeTriggersPass(t *testing.T) {
 		if *d.Spec.Replicas == 0 {
 			return true, nil
 		}
+		if time.Since(lastNudge) < 3*time.Second {
+			return false, nil
+		}
+		lastNudge = time.Now()
 		if d.Annotations == nil {
 			d.Annotations = map[string]string{}
 		}
