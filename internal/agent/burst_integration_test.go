@@ -302,12 +302,15 @@ func burstLatencyCount(reg *prometheus.Registry) uint64 {
 
 // A burst larger than the headroom gets all of it at once, and the pods
 // that would not fit even so are left to the provisioner, which adds
-// nodes for them.
+// nodes for them. The burst's pods never preempt (PreemptNever), so only
+// the burst release can give them the headroom: the scheduler's own
+// preemption cannot get there first (under load it did, and nothing was
+// left to release).
 func TestBurstReleaseLargerThanHeadroom(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cluster = "agent-burst-large"
-	b := newBurstPool(t, ctx, cluster, "burstlarge", 1, 5, corev1.PreemptLowerPriority)
+	b := newBurstPool(t, ctx, cluster, "burstlarge", 1, 5, corev1.PreemptNever)
 	b.create(t, ctx, b.app("base", b.high, 1, true))
 	first := b.waitRunning(t, "app=base", 1, "the base pod to run on the pool's node")[0].Spec.NodeName
 	b.pauseRules(t, ctx, 1)
