@@ -373,7 +373,9 @@ func Prune(ctx context.Context, store Store, cluster string, keep int) ([]string
 		// The manifest goes first: a backup half deleted is then
 		// incomplete, not corrupt.
 		files := byID[id]
-		sort.Slice(files, func(i, j int) bool { return path.Base(files[i]) == ManifestFile })
+		sort.SliceStable(files, func(i, j int) bool {
+			return path.Base(files[i]) == ManifestFile && path.Base(files[j]) != ManifestFile
+		})
 		for _, f := range files {
 			if err := store.Delete(ctx, f); err != nil {
 				return done, err

@@ -236,11 +236,13 @@ func Restore(ctx context.Context, cl Cluster, m Manifest, objects []Object, opts
 		case err != nil:
 			res.Failed[o.Ref.String()] = err
 			continue
-		case lastChange(live).After(m.Created) && !opts.Force:
-			res.Skipped = append(res.Skipped, o.Ref)
-			fmt.Fprintf(out, "skipped %s: changed at %s, after the backup (%s); --force overwrites\n",
-				o.Ref, lastChange(live).Format(time.RFC3339), m.Created.Format(time.RFC3339))
-			continue
+		case !opts.Force:
+			if changed := lastChange(live); changed.After(m.Created) {
+				res.Skipped = append(res.Skipped, o.Ref)
+				fmt.Fprintf(out, "skipped %s: changed at %s, after the backup (%s); --force overwrites\n",
+					o.Ref, changed.Format(time.RFC3339), m.Created.Format(time.RFC3339))
+				continue
+			}
 		}
 		if _, err := rc.Apply(ctx, o.Ref.Name, o.Object, metav1.ApplyOptions{FieldManager: FieldManager, Force: true, DryRun: dryRun}); err != nil {
 			res.Failed[o.Ref.String()] = err

@@ -20,8 +20,9 @@ type RESTConnector struct {
 	// Config returns the cluster's REST config.
 	Config func(cl *fleet.Cluster) (*rest.Config, error)
 	// Infra and Cloud return the cluster's infrastructure and node groups
-	// (nil when the controller does not manage them).
-	Infra func(cl *fleet.Cluster) provider.Infra
+	// (nil when the controller does not manage them). An Infra error (a
+	// cloud that cannot be configured) fails the cluster's pass.
+	Infra func(cl *fleet.Cluster) (provider.Infra, error)
 	Cloud func(cl *fleet.Cluster) provider.Provider
 	// Timeout bounds each API request (default 30s).
 	Timeout time.Duration
@@ -50,7 +51,9 @@ func (r RESTConnector) Connect(_ context.Context, cl *fleet.Cluster) (*Conn, err
 	}
 	conn := &Conn{Kube: cs, Apply: a}
 	if r.Infra != nil {
-		conn.Infra = r.Infra(cl)
+		if conn.Infra, err = r.Infra(cl); err != nil {
+			return nil, fmt.Errorf("infrastructure of %s: %w", cl.ID, err)
+		}
 	}
 	if r.Cloud != nil {
 		conn.Cloud = r.Cloud(cl)
@@ -71,11 +74,10 @@ func KubeconfigContexts(path string) func(cl *fleet.Cluster) (*rest.Config, erro
 		if err != nil {
 			return nil, fmt.Errorf("reading kubeconfig, %w", err)
 		}
-		for _, name := range []string{"bosun-" + cl.ID, cl.ID} {
-			if _, ok := raw.Contexts[name]; ok {
-				return clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
-			}
+		name, err := apply.ClusterContext(raw, cl.ID)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", cl.ID, err)
 		}
-		return nil, fmt.Errorf("no kubeconfig context %q or %q for cluster %s", "bosun-"+cl.ID, cl.ID, cl.ID)
+		return clientcmd.NewNonInteractiveClientConfig(*raw, name, &clientcmd.ConfigOverrides{}, rules).ClientConfig()
 	}
 }

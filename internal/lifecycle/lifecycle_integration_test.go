@@ -186,7 +186,7 @@ func (w *world) controller(configs map[string]*rest.Config) *lifecycle.Controlle
 				}
 				return nil, errors.New("unknown cluster")
 			},
-			Infra:   func(cl *fleet.Cluster) provider.Infra { return w.infra },
+			Infra:   func(*fleet.Cluster) (provider.Infra, error) { return w.infra, nil },
 			Cloud:   func(cl *fleet.Cluster) provider.Provider { return w.cloud },
 			Timeout: 5 * time.Second,
 		},

@@ -254,7 +254,7 @@ func startController(ctx context.Context, opts Options, clusters []*fleet.Cluste
 				}
 				return cp.RESTConfig(), nil
 			},
-			Infra: func(*fleet.Cluster) provider.Infra { return infra },
+			Infra: func(*fleet.Cluster) (provider.Infra, error) { return infra, nil },
 			Cloud: func(*fleet.Cluster) provider.Provider { return cloud },
 		},
 	})

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/backup"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/controlplane"
@@ -78,11 +79,11 @@ type target struct {
 
 func (t *target) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&t.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
-	cmd.Flags().StringVar(&t.context, "context", "", "kubeconfig context (default: the context named after the cluster ID, or bosun-<ID>, else the current one)")
+	cmd.Flags().StringVar(&t.context, "context", "", "kubeconfig context (default: bosun-<ID>, else <ID>, else the current one)")
 }
 
 // restConfig loads the client config of cluster: an explicit --context,
-// else the context named after the cluster, else the current context.
+// else bosun-<id> or <id> (apply.ClusterContext), else the current context.
 func (t *target) restConfig(cluster string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = t.kubeconfig
@@ -92,12 +93,7 @@ func (t *target) restConfig(cluster string) (*rest.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loading kubeconfig, %w", err)
 		}
-		for _, n := range []string{cluster, "bosun-" + cluster} {
-			if _, ok := raw.Contexts[n]; ok {
-				name = n
-				break
-			}
-		}
+		name, _ = apply.ClusterContext(raw, cluster) // none: the current context
 	}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: name}).ClientConfig()
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
+	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/certs"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/controlplane"
@@ -61,8 +62,8 @@ Which clusters:
   (no flag)       the running local fleet of "bosun up" (--state-dir)
   --kubeconfig F  one cluster: the kubeconfig's current context, or --context
   --fleet DIR     every cluster of the fleet, each through the kubeconfig
-                  context named after its ID (or bosun-<ID>); a cluster
-                  without one is reported as unreachable
+                  context bosun-<ID> (as bosun up names them) or <ID>; a
+                  cluster without one is reported as unreachable
 
 STATUS is ok, warning (30 days or less), critical (7 days or less),
 expired or not-yet-valid; a PROBLEM column names generated certificates
@@ -218,20 +219,13 @@ func (fl *flagpole) targets() ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := localfleet.KubeconfigPath(dir)
-	raw, err := clientcmd.LoadFromFile(path)
+	configs, ids, err := localfleet.RESTConfigs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("no local fleet is running (%s: %v); start one with `bosun up`, or name a cluster with --kubeconfig or --fleet", path, err)
+		return nil, fmt.Errorf("%w, or name a cluster with --kubeconfig or --fleet", err)
 	}
-	names := make([]string, 0, len(raw.Contexts))
-	for n := range raw.Contexts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []target
-	for _, n := range names {
-		id := strings.TrimPrefix(n, "bosun-")
-		t, err := contextTarget(raw, n, id)
+	out := make([]target, 0, len(ids))
+	for _, id := range ids {
+		t, err := clientsFor(id, configs[id])
 		if err != nil {
 			return nil, err
 		}
@@ -265,16 +259,9 @@ func (fl *flagpole) fleetTargets() ([]target, error) {
 	stateDir, _ := localfleet.ResolveStateDir(fl.stateDir)
 	var out []target
 	for _, cl := range f.Clusters {
-		name := ""
-		for _, n := range []string{cl.ID, "bosun-" + cl.ID} {
-			if _, ok := raw.Contexts[n]; ok {
-				name = n
-				break
-			}
-		}
-		if name == "" {
-			out = append(out, target{Target: certs.Target{Cluster: cl.ID},
-				unreachable: fmt.Errorf("no kubeconfig context %q or %q", cl.ID, "bosun-"+cl.ID)})
+		name, err := apply.ClusterContext(raw, cl.ID)
+		if err != nil {
+			out = append(out, target{Target: certs.Target{Cluster: cl.ID}, unreachable: err})
 			continue
 		}
 		t, err := contextTarget(raw, name, cl.ID)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -134,16 +135,7 @@ func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) erro
 		Log: slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Connector: lifecycle.RESTConnector{
 			Config: lifecycle.KubeconfigContexts(flags.kubeconfig),
-			Infra: func(cl *fleet.Cluster) provider.Infra {
-				if cl.Provider != "aws" {
-					return nil
-				}
-				cfg, err := bosunaws.LoadConfig(ctx, cl.Region, 0, nil)
-				if err != nil {
-					return unavailableInfra{err: fmt.Errorf("AWS configuration for cluster %s: %w", cl.ID, err)}
-				}
-				return bosunaws.NewInfra(cfg, "")
-			},
+			Infra:  awsInfra(ctx).forCluster,
 			Cloud: func(cl *fleet.Cluster) provider.Provider {
 				if cl.Provider == "local" && cloud != nil {
 					return cloud
@@ -189,19 +181,35 @@ func summary(w io.Writer, results []lifecycle.Result) error {
 	return nil
 }
 
-// unavailableInfra stands for the infrastructure of a cluster whose cloud
-// could not be configured: every pass over it fails with the reason, the
-// other clusters go on.
-type unavailableInfra struct{ err error }
-
-func (u unavailableInfra) Plan(context.Context, provider.ClusterSpec) ([]provider.Change, error) {
-	return nil, u.err
+// awsInfras builds the AWS infrastructure of provider: aws clusters, one
+// per region for the controller's life: the SDK configuration (files,
+// environment, credentials) is loaded once per region, not on every pass.
+type awsInfras struct {
+	ctx     context.Context
+	mu      sync.Mutex
+	regions map[string]*bosunaws.Infra
 }
 
-func (u unavailableInfra) Apply(context.Context, provider.ClusterSpec) ([]provider.Change, error) {
-	return nil, u.err
+func awsInfra(ctx context.Context) *awsInfras {
+	return &awsInfras{ctx: ctx, regions: map[string]*bosunaws.Infra{}}
 }
 
-func (u unavailableInfra) ControlPlane(context.Context, string) (provider.ControlPlaneInfo, error) {
-	return provider.ControlPlaneInfo{}, u.err
+// forCluster is the RESTConnector's Infra: nil for clusters of other
+// providers; an AWS configuration that fails to load fails the pass.
+func (a *awsInfras) forCluster(cl *fleet.Cluster) (provider.Infra, error) {
+	if cl.Provider != "aws" {
+		return nil, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if in, ok := a.regions[cl.Region]; ok {
+		return in, nil
+	}
+	cfg, err := bosunaws.LoadConfig(a.ctx, cl.Region, 0, nil)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration: %w", err)
+	}
+	in := bosunaws.NewInfra(cfg, "")
+	a.regions[cl.Region] = in
+	return in, nil
 }
