@@ -351,9 +351,14 @@ func TestBurstReleaseLargerThanHeadroom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.TargetSize < 3 {
-		t.Errorf("pool target size %d, want at least 3: the provisioner adds nodes for the pods the headroom could not take", g.TargetSize)
+	// The pool started at 1 node. A new m5.xlarge has room for both burst
+	// pods the headroom could not take (2 x 1.5 CPU), so one new node is
+	// enough; a second one comes when the provisioner also saw the
+	// re-created pause pod in the same pass.
+	if g.TargetSize < 2 {
+		t.Errorf("pool target size %d, want at least 2: the provisioner adds nodes for the pods the headroom could not take", g.TargetSize)
 	}
+
 	if got := releasedTotal(reg); got < 1 {
 		t.Errorf("bosun_overprovisioner_pause_pods_released_total = %v, want at least 1", got)
 	}

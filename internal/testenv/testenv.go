@@ -33,6 +33,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/controlplane"
 )
@@ -139,7 +140,9 @@ func (e *Env) RESTConfig() *rest.Config { return e.ControlPlane.RESTConfig() }
 var nsSeq atomic.Int64
 
 // Namespace creates a namespace with a unique name for the test and deletes
-// it when the test ends.
+// it when the test ends, pods first: once the test has ended none of its
+// pods is left, so a pending pod of one test never asks the next test's
+// provisioner for capacity (tests of a package share one control plane).
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("t%d-%d", time.Now().UnixNano()%1e6, nsSeq.Add(1))
@@ -147,10 +150,47 @@ func (e *Env) Namespace(t testing.TB) string {
 	if _, err := e.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %s: %v", name, err)
 	}
-	t.Cleanup(func() {
-		_ = e.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
+	t.Cleanup(func() { e.deleteNamespace(t, name) })
 	return name
+}
+
+// namespacePodsTimeout bounds how long a test's cleanup waits for the pods
+// of its namespace to go.
+const namespacePodsTimeout = 30 * time.Second
+
+// deleteNamespace deletes the namespace, then its pods at once, and waits
+// until none is left. The namespace is deleted first: a terminating
+// namespace admits no new pod, so controllers cannot re-create what is
+// deleted here, and the namespace controller removes everything else in
+// its own time.
+func (e *Env) deleteNamespace(t testing.TB, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), namespacePodsTimeout)
+	defer cancel()
+	if err := e.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Logf("deleting namespace %s: %v", name, err)
+		return
+	}
+	pods := e.Client.CoreV1().Pods(name)
+	err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Logf("deleting the pods of namespace %s: %v", name, err)
+	}
+	for {
+		list, err := pods.List(ctx, metav1.ListOptions{})
+		if err == nil && len(list.Items) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			left := -1
+			if list != nil {
+				left = len(list.Items)
+			}
+			t.Logf("namespace %s: %d pod(s) still there after %s (err %v)", name, left, namespacePodsTimeout, err)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // CreateNode creates a kwok node and deletes it when the test ends. It does
