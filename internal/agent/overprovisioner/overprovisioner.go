@@ -35,6 +35,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
@@ -53,7 +54,8 @@ const (
 	// release on): the overprovisioner removes it once no pending pod
 	// waits for room on existing nodes, so the pause pods then ask the
 	// provisioner for new capacity instead of taking the burst's room.
-	SchedulingGate = "overprovisioning.bosun.dev/burst-release"
+	// The provisioner asks for their capacity while they are held.
+	SchedulingGate = provisioner.HeadroomGate
 	// pauseUser runs the pause container as a non-root user (restricted
 	// Pod Security Standard); the pause image needs no other.
 	pauseUser = int64(65535)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/utils/clock"
 )
 
@@ -68,13 +69,15 @@ func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 	return c, nil
 }
 
-// OnChange calls f whenever a pod turns unschedulable, so capacity is
+// OnChange calls f whenever a pod turns unschedulable (or a pause pod is
+// held back, or a pod is nominated, see burstHeadroom), so capacity is
 // asked for within a batching window instead of at the next interval.
 func (c *Controller) OnChange(f func()) error {
 	_, err := c.podInformer.AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			pod, ok := obj.(*corev1.Pod)
-			return ok && isUnschedulable(pod)
+			return ok && (isUnschedulable(pod) || heldHeadroom(pod) ||
+				(pod.Spec.NodeName == "" && pod.Status.NominatedNodeName != ""))
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc: func(obj any) {
@@ -129,12 +132,18 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing pending pods from the cache, %w", err)
 	}
-	var pending []*corev1.Pod
+	var pending, held []*corev1.Pod
 	for _, obj := range objs {
-		if pod, ok := obj.(*corev1.Pod); ok && isUnschedulable(pod) {
+		pod, ok := obj.(*corev1.Pod)
+		switch {
+		case !ok:
+		case isUnschedulable(pod):
 			pending = append(pending, pod)
+		case heldHeadroom(pod):
+			held = append(held, pod)
 		}
 	}
+	pending = append(pending, c.p.heldDemand(held, objs)...)
 	if len(pending) == 0 {
 		return nil, nil
 	}
@@ -244,6 +253,68 @@ func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
 		}
 	}
 	return out
+}
+
+// HeadroomGate is the scheduling gate that holds re-created pause pods
+// back while the pods a burst release made room for wait for it (see the
+// overprovisioner, which owns it).
+const HeadroomGate = "overprovisioning.bosun.dev/burst-release"
+
+// heldHeadroom reports a pause pod HeadroomGate holds back.
+func heldHeadroom(pod *corev1.Pod) bool {
+	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil {
+		return false
+	}
+	for _, g := range pod.Spec.SchedulingGates {
+		if g.Name == HeadroomGate {
+			return true
+		}
+	}
+	return false
+}
+
+// heldDemand returns the held pause pods that need new capacity: while a
+// pod of higher priority waits, unbound, for the node it is nominated to
+// (a burst release, or the scheduler's preemption, took the room of the
+// pause pods these replace), the overprovisioner keeps them gated and the
+// scheduler never reports them unschedulable. Asking for their capacity
+// at once, not after the gate is lifted, restores the headroom within one
+// boot time of the burst (L12, issue 17). Outside a burst they are only
+// those capacity was already asked for (so the request is kept, not
+// dropped as if they were placed, until the scheduler has them): the gate
+// is lifted within a fraction of a second and the scheduler places the
+// others or reports them as usual.
+func (p *Provisioner) heldDemand(held []*corev1.Pod, unassigned []any) []*corev1.Pod {
+	if len(held) == 0 {
+		return nil
+	}
+	if !burstWaiting(held, unassigned) {
+		var asked []*corev1.Pod
+		for _, pod := range held {
+			if _, ok := p.requested[pod.UID]; ok {
+				asked = append(asked, pod)
+			}
+		}
+		return asked
+	}
+	return held
+}
+
+// burstWaiting reports an unbound pod nominated to a node whose priority
+// is above the lowest of the held pause pods.
+func burstWaiting(held []*corev1.Pod, unassigned []any) bool {
+	lowest := corev1helpers.PodPriority(held[0])
+	for _, p := range held[1:] {
+		lowest = min(lowest, corev1helpers.PodPriority(p))
+	}
+	for _, obj := range unassigned {
+		p, ok := obj.(*corev1.Pod)
+		if ok && p.Spec.NodeName == "" && p.DeletionTimestamp == nil && p.Status.NominatedNodeName != "" &&
+			corev1helpers.PodPriority(p) > lowest {
+			return true
+		}
+	}
+	return false
 }
 
 // Unschedulable is isUnschedulable, for the overprovisioner's burst

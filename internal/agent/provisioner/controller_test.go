@@ -9,9 +9,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
@@ -119,4 +121,123 @@ func TestControllerPendingPods(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Issue 17 (L12): while a burst's pod waits, nominated, for the room a
+// burst release made, the re-created pause pods held back by HeadroomGate
+// get their capacity asked for at once, before the gate is lifted; the
+// same held pods without a nominated pod of higher priority waiting ask
+// for nothing (the gate is about to go and the scheduler places them).
+func TestControllerAsksForHeldHeadroomDuringABurst(t *testing.T) {
+	held := func(p *corev1.Pod) {
+		p.Spec.Priority = ptr.To[int32](-10)
+		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: HeadroomGate}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated}}
+	}
+	nominated := func(p *corev1.Pod) {
+		p.Spec.Priority = ptr.To[int32](1000)
+		p.Status.NominatedNodeName = "n1"
+	}
+	for _, tc := range []struct {
+		name string
+		pods []*corev1.Pod
+		want int
+	}{
+		{"burst waiting", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", nominated)}, 2},
+		{"no burst", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held)}, 0},
+		{"nominated pod of lower priority", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", nominated, func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](-20) })}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
+			objs := make([]runtime.Object, len(tc.pods))
+			for i, pod := range tc.pods {
+				objs[i] = pod
+			}
+			cs := k8sfake.NewClientset(objs...)
+			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+			c, err := NewController(p, cs, factory, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			factory.Start(ctx.Done())
+			factory.WaitForCacheSync(ctx.Done())
+			if _, err := c.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Two 3-CPU pause pods need two m5.xlarge nodes (4 CPUs each).
+			if got := target(t, fp, "spot"); got != tc.want {
+				t.Errorf("spot target %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// Capacity asked for held pause pods during a burst stays asked for after
+// the burst's pods are bound and the gate is lifted: the pause pods, now
+// reported unschedulable, wait for it instead of asking twice.
+func TestControllerKeepsHeldHeadroomRequestAfterTheBurst(t *testing.T) {
+	held := func(p *corev1.Pod) {
+		p.Spec.Priority = ptr.To[int32](-10)
+		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: HeadroomGate}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated}}
+	}
+	burst := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](1000); p.Status.NominatedNodeName = "n1" })
+	pause := []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held)}
+	p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
+	// A pod below the priority cutoff keeps every pass going to the
+	// provisioner, as other pending pods of a busy cluster do.
+	other := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](-100) })
+	cs := k8sfake.NewClientset(burst, pause[0], pause[1], other)
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+	c, err := NewController(p, cs, factory, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	pods := factory.Core().V1().Pods().Informer().GetStore()
+	update := func(pod *corev1.Pod) {
+		t.Helper()
+		if _, err := cs.CoreV1().Pods(pod.Namespace).Update(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 500; i++ {
+			if obj, ok, _ := pods.GetByKey(pod.Namespace + "/" + pod.Name); ok &&
+				obj.(*corev1.Pod).Spec.NodeName == pod.Spec.NodeName && len(obj.(*corev1.Pod).Spec.SchedulingGates) == len(pod.Spec.SchedulingGates) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("the cache never saw the update of %s", pod.Name)
+	}
+	pass := func(want int, when string) {
+		t.Helper()
+		if _, err := c.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := target(t, fp, "spot"); got != want {
+			t.Errorf("%s: spot target %d, want %d", when, got, want)
+		}
+	}
+	pass(2, "during the burst")
+	bound := burst.DeepCopy()
+	bound.Spec.NodeName, bound.Status.NominatedNodeName = "n1", ""
+	update(bound)
+	pass(2, "burst bound, pause pods still gated")
+	for _, pod := range pause {
+		if _, ok := p.requested[pod.UID]; !ok {
+			t.Errorf("the request for held pause pod %s was dropped while it was still gated", pod.Name)
+		}
+	}
+	for _, pod := range pause {
+		ungated := pod.DeepCopy()
+		ungated.Spec.SchedulingGates = nil
+		ungated.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, LastTransitionTime: metav1.NewTime(t0)}}
+		update(ungated)
+	}
+	pass(2, "gate lifted, pause pods unschedulable")
 }

@@ -38,6 +38,26 @@ type recorder struct {
 	provider.Provider
 	mu    sync.Mutex
 	first map[provider.Lifecycle]time.Time
+	// ups holds the time of every increase.
+	ups []time.Time
+}
+
+// upsAfter returns how long after start the first and the last increase
+// at or after it came, and how many there were.
+func (r *recorder) upsAfter(start time.Time) (first, last time.Duration, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.ups {
+		if at.Before(start) {
+			continue
+		}
+		if n == 0 {
+			first = at.Sub(start)
+		}
+		last = at.Sub(start)
+		n++
+	}
+	return first, last, n
 }
 
 // SetTargetSize records the first increase per lifecycle, then passes the
@@ -50,6 +70,7 @@ func (r *recorder) SetTargetSize(ctx context.Context, id string, size int) error
 		if _, ok := r.first[g.Lifecycle]; !ok {
 			r.first[g.Lifecycle] = at
 		}
+		r.ups = append(r.ups, at)
 		r.mu.Unlock()
 	}
 	return r.Provider.SetTargetSize(ctx, id, size)

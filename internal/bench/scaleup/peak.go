@@ -168,7 +168,11 @@ func (r *runner) burst(ctx context.Context, autoscaler string, mode headroomMode
 			return bt, fmt.Errorf("waiting for the headroom to run again, %w", err)
 		}
 		bt.restored = time.Since(start)
-		t.progress("headroom Running again %s after the burst", bt.restored.Round(time.Millisecond))
+		up := "no scale-up"
+		if first, last, n := t.rec.upsAfter(start); n > 0 {
+			up = fmt.Sprintf("%d scale-ups, the first %s and the last %s after the burst", n, first.Round(time.Millisecond), last.Round(time.Millisecond))
+		}
+		t.progress("headroom Running again %s after the burst (%s)", bt.restored.Round(time.Millisecond), up)
 	}
 	return bt, nil
 }
