@@ -58,15 +58,16 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultCallTimeout      = 10 * time.Second
-	DefaultSnapshotMaxAge   = 2 * time.Second
-	DefaultPriceTTL         = 24 * time.Hour
-	DefaultSpotPriceTTL     = 5 * time.Minute
-	DefaultUnavailableTTL   = 3 * time.Minute
-	DefaultFailureWindow    = 10 * time.Minute
-	DefaultMaxAttempts      = 5
-	DefaultNoticeRetention  = time.Hour
-	spotInterruptionWarning = 2 * time.Minute
+	DefaultCallTimeout       = 10 * time.Second
+	DefaultSnapshotMaxAge    = 2 * time.Second
+	DefaultPriceTTL          = 24 * time.Hour
+	DefaultSpotPriceTTL      = 5 * time.Minute
+	DefaultUnavailableTTL    = 3 * time.Minute
+	DefaultFailureWindow     = 10 * time.Minute
+	DefaultMaxAttempts       = 5
+	DefaultNoticeRetention   = time.Hour
+	DefaultVisibilityTimeout = 30 * time.Second
+	spotInterruptionWarning  = 2 * time.Minute
 )
 
 // Options configure the provider.
@@ -96,6 +97,10 @@ type Options struct {
 	SnapshotMaxAge time.Duration
 	// PriceTTL, SpotPriceTTL and UnavailableTTL tune the caches.
 	PriceTTL, SpotPriceTTL, UnavailableTTL time.Duration
+	// VisibilityTimeout is how long a received interruption message stays
+	// hidden from other reads; one not acknowledged by then (the handler
+	// crashed or has not acted) is delivered again.
+	VisibilityTimeout time.Duration
 	// FailureWindow bounds how old a failed scaling activity may be to be
 	// reported as a Failed instance.
 	FailureWindow time.Duration
@@ -118,6 +123,7 @@ func (o *Options) defaults() {
 	def(&o.SpotPriceTTL, DefaultSpotPriceTTL)
 	def(&o.UnavailableTTL, DefaultUnavailableTTL)
 	def(&o.FailureWindow, DefaultFailureWindow)
+	def(&o.VisibilityTimeout, DefaultVisibilityTimeout)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
@@ -156,10 +162,13 @@ type Provider struct {
 	unavailable *unavailableCache
 
 	noticeMu sync.Mutex
-	notices  []provider.InterruptionNotice
+	notices  []*heldNotice
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider          = (*Provider)(nil)
+	_ provider.InterruptionAcker = (*Provider)(nil)
+)
 
 // LoadConfig returns the SDK configuration from the default credential
 // chain (environment, shared config, IRSA or EKS Pod Identity) for region,
