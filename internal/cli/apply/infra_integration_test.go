@@ -176,7 +176,7 @@ func TestIntegrationApplyInfraOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, tags := range map[string]map[string]string{
-		"team-x-workers":               {"team": "x"},
+		"team-x-workers":              {"team": "x"},
 		"bosun-aws-prod-eu1-handmade": {bosunaws.TagCluster: "aws-prod-eu1", bosunaws.TagPool: "handmade"},
 	} {
 		var at []asgtypes.Tag
