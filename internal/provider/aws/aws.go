@@ -104,6 +104,10 @@ type Options struct {
 	// FailureWindow bounds how old a failed scaling activity may be to be
 	// reported as a Failed instance.
 	FailureWindow time.Duration
+	// DisableLaunchInstances makes scale-ups use SetDesiredCapacity even
+	// where Auto Scaling's LaunchInstances (synchronous, capacity errors
+	// in its answer) is available (launch.go).
+	DisableLaunchInstances bool
 	// Clock and Logger; defaults: the real clock, a discarding logger.
 	Clock  clock.PassiveClock
 	Logger *slog.Logger
@@ -157,6 +161,10 @@ type Provider struct {
 	snap     *snapshot
 	raised   map[string]time.Time // group ID -> last scale-up request
 	firstSee map[string]time.Time // instance ID -> first seen (no launch time yet)
+	// launchFailed: group ID -> failed LaunchInstances attempts of its
+	// current scale-up; launchUnsupported once the endpoint lacks the API.
+	launchFailed      map[string][]provider.Instance
+	launchUnsupported bool
 
 	prices      *priceCache
 	unavailable *unavailableCache
@@ -251,7 +259,7 @@ func NewWithClients(c Clients, o Options, m *Metrics) *Provider {
 	}
 	return &Provider{
 		opts: o, c: c, metrics: m,
-		raised: map[string]time.Time{}, firstSee: map[string]time.Time{},
+		raised: map[string]time.Time{}, firstSee: map[string]time.Time{}, launchFailed: map[string][]provider.Instance{},
 		prices:      newPriceCache(),
 		unavailable: &unavailableCache{until: map[offeringKey]time.Time{}},
 	}

@@ -120,6 +120,9 @@ func (p *Provider) refresh(ctx context.Context) (*snapshot, error) {
 			delete(p.firstSee, id)
 		}
 	}
+	for id, gs := range s.byID {
+		gs.instances = append(gs.instances, p.launchFailuresLocked(id, now)...)
+	}
 	outstanding, since := p.outstandingLocked(s, now)
 	p.mu.Unlock()
 	if len(outstanding) > 0 {
@@ -420,8 +423,11 @@ func (p *Provider) Instances(ctx context.Context, id string) ([]provider.Instanc
 	return append([]provider.Instance(nil), gs.instances...), nil
 }
 
-// SetTargetSize implements provider.Provider with SetDesiredCapacity,
-// cooldowns not honoured. Asking for the current size again is harmless.
+// SetTargetSize implements provider.Provider. A scale-up goes through
+// LaunchInstances where the endpoint has it (launch.go: launches in the
+// call, capacity errors in its answer become Failed instances at once),
+// else, and for every other change, SetDesiredCapacity with cooldowns not
+// honoured. Asking for the current size again is harmless.
 func (p *Provider) SetTargetSize(ctx context.Context, id string, size int) error {
 	s, err := p.current(ctx)
 	if err != nil {
@@ -438,7 +444,15 @@ func (p *Provider) SetTargetSize(ctx context.Context, id string, size int) error
 	if size > g.TargetSize {
 		p.mu.Lock()
 		p.raised[id] = p.opts.Clock.Now()
+		delete(p.launchFailed, id) // a new attempt: the last one's failures are history
 		p.mu.Unlock()
+		if p.useLaunch() {
+			err := p.launch(ctx, gs, size-g.TargetSize)
+			p.invalidate()
+			if !errors.Is(err, errLaunchUnsupported) {
+				return err
+			}
+		}
 	}
 	cctx, cancel := p.call(ctx)
 	defer cancel()

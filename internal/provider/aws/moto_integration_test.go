@@ -100,6 +100,12 @@ func TestIntegrationMotoScaling(t *testing.T) {
 	if err := p.SetTargetSize(ctx, "c1/spot", 3); err != nil {
 		t.Fatalf("setting the same size again: %v", err)
 	}
+	// moto lacks LaunchInstances: the scale-up tried it once, then fell
+	// back to SetDesiredCapacity.
+	tried := p.Metrics().Count("Auto Scaling", "LaunchInstances")
+	if tried == 0 || p.Metrics().Count("Auto Scaling", "SetDesiredCapacity") == 0 {
+		t.Errorf("LaunchInstances attempts %v, SetDesiredCapacity %v: want the first tried and the second used", tried, p.Metrics().Count("Auto Scaling", "SetDesiredCapacity"))
+	}
 	if err := p.SetTargetSize(ctx, "c1/spot", 5); !errors.Is(err, provider.ErrOutOfRange) {
 		t.Errorf("size above max: err = %v, want ErrOutOfRange", err)
 	}
@@ -143,6 +149,12 @@ func TestIntegrationMotoScaling(t *testing.T) {
 	}
 	if g, _ := p.NodeGroup(ctx, "c1/spot"); g.TargetSize != 2 {
 		t.Errorf("target after the retry = %d, want 2", g.TargetSize)
+	}
+	if err := p.SetTargetSize(ctx, "c1/spot", 4); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Metrics().Count("Auto Scaling", "LaunchInstances"); n != tried {
+		t.Errorf("LaunchInstances attempts went from %v to %v: tried again after moto said it lacks it", tried, n)
 	}
 }
 
