@@ -174,12 +174,37 @@ type instanceDetail struct {
 	stateName ec2types.InstanceStateName
 }
 
+// maxFilterValues is how many values EC2 accepts in one filter; more
+// groups than that are read in batches (one call per 200 groups).
+const maxFilterValues = 200
+
+// batches splits values into slices of at most n.
+func batches(values []string, n int) [][]string {
+	var out [][]string
+	for len(values) > n {
+		out = append(out, values[:n:n])
+		values = values[n:]
+	}
+	if len(values) > 0 {
+		out = append(out, values)
+	}
+	return out
+}
+
+// describeInstances reads the instances of the named groups by the tag
+// Auto Scaling puts on them: one call (and its pages) per 200 groups.
 func (p *Provider) describeInstances(ctx context.Context, groups []string) (map[string]instanceDetail, error) {
 	out := map[string]instanceDetail{}
-	if len(groups) == 0 {
-		return out, nil
-	}
 	sort.Strings(groups)
+	for _, batch := range batches(groups, maxFilterValues) {
+		if err := p.describeInstanceBatch(ctx, batch, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) describeInstanceBatch(ctx context.Context, groups []string, out map[string]instanceDetail) error {
 	in := &ec2.DescribeInstancesInput{
 		Filters: []ec2types.Filter{
 			{Name: aws.String("tag:" + asgNameTag), Values: groups},
@@ -192,7 +217,7 @@ func (p *Provider) describeInstances(ctx context.Context, groups []string) (map[
 		resp, err := p.c.EC2.DescribeInstances(cctx, in)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("describing the instances of cluster %s, %w", p.opts.Cluster, err)
+			return fmt.Errorf("describing the instances of cluster %s, %w", p.opts.Cluster, err)
 		}
 		for _, r := range resp.Reservations {
 			for _, i := range r.Instances {
@@ -210,7 +235,7 @@ func (p *Provider) describeInstances(ctx context.Context, groups []string) (map[
 			}
 		}
 		if aws.ToString(resp.NextToken) == "" {
-			return out, nil
+			return nil
 		}
 		in.NextToken = resp.NextToken
 	}
