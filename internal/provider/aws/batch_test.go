@@ -32,7 +32,9 @@ type bigASG struct {
 func (a bigASG) DescribeAutoScalingGroups(_ context.Context, in *autoscaling.DescribeAutoScalingGroupsInput, _ ...func(*autoscaling.Options)) (*autoscaling.DescribeAutoScalingGroupsOutput, error) {
 	start := 0
 	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &start)
+		if _, err := fmt.Sscan(*in.NextToken, &start); err != nil {
+			return nil, err
+		}
 	}
 	out := &autoscaling.DescribeAutoScalingGroupsOutput{}
 	for k := start; k < a.n && k < start+100; k++ {
@@ -86,7 +88,9 @@ func (e *filterEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstanc
 	var insts []ec2types.Instance
 	for _, name := range in.Filters[0].Values {
 		var k int
-		fmt.Sscanf(name, "bosun-c1-p%03d", &k)
+		if _, err := fmt.Sscanf(name, "bosun-c1-p%03d", &k); err != nil {
+			return nil, err
+		}
 		insts = append(insts, ec2types.Instance{InstanceId: aws.String(fmt.Sprintf("i-%d", k)), PrivateDnsName: aws.String(fmt.Sprintf("node-%d", k)),
 			LaunchTime: aws.Time(time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)), State: &ec2types.InstanceState{Name: ec2types.InstanceStateNameRunning}})
 	}

@@ -131,7 +131,8 @@ func (p *Provider) Interruptions(ctx context.Context, since time.Time) ([]provid
 
 func (p *Provider) receive(ctx context.Context) error {
 	var s *snapshot
-	vis := int32((p.opts.VisibilityTimeout + time.Second - 1) / time.Second)
+	// SQS takes 0 to 43200 seconds.
+	vis := int32(min((p.opts.VisibilityTimeout+time.Second-1)/time.Second, 43200)) // #nosec G115 -- bounded above
 	for range maxReceives {
 		cctx, cancel := p.call(ctx)
 		resp, err := p.c.SQS.ReceiveMessage(cctx, &sqs.ReceiveMessageInput{
@@ -240,7 +241,7 @@ func (p *Provider) AckInterruption(ctx context.Context, n provider.InterruptionN
 	for id, handle := range handles {
 		err := p.deleteMessage(ctx, id, handle)
 		var ae smithy.APIError
-		if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "ReceiptHandleIsInvalid") {
+		if err != nil && (!errors.As(err, &ae) || ae.ErrorCode() != "ReceiptHandleIsInvalid") {
 			p.noticeMu.Lock()
 			h.acked = false
 			p.noticeMu.Unlock()
