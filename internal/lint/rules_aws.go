@@ -66,6 +66,11 @@ func checkAWSAgent(ctx *clusterContext, r *Rule) {
 					ctx.object(r, w.obj, "%s: --%s=%s; expected %s on this provider: aws cluster", who, name, got[len(got)-1], want)
 				}
 			}
+			if fight := slicesIntersect(runs, []string{agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper}); len(fight) > 0 {
+				if ca := clusterAutoscaler(ctx.workloads); ca != nil {
+					ctx.object(r, w.obj, "%s: %s scale the Auto Scaling groups, and so does cluster-autoscaler (%s): the two would fight over them; run one (example fleet: config item aws_capacity)", who, strings.Join(fight, ", "), objectName(ca.obj.Object))
+				}
+			}
 			flag("provider", "aws")
 			flag("cluster", c.ID)
 			flag("region", c.Region)
@@ -109,4 +114,29 @@ func quoteOrEmpty(s string) string {
 		return `""`
 	}
 	return s
+}
+
+// clusterAutoscaler returns a rendered workload that runs
+// cluster-autoscaler, if any.
+func clusterAutoscaler(workloads []*workload) *workload {
+	for _, w := range workloads {
+		for _, c := range w.pod.Spec.Containers {
+			if isClusterAutoscaler(c) {
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+func slicesIntersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
 }

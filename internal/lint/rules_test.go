@@ -211,6 +211,9 @@ func TestRulesFail(t *testing.T) {
 		{rule: "L19-aws-agent", want: "config item aws_agent_role_arn is empty", file: prod + ":1", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "  aws_agent_role_arn: arn:aws:iam::111111111111:role/bosun-agent-aws-prod-eu1", "")
 		}},
+		{rule: "L19-aws-agent", want: "provisioner, scale-down, reaper scale the Auto Scaling groups, and so does cluster-autoscaler (Deployment/kube-system/cluster-autoscaler): the two would fight over them", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/cluster-autoscaler/cluster-autoscaler.yaml", `(ne (index .Config "aws_capacity") "bosun")`, "true")
+		}},
 		{rule: "L19-aws-agent", want: "--region=eu-west-1; expected eu-central-1", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, agentFile, "--region={{ .Cluster.Region }}", "--region=eu-west-1")
 		}},
