@@ -54,7 +54,15 @@ type AgentOptions struct {
 	Image string
 	// Args are added to the agent's command line after --controllers.
 	Args []string
+	// AWSRoleARN, if set, binds the agent's service account to this IAM
+	// role through IRSA (annotation eks.amazonaws.com/role-arn; policy
+	// deploy/iam/agent.json). Empty with --provider=aws: EKS Pod Identity
+	// or node credentials, set up outside these manifests.
+	AWSRoleARN string
 }
+
+// irsaAnnotation binds a service account to an IAM role (IRSA).
+const irsaAnnotation = "eks.amazonaws.com/role-arn"
 
 // controllerFiles maps a controller to the manifest file with its RBAC.
 var controllerFiles = map[string]string{
@@ -78,9 +86,11 @@ var capacityControllers = map[string]bool{"provisioner": true, "interruption": t
 
 // RenderAgent returns the agent's manifests as one multi-document YAML
 // stream, with the RBAC of the chosen controllers only (least privilege).
-// It refuses the capacity controllers: their one provider so far, the
-// local cloud of `bosun up`, serves the machine that runs it and no pod
-// (no cloud.json, no $HOME there), so such a Deployment could not start.
+// The capacity controllers run in a pod only against AWS (Args carry
+// --provider=aws, --cluster, --region and, for the interruption handler,
+// --aws-queue-url; docs/aws.md); with the local cloud they are refused: it
+// serves the machine of `bosun up` and no pod (no cloud.json, no $HOME
+// there), so such a Deployment could not start.
 func RenderAgent(o AgentOptions) ([]byte, error) {
 	if len(o.Controllers) == 0 {
 		o.Controllers = []string{"downscaler", "janitor"}
@@ -101,8 +111,12 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 		}
 	}
 	if len(capacity) > 0 {
-		return nil, fmt.Errorf("controllers %s: they act on the cloud, and no provider runs in a pod yet: the local cloud (--provider local) is reached on the machine that runs `bosun up`; run them there with `bosun agent --kubeconfig KUBECONFIG --controllers %s --provider local --cluster ID` (in-cluster capacity controllers come with the AWS provider)",
-			strings.Join(capacity, ", "), strings.Join(capacity, ","))
+		if err := checkAWSArgs(capacity, o.Args); err != nil {
+			return nil, err
+		}
+	}
+	if o.AWSRoleARN != "" && argValue(o.Args, "provider") != "aws" {
+		return nil, fmt.Errorf("AWS role %s: the agent runs with --provider=aws only; add --arg=--provider=aws and the AWS flags, or drop the role", o.AWSRoleARN)
 	}
 	docs, err := AgentManifests()
 	if err != nil {
@@ -124,6 +138,10 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 			controllers += "\n        - " + yamlString(a)
 		}
 		text = strings.ReplaceAll(text, shippedControllers, controllers)
+		if o.AWSRoleARN != "" && file == "agent/01-serviceaccount.yaml" {
+			sa := "  name: bosun-agent\n  namespace: " + o.Namespace + "\n"
+			text = strings.Replace(text, sa, sa+"  annotations:\n    "+irsaAnnotation+": "+yamlString(o.AWSRoleARN)+"\n", 1)
+		}
 		b.WriteString("---\n# Source: " + d.Source + "\n")
 		b.WriteString(strings.TrimSpace(text) + "\n")
 	}
@@ -153,4 +171,41 @@ func isRBACFile(file string) bool {
 		}
 	}
 	return false
+}
+
+// checkAWSArgs accepts capacity controllers only with --provider=aws and
+// the flags the AWS provider needs in a pod.
+func checkAWSArgs(capacity []string, args []string) error {
+	if argValue(args, "provider") != "aws" {
+		return fmt.Errorf("controllers %s: they act on the cloud, and in a pod only the AWS provider can reach it: add --arg=--provider=aws --arg=--cluster=ID --arg=--region=REGION --arg=--aws-queue-url=URL (docs/aws.md); the local cloud (--provider local) is reached on the machine that runs `bosun up`, so run them there with `bosun agent --kubeconfig KUBECONFIG --controllers %s --provider local --cluster ID`",
+			strings.Join(capacity, ", "), strings.Join(capacity, ","))
+	}
+	var missing []string
+	for _, f := range []string{"cluster", "region"} {
+		if argValue(args, f) == "" {
+			missing = append(missing, "--"+f)
+		}
+	}
+	for _, c := range capacity {
+		if c == "interruption" && argValue(args, "aws-queue-url") == "" {
+			missing = append(missing, "--aws-queue-url")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("controllers %s with --provider=aws: %s missing; expected the fleet cluster ID, its AWS region and (interruption) its SQS queue URL as --arg values", strings.Join(capacity, ", "), strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// argValue returns the last value of --name=value or --name value in args.
+func argValue(args []string, name string) string {
+	v := ""
+	for i, a := range args {
+		if x, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			v = x
+		} else if a == "--"+name && i+1 < len(args) {
+			v = args[i+1]
+		}
+	}
+	return v
 }

@@ -96,14 +96,51 @@ func TestRenderAgentArgs(t *testing.T) {
 	}
 }
 
-// The capacity controllers cannot run in a pod yet: the only provider is
-// the local cloud on the machine of `bosun up`. Rendering them is refused
-// with what to do instead, rather than shipping a Deployment that fails.
+// The capacity controllers run in a pod only against AWS: with the local
+// cloud (on the machine of `bosun up`) or without the AWS flags they are
+// refused with what to do instead, rather than shipping a Deployment that
+// fails.
 func TestRenderAgentRefusesCapacityControllers(t *testing.T) {
 	for _, controllers := range [][]string{{"provisioner"}, {"downscaler", "interruption"}, {"scale-down", "reaper"}} {
 		out, err := RenderAgent(AgentOptions{Controllers: controllers, Args: []string{"--cluster=prod-eu1", "--provider=local"}})
-		if err == nil || !strings.Contains(err.Error(), "no provider runs in a pod yet") || !strings.Contains(err.Error(), "bosun agent --kubeconfig") {
+		if err == nil || !strings.Contains(err.Error(), "only the AWS provider") || !strings.Contains(err.Error(), "bosun agent --kubeconfig") {
 			t.Errorf("controllers %v: error %v, output %d bytes; want a refusal that says where they run", controllers, err, len(out))
+		}
+	}
+	_, err := RenderAgent(AgentOptions{Controllers: []string{"interruption"}, Args: []string{"--provider=aws", "--cluster=prod-eu1"}})
+	if err == nil || !strings.Contains(err.Error(), "--region, --aws-queue-url missing") {
+		t.Errorf("aws without region and queue: %v", err)
+	}
+	if _, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler"}, AWSRoleARN: "arn:aws:iam::1:role/x"}); err == nil {
+		t.Error("an AWS role without --provider=aws accepted")
+	}
+}
+
+// On AWS (docs/aws.md) the capacity controllers render with their RBAC,
+// the AWS flags and the IRSA role on the service account.
+func TestRenderAgentAWS(t *testing.T) {
+	out, err := RenderAgent(AgentOptions{
+		Controllers: []string{"provisioner", "interruption", "scale-down", "reaper"}, Namespace: "bosun-system",
+		Args:       []string{"--provider=aws", "--cluster=prod-eu1", "--region=eu-central-1", "--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/111111111111/bosun-prod-eu1"},
+		AWSRoleARN: "arn:aws:iam::111111111111:role/bosun-agent",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	for _, want := range []string{
+		"name: bosun-agent-provisioner", "name: bosun-agent-interruption", "name: bosun-agent-node-removal",
+		"  annotations:\n    eks.amazonaws.com/role-arn: \"arn:aws:iam::111111111111:role/bosun-agent\"\n",
+		"- --controllers=provisioner,interruption,scale-down,reaper\n        - \"--provider=aws\"\n        - \"--cluster=prod-eu1\"\n        - \"--region=eu-central-1\"\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("rendered manifests lack %q", want)
+		}
+	}
+	for i, doc := range strings.Split(text, "\n---\n") {
+		doc = strings.TrimPrefix(doc, "---\n")
+		if _, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil); err != nil {
+			t.Errorf("document %d does not decode: %v\n%s", i, err, doc)
 		}
 	}
 }

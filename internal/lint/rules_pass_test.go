@@ -156,6 +156,12 @@ func TestRulesPass(t *testing.T) {
 		{"L37-pod-security", "NET_BIND_SERVICE may be added", func(t *testing.T, fsys fstest.MapFS) {
 			add(fsys, "manifests/test/pod.yaml", strings.Replace(goodPod, "drop: [ALL]", "drop: [ALL], add: [NET_BIND_SERVICE]", 1))
 		}},
+		{"L19-aws-agent", "the example's aws clusters: role, flags and IRSA annotation", func(*testing.T, fstest.MapFS) {}},
+		{"L19-aws-agent", "EKS Pod Identity: no annotation needed", func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "configItems:\n", "configItems:\n  aws_agent_identity: pod-identity\n")
+			edit(t, fsys, "clusters/aws-staging-eu1.yaml", "configItems:\n", "configItems:\n  aws_agent_identity: pod-identity\n")
+			edit(t, fsys, "fleet.yaml", "    - aws_queue_url\n", "    - aws_queue_url\n    - aws_agent_identity\n")
+		}},
 		{"L46-test-twin", "a twin found by provider and region", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "testTwin: aws-staging-eu1\n", "")
 		}},

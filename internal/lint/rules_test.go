@@ -196,10 +196,10 @@ func TestRulesFail(t *testing.T) {
 			edit(t, fsys, "defaults.yaml", `dns_ndots: "2"`, `dns_ndots: "5"`)
 			add(fsys, "manifests/test/pod.yaml", badPod)
 		}, warning: true},
-		{rule: "L04-equal-instance-sizes", want: "m6i.xlarge has 4 vCPU, 16 GiB, x86_64 but m6i.2xlarge has 8 vCPU, 32 GiB, x86_64", file: prod + ":15", change: func(t *testing.T, fsys fstest.MapFS) {
+		{rule: "L04-equal-instance-sizes", want: "m6i.xlarge has 4 vCPU, 16 GiB, x86_64 but m6i.2xlarge has 8 vCPU, 32 GiB, x86_64", file: prod + ":16", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m6i.2xlarge]")
 		}},
-		{rule: "L04-single-architecture", want: "mixes architectures: m6i.xlarge is x86_64 but m6g.xlarge is arm64", file: prod + ":15", change: func(t *testing.T, fsys fstest.MapFS) {
+		{rule: "L04-single-architecture", want: "mixes architectures: m6i.xlarge is x86_64 but m6g.xlarge is arm64", file: prod + ":16", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "instanceTypes: [m6i.xlarge]", "instanceTypes: [m6i.xlarge, m6g.xlarge]")
 		}},
 		{rule: "L04-equal-instance-sizes", want: "instance type m9z.xlarge is not in the catalogue: size not checked; `bosun catalogue` lists what is known", change: func(t *testing.T, fsys fstest.MapFS) {
@@ -207,6 +207,27 @@ func TestRulesFail(t *testing.T) {
 		}, warning: true},
 		{rule: "L05-max-pools-per-group", want: `application group "default" has 5 pools`, change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "  - name: default-on-demand-xlarge\n", "  - name: default-on-demand-extra\n    role: worker\n    applicationGroup: default\n    lifecycle: on-demand\n    instanceTypes: [m6i.4xlarge]\n    zones: [eu-central-1a, eu-central-1b]\n    minSize: 0\n    maxSize: 3\n    priority: 5\n  - name: default-on-demand-xlarge\n")
+		}},
+		{rule: "L19-aws-agent", want: "config item aws_agent_role_arn is empty", file: prod + ":1", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "  aws_agent_role_arn: arn:aws:iam::111111111111:role/bosun-agent-aws-prod-eu1", "")
+		}},
+		{rule: "L19-aws-agent", want: "provisioner, scale-down, reaper scale the Auto Scaling groups, and so does cluster-autoscaler (Deployment/kube-system/cluster-autoscaler): the two would fight over them", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "manifests/cluster-autoscaler/cluster-autoscaler.yaml", `(ne (index .Config "aws_capacity") "bosun")`, "true")
+		}},
+		{rule: "L19-aws-agent", want: "--region=eu-west-1; expected eu-central-1", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "--region={{ .Cluster.Region }}", "--region=eu-west-1")
+		}},
+		{rule: "L19-aws-agent", want: "--provider is missing; expected aws", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "- --provider=aws\n", "")
+		}},
+		{rule: "L19-aws-agent", want: "--aws-queue-url is missing", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "- --aws-queue-url=", "- --other=")
+		}},
+		{rule: "L19-aws-agent", want: "service account kube-system/bosun-agent has eks.amazonaws.com/role-arn=\"\"; expected annotation eks.amazonaws.com/role-arn: arn:aws:iam::111111111111:role/bosun-agent-aws-prod-eu1", change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, agentFile, "eks.amazonaws.com/role-arn: {{ $role }}", "example.com/other: {{ $role }}")
+		}},
+		{rule: "L19-aws-agent", want: `config item aws_agent_identity is "kiam"; expected irsa or pod-identity`, change: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, prod, "configItems:\n", "configItems:\n  aws_agent_identity: kiam\n")
 		}},
 		{rule: "L06-dedicated-pool", want: "without a NoSchedule or NoExecute taint", change: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "      - {key: node.bosun.dev/dedicated, value: checkout-api, effect: NoSchedule}", "      - {key: node.bosun.dev/dedicated, value: checkout-api, effect: PreferNoSchedule}")

@@ -136,6 +136,23 @@ type InterruptionNotice struct {
 	TerminationTime time.Time `json:"terminationTime"`
 	// Reason is e.g. "capacity reclaimed" or "requested".
 	Reason string `json:"reason"`
+	// Handle, when set, is the provider's token for the message that
+	// carried the notice (on AWS the SQS receipt handle). A provider that
+	// sets it also implements InterruptionAcker and keeps redelivering the
+	// notice until it is acknowledged.
+	Handle string `json:"handle,omitempty"`
+}
+
+// InterruptionAcker is implemented by providers whose interruption notices
+// come from a durable queue (AWS: SQS). The interruption handler calls
+// AckInterruption once it has acted on a notice (node cordoned, drain
+// started), and only then is the message deleted: a handler that crashes
+// before acting sees the notice again after the queue's visibility timeout.
+// Acknowledging is idempotent: a notice already acknowledged, or unknown
+// (pruned), is not an error, and a redelivered message of an acknowledged
+// notice is deleted without being returned as new work.
+type InterruptionAcker interface {
+	AckInterruption(ctx context.Context, n InterruptionNotice) error
 }
 
 // Errors that callers can test with errors.Is.

@@ -113,11 +113,36 @@ func TestExampleContent(t *testing.T) {
 		}
 		return ""
 	}
-	if got := agentArgs(prod); !strings.Contains(got, "--controllers=overprovisioner ") {
-		t.Errorf("production agent: %q, want the overprovisioner alone", got)
+	// On AWS (docs/aws.md): the interruption handler against the
+	// cluster's queue and region; on staging (aws_capacity: bosun) also
+	// the provisioner, scale-down and reaper instead of cluster-autoscaler.
+	awsFlags := func(res *Result) string {
+		acct := res.Cluster.Account
+		return " --provider=aws --cluster=" + res.Cluster.ID + " --region=eu-central-1 --aws-queue-url=https://sqs.eu-central-1.amazonaws.com/" + acct + "/bosun-" + res.Cluster.ID
 	}
-	if got := agentArgs(staging); !strings.Contains(got, "--controllers=overprovisioner,downscaler ") {
-		t.Errorf("staging agent: %q, want the overprovisioner and the downscaler", got)
+	if got := agentArgs(prod); !strings.Contains(got, "--controllers=overprovisioner,interruption ") || !strings.HasSuffix(got, awsFlags(prod)) {
+		t.Errorf("production agent: %q, want the overprovisioner and the interruption handler on AWS (%s)", got, awsFlags(prod))
+	}
+	if got := agentArgs(staging); !strings.Contains(got, "--controllers=overprovisioner,downscaler,provisioner,interruption,scale-down,reaper ") || !strings.HasSuffix(got, awsFlags(staging)) {
+		t.Errorf("staging agent: %q, want the overprovisioner, the downscaler and the capacity controllers on AWS (%s)", got, awsFlags(staging))
+	}
+	if got := agentArgs(local); strings.Contains(got, "--provider") {
+		t.Errorf("local agent: %q, want no provider flags (bosun up runs the capacity controllers)", got)
+	}
+	// IRSA: the agent's service account carries the cluster's role.
+	for _, res := range []*Result{prod, staging} {
+		var ann string
+		for _, o := range res.Objects {
+			if o.Object.GetKind() == "ServiceAccount" && o.Object.GetName() == "bosun-agent" {
+				ann = o.Object.GetAnnotations()["eks.amazonaws.com/role-arn"]
+			}
+		}
+		if want := res.Cluster.ConfigItems["aws_agent_role_arn"]; want == "" || ann != want {
+			t.Errorf("%s: agent service account role %q, want %q", res.Cluster.ID, ann, want)
+		}
+	}
+	if has(staging, "Deployment", "cluster-autoscaler") || !has(staging, "ClusterRole", "bosun-agent-node-removal") || has(prod, "ClusterRole", "bosun-agent-node-removal") {
+		t.Error("aws_capacity: bosun renders the node-removal RBAC and no cluster-autoscaler; cluster-autoscaler clusters the reverse")
 	}
 	for _, res := range []*Result{prod, staging, local} {
 		if !has(res, "ConfigMap", "overprovisioning") || has(res, "Deployment", "overprovisioning-default") {

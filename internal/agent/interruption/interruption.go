@@ -50,13 +50,20 @@ type Handler struct {
 
 	mu      sync.Mutex
 	since   time.Time
-	handled map[string]bool
+	handled map[string]bool // acted on: cordoned, drain started
+	acked   map[string]bool // acknowledged to the provider
 	wg      sync.WaitGroup
 }
 
 // Poll reads new notices and starts handling each one not yet handled;
-// drains run in the background. Handling is idempotent: a notice seen again
-// after a restart taints and drains an already drained node harmlessly.
+// drains run in the background. Once a notice is acted on (node cordoned and
+// its drain started, or no node to act on) it is acknowledged to a provider
+// that implements provider.InterruptionAcker (AWS deletes the SQS message
+// then, not before: L19). A cordon that fails is retried on the next poll,
+// and so is an acknowledgement that fails, without acting twice. Handling is
+// idempotent: a notice seen again after a restart (the queue redelivers an
+// unacknowledged message) taints and drains an already drained node
+// harmlessly. A dry run acts on nothing and acknowledges nothing.
 func (h *Handler) Poll(ctx context.Context) error {
 	h.defaults()
 	h.mu.Lock()
@@ -66,31 +73,52 @@ func (h *Handler) Poll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading interruption notices, %w", err)
 	}
+	held := false // a notice not done with holds the poll window back
 	for _, n := range notices {
 		if h.Cluster != "" && !h.ownGroup(ctx, n.Group) {
 			continue
 		}
 		h.mu.Lock()
-		seen := h.handled[n.InstanceID]
-		h.handled[n.InstanceID] = true
-		if n.Issued.After(h.since) {
+		acted, acked := h.handled[n.InstanceID], h.acked[n.InstanceID]
+		h.mu.Unlock()
+		if acked {
+			continue
+		}
+		if !acted {
+			if n.NodeName != "" {
+				if err := h.cordon(ctx, n); err != nil {
+					h.Logger.Warn("cordoning interrupted node; retrying on the next poll", "node", n.NodeName, "instance", n.InstanceID, "error", err)
+					held = true
+					continue
+				}
+				h.wg.Add(1)
+				go func(n provider.InterruptionNotice) {
+					defer h.wg.Done()
+					if err := h.drain(ctx, n); err != nil {
+						h.Logger.Warn("draining interrupted node", "node", n.NodeName, "error", err)
+					}
+				}(n)
+			}
+			h.mu.Lock()
+			h.handled[n.InstanceID] = true
+			h.mu.Unlock()
+		}
+		if a, ok := h.Provider.(provider.InterruptionAcker); ok && !h.DryRun {
+			if err := a.AckInterruption(ctx, n); err != nil {
+				h.Logger.Warn("acknowledging interruption notice; retrying on the next poll", "instance", n.InstanceID, "error", err)
+				held = true
+				continue
+			}
+		}
+		// Only notices done with move the poll window on (notices come
+		// oldest first), so one whose cordon or acknowledgement failed is
+		// read again.
+		h.mu.Lock()
+		h.acked[n.InstanceID] = true
+		if !held && n.Issued.After(h.since) {
 			h.since = n.Issued
 		}
 		h.mu.Unlock()
-		if seen || n.NodeName == "" {
-			continue
-		}
-		if err := h.cordon(ctx, n); err != nil {
-			h.Logger.Warn("cordoning interrupted node", "node", n.NodeName, "error", err)
-			continue
-		}
-		h.wg.Add(1)
-		go func(n provider.InterruptionNotice) {
-			defer h.wg.Done()
-			if err := h.drain(ctx, n); err != nil {
-				h.Logger.Warn("draining interrupted node", "node", n.NodeName, "error", err)
-			}
-		}(n)
 	}
 	return nil
 }
@@ -100,6 +128,9 @@ func (h *Handler) defaults() {
 	defer h.mu.Unlock()
 	if h.handled == nil {
 		h.handled = map[string]bool{}
+	}
+	if h.acked == nil {
+		h.acked = map[string]bool{}
 	}
 	if h.Clock == nil {
 		h.Clock = clock.RealClock{}

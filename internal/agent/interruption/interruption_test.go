@@ -2,12 +2,16 @@ package interruption
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	kfake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -95,5 +99,114 @@ func TestOtherClustersNoticesAreIgnored(t *testing.T) {
 	}
 	if len(cs.Actions()) != 0 {
 		t.Errorf("acted on another cluster's notice: %v", cs.Actions())
+	}
+}
+
+// L19: the notice is acknowledged once acted on (cordoned, drain started),
+// once; a dry run acknowledges nothing, so the queue keeps the message.
+func TestAcknowledgedAfterActing(t *testing.T) {
+	h, fp, cs, id := setup(t, false)
+	if _, err := fp.Interrupt(id, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 2 {
+		if err := h.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.wg.Wait()
+	if n := fp.Acks(id); n != 1 {
+		t.Errorf("acknowledgements = %d, want 1", n)
+	}
+	patched := false
+	for _, a := range cs.Actions() {
+		patched = patched || a.GetVerb() == "patch"
+	}
+	if !patched {
+		t.Error("acknowledged without cordoning the node")
+	}
+
+	dry, dfp, _, did := setup(t, true)
+	if _, err := dfp.Interrupt(did, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := dry.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := dfp.Acks(did); n != 0 {
+		t.Errorf("dry run acknowledged %d times, want 0", n)
+	}
+}
+
+// A cordon that fails is neither acknowledged nor forgotten: the next poll
+// cordons and acknowledges.
+func TestFailedCordonRetriedBeforeAck(t *testing.T) {
+	h, fp, cs, id := setup(t, false)
+	n, err := fp.Interrupt(id, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	node, err := cs.CoreV1().Nodes().Get(ctx, n.NodeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stale resourceVersion on the first read makes the patch fail.
+	cs.PrependReactor("patch", "nodes", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		cs.ReactionChain = cs.ReactionChain[1:]
+		return true, nil, apierrors.NewConflict(corev1.Resource("nodes"), node.Name, errors.New("stale"))
+	})
+	if err := h.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fp.Acks(id); got != 0 {
+		t.Fatalf("acknowledged %d times after a failed cordon", got)
+	}
+	if err := h.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.wg.Wait()
+	if got := fp.Acks(id); got != 1 {
+		t.Errorf("acknowledgements after the retry = %d, want 1", got)
+	}
+	node, _ = cs.CoreV1().Nodes().Get(ctx, n.NodeName, metav1.GetOptions{})
+	if !node.Spec.Unschedulable {
+		t.Error("node not cordoned by the retry")
+	}
+}
+
+// An acknowledgement that fails is retried on the next poll without acting
+// again.
+func TestFailedAckRetriedWithoutActingTwice(t *testing.T) {
+	h, fp, cs, id := setup(t, false)
+	if _, err := fp.Interrupt(id, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fp.FailAck = errors.New("throttled")
+	if err := h.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.wg.Wait()
+	patches := func() int {
+		n := 0
+		for _, a := range cs.Actions() {
+			if a.GetVerb() == "patch" {
+				n++
+			}
+		}
+		return n
+	}
+	before := patches()
+	if err := h.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.wg.Wait()
+	if got := fp.Acks(id); got != 1 {
+		t.Errorf("acknowledgements = %d, want 1 (the retry)", got)
+	}
+	if patches() != before {
+		t.Errorf("the ack retry acted again: %d patches, then %d", before, patches())
 	}
 }

@@ -12,6 +12,7 @@ type manifestsFlagpole struct {
 	namespace   string
 	image       string
 	args        []string
+	awsRoleARN  string
 }
 
 // newManifestsCommand returns `bosun agent manifests`.
@@ -30,14 +31,18 @@ until an annotation gives a workload or namespace a schedule; give a
 non-production cluster office hours with --arg=--default-uptime=....
 
 The capacity controllers (provisioner, interruption, scale-down, reaper)
-are refused: their one provider so far, the local cloud of "bosun up", is
-reached on the machine that runs it, not from a pod. Run them there with
+run in a pod against AWS only: give --arg=--provider=aws with --cluster,
+--region and (interruption) --aws-queue-url, and --aws-role-arn to bind
+the service account to the agent's IAM role through IRSA (docs/aws.md).
+With the local cloud of "bosun up", reached on the machine that runs it,
+they are refused: run them there with
 "bosun agent --kubeconfig ... --provider local --cluster ID".`,
 		Example: `  bosun agent manifests --controllers downscaler,janitor | kubectl apply -f -
-  bosun agent manifests --controllers downscaler --arg="--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin" | kubectl apply -f -`,
+  bosun agent manifests --controllers downscaler --arg="--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin" | kubectl apply -f -
+  bosun agent manifests --controllers provisioner,interruption,scale-down,reaper --aws-role-arn arn:aws:iam::111111111111:role/bosun-agent --arg=--provider=aws --arg=--cluster=prod-eu1 --arg=--region=eu-central-1 --arg=--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/111111111111/bosun-prod-eu1 | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args})
+			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args, AWSRoleARN: flags.awsRoleARN})
 			if err != nil {
 				return err
 			}
@@ -49,5 +54,6 @@ reached on the machine that runs it, not from a pod. Run them there with
 	cmd.Flags().StringArrayVar(&flags.args, "arg", nil, "extra argument for the agent's command line (repeatable)")
 	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
 	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")
+	cmd.Flags().StringVar(&flags.awsRoleARN, "aws-role-arn", "", "with --arg=--provider=aws: the agent's IAM role (deploy/iam/agent.json), bound to its service account through IRSA")
 	return cmd
 }

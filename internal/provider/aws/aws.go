@@ -58,15 +58,16 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultCallTimeout      = 10 * time.Second
-	DefaultSnapshotMaxAge   = 2 * time.Second
-	DefaultPriceTTL         = 24 * time.Hour
-	DefaultSpotPriceTTL     = 5 * time.Minute
-	DefaultUnavailableTTL   = 3 * time.Minute
-	DefaultFailureWindow    = 10 * time.Minute
-	DefaultMaxAttempts      = 5
-	DefaultNoticeRetention  = time.Hour
-	spotInterruptionWarning = 2 * time.Minute
+	DefaultCallTimeout       = 10 * time.Second
+	DefaultSnapshotMaxAge    = 2 * time.Second
+	DefaultPriceTTL          = 24 * time.Hour
+	DefaultSpotPriceTTL      = 5 * time.Minute
+	DefaultUnavailableTTL    = 3 * time.Minute
+	DefaultFailureWindow     = 10 * time.Minute
+	DefaultMaxAttempts       = 5
+	DefaultNoticeRetention   = time.Hour
+	DefaultVisibilityTimeout = 30 * time.Second
+	spotInterruptionWarning  = 2 * time.Minute
 )
 
 // Options configure the provider.
@@ -96,9 +97,17 @@ type Options struct {
 	SnapshotMaxAge time.Duration
 	// PriceTTL, SpotPriceTTL and UnavailableTTL tune the caches.
 	PriceTTL, SpotPriceTTL, UnavailableTTL time.Duration
+	// VisibilityTimeout is how long a received interruption message stays
+	// hidden from other reads; one not acknowledged by then (the handler
+	// crashed or has not acted) is delivered again.
+	VisibilityTimeout time.Duration
 	// FailureWindow bounds how old a failed scaling activity may be to be
 	// reported as a Failed instance.
 	FailureWindow time.Duration
+	// DisableLaunchInstances makes scale-ups use SetDesiredCapacity even
+	// where Auto Scaling's LaunchInstances (synchronous, capacity errors
+	// in its answer) is available (launch.go).
+	DisableLaunchInstances bool
 	// Clock and Logger; defaults: the real clock, a discarding logger.
 	Clock  clock.PassiveClock
 	Logger *slog.Logger
@@ -118,6 +127,7 @@ func (o *Options) defaults() {
 	def(&o.SpotPriceTTL, DefaultSpotPriceTTL)
 	def(&o.UnavailableTTL, DefaultUnavailableTTL)
 	def(&o.FailureWindow, DefaultFailureWindow)
+	def(&o.VisibilityTimeout, DefaultVisibilityTimeout)
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
@@ -151,15 +161,22 @@ type Provider struct {
 	snap     *snapshot
 	raised   map[string]time.Time // group ID -> last scale-up request
 	firstSee map[string]time.Time // instance ID -> first seen (no launch time yet)
+	// launchFailed: group ID -> failed LaunchInstances attempts of its
+	// current scale-up; launchUnsupported once the endpoint lacks the API.
+	launchFailed      map[string][]provider.Instance
+	launchUnsupported bool
 
 	prices      *priceCache
 	unavailable *unavailableCache
 
 	noticeMu sync.Mutex
-	notices  []provider.InterruptionNotice
+	notices  []*heldNotice
 }
 
-var _ provider.Provider = (*Provider)(nil)
+var (
+	_ provider.Provider          = (*Provider)(nil)
+	_ provider.InterruptionAcker = (*Provider)(nil)
+)
 
 // LoadConfig returns the SDK configuration from the default credential
 // chain (environment, shared config, IRSA or EKS Pod Identity) for region,
@@ -242,7 +259,7 @@ func NewWithClients(c Clients, o Options, m *Metrics) *Provider {
 	}
 	return &Provider{
 		opts: o, c: c, metrics: m,
-		raised: map[string]time.Time{}, firstSee: map[string]time.Time{},
+		raised: map[string]time.Time{}, firstSee: map[string]time.Time{}, launchFailed: map[string][]provider.Instance{},
 		prices:      newPriceCache(),
 		unavailable: &unavailableCache{until: map[offeringKey]time.Time{}},
 	}

@@ -120,6 +120,9 @@ func (p *Provider) refresh(ctx context.Context) (*snapshot, error) {
 			delete(p.firstSee, id)
 		}
 	}
+	for id, gs := range s.byID {
+		gs.instances = append(gs.instances, p.launchFailuresLocked(id, now)...)
+	}
 	outstanding, since := p.outstandingLocked(s, now)
 	p.mu.Unlock()
 	if len(outstanding) > 0 {
@@ -171,12 +174,37 @@ type instanceDetail struct {
 	stateName ec2types.InstanceStateName
 }
 
+// maxFilterValues is how many values EC2 accepts in one filter; more
+// groups than that are read in batches (one call per 200 groups).
+const maxFilterValues = 200
+
+// batches splits values into slices of at most n.
+func batches(values []string, n int) [][]string {
+	var out [][]string
+	for len(values) > n {
+		out = append(out, values[:n:n])
+		values = values[n:]
+	}
+	if len(values) > 0 {
+		out = append(out, values)
+	}
+	return out
+}
+
+// describeInstances reads the instances of the named groups by the tag
+// Auto Scaling puts on them: one call (and its pages) per 200 groups.
 func (p *Provider) describeInstances(ctx context.Context, groups []string) (map[string]instanceDetail, error) {
 	out := map[string]instanceDetail{}
-	if len(groups) == 0 {
-		return out, nil
-	}
 	sort.Strings(groups)
+	for _, batch := range batches(groups, maxFilterValues) {
+		if err := p.describeInstanceBatch(ctx, batch, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) describeInstanceBatch(ctx context.Context, groups []string, out map[string]instanceDetail) error {
 	in := &ec2.DescribeInstancesInput{
 		Filters: []ec2types.Filter{
 			{Name: aws.String("tag:" + asgNameTag), Values: groups},
@@ -189,7 +217,7 @@ func (p *Provider) describeInstances(ctx context.Context, groups []string) (map[
 		resp, err := p.c.EC2.DescribeInstances(cctx, in)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("describing the instances of cluster %s, %w", p.opts.Cluster, err)
+			return fmt.Errorf("describing the instances of cluster %s, %w", p.opts.Cluster, err)
 		}
 		for _, r := range resp.Reservations {
 			for _, i := range r.Instances {
@@ -207,7 +235,7 @@ func (p *Provider) describeInstances(ctx context.Context, groups []string) (map[
 			}
 		}
 		if aws.ToString(resp.NextToken) == "" {
-			return out, nil
+			return nil
 		}
 		in.NextToken = resp.NextToken
 	}
@@ -420,8 +448,11 @@ func (p *Provider) Instances(ctx context.Context, id string) ([]provider.Instanc
 	return append([]provider.Instance(nil), gs.instances...), nil
 }
 
-// SetTargetSize implements provider.Provider with SetDesiredCapacity,
-// cooldowns not honoured. Asking for the current size again is harmless.
+// SetTargetSize implements provider.Provider. A scale-up goes through
+// LaunchInstances where the endpoint has it (launch.go: launches in the
+// call, capacity errors in its answer become Failed instances at once),
+// else, and for every other change, SetDesiredCapacity with cooldowns not
+// honoured. Asking for the current size again is harmless.
 func (p *Provider) SetTargetSize(ctx context.Context, id string, size int) error {
 	s, err := p.current(ctx)
 	if err != nil {
@@ -438,7 +469,15 @@ func (p *Provider) SetTargetSize(ctx context.Context, id string, size int) error
 	if size > g.TargetSize {
 		p.mu.Lock()
 		p.raised[id] = p.opts.Clock.Now()
+		delete(p.launchFailed, id) // a new attempt: the last one's failures are history
 		p.mu.Unlock()
+		if p.useLaunch() {
+			err := p.launch(ctx, gs, size-g.TargetSize)
+			p.invalidate()
+			if !errors.Is(err, errLaunchUnsupported) {
+				return err
+			}
+		}
 	}
 	cctx, cancel := p.call(ctx)
 	defer cancel()

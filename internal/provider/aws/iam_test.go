@@ -51,6 +51,9 @@ func TestIAMPolicies(t *testing.T) {
 	agent := []string{
 		"autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeScalingActivities", "autoscaling:SetDesiredCapacity",
 		"autoscaling:TerminateInstanceInAutoScalingGroup", "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
+		// LaunchInstances launches with the caller's rights: CreateFleet
+		// from the group's launch template, which passes the node role.
+		"autoscaling:LaunchInstances", "ec2:CreateFleet", "ec2:DescribeLaunchTemplateVersions", "iam:PassRole",
 		"ec2:DescribeSpotPriceHistory", "pricing:GetProducts", "sqs:ReceiveMessage", "sqs:DeleteMessage",
 	}
 	infra := []string{

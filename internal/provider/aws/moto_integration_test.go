@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/bosun-platform/bosun/internal/provider"
 	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
@@ -22,10 +24,32 @@ func TestMain(m *testing.M) { awstest.Main(m) }
 
 func motoProvider(t *testing.T, moto *awstest.Moto, cluster, queue string) *bosunaws.Provider {
 	t.Helper()
+	return motoProviderWith(t, moto, bosunaws.Options{Cluster: cluster, QueueURL: queue})
+}
+
+// queueDepth counts the queue's messages, visible and in flight.
+func queueDepth(t *testing.T, q *sqs.Client, url string) int {
+	t.Helper()
+	out, err := q.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, _ := strconv.Atoi(out.Attributes[string(k)])
+		total += v
+	}
+	return total
+}
+
+func motoProviderWith(t *testing.T, moto *awstest.Moto, o bosunaws.Options) *bosunaws.Provider {
+	t.Helper()
+	o.Region, o.Endpoint, o.SnapshotMaxAge = awstest.Region, moto.URL, time.Nanosecond
 	cfg := awstest.Config()
 	m := bosunaws.NewMetrics()
 	m.Install(&cfg)
-	p, err := bosunaws.NewFromConfig(cfg, bosunaws.Options{Cluster: cluster, Region: awstest.Region, Endpoint: moto.URL, QueueURL: queue, SnapshotMaxAge: time.Nanosecond}, m)
+	p, err := bosunaws.NewFromConfig(cfg, o, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +100,12 @@ func TestIntegrationMotoScaling(t *testing.T) {
 	if err := p.SetTargetSize(ctx, "c1/spot", 3); err != nil {
 		t.Fatalf("setting the same size again: %v", err)
 	}
+	// moto lacks LaunchInstances: the scale-up tried it once, then fell
+	// back to SetDesiredCapacity.
+	tried := p.Metrics().Count("Auto Scaling", "LaunchInstances")
+	if tried == 0 || p.Metrics().Count("Auto Scaling", "SetDesiredCapacity") == 0 {
+		t.Errorf("LaunchInstances attempts %v, SetDesiredCapacity %v: want the first tried and the second used", tried, p.Metrics().Count("Auto Scaling", "SetDesiredCapacity"))
+	}
 	if err := p.SetTargetSize(ctx, "c1/spot", 5); !errors.Is(err, provider.ErrOutOfRange) {
 		t.Errorf("size above max: err = %v, want ErrOutOfRange", err)
 	}
@@ -120,6 +150,12 @@ func TestIntegrationMotoScaling(t *testing.T) {
 	if g, _ := p.NodeGroup(ctx, "c1/spot"); g.TargetSize != 2 {
 		t.Errorf("target after the retry = %d, want 2", g.TargetSize)
 	}
+	if err := p.SetTargetSize(ctx, "c1/spot", 4); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Metrics().Count("Auto Scaling", "LaunchInstances"); n != tried {
+		t.Errorf("LaunchInstances attempts went from %v to %v: tried again after moto said it lacks it", tried, n)
+	}
 }
 
 func TestIntegrationMotoOfferings(t *testing.T) {
@@ -153,7 +189,7 @@ func TestIntegrationMotoInterruptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := aws.ToString(created.QueueUrl)
-	p := motoProvider(t, moto, "c1", url)
+	p := motoProviderWith(t, moto, bosunaws.Options{Cluster: "c1", QueueURL: url, VisibilityTimeout: time.Second})
 	ins, err := p.Instances(ctx, "c1/spot")
 	if err != nil || len(ins) != 2 {
 		t.Fatalf("instances = %+v, %v", ins, err)
@@ -178,12 +214,35 @@ func TestIntegrationMotoInterruptions(t *testing.T) {
 	if n.InstanceID != ins[0].ID || n.Group != "c1/spot" || n.NodeName != ins[0].NodeName || !n.TerminationTime.Equal(issued.Add(2*time.Minute)) {
 		t.Errorf("notice = %+v", n)
 	}
-	left, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10})
+	// L19: the message about our instance stays until the notice is
+	// acknowledged; the others are gone. After the visibility timeout it is
+	// delivered again: still one notice, with the new receipt handle.
+	if n := queueDepth(t, q, url); n != 1 {
+		t.Errorf("%d messages in the queue, want 1 (ours, in flight until acknowledged)", n)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	redelivered, err := p.Interruptions(ctx, issued.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(left.Messages) != 0 {
-		t.Errorf("%d messages left in the queue, want every one deleted", len(left.Messages))
+	if len(redelivered) != 1 || redelivered[0].Handle == n.Handle || redelivered[0].Handle == "" {
+		t.Fatalf("after the visibility timeout: %+v, want one notice with a new handle (was %q)", redelivered, n.Handle)
+	}
+	if err := p.AckInterruption(ctx, redelivered[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n := queueDepth(t, q, url); n != 0 {
+		t.Errorf("%d messages left after the acknowledgement, want 0", n)
+	}
+	// A duplicate (SQS delivers at least once) of an acknowledged notice
+	// is deleted when read.
+	send(fmt.Sprintf(`{"version":"0","id":"e1","detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2","time":%q,"region":"us-east-1","resources":[],"detail":{"instance-id":%q,"instance-action":"terminate"}}`, issued.Format(time.RFC3339), ins[0].ID))
+	if _, err := p.Interruptions(ctx, issued.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := queueDepth(t, q, url); n != 0 {
+		t.Errorf("a duplicate of an acknowledged notice is still in the queue (%d messages)", n)
 	}
 	again, err := p.Interruptions(ctx, issued.Add(-time.Minute))
 	if err != nil || len(again) != 1 {

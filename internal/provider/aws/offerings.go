@@ -90,10 +90,29 @@ type priceCache struct {
 	offered  map[[2]string]bool
 	offerKey string
 	offerAt  time.Time
+	// estimated: offerings whose spot price is estimated (logged once).
+	estimated map[[2]string]bool
+}
+
+// estimating records whether the spot price of an offering is estimated
+// and reports whether that is news (to log once per type and zone, not
+// every pass): true when it starts being estimated; a real price resets it.
+func (c *priceCache) estimating(k [2]string, estimated bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !estimated {
+		delete(c.estimated, k)
+		return false
+	}
+	if c.estimated[k] {
+		return false
+	}
+	c.estimated[k] = true
+	return true
 }
 
 func newPriceCache() *priceCache {
-	return &priceCache{onDemand: map[string]priceEntry{}}
+	return &priceCache{onDemand: map[string]priceEntry{}, estimated: map[[2]string]bool{}}
 }
 
 // Offerings implements provider.Provider: for every instance type and zone
@@ -137,7 +156,9 @@ func (p *Provider) Offerings(ctx context.Context) ([]provider.Offering, error) {
 			sp, ok := spot[[2]string{t, z}]
 			if !ok {
 				sp = od[t] * spotEstimate
-				p.opts.Logger.Warn("no spot price from AWS; estimating", "instanceType", t, "zone", z, "ratio", spotEstimate)
+			}
+			if p.prices.estimating([2]string{t, z}, !ok) {
+				p.opts.Logger.Warn("no spot price from AWS; estimating (logged once until AWS has one again)", "instanceType", t, "zone", z, "ratio", spotEstimate)
 			}
 			for _, o := range []provider.Offering{
 				{InstanceType: t, Zone: z, Lifecycle: provider.OnDemand, PricePerHour: od[t]},
@@ -173,27 +194,29 @@ func (p *Provider) offered(ctx context.Context, types, zones []string) (map[[2]s
 	}
 	p.prices.mu.Unlock()
 	m := map[[2]string]bool{}
-	in := &ec2.DescribeInstanceTypeOfferingsInput{
-		LocationType: ec2types.LocationTypeAvailabilityZone,
-		Filters: []ec2types.Filter{
-			{Name: aws.String("instance-type"), Values: types},
-			{Name: aws.String("location"), Values: zones},
-		},
-	}
-	for {
-		cctx, cancel := p.call(ctx)
-		resp, err := p.c.EC2.DescribeInstanceTypeOfferings(cctx, in)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("describing instance type offerings in %s, %w", p.opts.Region, err)
+	for _, batch := range batches(types, maxFilterValues) {
+		in := &ec2.DescribeInstanceTypeOfferingsInput{
+			LocationType: ec2types.LocationTypeAvailabilityZone,
+			Filters: []ec2types.Filter{
+				{Name: aws.String("instance-type"), Values: batch},
+				{Name: aws.String("location"), Values: zones},
+			},
 		}
-		for _, o := range resp.InstanceTypeOfferings {
-			m[[2]string{string(o.InstanceType), aws.ToString(o.Location)}] = true
+		for {
+			cctx, cancel := p.call(ctx)
+			resp, err := p.c.EC2.DescribeInstanceTypeOfferings(cctx, in)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("describing instance type offerings in %s, %w", p.opts.Region, err)
+			}
+			for _, o := range resp.InstanceTypeOfferings {
+				m[[2]string{string(o.InstanceType), aws.ToString(o.Location)}] = true
+			}
+			if aws.ToString(resp.NextToken) == "" {
+				break
+			}
+			in.NextToken = resp.NextToken
 		}
-		if aws.ToString(resp.NextToken) == "" {
-			break
-		}
-		in.NextToken = resp.NextToken
 	}
 	p.prices.mu.Lock()
 	p.prices.offered, p.prices.offerKey, p.prices.offerAt = m, key, now

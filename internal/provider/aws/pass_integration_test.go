@@ -77,7 +77,10 @@ func TestIntegrationMotoRequestsPerPassConstant(t *testing.T) {
 		if err := pass(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		if got := p.Metrics().Count("", "") - before; got > 1+3 {
+		// (Less the one-time LaunchInstances probe moto answers with a 500:
+		// the scale-up then goes through SetDesiredCapacity for good.)
+		probe := p.Metrics().Count("Auto Scaling", "LaunchInstances")
+		if got := p.Metrics().Count("", "") - before - probe; got > 1+3 {
 			t.Errorf("%d groups, scale-up outstanding: %v requests (SetDesiredCapacity + pass), want <= 4", n, got)
 		}
 	}

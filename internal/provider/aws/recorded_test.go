@@ -32,6 +32,10 @@ type recorded struct {
 	forms map[string]url.Values
 	// activities is the Activities XML members of DescribeScalingActivities.
 	activities string
+	// launch is the LaunchInstancesResult XML members; empty: the action
+	// is unknown (InvalidAction, as an endpoint without the API answers);
+	// launchErr, if set, is the error code LaunchInstances answers with.
+	launch, launchErr string
 	// prices maps instance type to the price GetProducts returns; a type
 	// absent makes GetProducts fail (to test the catalogue fallback).
 	prices map[string]string
@@ -89,6 +93,22 @@ func (r *recorded) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		fmt.Fprintf(w, `<DescribeScalingActivitiesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">
 <DescribeScalingActivitiesResult><Activities>%s</Activities></DescribeScalingActivitiesResult>
 <ResponseMetadata><RequestId>3</RequestId></ResponseMetadata></DescribeScalingActivitiesResponse>`, strings.ReplaceAll(r.activities, "{{now-30s}}", ts(-30*time.Second)))
+	case "LaunchInstances":
+		if r.launchErr != "" {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>%s</Code><Message>recorded</Message></Error><RequestId>6</RequestId></ErrorResponse>`, r.launchErr)
+			return
+		}
+		if r.launch == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>Could not find operation LaunchInstances for version 2011-01-01</Message></Error><RequestId>6</RequestId></ErrorResponse>`)
+			return
+		}
+		fmt.Fprintf(w, `<LaunchInstancesResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><LaunchInstancesResult>
+<AutoScalingGroupName>%s</AutoScalingGroupName><ClientToken>%s</ClientToken>%s</LaunchInstancesResult>
+<ResponseMetadata><RequestId>6</RequestId></ResponseMetadata></LaunchInstancesResponse>`, form.Get("AutoScalingGroupName"), form.Get("ClientToken"), r.launch)
+	case "SetDesiredCapacity":
+		fmt.Fprint(w, `<SetDesiredCapacityResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><ResponseMetadata><RequestId>8</RequestId></ResponseMetadata></SetDesiredCapacityResponse>`)
 	case "DescribeInstanceTypeOfferings":
 		fmt.Fprint(w, `<DescribeInstanceTypeOfferingsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>4</requestId><instanceTypeOfferingSet>
 <item><instanceType>m5.large</instanceType><locationType>availability-zone</locationType><location>us-east-1a</location></item>

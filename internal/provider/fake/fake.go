@@ -23,6 +23,9 @@ type Provider struct {
 	// Unavailable marks offerings ("type/zone/lifecycle") with no capacity:
 	// launches there fail with InsufficientCapacity.
 	Unavailable map[string]bool
+	// FailAck, if set, is returned by the next AckInterruption, then
+	// cleared.
+	FailAck error
 	// Calls counts calls by method name.
 	Calls map[string]int
 
@@ -30,6 +33,7 @@ type Provider struct {
 	instances     map[string][]provider.Instance
 	offerings     []provider.Offering
 	interruptions []provider.InterruptionNotice
+	acked         map[string]int
 	seq           int
 	now           func() time.Time
 }
@@ -45,6 +49,7 @@ func New(groups []provider.NodeGroup, offerings []provider.Offering, now func() 
 		Calls:       map[string]int{},
 		groups:      map[string]*provider.NodeGroup{},
 		instances:   map[string][]provider.Instance{},
+		acked:       map[string]int{},
 		offerings:   offerings,
 		now:         now,
 	}
@@ -230,7 +235,7 @@ func (p *Provider) Interrupt(instanceID string, notice time.Duration) (provider.
 				continue
 			}
 			now := p.now()
-			n := provider.InterruptionNotice{InstanceID: in.ID, Group: gid, NodeName: in.NodeName, Issued: now, TerminationTime: now.Add(notice), Reason: "requested"}
+			n := provider.InterruptionNotice{InstanceID: in.ID, Group: gid, NodeName: in.NodeName, Issued: now, TerminationTime: now.Add(notice), Reason: "requested", Handle: "fake-" + in.ID}
 			list[i].Interruption = &n
 			p.interruptions = append(p.interruptions, n)
 			return n, nil
@@ -253,6 +258,31 @@ func (p *Provider) Interruptions(_ context.Context, since time.Time) ([]provider
 		}
 	}
 	return out, nil
+}
+
+var _ provider.InterruptionAcker = (*Provider)(nil)
+
+// AckInterruption implements provider.InterruptionAcker: it counts the
+// acknowledgements of each instance's notice (see Acks).
+func (p *Provider) AckInterruption(_ context.Context, n provider.InterruptionNotice) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.enter("AckInterruption"); err != nil {
+		return err
+	}
+	if err := p.FailAck; err != nil {
+		p.FailAck = nil
+		return err
+	}
+	p.acked[n.InstanceID]++
+	return nil
+}
+
+// Acks returns how many times the notice of instanceID was acknowledged.
+func (p *Provider) Acks(instanceID string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.acked[instanceID]
 }
 
 // SetState forces an instance's state, e.g. to model a launch that hangs.

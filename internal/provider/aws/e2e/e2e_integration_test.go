@@ -220,3 +220,127 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 	}, "the scale-down terminates the empty node through the Auto Scaling group (desired capacity 0, no node left)")
 	sd.Wait()
 }
+
+// L22 on AWS: an on-demand fallback node whose pods could run on spot is
+// replaced once spot is back. The reaper raises the spot group's desired
+// capacity, moto launches the instance and its node registers; once it is
+// Ready the reaper drains the on-demand node and terminates its instance
+// through its Auto Scaling group (desired capacity back to 0); the pod
+// runs on the spot node.
+func TestIntegrationReaperOnMoto(t *testing.T) {
+	path, err := exec.LookPath("moto_server")
+	if err != nil {
+		t.Skip("moto_server is not on PATH (pip install 'moto[server]'): the AWS end-to-end test needs it")
+	}
+	moto, err := awstest.Start(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(moto.Stop)
+	env := testenv.Get(t)
+	ns := env.Namespace(t)
+	const cluster, appGroup = "e2e-reap", "e2e-reap-web"
+	app := map[string]string{bosunaws.TagNodeTemplateLabel + fleet.LabelApplicationGroup: appGroup}
+	moto.CreateGroup(t, awstest.Group{Cluster: cluster, Pool: "spot", Spot: true, Types: []string{"m5.xlarge"}, Zones: []string{"us-east-1a"}, Max: 3, Priority: 40, ExtraTags: app})
+	moto.CreateGroup(t, awstest.Group{Cluster: cluster, Pool: "od", Types: []string{"m5.xlarge"}, Zones: []string{"us-east-1a"}, Max: 3, Desired: 1, Priority: 10, ExtraTags: app})
+	p, err := bosunaws.NewFromConfig(awstest.Config(), bosunaws.Options{Cluster: cluster, Region: awstest.Region, Endpoint: moto.URL}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		nodes, _ := env.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: fleet.LabelApplicationGroup + "=" + appGroup})
+		for _, n := range nodes.Items {
+			_ = env.Client.CoreV1().Nodes().Delete(context.Background(), n.Name, metav1.DeleteOptions{})
+		}
+	})
+	go func() { bridge(ctx, t, p, env.Client, cluster); close(done) }()
+
+	odIns, err := p.Instances(ctx, cluster+"/od")
+	if err != nil || len(odIns) != 1 {
+		t.Fatalf("on-demand instances = %+v, %v; want the one fallback instance", odIns, err)
+	}
+	odNode := odIns[0].NodeName
+	labels := map[string]string{"app": "reap"}
+	req := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("2Gi")}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "reap", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					NodeSelector: map[string]string{fleet.LabelApplicationGroup: appGroup},
+					Containers:   []corev1.Container{{Name: "web", Image: "nginx", Resources: corev1.ResourceRequirements{Requests: req, Limits: req}}},
+				},
+			},
+		},
+	}
+	if _, err := env.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runningOn := func(ctx context.Context) (string, error) {
+		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=reap"})
+		if err != nil {
+			return "", err
+		}
+		for _, pod := range pods.Items {
+			if pod.Status.Phase == corev1.PodRunning && pod.DeletionTimestamp == nil {
+				return pod.Spec.NodeName, nil
+			}
+		}
+		return "", nil
+	}
+	testenv.Eventually(t, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		on, err := runningOn(ctx)
+		return on == odNode, err
+	}, "the pod Running on the on-demand fallback node")
+
+	factory := informers.NewSharedInformerFactory(env.Client, 0)
+	r, err := provisioner.NewReaper(clock.RealClock{}, env.Client, factory, provisioner.ReaperOptions{
+		Provider: p, Cluster: cluster, Logger: quiet, MinAge: time.Millisecond, DrainTimeout: time.Minute,
+		Templates: nodeshape.ZoneTemplates(awstest.Region),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	var actions []string
+	testenv.Eventually(t, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		a, err := r.Pass(ctx)
+		if err != nil {
+			t.Logf("reaper pass: %v", err)
+		}
+		actions = append(actions, a...)
+		od, err := p.NodeGroup(ctx, cluster+"/od")
+		if err != nil {
+			return false, err
+		}
+		spot, err := p.NodeGroup(ctx, cluster+"/spot")
+		if err != nil {
+			return false, err
+		}
+		_, gone := env.Client.CoreV1().Nodes().Get(ctx, odNode, metav1.GetOptions{})
+		on, err := runningOn(ctx)
+		return od.TargetSize == 0 && spot.TargetSize == 1 && apierrors.IsNotFound(gone) && on != "" && on != odNode, err
+	}, "the reaper replaces the on-demand node with spot: spot desired 1, on-demand desired 0 through the group, node gone, pod Running on spot")
+	r.Wait()
+	// (moto launches a spot group's instances as on-demand ones: the
+	// group's lifecycle comes from its tag, the instance's from EC2.)
+	spotIns, err := p.Instances(ctx, cluster+"/spot")
+	if err != nil || len(spotIns) != 1 {
+		t.Fatalf("spot instances = %+v, %v", spotIns, err)
+	}
+	if on, _ := runningOn(ctx); on != spotIns[0].NodeName {
+		t.Errorf("pod on %q, want the spot node %s", on, spotIns[0].NodeName)
+	}
+	if left, _ := p.Instances(ctx, cluster+"/od"); len(left) != 0 {
+		t.Errorf("on-demand instances left: %+v", left)
+	}
+	t.Logf("reaper actions: %v", actions)
+}
