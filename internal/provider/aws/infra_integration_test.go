@@ -5,9 +5,17 @@ package aws_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -192,5 +200,90 @@ func TestIntegrationMotoInfra(t *testing.T) {
 	spec5, _ := provider.SpecFor(cl)
 	if _, err := infra.Plan(ctx, spec5); err == nil || !strings.Contains(err.Error(), bosunaws.ConfigClusterRole) {
 		t.Errorf("plan without a cluster role: %v", err)
+	}
+}
+
+// An EKS version update (L30): moto keeps clusters but does not implement
+// UpdateClusterVersion, so the infra step talks to moto through a proxy
+// that answers that one call the way the EKS API documents it (POST
+// /clusters/{name}/updates, an Update of type VersionUpdate) and records
+// what it was asked. A one-minor upgrade is planned, then applied with the
+// target version; two minors at once, or a downgrade, are refused before
+// any call.
+func TestIntegrationMotoInfraVersionUpdate(t *testing.T) {
+	moto := awstest.Get(t)
+	moto.Reset(t)
+	ctx := context.Background()
+	target, err := url.Parse(moto.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var updates []map[string]any
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/clusters/prod/updates" {
+			var body map[string]any
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			updates = append(updates, body)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"update":{"id":"b5f0ba18-9a87-4450-b5a0-825e6e84496f","status":"InProgress","type":"VersionUpdate",`+
+				`"params":[{"type":"Version","value":%q},{"type":"PlatformVersion","value":"eks.1"}],"createdAt":%d,"errors":[]}}`,
+				body["version"], time.Now().Unix())
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	infra := bosunaws.NewInfra(awstest.Config(), srv.URL)
+	cl := fleetCluster(t, moto)
+	spec, err := provider.SpecFor(cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := infra.Apply(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+
+	cl.KubernetesVersion = "1.33"
+	if spec, err = provider.SpecFor(cl); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := infra.Plan(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count(plan, provider.Update, "control-plane") != 1 {
+		t.Fatalf("plan for 1.32 -> 1.33 = %v, want a control-plane update", plan)
+	}
+	if len(updates) != 0 {
+		t.Fatalf("Plan called UpdateClusterVersion: %v", updates)
+	}
+	if _, err := infra.Apply(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := append([]map[string]any(nil), updates...)
+	mu.Unlock()
+	if len(got) != 1 || got[0]["version"] != "1.33" {
+		t.Fatalf("UpdateClusterVersion calls = %v, want one for version 1.33", got)
+	}
+
+	for _, v := range []string{"1.34", "1.31"} {
+		cl.KubernetesVersion = v
+		if spec, err = provider.SpecFor(cl); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := infra.Apply(ctx, spec); !errors.Is(err, provider.ErrUnsupported) {
+			t.Errorf("1.32 -> %s: err = %v, want ErrUnsupported (one minor up at a time)", v, err)
+		}
+	}
+	if len(updates) != 1 {
+		t.Errorf("refused upgrades still called UpdateClusterVersion: %v", updates)
 	}
 }
