@@ -26,6 +26,7 @@ import (
 	controllercmd "github.com/bosun-platform/bosun/internal/cli/controller"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
+	e2ecmd "github.com/bosun-platform/bosun/internal/cli/e2e"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
 	rendercmd "github.com/bosun-platform/bosun/internal/cli/render"
@@ -257,6 +258,7 @@ simulated by kwok. Start it with "bosun up".`,
 		blockcmd.NewUnblockCommand(streams),
 		certscmd.NewCommand(streams),
 		backupcmd.NewCommand(streams),
+		e2ecmd.NewCommand(streams),
 	)
 	return root
 }

@@ -136,6 +136,10 @@ type Live struct {
 	// Invalid, when set, says why data.status could not be read; the
 	// controller then writes a fresh status.
 	Invalid string
+	// E2E is the last `bosun e2e` run (nil: none, or data.e2e not valid
+	// JSON, said in E2EInvalid).
+	E2E        *E2EResult
+	E2EInvalid string
 }
 
 // ReadStatus reads a cluster's status ConfigMap.
@@ -152,6 +156,14 @@ func ReadStatus(ctx context.Context, cs kubernetes.Interface) (Live, error) {
 		if err := json.Unmarshal([]byte(data), &live.Status); err != nil {
 			live.Invalid = fmt.Sprintf("%s/%s data.%s is not valid JSON: %v", StatusNamespace, StatusName, StatusKey, err)
 			live.Status = Status{}
+		}
+	}
+	if data, ok := cm.Data[E2EKey]; ok {
+		var r E2EResult
+		if err := json.Unmarshal([]byte(data), &r); err != nil {
+			live.E2EInvalid = fmt.Sprintf("%s/%s data.%s is not valid JSON: %v", StatusNamespace, StatusName, E2EKey, err)
+		} else {
+			live.E2E = &r
 		}
 	}
 	return live, nil
