@@ -51,6 +51,9 @@ const (
 	PhaseBlocked Phase = "Blocked"
 	// PhaseLintFailed: lint errors for the cluster stop every change.
 	PhaseLintFailed Phase = "LintFailed"
+	// PhaseWaiting: a production cluster waits until the non-production
+	// clusters of its channel reached the channel's new revision (L43).
+	PhaseWaiting Phase = "Waiting"
 	// PhaseFailed: the last pass failed (LastError); retried with backoff.
 	PhaseFailed Phase = "Failed"
 	// PhaseUnreachable is never written: `bosun clusters` shows it for a
@@ -72,7 +75,10 @@ type Status struct {
 	// found healthy (may be ahead of AppliedVersion during a roll).
 	ManifestsVersion string `json:"manifestsVersion,omitempty"`
 	// Channel and ChannelRevision: the release channel the cluster
-	// follows and the fleet revision it was rendered from.
+	// follows and the fleet revision it was last rendered from (a commit
+	// hash; HEAD's hash with "-dirty" for a working tree with changes;
+	// "working-tree" for a fleet outside git). A stopped cluster keeps
+	// the revision it had.
 	Channel         string `json:"channel,omitempty"`
 	ChannelRevision string `json:"channelRevision,omitempty"`
 	// Phase is where the cluster is.
