@@ -71,7 +71,7 @@ func Open(dir string) (*Channels, error) {
 	if err := c.readFile(); err != nil {
 		return nil, err
 	}
-	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true})
+	repo, err := git.PlainOpenWithOptions(abs, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		return c, nil
 	}
@@ -158,12 +158,16 @@ func (c *Channels) Resolve(channel string) (rev string, followsTree bool, err er
 }
 
 // TreeRevision is the revision of the working tree: HEAD's commit hash,
-// with DirtySuffix when files under the fleet directory differ from it.
+// with DirtySuffix when files under the fleet directory differ from it;
+// WorkingTree in a repository without a commit.
 func (c *Channels) TreeRevision() (string, error) {
 	if c.repo == nil {
 		return WorkingTree, nil
 	}
 	head, err := c.repo.Head()
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return WorkingTree, nil // a repository without a commit yet
+	}
 	if err != nil {
 		return "", fmt.Errorf("git HEAD of fleet %s: %w", c.Dir, err)
 	}

@@ -144,6 +144,18 @@ func TestNotGitHasOneRevision(t *testing.T) {
 	}
 }
 
+func TestRepositoryWithoutCommit(t *testing.T) {
+	r := newRepo(t)
+	r.write("clusters/a.yaml", "id: a\n")
+	c, err := channels.Open(r.fleet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, tree, err := c.Resolve("dev"); rev != channels.WorkingTree || !tree || err != nil {
+		t.Errorf("dev in a repository without commits: %q %v %v, want %s", rev, tree, err, channels.WorkingTree)
+	}
+}
+
 func TestBadChannelsFile(t *testing.T) {
 	for name, content := range map[string]string{
 		"unknown channel": "channels:\n  gamma: abc\n",

@@ -14,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/channels"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -326,5 +327,67 @@ func TestLintErrorsStopTheCluster(t *testing.T) {
 	}
 	if gs, _ := conn.cloud.NodeGroups(context.Background()); len(gs) != 0 {
 		t.Errorf("infrastructure changed despite lint errors: %v", gs)
+	}
+}
+
+// L43: a production cluster moves to its channel's new revision only after
+// the non-production clusters of that channel reached it; a production
+// cluster already at the revision is not held.
+func TestProductionWaitsForNonProduction(t *testing.T) {
+	ctx := context.Background()
+	fl := newTestFleet("staging")
+	fl.set("clusters/prod.yaml", strings.Replace(strings.Replace(clusterFile("prod", ""), "environment: test", "environment: production", 1), "reason: the test fleet runs no workloads}", "reason: the test fleet runs no workloads}\n    - {rule: L46-test-twin, reason: the test fleet}", 1))
+	conn := newFakeConnector("staging", "prod")
+	conn.broken["staging"] = true
+	dir := t.TempDir() // not a git repository: one implicit revision
+	clk := clocktesting.NewFakeClock(now)
+	c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clk, Interval: time.Minute, HealthTimeout: time.Second,
+		Channels: func() (*channels.Channels, error) { return channels.Open(dir) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := func(res []Result) map[string]Result {
+		out := map[string]Result{}
+		for i, r := range res {
+			out[[]string{"prod", "staging"}[i]] = r
+		}
+		return out
+	}
+	res, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := byID(res)["prod"]
+	if prod.Err != nil || prod.Status.Phase != PhaseWaiting || !strings.Contains(prod.Status.BlockedReason, "staging (Failed)") {
+		t.Fatalf("prod: %+v, want Waiting for staging", prod)
+	}
+	if n := len(conn.applier["prod"].(*fakeApplier).versions); n != 0 {
+		t.Fatalf("prod was applied %d times while staging had not reached the revision", n)
+	}
+	if live := readStatus(t, conn.kube["prod"]); live.Status.Phase != PhaseWaiting || live.Status.ChannelRevision != "" {
+		t.Errorf("prod's recorded status %+v, want Waiting with no revision yet", live.Status)
+	}
+
+	conn.broken["staging"] = false
+	clk.Step(2 * time.Minute)
+	res, err = c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, r := range byID(res) {
+		if r.Err != nil || r.Status.Phase != PhaseReconciled || r.Status.ChannelRevision != channels.WorkingTree {
+			t.Errorf("%s: %+v, want Reconciled at %s in the same pass", id, r, channels.WorkingTree)
+		}
+	}
+
+	// prod is at the revision now: a broken staging no longer holds it.
+	conn.broken["staging"] = true
+	clk.Step(2 * time.Minute)
+	res, err = c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := byID(res)["prod"]; p.Status.Phase != PhaseReconciled {
+		t.Errorf("prod at its revision: %+v, want Reconciled", p)
 	}
 }
