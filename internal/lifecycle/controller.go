@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -49,6 +50,9 @@ type Applier interface {
 type Conn struct {
 	// Kube is the cluster's API.
 	Kube kubernetes.Interface
+	// Dynamic reads any kind; the removed-API scan before an upgrade
+	// (L30) needs it.
+	Dynamic dynamic.Interface
 	// Apply applies its manifests.
 	Apply Applier
 	// Infra builds its control plane and node groups; nil when the
@@ -556,6 +560,13 @@ func (c *Controller) work(ctx context.Context, conn *Conn, cl *fleet.Cluster, t 
 	spec, err := provider.SpecFor(res.Cluster)
 	if err != nil {
 		return err
+	}
+	// 0. Before an upgrade, nothing may be served only by APIs the target
+	// release removes (L30). Checked only when something is to change.
+	if live.Status.AppliedVersion != res.Version {
+		if err := upgradeGate(ctx, conn, res, spec.KubernetesVersion); err != nil {
+			return err
+		}
 	}
 	// 1. Infrastructure: control plane and node groups.
 	if conn.Infra != nil {

@@ -9,6 +9,10 @@ import (
 	"testing/fstest"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -98,6 +102,7 @@ type fakeConnector struct {
 	applier map[string]Applier
 	infra   provider.Infra
 	cloud   provider.Provider
+	dynamic *dynamicfake.FakeDynamicClient
 	broken  map[string]bool
 }
 
@@ -105,7 +110,7 @@ func (f *fakeConnector) Connect(_ context.Context, cl *fleet.Cluster) (*Conn, er
 	if f.broken[cl.ID] {
 		return nil, errors.New("connection refused")
 	}
-	return &Conn{Kube: f.kube[cl.ID], Apply: f.applier[cl.ID], Infra: f.infra, Cloud: f.cloud}, nil
+	return &Conn{Kube: f.kube[cl.ID], Dynamic: f.dynamic, Apply: f.applier[cl.ID], Infra: f.infra, Cloud: f.cloud}, nil
 }
 
 type runningCPs struct{}
@@ -119,11 +124,13 @@ func newFakeConnector(ids ...string) *fakeConnector {
 	f := &fakeConnector{kube: map[string]*fake.Clientset{}, applier: map[string]Applier{}, broken: map[string]bool{}}
 	for _, id := range ids {
 		f.kube[id] = fake.NewClientset()
+		f.kube[id].Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{Major: "1", Minor: "33", GitVersion: "v1.33.4"}
 		f.applier[id] = &fakeApplier{}
 		reg.Add(id, f.kube[id])
 	}
 	cloud := localcloud.New(localcloud.Config{}, clocktesting.NewFakeClock(now), reg)
 	f.infra, f.cloud = localcloud.NewInfra(cloud, runningCPs{}), cloud
+	f.dynamic = dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 	return f
 }
 
@@ -389,5 +396,43 @@ func TestProductionWaitsForNonProduction(t *testing.T) {
 	}
 	if p := byID(res)["prod"]; p.Status.Phase != PhaseReconciled {
 		t.Errorf("prod at its revision: %+v, want Reconciled", p)
+	}
+}
+
+// L30: an upgrade whose rendered manifests use an API the target release
+// removes is refused before the infrastructure is touched; the status
+// says why.
+func TestUpgradeRefusedOverRemovedAPIInManifests(t *testing.T) {
+	fl := newTestFleet("c1")
+	// Lint's L30 rule would stop it first; suppressed, the gate still does.
+	file := strings.Replace(clusterFile("c1", ""), localcloud.BuiltVersion(), "1.36", 1)
+	for _, rule := range []string{"L26-system-placement", "L30-deprecated-api", "L37-pod-security", "L50-platform-right-sized", "L58-requests-and-probes"} {
+		file += "    - {rule: " + rule + ", reason: test}\n"
+	}
+	fl.set("clusters/c1.yaml", file)
+	fl.set("manifests/app/cron.yaml", `apiVersion: batch/v1beta1
+kind: CronJob
+metadata:
+  name: nightly
+  namespace: default
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}}}}
+`)
+	conn := newFakeConnector("c1")
+	c, _ := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clocktesting.NewFakeClock(now)})
+	res, err := c.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if !errors.Is(r.Err, ErrRemovedAPIs) || !strings.Contains(r.Err.Error(), "batch/v1beta1 CronJob (removed in 1.25)") || !strings.Contains(r.Err.Error(), "default/nightly") {
+		t.Fatalf("result %+v, want the upgrade refused naming batch/v1beta1 CronJob default/nightly", r)
+	}
+	if live := readStatus(t, conn.kube["c1"]); !strings.Contains(live.Status.LastError, "upgrade from 1.33 to 1.36 refused") {
+		t.Errorf("status %+v, want the refusal", live.Status)
+	}
+	if n := len(conn.applier["c1"].(*fakeApplier).versions); n != 0 {
+		t.Errorf("applied %d times after a refused upgrade", n)
 	}
 }
