@@ -26,6 +26,7 @@ import (
 	controllercmd "github.com/bosun-platform/bosun/internal/cli/controller"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
+	driftcmd "github.com/bosun-platform/bosun/internal/cli/drift"
 	e2ecmd "github.com/bosun-platform/bosun/internal/cli/e2e"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
@@ -262,6 +263,7 @@ simulated by kwok. Start it with "bosun up".`,
 		backupcmd.NewCommand(streams),
 		e2ecmd.NewCommand(streams),
 		promotecmd.NewCommand(streams),
+		driftcmd.NewCommand(streams),
 	)
 	return root
 }
