@@ -4,6 +4,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/cli"
+	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/e2e"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -117,8 +121,8 @@ spec:
 	return res
 }
 
-// standInProvisioner creates a kwok node of the pool for every pending
-// pod in a suite namespace, as the provisioner would (the real one needs
+// standInProvisioner creates a kwok node of the pool for every
+// unschedulable pod in a suite namespace, as the provisioner would (the real one needs
 // a cloud; here the check's logic is what is tested). It counts nodes.
 func standInProvisioner(ctx context.Context, t *testing.T, env *testenv.Env) *atomic.Int32 {
 	var made atomic.Int32
@@ -128,7 +132,7 @@ func standInProvisioner(ctx context.Context, t *testing.T, env *testenv.Env) *at
 			pods, err := env.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName="})
 			if err == nil {
 				for _, p := range pods.Items {
-					if !strings.HasPrefix(p.Namespace, "bosun-e2e-") || seen[p.Namespace+"/"+p.Name] {
+					if !strings.HasPrefix(p.Namespace, "bosun-e2e-") || seen[p.Namespace+"/"+p.Name] || !unschedulable(&p) {
 						continue
 					}
 					seen[p.Namespace+"/"+p.Name] = true
@@ -154,6 +158,17 @@ func standInProvisioner(ctx context.Context, t *testing.T, env *testenv.Env) *at
 		}
 	})
 	return &made
+}
+
+// unschedulable: the scheduler found no node for the pod (what a
+// provisioner reacts to), not a pod merely waiting for its first try.
+func unschedulable(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			return true
+		}
+	}
+	return false
 }
 
 func checks(r lifecycle.E2EResult) map[string]lifecycle.CheckResult {
@@ -253,4 +268,33 @@ func TestSuiteFailsOnUnhealthyAddon(t *testing.T) {
 		t.Errorf("recorded e2e result %+v, want a failed run", live.E2E)
 	}
 	_ = env.Client.CoreV1().Namespaces().Delete(ctx, "e2e-addon", metav1.DeleteOptions{})
+}
+
+// `bosun e2e` on the command line, without a fleet: the add-on check is
+// skipped with the reason, the provisioner check as asked, and the JSON
+// result is what the status records.
+func TestCommandLine(t *testing.T) {
+	env := testenv.Get(t)
+	nodes(t, env, "e2e-cli", 2)
+	var out, errOut strings.Builder
+	err := cli.Run(context.Background(), iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		[]string{"e2e", "--cluster", "test", "--kubeconfig", env.Kubeconfig, "--provisioner", "skip", "--timeout", "1m", "-o", "json"})
+	if err != nil {
+		t.Fatalf("bosun e2e: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	var r lifecycle.E2EResult
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("output is not the JSON result: %v\n%s", err, out.String())
+	}
+	cs := checks(r)
+	if !r.Passed || cs[e2e.CheckAddons].Result != lifecycle.CheckSkipped || cs[e2e.CheckProvisioner].Message != "--provisioner skip" {
+		t.Errorf("result %+v", r)
+	}
+	live, err := lifecycle.ReadStatus(context.Background(), env.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.E2E == nil || live.E2E.Started.IsZero() || !live.E2E.Started.Equal(r.Started) {
+		t.Errorf("recorded %+v, want the printed run", live.E2E)
+	}
 }
