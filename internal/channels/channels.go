@@ -233,7 +233,7 @@ func (c *Channels) Tree(co *Checkouts, rev string) (string, error) {
 			return "", fmt.Errorf("fleet directory %s at commit %s: %w", c.subpath, rev, err)
 		}
 	}
-	if err := os.MkdirAll(co.Root, 0o755); err != nil {
+	if err := os.MkdirAll(co.Root, 0o750); err != nil {
 		return "", err
 	}
 	tmp, err := os.MkdirTemp(co.Root, ".tmp-"+rev[:12]+"-")
@@ -259,7 +259,7 @@ func writeFile(root string, f *object.File) error {
 	if !strings.HasPrefix(p, root+string(filepath.Separator)) {
 		return fmt.Errorf("%s: path leaves the fleet directory", f.Name)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		return err
 	}
 	r, err := f.Reader()

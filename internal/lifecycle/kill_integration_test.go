@@ -176,7 +176,7 @@ func TestIntegrationKill9MidApplyAndMidRoll(t *testing.T) {
 	}
 	testenv.Eventually(t, 2*time.Minute, func(context.Context) (bool, error) { return drains.count() >= 1, nil }, "a node draining")
 	p.kill9()
-	p = w.startProcess(stateDir)
+	w.startProcess(stateDir) // stopped by its cleanup
 	st = w.waitPhase(lifecycle.PhaseReconciled, 5*time.Minute, true)
 	if st.Roll != nil || st.LastError != "" || st.AppliedVersion != st.DesiredVersion {
 		t.Errorf("status after the roll: %+v", st)
