@@ -26,8 +26,11 @@ import (
 	controllercmd "github.com/bosun-platform/bosun/internal/cli/controller"
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
+	driftcmd "github.com/bosun-platform/bosun/internal/cli/drift"
+	e2ecmd "github.com/bosun-platform/bosun/internal/cli/e2e"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
+	promotecmd "github.com/bosun-platform/bosun/internal/cli/promote"
 	rendercmd "github.com/bosun-platform/bosun/internal/cli/render"
 	"github.com/bosun-platform/bosun/internal/cli/schedule"
 	"github.com/bosun-platform/bosun/internal/cli/sim"
@@ -224,8 +227,9 @@ func NewCommand(streams iostreams.IOStreams) *cobra.Command {
 on AWS learned to: clusters as code, linted against those lessons,
 autoscaled on spot with instant on-demand fallback, cheap outside working
 hours, and visible from one console; "bosun controller" keeps every
-cluster at its rendered state and rolls node pools. Not yet: the AWS
-provider and release channels (see the README).
+cluster at its rendered state, rolls node pools and follows release
+channels gated by "bosun e2e" ("bosun promote"). What is not there yet is
+listed in the README.
 
 The local provider runs all of it on one machine: real control planes
 (etcd, kube-apiserver, kube-scheduler, kube-controller-manager) with nodes
@@ -257,6 +261,9 @@ simulated by kwok. Start it with "bosun up".`,
 		blockcmd.NewUnblockCommand(streams),
 		certscmd.NewCommand(streams),
 		backupcmd.NewCommand(streams),
+		e2ecmd.NewCommand(streams),
+		promotecmd.NewCommand(streams),
+		driftcmd.NewCommand(streams),
 	)
 	return root
 }

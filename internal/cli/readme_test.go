@@ -27,7 +27,7 @@ func TestReadmeCommandsExist(t *testing.T) {
 	for _, c := range root.Commands() {
 		known[c.Name()] = true
 	}
-	for _, m := range regexp.MustCompile("`bosun ([a-z][a-z-]*)").FindAllStringSubmatch(readme(t), -1) {
+	for _, m := range regexp.MustCompile("`bosun ([a-z][a-z0-9-]*)").FindAllStringSubmatch(readme(t), -1) {
 		if !known[m[1]] {
 			t.Errorf("README shows `bosun %s`, which is no command", m[1])
 		}

@@ -68,6 +68,9 @@ type ClusterStatus struct {
 	Provider    string    `json:"provider,omitempty"`
 	Region      string    `json:"region,omitempty"`
 	Channel     string    `json:"channel,omitempty"`
+	// Lifecycle is what the lifecycle manager recorded in the cluster
+	// (ConfigMap bosun-system/bosun-status); nil when it has not.
+	Lifecycle *LifecycleView `json:"lifecycle,omitempty"`
 	// Unavailable lists the kinds the cluster refused to list (forbidden
 	// by RBAC, or not served), sorted by kind. The console asks again with
 	// backoff, so a permission granted later shows up without a restart.
@@ -142,6 +145,10 @@ type cluster struct {
 	err      string
 	lastSeen time.Time
 	version  string
+	// statusClient reads the lifecycle status; lifecycle is the last
+	// one read (guarded by mu).
+	statusClient kubernetes.Interface
+	lifecycle    *LifecycleView
 }
 
 // liveLimit is the rate limit of a cluster's live reads.
@@ -163,6 +170,7 @@ func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Du
 		}
 	}
 	c.probe = cs.Discovery()
+	c.statusClient = cs
 	c.meta = mc
 	c.sar = cs.AuthorizationV1().SubjectAccessReviews()
 	if src.Config != nil {
@@ -174,7 +182,7 @@ func newCluster(src ClusterSource, clk clock.WithTicker, retry, retryMax time.Du
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: building probe client, %w", src.Name, err)
 		}
-		c.probe = pc.Discovery()
+		c.probe, c.statusClient = pc.Discovery(), pc
 		if c.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 			return nil, fmt.Errorf("cluster %s: building dynamic client, %w", src.Name, err)
 		}
@@ -256,6 +264,7 @@ func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
 			c.noteError(fmt.Errorf("probing API server, %w", err))
 		} else {
 			c.noteHealthy(v.GitVersion)
+			c.readLifecycle(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -335,6 +344,7 @@ func (c *cluster) status() ClusterStatus {
 	st := ClusterStatus{
 		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: c.objects,
 		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
+		Lifecycle: c.lifecycle,
 	}
 	st.Unavailable = c.unavailableKinds()
 	switch {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -45,11 +46,15 @@ func (r RESTConnector) Connect(_ context.Context, cl *fleet.Cluster) (*Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("client for %s, %w", cl.ID, err)
 	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client for %s, %w", cl.ID, err)
+	}
 	a, err := apply.New(cfg, io.Discard)
 	if err != nil {
 		return nil, err
 	}
-	conn := &Conn{Kube: cs, Apply: a}
+	conn := &Conn{Kube: cs, Dynamic: dyn, Apply: a}
 	if r.Infra != nil {
 		if conn.Infra, err = r.Infra(cl); err != nil {
 			return nil, fmt.Errorf("infrastructure of %s: %w", cl.ID, err)

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -27,10 +29,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/channels"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/lint"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -46,6 +50,9 @@ type Applier interface {
 type Conn struct {
 	// Kube is the cluster's API.
 	Kube kubernetes.Interface
+	// Dynamic reads any kind; the removed-API scan before an upgrade
+	// (L30) needs it.
+	Dynamic dynamic.Interface
 	// Apply applies its manifests.
 	Apply Applier
 	// Infra builds its control plane and node groups; nil when the
@@ -69,6 +76,13 @@ type Options struct {
 	FleetDir string
 	// LoadFleet, if set, loads the fleet instead of fleet.Load(FleetDir).
 	LoadFleet func() (*fleet.Fleet, error)
+	// Channels, if set, reads the fleet's channels every pass (default
+	// with FleetDir and without LoadFleet: channels.Open(FleetDir)); nil:
+	// every cluster is rendered from the loaded fleet, with no revision.
+	Channels func() (*channels.Channels, error)
+	// Checkouts caches the fleet at channel revisions (default under the
+	// user's cache directory, bosun/fleet-revisions).
+	Checkouts *channels.Checkouts
 	// Interval between passes (default 1m); also the first backoff.
 	Interval time.Duration
 	// MaxBackoff bounds the wait after repeated failures (default 10m).
@@ -153,6 +167,16 @@ func New(opts Options) (*Controller, error) {
 	if opts.LoadFleet == nil {
 		dir := opts.FleetDir
 		opts.LoadFleet = func() (*fleet.Fleet, error) { return fleet.Load(dir) }
+		if opts.Channels == nil {
+			opts.Channels = func() (*channels.Channels, error) { return channels.Open(dir) }
+		}
+	}
+	if opts.Checkouts == nil {
+		root, err := os.UserCacheDir()
+		if err != nil {
+			root = os.TempDir()
+		}
+		opts.Checkouts = &channels.Checkouts{Root: filepath.Join(root, "bosun", "fleet-revisions")}
 	}
 	opts.Roll.defaults()
 	return &Controller{opts: opts, metrics: newMetrics(opts.Registry), states: map[string]*clusterState{}}, nil
@@ -193,6 +217,13 @@ type Result struct {
 // Pass loads and renders the fleet and works on every due cluster, at most
 // Concurrency at once. It returns one result per selected cluster, sorted
 // by ID; an error only when the fleet itself could not be used.
+//
+// Each cluster is rendered from the fleet at its channel's revision
+// (channels.yaml; the working tree for dev, for channels without an
+// entry and for a fleet outside git). Non-production clusters are worked
+// on first; a production cluster moves to a new revision of its channel
+// only once every non-production cluster of that channel in this pass
+// has reached it (L43).
 func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 	start := c.opts.Clock.Now()
 	f, err := c.opts.LoadFleet()
@@ -203,30 +234,57 @@ func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := render.New(f)
+	targets, err := c.targets(ctx, f)
 	if err != nil {
-		return nil, fmt.Errorf("preparing the fleet's templates, %w", err)
+		return nil, err
 	}
-	// Every cluster is rendered and linted, not only the selected ones:
-	// fleet-wide rules (L49) compare clusters with each other.
-	all := map[string]*render.Result{}
-	renderErrs := map[string]error{}
-	var ok []*render.Result
-	for _, cl := range f.Clusters {
-		res, err := r.Cluster(ctx, cl.ID)
-		if err != nil {
-			renderErrs[cl.ID] = err
-			continue
-		}
-		all[cl.ID] = res
-		ok = append(ok, res)
-	}
-	lintErrs := lintErrors(f, ok)
 
 	results := make([]Result, len(clusters))
+	var prod, other []int
+	for i, cl := range clusters {
+		if cl.Environment == "production" {
+			prod = append(prod, i)
+		} else {
+			other = append(other, i)
+		}
+	}
+	c.wave(ctx, clusters, other, targets, results)
+	// A production cluster waits for the non-production clusters of its
+	// channel that did not reach the channel's revision in this pass.
+	behind := map[string][]string{}
+	for _, i := range other {
+		cl, r := clusters[i], results[i]
+		t := targets[cl.ID]
+		if r.Skipped || r.Err != nil || r.Status.Phase != PhaseReconciled || r.Status.ChannelRevision != t.revision {
+			why := string(r.Status.Phase)
+			if r.Skipped {
+				why = "backing off"
+			}
+			behind[cl.Channel] = append(behind[cl.Channel], cl.ID+" ("+why+")")
+		}
+	}
+	for _, i := range prod {
+		cl := clusters[i]
+		if b := behind[cl.Channel]; len(b) > 0 {
+			t := targets[cl.ID]
+			t.hold = fmt.Sprintf("waiting for the non-production clusters of channel %s to reach revision %s: %s",
+				cl.Channel, shortRev(t.revision), strings.Join(b, ", "))
+			targets[cl.ID] = t
+		}
+	}
+	c.wave(ctx, clusters, prod, targets, results)
+	c.metrics.passSeconds.Set(c.opts.Clock.Since(start).Seconds())
+	return results, nil
+}
+
+// wave works on the clusters at the given indexes, at most Concurrency at
+// once, and waits for all of them.
+func (c *Controller) wave(ctx context.Context, clusters []*fleet.Cluster, idx []int, targets map[string]target, results []Result) {
+	start := c.opts.Clock.Now()
 	sem := make(chan struct{}, c.opts.Concurrency)
 	var wg sync.WaitGroup
-	for i, cl := range clusters {
+	for _, i := range idx {
+		cl := clusters[i]
 		st := c.state(cl.ID)
 		if start.Before(st.next) {
 			results[i] = Result{Skipped: true, Status: Status{Cluster: cl.ID}}
@@ -237,12 +295,120 @@ func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 		go func(i int, cl *fleet.Cluster) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = c.cluster(ctx, cl, all[cl.ID], renderErrs[cl.ID], lintErrs[cl.ID])
+			results[i] = c.cluster(ctx, cl, targets[cl.ID])
 		}(i, cl)
 	}
 	wg.Wait()
-	c.metrics.passSeconds.Set(c.opts.Clock.Since(start).Seconds())
-	return results, nil
+}
+
+// target is what a pass brings one cluster to.
+type target struct {
+	res       *render.Result
+	renderErr error
+	lintErrs  []string
+	// revision is the fleet revision res was rendered from ("" when the
+	// controller does not read channels).
+	revision string
+	// hold says why a production cluster must not move to revision yet.
+	hold string
+}
+
+// targets renders every cluster of the fleet at its channel's revision
+// and lints each fleet revision as a whole: fleet-wide rules (L49)
+// compare clusters with each other.
+func (c *Controller) targets(ctx context.Context, f *fleet.Fleet) (map[string]target, error) {
+	var chans *channels.Channels
+	if c.opts.Channels != nil {
+		var err error
+		if chans, err = c.opts.Channels(); err != nil {
+			return nil, fmt.Errorf("reading the fleet's channels, %w", err)
+		}
+	}
+	byChannel := map[string]*revFleet{}
+	byRev := map[string]*revFleet{}
+	out := map[string]target{}
+	for _, cl := range f.Clusters {
+		rf, ok := byChannel[cl.Channel]
+		if !ok {
+			rev, followsTree := "", true
+			var err error
+			if chans != nil {
+				rev, followsTree, err = chans.Resolve(cl.Channel)
+			}
+			if prev, seen := byRev[rev]; err == nil && seen {
+				rf = prev
+			} else {
+				rf = &revFleet{f: f, rev: rev, err: err}
+				if err == nil && !followsTree {
+					if dir, err := chans.Tree(c.opts.Checkouts, rev); err != nil {
+						rf.err = err
+					} else if rf.f, err = fleet.Load(dir); err != nil {
+						rf.err = fmt.Errorf("the fleet at revision %s (channel %s): %w", shortRev(rev), cl.Channel, err)
+					}
+				}
+				if rf.err == nil {
+					rf.render(ctx)
+					byRev[rev] = rf
+				}
+			}
+			byChannel[cl.Channel] = rf
+		}
+		t := target{revision: rf.rev}
+		switch {
+		case rf.err != nil:
+			t.renderErr = rf.err
+		case rf.errs[cl.ID] != nil:
+			t.renderErr = rf.errs[cl.ID]
+		case rf.res[cl.ID] == nil:
+			t.renderErr = fmt.Errorf("cluster %s is not in the fleet at revision %s of channel %s", cl.ID, shortRev(rf.rev), cl.Channel)
+		default:
+			t.res, t.lintErrs = rf.res[cl.ID], rf.lint[cl.ID]
+		}
+		out[cl.ID] = t
+	}
+	return out, nil
+}
+
+// revFleet is the fleet at one revision, rendered and linted.
+type revFleet struct {
+	f    *fleet.Fleet
+	rev  string
+	err  error
+	res  map[string]*render.Result
+	errs map[string]error
+	lint map[string][]string
+}
+
+// render renders every cluster of the fleet and lints them together.
+func (rf *revFleet) render(ctx context.Context) {
+	rf.res, rf.errs = map[string]*render.Result{}, map[string]error{}
+	r, err := render.New(rf.f)
+	if err != nil {
+		rf.err = fmt.Errorf("preparing the fleet's templates, %w", err)
+		if rf.rev != "" {
+			rf.err = fmt.Errorf("preparing the fleet's templates at revision %s, %w", shortRev(rf.rev), err)
+		}
+		return
+	}
+	var ok []*render.Result
+	for _, cl := range rf.f.Clusters {
+		res, err := r.Cluster(ctx, cl.ID)
+		if err != nil {
+			rf.errs[cl.ID] = err
+			continue
+		}
+		rf.res[cl.ID] = res
+		ok = append(ok, res)
+	}
+	rf.lint = lintErrors(rf.f, ok)
+}
+
+// shortRev shortens a commit hash for messages.
+func shortRev(rev string) string {
+	if len(rev) >= 40 {
+		return rev[:12]
+	}
+	return rev
 }
 
 // selected returns the clusters the controller works on, refusing IDs the
@@ -290,10 +456,10 @@ func (c *Controller) state(id string) *clusterState {
 }
 
 // cluster makes one pass over one cluster and records its outcome.
-func (c *Controller) cluster(ctx context.Context, cl *fleet.Cluster, res *render.Result, renderErr error, lintErrs []string) Result {
+func (c *Controller) cluster(ctx context.Context, cl *fleet.Cluster, t target) Result {
 	st := c.state(cl.ID)
 	now := c.opts.Clock.Now()
-	out := c.reconcile(ctx, st, cl, res, renderErr, lintErrs)
+	out := c.reconcile(ctx, st, cl, t)
 	c.mu.Lock()
 	if out.Err != nil {
 		st.failures++
@@ -332,11 +498,11 @@ func (p *pass) change(reason, msg string) {
 	p.events = append(p.events, event{corev1.EventTypeNormal, reason, msg})
 }
 
-func (c *Controller) reconcile(ctx context.Context, st *clusterState, cl *fleet.Cluster, res *render.Result, renderErr error, lintErrs []string) Result {
+func (c *Controller) reconcile(ctx context.Context, st *clusterState, cl *fleet.Cluster, t target) Result {
 	now := c.opts.Clock.Now()
 	status := Status{Cluster: cl.ID, Channel: cl.Channel, Phase: PhaseFailed}
-	if res != nil {
-		status.DesiredVersion = res.Version
+	if t.res != nil {
+		status.DesiredVersion = t.res.Version
 	}
 	conn := st.conn
 	if conn == nil {
@@ -352,8 +518,12 @@ func (c *Controller) reconcile(ctx context.Context, st *clusterState, cl *fleet.
 	}
 	last := live.Status
 	status.AppliedVersion, status.ManifestsVersion, status.Roll = last.AppliedVersion, last.ManifestsVersion, last.Roll
+	status.ChannelRevision = last.ChannelRevision
+	if last.ChannelRevision == t.revision {
+		t.hold = "" // already there: nothing to wait for
+	}
 	p := &pass{}
-	err = c.work(ctx, conn, cl, res, renderErr, lintErrs, live, &status, p)
+	err = c.work(ctx, conn, cl, t, live, &status, p)
 	if err != nil {
 		status.Phase, status.LastError = PhaseFailed, err.Error()
 		p.events = append(p.events, event{corev1.EventTypeWarning, "Failed", err.Error()})
@@ -371,11 +541,12 @@ func (c *Controller) reconcile(ctx context.Context, st *clusterState, cl *fleet.
 }
 
 // work does the steps of a pass and fills status; an error fails the pass.
-func (c *Controller) work(ctx context.Context, conn *Conn, cl *fleet.Cluster, res *render.Result, renderErr error, lintErrs []string, live Live, status *Status, p *pass) error {
-	if renderErr != nil {
-		return fmt.Errorf("rendering, %w", renderErr)
+func (c *Controller) work(ctx context.Context, conn *Conn, cl *fleet.Cluster, t target, live Live, status *Status, p *pass) error {
+	if t.renderErr != nil {
+		return fmt.Errorf("rendering, %w", t.renderErr)
 	}
-	d := Decide(Observed{LintErrors: lintErrs, FileBlock: cl.UpdateBlock, LiveBlock: live.Block, Desired: res.Version, Last: live.Status})
+	res := t.res
+	d := Decide(Observed{LintErrors: t.lintErrs, FileBlock: cl.UpdateBlock, LiveBlock: live.Block, Desired: res.Version, Last: live.Status, Hold: t.hold})
 	if d.Stop {
 		status.Phase, status.BlockedReason = d.Phase, d.Reason
 		if live.Status.Phase != d.Phase || live.Status.BlockedReason != d.Reason {
@@ -383,9 +554,19 @@ func (c *Controller) work(ctx context.Context, conn *Conn, cl *fleet.Cluster, re
 		}
 		return nil
 	}
+	if !c.opts.DryRun {
+		status.ChannelRevision = t.revision
+	}
 	spec, err := provider.SpecFor(res.Cluster)
 	if err != nil {
 		return err
+	}
+	// 0. Before an upgrade, nothing may be served only by APIs the target
+	// release removes (L30). Checked only when something is to change.
+	if live.Status.AppliedVersion != res.Version {
+		if err := upgradeGate(ctx, conn, res, spec.KubernetesVersion); err != nil {
+			return err
+		}
 	}
 	// 1. Infrastructure: control plane and node groups.
 	if conn.Infra != nil {

@@ -9,11 +9,16 @@ import (
 	"testing/fstest"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/bosun-platform/bosun/internal/apply"
+	"github.com/bosun-platform/bosun/internal/channels"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -97,6 +102,7 @@ type fakeConnector struct {
 	applier map[string]Applier
 	infra   provider.Infra
 	cloud   provider.Provider
+	dynamic *dynamicfake.FakeDynamicClient
 	broken  map[string]bool
 }
 
@@ -104,7 +110,7 @@ func (f *fakeConnector) Connect(_ context.Context, cl *fleet.Cluster) (*Conn, er
 	if f.broken[cl.ID] {
 		return nil, errors.New("connection refused")
 	}
-	return &Conn{Kube: f.kube[cl.ID], Apply: f.applier[cl.ID], Infra: f.infra, Cloud: f.cloud}, nil
+	return &Conn{Kube: f.kube[cl.ID], Dynamic: f.dynamic, Apply: f.applier[cl.ID], Infra: f.infra, Cloud: f.cloud}, nil
 }
 
 type runningCPs struct{}
@@ -118,11 +124,13 @@ func newFakeConnector(ids ...string) *fakeConnector {
 	f := &fakeConnector{kube: map[string]*fake.Clientset{}, applier: map[string]Applier{}, broken: map[string]bool{}}
 	for _, id := range ids {
 		f.kube[id] = fake.NewClientset()
+		f.kube[id].Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{Major: "1", Minor: "33", GitVersion: "v1.33.4"}
 		f.applier[id] = &fakeApplier{}
 		reg.Add(id, f.kube[id])
 	}
 	cloud := localcloud.New(localcloud.Config{}, clocktesting.NewFakeClock(now), reg)
 	f.infra, f.cloud = localcloud.NewInfra(cloud, runningCPs{}), cloud
+	f.dynamic = dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
 	return f
 }
 
@@ -326,5 +334,105 @@ func TestLintErrorsStopTheCluster(t *testing.T) {
 	}
 	if gs, _ := conn.cloud.NodeGroups(context.Background()); len(gs) != 0 {
 		t.Errorf("infrastructure changed despite lint errors: %v", gs)
+	}
+}
+
+// L43: a production cluster moves to its channel's new revision only after
+// the non-production clusters of that channel reached it; a production
+// cluster already at the revision is not held.
+func TestProductionWaitsForNonProduction(t *testing.T) {
+	ctx := context.Background()
+	fl := newTestFleet("staging")
+	fl.set("clusters/prod.yaml", strings.Replace(strings.Replace(clusterFile("prod", ""), "environment: test", "environment: production", 1), "reason: the test fleet runs no workloads}", "reason: the test fleet runs no workloads}\n    - {rule: L46-test-twin, reason: the test fleet}", 1))
+	conn := newFakeConnector("staging", "prod")
+	conn.broken["staging"] = true
+	dir := t.TempDir() // not a git repository: one implicit revision
+	clk := clocktesting.NewFakeClock(now)
+	c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clk, Interval: time.Minute, HealthTimeout: time.Second,
+		Channels: func() (*channels.Channels, error) { return channels.Open(dir) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := func(res []Result) map[string]Result {
+		out := map[string]Result{}
+		for i, r := range res {
+			out[[]string{"prod", "staging"}[i]] = r
+		}
+		return out
+	}
+	res, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := byID(res)["prod"]
+	if prod.Err != nil || prod.Status.Phase != PhaseWaiting || !strings.Contains(prod.Status.BlockedReason, "staging (Failed)") {
+		t.Fatalf("prod: %+v, want Waiting for staging", prod)
+	}
+	if n := len(conn.applier["prod"].(*fakeApplier).versions); n != 0 {
+		t.Fatalf("prod was applied %d times while staging had not reached the revision", n)
+	}
+	if live := readStatus(t, conn.kube["prod"]); live.Status.Phase != PhaseWaiting || live.Status.ChannelRevision != "" {
+		t.Errorf("prod's recorded status %+v, want Waiting with no revision yet", live.Status)
+	}
+
+	conn.broken["staging"] = false
+	clk.Step(2 * time.Minute)
+	res, err = c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, r := range byID(res) {
+		if r.Err != nil || r.Status.Phase != PhaseReconciled || r.Status.ChannelRevision != channels.WorkingTree {
+			t.Errorf("%s: %+v, want Reconciled at %s in the same pass", id, r, channels.WorkingTree)
+		}
+	}
+
+	// prod is at the revision now: a broken staging no longer holds it.
+	conn.broken["staging"] = true
+	clk.Step(2 * time.Minute)
+	res, err = c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := byID(res)["prod"]; p.Status.Phase != PhaseReconciled {
+		t.Errorf("prod at its revision: %+v, want Reconciled", p)
+	}
+}
+
+// L30: an upgrade whose rendered manifests use an API the target release
+// removes is refused before the infrastructure is touched; the status
+// says why.
+func TestUpgradeRefusedOverRemovedAPIInManifests(t *testing.T) {
+	fl := newTestFleet("c1")
+	// Lint's L30 rule would stop it first; suppressed, the gate still does.
+	file := strings.Replace(clusterFile("c1", ""), localcloud.BuiltVersion(), "1.36", 1)
+	for _, rule := range []string{"L26-system-placement", "L30-deprecated-api", "L37-pod-security", "L50-platform-right-sized", "L58-requests-and-probes"} {
+		file += "    - {rule: " + rule + ", reason: test}\n"
+	}
+	fl.set("clusters/c1.yaml", file)
+	fl.set("manifests/app/cron.yaml", `apiVersion: batch/v1beta1
+kind: CronJob
+metadata:
+  name: nightly
+  namespace: default
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: busybox}]}}}}
+`)
+	conn := newFakeConnector("c1")
+	c, _ := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clocktesting.NewFakeClock(now)})
+	res, err := c.Pass(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res[0]
+	if !errors.Is(r.Err, ErrRemovedAPIs) || !strings.Contains(r.Err.Error(), "batch/v1beta1 CronJob (removed in 1.25)") || !strings.Contains(r.Err.Error(), "default/nightly") {
+		t.Fatalf("result %+v, want the upgrade refused naming batch/v1beta1 CronJob default/nightly", r)
+	}
+	if live := readStatus(t, conn.kube["c1"]); !strings.Contains(live.Status.LastError, "upgrade from 1.33 to 1.36 refused") {
+		t.Errorf("status %+v, want the refusal", live.Status)
+	}
+	if n := len(conn.applier["c1"].(*fakeApplier).versions); n != 0 {
+		t.Errorf("applied %d times after a refused upgrade", n)
 	}
 }

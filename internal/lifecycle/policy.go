@@ -23,6 +23,10 @@ type Observed struct {
 	Desired string
 	// Last is the status the controller wrote last.
 	Last Status
+	// Hold, when set, says why a production cluster waits before moving
+	// to a new channel revision: non-production clusters of its channel
+	// have not reached it yet (L43).
+	Hold string
 }
 
 // Decision is what a pass does to a cluster.
@@ -56,6 +60,9 @@ func Decide(o Observed) Decision {
 	}
 	if len(blocks) > 0 {
 		return Decision{Stop: true, Phase: PhaseBlocked, Reason: strings.Join(blocks, "; ")}
+	}
+	if o.Hold != "" {
+		return Decision{Stop: true, Phase: PhaseWaiting, Reason: o.Hold}
 	}
 	return Decision{ApplyManifests: o.Last.ManifestsVersion != o.Desired}
 }

@@ -51,6 +51,9 @@ const (
 	PhaseBlocked Phase = "Blocked"
 	// PhaseLintFailed: lint errors for the cluster stop every change.
 	PhaseLintFailed Phase = "LintFailed"
+	// PhaseWaiting: a production cluster waits until the non-production
+	// clusters of its channel reached the channel's new revision (L43).
+	PhaseWaiting Phase = "Waiting"
 	// PhaseFailed: the last pass failed (LastError); retried with backoff.
 	PhaseFailed Phase = "Failed"
 	// PhaseUnreachable is never written: `bosun clusters` shows it for a
@@ -72,7 +75,10 @@ type Status struct {
 	// found healthy (may be ahead of AppliedVersion during a roll).
 	ManifestsVersion string `json:"manifestsVersion,omitempty"`
 	// Channel and ChannelRevision: the release channel the cluster
-	// follows and the fleet revision it was rendered from.
+	// follows and the fleet revision it was last rendered from (a commit
+	// hash; HEAD's hash with "-dirty" for a working tree with changes;
+	// "working-tree" for a fleet outside git). A stopped cluster keeps
+	// the revision it had.
 	Channel         string `json:"channel,omitempty"`
 	ChannelRevision string `json:"channelRevision,omitempty"`
 	// Phase is where the cluster is.
@@ -136,6 +142,10 @@ type Live struct {
 	// Invalid, when set, says why data.status could not be read; the
 	// controller then writes a fresh status.
 	Invalid string
+	// E2E is the last `bosun e2e` run (nil: none, or data.e2e not valid
+	// JSON, said in E2EInvalid).
+	E2E        *E2EResult
+	E2EInvalid string
 }
 
 // ReadStatus reads a cluster's status ConfigMap.
@@ -152,6 +162,14 @@ func ReadStatus(ctx context.Context, cs kubernetes.Interface) (Live, error) {
 		if err := json.Unmarshal([]byte(data), &live.Status); err != nil {
 			live.Invalid = fmt.Sprintf("%s/%s data.%s is not valid JSON: %v", StatusNamespace, StatusName, StatusKey, err)
 			live.Status = Status{}
+		}
+	}
+	if data, ok := cm.Data[E2EKey]; ok {
+		var r E2EResult
+		if err := json.Unmarshal([]byte(data), &r); err != nil {
+			live.E2EInvalid = fmt.Sprintf("%s/%s data.%s is not valid JSON: %v", StatusNamespace, StatusName, E2EKey, err)
+		} else {
+			live.E2E = &r
 		}
 	}
 	return live, nil

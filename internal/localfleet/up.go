@@ -28,6 +28,7 @@ import (
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/atomicfile"
+	"github.com/bosun-platform/bosun/internal/channels"
 	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -239,12 +240,16 @@ func startController(ctx context.Context, opts Options, clusters []*fleet.Cluste
 		ids = append(ids, cl.ID)
 	}
 	load := func() (*fleet.Fleet, error) { return fleet.Load(opts.FleetDir) }
+	// A fleet directory's channels.yaml is honoured as by bosun controller
+	// (the embedded example fleet has one implicit revision).
+	chans := func() (*channels.Channels, error) { return channels.Open(opts.FleetDir) }
 	if opts.FleetDir == "" {
 		load = func() (*fleet.Fleet, error) { return fleet.LoadFS(examplefleet.FS, "(embedded example fleet)") }
+		chans = nil
 	}
 	infra := localcloud.NewInfra(cloud, registry)
 	c, err := lifecycle.New(lifecycle.Options{
-		LoadFleet: load, Clusters: ids, Interval: controllerInterval, HealthTimeout: 2 * time.Minute,
+		LoadFleet: load, Channels: chans, Clusters: ids, Interval: controllerInterval, HealthTimeout: 2 * time.Minute,
 		Log: opts.Logger, Out: prefixed{w: opts.Out, prefix: "  controller: "}, AfterApply: afterApply,
 		Connector: lifecycle.RESTConnector{
 			Config: func(cl *fleet.Cluster) (*rest.Config, error) {
