@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/cli"
@@ -497,4 +500,154 @@ func TestIntegrationClustersAndBlockCommands(t *testing.T) {
 	if _, err := bosun(append([]string{"block", "test"}, common...)...); err == nil || !strings.Contains(err.Error(), "--reason") {
 		t.Errorf("block without a reason: %v", err)
 	}
+}
+
+// L45, zone-aware: a pod whose persistent volume is pinned to a zone (PV
+// node affinity) runs on an old node in local-a. With one surge node at a
+// time, the roll may launch its first new node in local-b; the node
+// holding the zonal volume is drained only once a new node of the pool is
+// Ready in local-a, so the pod always has somewhere to go. Its pod ends up
+// on a new node in local-a.
+func TestIntegrationZonalVolumeRoll(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	items := "configItems:\n  node_roll_max_surge: \"1\"\n"
+	w := newWorld(t, "zonal", "m5.xlarge", items, 2, 1)
+	stop := run(w.controller(nil))
+	defer func() { stop() }()
+	w.waitPhase(lifecycle.PhaseReconciled, 2*time.Minute, true)
+
+	const zone = "local-a"
+	cs := w.env.Client
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "zonal-data"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "zonal-test",
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/zonal-data"}},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "topology.kubernetes.io/zone", Operator: corev1.NodeSelectorOpIn, Values: []string{zone}}},
+			}}}},
+		},
+	}
+	if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{}) })
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: w.id},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To("zonal-test"),
+			VolumeName:       pv.Name,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := cs.CoreV1().PersistentVolumeClaims(w.id).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"app": "db"}
+	db := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: w.id},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					NodeSelector: map[string]string{fleet.LabelPool: w.id + "-workers"},
+					Containers:   []corev1.Container{{Name: "db", Image: "postgres", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
+					Volumes:      []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+				},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments(w.id).Create(ctx, db, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dbNode := func(ctx context.Context) (string, error) {
+		pods, err := cs.CoreV1().Pods(w.id).List(ctx, metav1.ListOptions{LabelSelector: "app=db"})
+		if err != nil {
+			return "", err
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+				return p.Spec.NodeName, nil
+			}
+		}
+		return "", nil
+	}
+	var first string
+	testenv.Eventually(t, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		n, err := dbNode(ctx)
+		first = n
+		return n != "", err
+	}, "the db pod to run on a node in %s", zone)
+	node, err := cs.CoreV1().Nodes().Get(ctx, first, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := node.Labels["topology.kubernetes.io/zone"]; got != zone {
+		t.Fatalf("the db pod runs on %s in %q; the PV pins it to %s", first, got, zone)
+	}
+
+	// Watch the db node's drain start and, at that moment, the pool's new
+	// Ready nodes in the volume's zone.
+	var mu sync.Mutex
+	covered, seen := false, false
+	go func() {
+		for ctx.Err() == nil {
+			n, err := cs.CoreV1().Nodes().Get(context.Background(), first, metav1.GetOptions{})
+			if err == nil && n.Annotations[lifecycle.AnnotationDrainStarted] != "" {
+				ok := false
+				for _, m := range w.poolNodes(context.Background()) {
+					if m.Labels[localcloud.LabelInstanceType] == "m6i.xlarge" && m.Labels["topology.kubernetes.io/zone"] == zone &&
+						!m.Spec.Unschedulable && nodeReady(&m) {
+						ok = true
+					}
+				}
+				mu.Lock()
+				covered, seen = ok, true
+				mu.Unlock()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	before := w.status(ctx).AppliedVersion
+	w.write("clusters/zonal.yaml", clusterYAML("zonal", "m6i.xlarge", items))
+	testenv.Eventually(t, time.Minute, func(ctx context.Context) (bool, error) {
+		return w.status(ctx).DesiredVersion != before, nil
+	}, "the controller to see the new instance type")
+	st := w.waitPhase(lifecycle.PhaseReconciled, 4*time.Minute, true)
+	if st.Roll != nil {
+		t.Errorf("roll still in status: %+v", st.Roll)
+	}
+	w.assertRolled(ctx, "m6i.xlarge")
+	mu.Lock()
+	if !seen {
+		t.Errorf("node %s (zonal volume in %s) was never seen draining", first, zone)
+	} else if !covered {
+		t.Errorf("node %s (zonal volume in %s) started draining with no new Ready node of the pool in %s", first, zone, zone)
+	}
+	mu.Unlock()
+	testenv.Eventually(t, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		n, err := dbNode(ctx)
+		if n == "" || err != nil {
+			return false, err
+		}
+		node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+		return err == nil && node.Labels["topology.kubernetes.io/zone"] == zone && node.Labels[localcloud.LabelInstanceType] == "m6i.xlarge", err
+	}, "the db pod to run on a new node in %s", zone)
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
