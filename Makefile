@@ -46,11 +46,22 @@ $(PROMTOOL):
 	@mv $@.tmp $@
 
 .PHONY: test
-test: lint tools test-unit test-integration ## Everything: lint, tools, unit and integration tests
+test: lint tools test-unit test-chart test-integration ## Everything: lint, tools, unit, chart and integration tests
 
 .PHONY: test-unit
 test-unit: ## Unit tests: no binaries, no processes
 	$(GO) test -count=1 ./...
+
+# The chart's tests use Helm's Go SDK, whose dependencies stay out of
+# Bosun's module: hack/charttest is a module of its own. With the
+# integration tag they also install the chart into a local control plane.
+.PHONY: test-chart
+test-chart: tools ## Helm chart tests (Helm Go SDK: lint, template, install on a local control plane)
+	cd hack/charttest && $(GO) test -count=1 -tags integration -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: chart
+chart: ## Regenerate charts/bosun-agent/templates from deploy/agent (TestChartUpToDate fails when they differ)
+	$(GO) run ./deploy/chartgen -out charts/bosun-agent/templates
 
 .PHONY: test-integration
 test-integration: tools chromium ## Integration tests against real control planes (builds tools if missing)
