@@ -3,6 +3,7 @@ package charttest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -60,8 +61,16 @@ func TestLint(t *testing.T) {
 
 // The chart with its default values renders exactly the objects of
 // `bosun agent manifests` (compared as decoded objects: comments, quoting
-// and the order of documents aside).
+// and the order of documents aside), but for the Namespace, which Helm
+// creates (--create-namespace); with namespace.create=true it renders that
+// too.
 func TestDefaultValuesEqualAgentManifests(t *testing.T) {
+	for _, create := range []bool{false, true} {
+		t.Run(fmt.Sprintf("namespace.create=%v", create), func(t *testing.T) { testDefaultValues(t, create) })
+	}
+}
+
+func testDefaultValues(t *testing.T, createNamespace bool) {
 	ctx := context.Background()
 	var out, errOut bytes.Buffer
 	if err := cli.Run(ctx, iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, []string{"agent", "manifests"}); err != nil {
@@ -71,7 +80,13 @@ func TestDefaultValuesEqualAgentManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, err := Template(ctx, "bosun-system", nil)
+	var vals map[string]any
+	if createNamespace {
+		vals = map[string]any{"namespace": map[string]any{"create": true}}
+	} else {
+		delete(want, "Namespace /bosun-system")
+	}
+	manifest, err := Template(ctx, "bosun-system", vals)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +111,7 @@ func TestDefaultValuesEqualAgentManifests(t *testing.T) {
 			t.Errorf("the chart renders %s, which bosun agent manifests does not", k)
 		}
 	}
-	if len(want) < 7 {
+	if len(want) < 6 {
 		t.Errorf("bosun agent manifests printed %d objects; expected the namespace, service account, RBAC and Deployment", len(want))
 	}
 }
