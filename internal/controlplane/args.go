@@ -59,6 +59,17 @@ func apiServerArgs(p pki, tokenFile string, etcdPort, port int) []string {
 		"--service-account-signing-key-file=" + p.SAKey,
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--allow-privileged=true",
+		// The aggregation layer, for extension API servers such as
+		// metrics-server (the metrics API): the API server calls them
+		// with the front-proxy client certificate and names the user in
+		// these headers; they trust only the front-proxy CA for that.
+		"--requestheader-client-ca-file=" + p.FrontProxyCACert,
+		"--requestheader-allowed-names=" + frontProxyClientName,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.FrontProxyClientCert,
+		"--proxy-client-key-file=" + p.FrontProxyClientKey,
 		"--profiling=false",
 		"--v=1",
 	}
