@@ -104,6 +104,7 @@ bench: tools build ## Benchmarks (control-plane start-up, RSS, scale-up scenario
 lint: $(GOLANGCI_LINT) ## gofmt and golangci-lint (govet, staticcheck, errcheck, ineffassign, unused, revive, gosec; .golangci.yml), over every file, integration tests included
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GOLANGCI_LINT) run ./...
+	@for m in hack/charttest hack/image; do (cd $$m && $(GOLANGCI_LINT) run --config ../../.golangci.yml --build-tags integration ./...) || exit 1; done
 
 # The linter is a Go tool pinned in hack/tools/lint/go.mod, built once into
 # the cache outside the checkout (a few minutes on 2 cores, cold).

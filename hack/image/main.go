@@ -212,7 +212,7 @@ func rootfs(files []file) ([]byte, error) {
 // tarDir packs the layout directory into out, in name order with fixed
 // timestamps, through a temporary file renamed into place.
 func tarDir(dir, out string) (err error) {
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil { //nolint:gosec // G301: bin/ of the checkout, like make build's
 		return fmt.Errorf("creating %s, %w", filepath.Dir(out), err)
 	}
 	var names []string
@@ -264,7 +264,7 @@ func tarDir(dir, out string) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("writing the tarball, %w", err)
 	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
+	if err := os.Chmod(f.Name(), 0o644); err != nil { //nolint:gosec // G302: an image to load or push, not a secret
 		return fmt.Errorf("writing the tarball, %w", err)
 	}
 	if err := os.Rename(f.Name(), out); err != nil {
