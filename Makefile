@@ -47,7 +47,7 @@ image: ## Build the agent image without a Docker daemon into bin/bosun-image.tar
 		-version $(VERSION) -revision $$(git rev-parse HEAD 2>/dev/null || echo unknown) -source $(SOURCE_URL) -arch $$($(GO) env GOARCH)
 
 .PHONY: tools
-tools: $(PROMTOOL) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok and promtool into the cache (minutes, once)
+tools: $(PROMTOOL) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok, metrics-server and promtool into the cache (minutes, once)
 	@bash hack/tools/build.sh
 
 # promtool checks and unit-tests the alert rules; a Go tool pinned in
