@@ -248,7 +248,7 @@ func TestArgsUseGivenPorts(t *testing.T) {
 			t.Errorf("apiserver args lack %q", want)
 		}
 	}
-	k := strings.Join(kwokArgs("/kc", "/s", 4444), " ")
+	k := strings.Join(kwokArgs("/kc", "/s", 4444, false), " ")
 	if !strings.Contains(k, "--server-address=127.0.0.1:4444") || !strings.Contains(k, "kwok.x-k8s.io/node=fake") {
 		t.Errorf("kwok args %q", k)
 	}
