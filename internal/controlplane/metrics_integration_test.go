@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
@@ -100,6 +102,19 @@ func TestIntegrationMetricsAPI(t *testing.T) {
 	// CPU is a rate over two scrapes of a cumulative counter.
 	if m := cpu.MilliValue(); m < 90 || m > 110 {
 		t.Errorf("CPU usage %s, want about 100m (a quarter of the 400m request)", cpu.String())
+	}
+	// The console reads the same numbers: slack on its cost page is
+	// requests minus this usage.
+	dyn, err := dynamic.NewForConfig(cp.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byContainer, err := console.DynamicMetrics{Client: dyn}.ContainerUsage(ctx)
+	if err != nil {
+		t.Fatalf("console usage: %v", err)
+	}
+	if u, ok := byContainer["default/web/web"]; !ok || u.CPU < 0.09 || u.CPU > 0.11 || u.MemGiB*1024 < 49.9 || u.MemGiB*1024 > 50.1 {
+		t.Errorf("console usage of default/web/web %+v (found %v), want about 0.1 CPU and 50Mi", u, ok)
 	}
 	nodeBody, err := cs.Discovery().RESTClient().Get().AbsPath("/apis/metrics.k8s.io/v1beta1/nodes/metrics-a").DoRaw(ctx)
 	if err != nil {
