@@ -32,8 +32,22 @@ help: ## List the targets
 build: ## Build bin/bosun
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/bosun ./cmd/bosun
 
+# The agent image, built without a Docker daemon (hack/image, a module of
+# its own with go-containerregistry): a static binary (CGO_ENABLED=0) on no
+# base image, non-root, as an OCI tarball for docker/podman load or
+# crane/skopeo push.
+IMAGE_REF ?= ghcr.io/bosun-platform/bosun:$(VERSION)
+IMAGE_TAR ?= bin/bosun-image.tar
+SOURCE_URL ?= https://github.com/bosun-platform/bosun
+
+.PHONY: image
+image: ## Build the agent image without a Docker daemon into bin/bosun-image.tar (OCI layout; IMAGE_REF names it)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/image/bosun ./cmd/bosun
+	cd hack/image && $(GO) run . -binary ../../bin/image/bosun -out ../../$(IMAGE_TAR) -ref $(IMAGE_REF) \
+		-version $(VERSION) -revision $$(git rev-parse HEAD 2>/dev/null || echo unknown) -source $(SOURCE_URL) -arch $$($(GO) env GOARCH)
+
 .PHONY: tools
-tools: $(PROMTOOL) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok and promtool into the cache (minutes, once)
+tools: $(PROMTOOL) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok, metrics-server and promtool into the cache (minutes, once)
 	@bash hack/tools/build.sh
 
 # promtool checks and unit-tests the alert rules; a Go tool pinned in
@@ -46,11 +60,28 @@ $(PROMTOOL):
 	@mv $@.tmp $@
 
 .PHONY: test
-test: lint tools test-unit test-integration ## Everything: lint, tools, unit and integration tests
+test: lint tools test-unit test-chart test-image test-integration ## Everything: lint, tools, unit, chart, image and integration tests
 
 .PHONY: test-unit
 test-unit: ## Unit tests: no binaries, no processes
 	$(GO) test -count=1 ./...
+
+# The chart's tests use Helm's Go SDK, whose dependencies stay out of
+# Bosun's module: hack/charttest is a module of its own. With the
+# integration tag they also install the chart into a local control plane.
+.PHONY: test-chart
+test-chart: tools ## Helm chart tests (Helm Go SDK: lint, template, install on a local control plane)
+	cd hack/charttest && $(GO) test -count=1 -tags integration -timeout $(TEST_TIMEOUT) ./...
+
+# Builds the static binary once (shared with `make image` through the
+# build cache), packs it and reads the tarball back.
+.PHONY: test-image
+test-image: ## Image tests: build the OCI tarball, read its config and layer, run bosun version from it
+	cd hack/image && $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: chart
+chart: ## Regenerate charts/bosun-agent/templates from deploy/agent (TestChartUpToDate fails when they differ)
+	$(GO) run ./deploy/chartgen -out charts/bosun-agent/templates
 
 .PHONY: test-integration
 test-integration: tools chromium ## Integration tests against real control planes (builds tools if missing)
@@ -73,6 +104,7 @@ bench: tools build ## Benchmarks (control-plane start-up, RSS, scale-up scenario
 lint: $(GOLANGCI_LINT) ## gofmt and golangci-lint (govet, staticcheck, errcheck, ineffassign, unused, revive, gosec; .golangci.yml), over every file, integration tests included
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GOLANGCI_LINT) run ./...
+	@for m in hack/charttest hack/image; do (cd $$m && $(GOLANGCI_LINT) run --config ../../.golangci.yml --build-tags integration ./...) || exit 1; done
 
 # The linter is a Go tool pinned in hack/tools/lint/go.mod, built once into
 # the cache outside the checkout (a few minutes on 2 cores, cold).

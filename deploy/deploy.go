@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strings"
 )
@@ -17,11 +16,10 @@ var agentFS embed.FS
 // AgentManifests returns the agent's YAML documents in apply order
 // (namespace, service account, RBAC, Deployment), with their file names.
 func AgentManifests() ([]Document, error) {
-	files, err := fs.Glob(agentFS, "agent/*.yaml")
+	files, err := agentFiles()
 	if err != nil {
-		return nil, fmt.Errorf("listing agent manifests, %w", err)
+		return nil, err
 	}
-	sort.Strings(files)
 	var out []Document
 	for _, f := range files {
 		data, err := agentFS.ReadFile(f)
@@ -46,13 +44,16 @@ type Document struct {
 
 // AgentOptions choose what RenderAgent installs.
 type AgentOptions struct {
-	// Controllers decide which RBAC files are included (default both).
+	// Controllers decide which RBAC files are included and what the agent
+	// runs (default: the downscaler alone, as the agent's own default).
 	Controllers []string
 	// Namespace replaces bosun-system (default bosun-system).
 	Namespace string
 	// Image replaces the container image (default as shipped).
 	Image string
-	// Args are added to the agent's command line after --controllers.
+	// Args are added to the agent's command line after --controllers; one
+	// that names a flag the shipped Deployment already passes (such as
+	// --default-uptime=...) replaces that argument instead.
 	Args []string
 	// AWSRoleARN, if set, binds the agent's service account to this IAM
 	// role through IRSA (annotation eks.amazonaws.com/role-arn; policy
@@ -78,7 +79,8 @@ var controllerFiles = map[string]string{
 const (
 	shippedNamespace   = "bosun-system"
 	shippedImage       = "ghcr.io/bosun-platform/bosun:latest"
-	shippedControllers = "--controllers=downscaler,janitor"
+	shippedControllers = "--controllers=downscaler"
+	argIndent          = "        - "
 )
 
 // capacityControllers act on the cloud through a provider (--provider).
@@ -93,7 +95,7 @@ var capacityControllers = map[string]bool{"provisioner": true, "interruption": t
 // there), so such a Deployment could not start.
 func RenderAgent(o AgentOptions) ([]byte, error) {
 	if len(o.Controllers) == 0 {
-		o.Controllers = []string{"downscaler", "janitor"}
+		o.Controllers = []string{"downscaler"}
 	}
 	if o.Namespace == "" {
 		o.Namespace = shippedNamespace
@@ -133,11 +135,11 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 		if o.Image != "" {
 			text = strings.ReplaceAll(text, "image: "+shippedImage, "image: "+o.Image)
 		}
-		controllers := "--controllers=" + strings.Join(o.Controllers, ",")
-		for _, a := range o.Args {
-			controllers += "\n        - " + yamlString(a)
+		if strings.Contains(text, argIndent+shippedControllers+"\n") {
+			if text, err = agentArgs(text, o.Controllers, o.Args); err != nil {
+				return nil, err
+			}
 		}
-		text = strings.ReplaceAll(text, shippedControllers, controllers)
 		if o.AWSRoleARN != "" && file == "agent/01-serviceaccount.yaml" {
 			sa := "  name: bosun-agent\n  namespace: " + o.Namespace + "\n"
 			text = strings.Replace(text, sa, sa+"  annotations:\n    "+irsaAnnotation+": "+yamlString(o.AWSRoleARN)+"\n", 1)
@@ -146,6 +148,56 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 		b.WriteString(strings.TrimSpace(text) + "\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// agentArgs sets the agent's command line in the shipped Deployment's text:
+// --controllers, then each extra argument either in place of the shipped
+// argument for the same flag or, for a flag not shipped, after
+// --controllers. (Appending an override after the shipped argument would
+// lose it: the last value of a flag wins, and the shipped
+// --default-uptime=always comes later.)
+func agentArgs(text string, controllers, extra []string) (string, error) {
+	lines := strings.Split(text, "\n")
+	var added []string
+	for _, a := range extra {
+		name := flagName(a)
+		if name == "" {
+			return "", fmt.Errorf("--arg %q: expected a flag such as --default-uptime=VALUE", a)
+		}
+		if name == "--controllers" {
+			return "", fmt.Errorf("--arg %q: choose the controllers with --controllers, which also selects their RBAC", a)
+		}
+		replaced := false
+		for i, l := range lines {
+			shipped, ok := strings.CutPrefix(l, argIndent)
+			if ok && flagName(shipped) == name {
+				lines[i] = argIndent + yamlString(a)
+				replaced = true
+			}
+		}
+		if !replaced {
+			added = append(added, argIndent+yamlString(a))
+		}
+	}
+	for i, l := range lines {
+		if l == argIndent+shippedControllers {
+			head := append(append([]string{}, lines[:i]...), argIndent+"--controllers="+strings.Join(controllers, ","))
+			lines = append(append(head, added...), lines[i+1:]...)
+			break
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// flagName returns "--name" of "--name=value" or "--name", or "" for an
+// argument that is not a long flag.
+func flagName(arg string) string {
+	arg = strings.Trim(arg, `"`)
+	if !strings.HasPrefix(arg, "--") || len(arg) == 2 {
+		return ""
+	}
+	name, _, _ := strings.Cut(arg, "=")
+	return name
 }
 
 // yamlString quotes an argument for a YAML list item.

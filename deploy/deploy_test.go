@@ -81,7 +81,10 @@ func TestRenderAgent(t *testing.T) {
 	}
 }
 
-// Extra arguments land in the agent's command line, quoted, after
+// Extra arguments land in the agent's command line, quoted: a flag the
+// shipped Deployment already passes is replaced in place (the last value of
+// a flag wins, so an override appended before the shipped
+// --default-uptime=always used to be lost), other flags follow
 // --controllers.
 func TestRenderAgentArgs(t *testing.T) {
 	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler", "janitor"}, Args: []string{"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--exclude-names=^keep-"}})
@@ -89,11 +92,38 @@ func TestRenderAgentArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(out)
-	for _, want := range []string{"- --controllers=downscaler,janitor\n        - \"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin\"\n        - \"--exclude-names=^keep-\"\n", "name: bosun-agent-downscaler", "name: bosun-agent-janitor"} {
+	for _, want := range []string{"name: bosun-agent-downscaler", "name: bosun-agent-janitor"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered manifests lack %q", want)
 		}
 	}
+	got := agentContainerArgs(t, out)
+	want := []string{"agent", "--controllers=downscaler,janitor", "--exclude-names=^keep-", "--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--log-format=json"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("agent args\n got %q\nwant %q", got, want)
+	}
+	for _, bad := range [][]string{{"downscaler"}, {"--controllers=janitor"}, {"--"}} {
+		if _, err := RenderAgent(AgentOptions{Args: bad}); err == nil {
+			t.Errorf("--arg %q accepted", bad)
+		}
+	}
+}
+
+// agentContainerArgs decodes the rendered stream and returns the agent
+// container's arguments.
+func agentContainerArgs(t *testing.T, stream []byte) []string {
+	t.Helper()
+	for _, doc := range strings.Split(string(stream), "\n---\n") {
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(strings.TrimPrefix(doc, "---\n")), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := obj.(*appsv1.Deployment); ok {
+			return d.Spec.Template.Spec.Containers[0].Args
+		}
+	}
+	t.Fatal("no Deployment rendered")
+	return nil
 }
 
 // The capacity controllers run in a pod only against AWS: with the local

@@ -2,7 +2,8 @@
 # Builds the pinned control-plane binaries Bosun's local provider runs:
 # etcd, kube-apiserver, kube-scheduler, kube-controller-manager (from the
 # Kubernetes version pinned in hack/tools/kube/go.mod), kubectl for
-# convenience, and kwok (KWOK_VERSION).
+# convenience, kwok (KWOK_VERSION) and metrics-server (pinned in
+# hack/tools/metrics-server/go.mod: the metrics API of the local fleet).
 # They go to a cache outside the checkout, keyed by version:
 #   ${BOSUN_CACHE_DIR:-${XDG_CACHE_HOME:-~/.cache}/bosun}/bin/<k8s-version>/
 # What is already there is skipped. Each binary is built to a temporary name
@@ -72,5 +73,21 @@ else
 	mv "$tmp/kwok" "$out/kwok"
 	echo "$kwok_version" >"$out/.kwok-version"
 	log "kwok: done in $((SECONDS - start))s -> $out/kwok"
+fi
+ms_mod="$here/metrics-server"
+ms_version=$(awk '$1 == "sigs.k8s.io/metrics-server" {print $2; exit}' "$ms_mod/go.mod")
+if [[ -x "$out/metrics-server" && "$(cat "$out/.metrics-server-version" 2>/dev/null)" == "$ms_version" ]]; then
+	log "metrics-server $ms_version: already built"
+else
+	log "metrics-server $ms_version: building"
+	start=$SECONDS
+	if ! (cd "$ms_mod" && CGO_ENABLED=0 go build -trimpath -o "$out/.metrics-server.tmp" sigs.k8s.io/metrics-server/cmd/metrics-server); then
+		rm -f "$out/.metrics-server.tmp"
+		echo "tools: building metrics-server $ms_version failed (see the compiler output above)" >&2
+		exit 1
+	fi
+	mv "$out/.metrics-server.tmp" "$out/metrics-server"
+	echo "$ms_version" >"$out/.metrics-server-version"
+	log "metrics-server: done in $((SECONDS - start))s -> $out/metrics-server"
 fi
 log "all binaries ready in $out"

@@ -59,6 +59,17 @@ func apiServerArgs(p pki, tokenFile string, etcdPort, port int) []string {
 		"--service-account-signing-key-file=" + p.SAKey,
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--allow-privileged=true",
+		// The aggregation layer, for extension API servers such as
+		// metrics-server (the metrics API): the API server calls them
+		// with the front-proxy client certificate and names the user in
+		// these headers; they trust only the front-proxy CA for that.
+		"--requestheader-client-ca-file=" + p.FrontProxyCACert,
+		"--requestheader-allowed-names=" + frontProxyClientName,
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.FrontProxyClientCert,
+		"--proxy-client-key-file=" + p.FrontProxyClientKey,
 		"--profiling=false",
 		"--v=1",
 	}
@@ -108,15 +119,44 @@ func controllerManagerArgs(kubeconfig string, p pki) []string {
 	)
 }
 
-func kwokArgs(kubeconfig, stagesPath string, port int) []string {
-	return []string{
+// kwokArgs run kwok; with metrics, nodes report 127.0.0.1 and kwok's port
+// as their address and kubelet port, so that metrics-server scrapes kwok.
+func kwokArgs(kubeconfig, stagesPath string, port int, metrics bool) []string {
+	nodeIP := "10.0.0.1"
+	if metrics {
+		nodeIP = "127.0.0.1"
+	}
+	args := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--config=" + stagesPath,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=" + KwokNodeAnnotation + "=fake",
 		"--cidr=" + podCIDR,
-		"--node-ip=10.0.0.1",
+		"--node-ip=" + nodeIP,
 		"--node-lease-duration-seconds=40",
 		"--server-address=" + fmt.Sprintf("127.0.0.1:%d", port),
+	}
+	if metrics {
+		args = append(args, fmt.Sprintf("--node-port=%d", port))
+	}
+	return args
+}
+
+// metricsServerArgs serve the metrics API on loopback, scraping kwok over
+// plain HTTP (it is the kubelet of every simulated node, on loopback).
+func metricsServerArgs(kubeconfig, certDir string, port int) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", port),
+		"--cert-dir=" + certDir,
+		"--kubelet-use-node-status-port",
+		"--kubelet-preferred-address-types=InternalIP",
+		"--deprecated-kubelet-completely-insecure",
+		"--metric-resolution=10s",
+		"--kubelet-request-timeout=5s",
+		"--v=1",
 	}
 }

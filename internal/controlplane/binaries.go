@@ -23,6 +23,9 @@ type Binaries struct {
 	Scheduler         string
 	ControllerManager string
 	Kwok              string
+	// MetricsServer serves the metrics API from kwok's simulated usage
+	// (Options.MetricsServer); optional: FindBinaries does not require it.
+	MetricsServer string
 }
 
 // DefaultBinDir is where `make tools` puts the binaries of the pinned
@@ -69,6 +72,7 @@ func FindBinaries(dir string) (Binaries, error) {
 		Scheduler:         filepath.Join(dir, "kube-scheduler"),
 		ControllerManager: filepath.Join(dir, "kube-controller-manager"),
 		Kwok:              filepath.Join(dir, "kwok"),
+		MetricsServer:     filepath.Join(dir, "metrics-server"),
 	}
 	var missing []string
 	for _, p := range []string{b.Etcd, b.APIServer, b.Scheduler, b.ControllerManager, b.Kwok} {

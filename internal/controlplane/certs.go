@@ -32,12 +32,25 @@ type pki struct {
 	// etcd, and no etcd certificate logs into the API server.
 	EtcdCACert, EtcdCert, EtcdKey string
 	EtcdClientCert, EtcdClientKey string
+
+	// FrontProxyCACert signs the certificate (FrontProxyClientCert,
+	// FrontProxyClientKey) with which the API server's aggregation layer
+	// calls extension API servers such as metrics-server, passing the
+	// user in request headers. A CA of its own: a client certificate of
+	// CACert must not be able to claim any user through those headers.
+	FrontProxyCACert, FrontProxyClientCert, FrontProxyClientKey string
 }
+
+// frontProxyClientName is the common name of the aggregation layer's
+// client certificate, the one name extension API servers accept
+// (--requestheader-allowed-names).
+const frontProxyClientName = "front-proxy-client"
 
 // writePKI creates under dir (0700, every file 0600): a CA, an API server
 // serving certificate signed by it and a service-account signing key pair;
-// and for etcd a CA of its own, etcd's serving and peer certificate and the
-// API server's etcd client certificate. ECDSA P-256 keys keep it fast
+// for etcd a CA of its own, etcd's serving and peer certificate and the
+// API server's etcd client certificate; and for the aggregation layer a
+// front-proxy CA and the API server's front-proxy client certificate. ECDSA P-256 keys keep it fast
 // (about a millisecond per key).
 func writePKI(dir string, now time.Time) (pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -57,6 +70,10 @@ func writePKI(dir string, now time.Time) (pki, error) {
 		EtcdKey:        filepath.Join(dir, "etcd.key"),
 		EtcdClientCert: filepath.Join(dir, "apiserver-etcd-client.crt"),
 		EtcdClientKey:  filepath.Join(dir, "apiserver-etcd-client.key"),
+
+		FrontProxyCACert:     filepath.Join(dir, "front-proxy-ca.crt"),
+		FrontProxyClientCert: filepath.Join(dir, "front-proxy-client.crt"),
+		FrontProxyClientKey:  filepath.Join(dir, "front-proxy-client.key"),
 	}
 	ca, err := newCA("bosun-local-ca", now)
 	if err != nil {
@@ -94,6 +111,17 @@ func writePKI(dir string, now time.Time) (pki, error) {
 	if err != nil {
 		return pki{}, fmt.Errorf("etcd client certificate: %w", err)
 	}
+	fpCA, err := newCA("bosun-local-front-proxy-ca", now)
+	if err != nil {
+		return pki{}, err
+	}
+	fpClient, err := fpCA.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: frontProxyClientName},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, now)
+	if err != nil {
+		return pki{}, fmt.Errorf("front-proxy client certificate: %w", err)
+	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return pki{}, fmt.Errorf("generating service-account key, %w", err)
@@ -121,6 +149,9 @@ func writePKI(dir string, now time.Time) (pki, error) {
 		{p.EtcdKey, keyBlock(etcdSrv.key)},
 		{p.EtcdClientCert, certBlock(etcdClient.der)},
 		{p.EtcdClientKey, keyBlock(etcdClient.key)},
+		{p.FrontProxyCACert, certBlock(fpCA.der)},
+		{p.FrontProxyClientCert, certBlock(fpClient.der)},
+		{p.FrontProxyClientKey, keyBlock(fpClient.key)},
 	}
 	for _, f := range files {
 		block, err := f.block()

@@ -46,6 +46,14 @@ type Options struct {
 	// Scheduler, ControllerManager and Kwok add those components. Pods only
 	// run with all three.
 	Scheduler, ControllerManager, Kwok bool
+	// MetricsServer adds metrics-server (needs Kwok and
+	// Binaries.MetricsServer): kwok serves each node's and container's
+	// simulated usage on a kubelet-like /metrics/resource endpoint (a
+	// fraction of the requests: the pod annotation
+	// bosun.dev/usage-fraction, default 0.5), and the metrics API
+	// (metrics.k8s.io, `kubectl top`) serves it through the aggregation
+	// layer.
+	MetricsServer bool
 	// SchedulerQPS, if set, sets kube-scheduler's API request rate
 	// (default 200 per second, which bounds it to about 200 bindings a
 	// second; see componentQPS): for benchmarks that create thousands of
@@ -107,6 +115,9 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	if opts.MetricsServer && (!opts.Kwok || opts.Binaries.MetricsServer == "") {
+		return nil, fmt.Errorf("options: MetricsServer needs Kwok and Binaries.MetricsServer (make tools builds metrics-server)")
+	}
 	if opts.Binaries.Etcd == "" || opts.Binaries.APIServer == "" {
 		return nil, errors.New("controlplane: Options.Binaries is empty; use FindBinaries")
 	}
@@ -147,12 +158,12 @@ func startOnce(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 			return nil, fmt.Errorf("creating %s dir, %w", sub, err)
 		}
 	}
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
 	cp.ports = ports
-	etcdClient, etcdPeer, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
+	etcdClient, etcdPeer, apiPort, kwokPort, metricsPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 	cp.URL = fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 
 	pki, err := writePKI(filepath.Join(cp.Dir, "pki"), time.Now())
@@ -206,16 +217,28 @@ func startOnce(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		if err != nil {
 			return nil, err
 		}
+		if opts.MetricsServer {
+			metrics, err := stageFiles.ReadFile("stages/metrics.yaml")
+			if err != nil {
+				return nil, fmt.Errorf("reading kwok metrics, %w", err)
+			}
+			stages = append(append(stages, "\n---\n"...), metrics...)
+		}
 		stagesPath := filepath.Join(cp.Dir, "kwok-stages.yaml")
 		if err := os.WriteFile(stagesPath, stages, 0o600); err != nil {
 			return nil, fmt.Errorf("writing kwok stages, %w", err)
 		}
-		if kwok, err = cp.start("kwok", opts.Binaries.Kwok, kwokArgs(cp.KubeconfigPath, stagesPath, kwokPort)); err != nil {
+		if kwok, err = cp.start("kwok", opts.Binaries.Kwok, kwokArgs(cp.KubeconfigPath, stagesPath, kwokPort, opts.MetricsServer)); err != nil {
 			return nil, err
 		}
 	}
 	if err := cp.waitComponents(ctx, leases, kwok, kwokPort); err != nil {
 		return nil, err
+	}
+	if opts.MetricsServer {
+		if err := cp.startMetricsServer(ctx, opts.Binaries.MetricsServer, metricsPort); err != nil {
+			return nil, err
+		}
 	}
 	opts.Logf("[%s] control plane ready (%d processes, kubeconfig %s)", opts.Name, len(cp.procs), cp.KubeconfigPath)
 	return cp, nil

@@ -110,7 +110,7 @@ func TestWritePKI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{p.CACert, p.ServingCert, p.ServingKey, p.SAKey, p.SAPub, p.EtcdCACert, p.EtcdCert, p.EtcdKey, p.EtcdClientCert, p.EtcdClientKey} {
+	for _, f := range []string{p.CACert, p.ServingCert, p.ServingKey, p.SAKey, p.SAPub, p.EtcdCACert, p.EtcdCert, p.EtcdKey, p.EtcdClientCert, p.EtcdClientKey, p.FrontProxyCACert, p.FrontProxyClientCert, p.FrontProxyClientKey} {
 		st, err := os.Stat(f)
 		if err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)
@@ -180,6 +180,57 @@ func TestEtcdPKIIsSeparateFromTheAPIServers(t *testing.T) {
 	}
 }
 
+// The aggregation layer's client certificate comes from a CA of its own:
+// the API server's client CA does not accept it, and the front-proxy CA
+// accepts no client certificate of the API server's CA (which could
+// otherwise claim any user through the request headers). The API server
+// is started with both.
+func TestFrontProxyPKI(t *testing.T) {
+	p, err := writePKI(t.TempDir(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := func(path string) *x509.CertPool {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := x509.NewCertPool()
+		if !cp.AppendCertsFromPEM(data) {
+			t.Fatalf("%s: no certificate", path)
+		}
+		return cp
+	}
+	kp, err := tls.LoadX509KeyPair(p.FrontProxyClientCert, p.FrontProxyClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	asClient := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if client.Subject.CommonName != frontProxyClientName {
+		t.Errorf("front-proxy client CN %q, want %q", client.Subject.CommonName, frontProxyClientName)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(p.FrontProxyCACert), KeyUsages: asClient}); err != nil {
+		t.Errorf("the front-proxy CA does not accept its client certificate: %v", err)
+	}
+	if _, err := client.Verify(x509.VerifyOptions{Roots: pool(p.CACert), KeyUsages: asClient}); err == nil {
+		t.Error("the API server's client CA accepts the front-proxy client certificate")
+	}
+	a := apiServerArgs(p, "/t", 1111, 3333)
+	for _, want := range []string{
+		"--requestheader-client-ca-file=" + p.FrontProxyCACert, "--requestheader-allowed-names=front-proxy-client",
+		"--proxy-client-cert-file=" + p.FrontProxyClientCert, "--proxy-client-key-file=" + p.FrontProxyClientKey,
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+	} {
+		if !slices.Contains(a, want) {
+			t.Errorf("apiserver args lack %q", want)
+		}
+	}
+}
+
 func TestArgsUseGivenPorts(t *testing.T) {
 	p := pki{EtcdCACert: "/p/etcd-ca.crt", EtcdCert: "/p/etcd.crt", EtcdKey: "/p/etcd.key", EtcdClientCert: "/p/c.crt", EtcdClientKey: "/p/c.key"}
 	e := strings.Join(etcdArgs("/d", p, 1111, 2222, true), " ")
@@ -197,7 +248,7 @@ func TestArgsUseGivenPorts(t *testing.T) {
 			t.Errorf("apiserver args lack %q", want)
 		}
 	}
-	k := strings.Join(kwokArgs("/kc", "/s", 4444), " ")
+	k := strings.Join(kwokArgs("/kc", "/s", 4444, false), " ")
 	if !strings.Contains(k, "--server-address=127.0.0.1:4444") || !strings.Contains(k, "kwok.x-k8s.io/node=fake") {
 		t.Errorf("kwok args %q", k)
 	}

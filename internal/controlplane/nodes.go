@@ -47,7 +47,11 @@ func NewNode(spec NodeSpec) (*corev1.Node, error) {
 	for name, q := range spec.Allocatable {
 		allocatable[name] = q
 	}
-	annotations := map[string]string{KwokNodeAnnotation: "fake"}
+	annotations := map[string]string{
+		KwokNodeAnnotation: "fake",
+		// Where metrics-server finds this node's usage on kwok's server.
+		"metrics.k8s.io/resource-metrics-path": "/metrics/nodes/" + spec.Name + "/metrics/resource",
+	}
 	for k, v := range spec.Annotations {
 		annotations[k] = v
 	}

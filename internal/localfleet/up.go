@@ -150,11 +150,20 @@ func Up(ctx context.Context, opts Options) error {
 		_ = os.Remove(filepath.Join(opts.StateDir, local.EndpointFile))
 		fmt.Fprintln(opts.Out, "Stopped.")
 	}()
+	// The metrics API (metrics-server on kwok's simulated usage) when
+	// `make tools` built metrics-server: the console's cost page and
+	// right-sizing then show real slack.
+	metrics := false
+	if st, err := os.Stat(bins.MetricsServer); err == nil && st.Mode()&0o111 != 0 {
+		metrics = true
+	} else {
+		fmt.Fprintf(opts.Out, "metrics-server not built (make tools builds it): no metrics API, usage is not measured\n")
+	}
 	for _, cl := range clusters {
 		fmt.Fprintf(opts.Out, "Starting cluster %q (Kubernetes %s, kwok %s)\n", cl.ID, version.Kubernetes, version.Kwok)
 		cp, err := controlplane.Start(ctx, controlplane.Options{
 			Name: cl.ID, Dir: ClusterDir(opts.StateDir, cl.ID), Binaries: bins,
-			Scheduler: true, ControllerManager: true, Kwok: true,
+			Scheduler: true, ControllerManager: true, Kwok: true, MetricsServer: metrics,
 			Logf: func(f string, a ...any) { fmt.Fprintf(opts.Out, "  "+f+"\n", a...) },
 		})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-platform/bosun/deploy"
+	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 )
 
@@ -24,9 +25,12 @@ func newManifestsCommand(streams iostreams.IOStreams) *cobra.Command {
 		Long: `Print the manifests that install the agent (namespace, service account,
 RBAC, Deployment) as one YAML stream for kubectl apply. Only the RBAC of the
 controllers named with --controllers is included, and the Deployment runs
-exactly those. --arg adds an argument to the agent's command line.
+exactly those. --arg adds an argument to the agent's command line, or
+replaces the shipped one for the same flag (--default-uptime).
+The Helm chart charts/bosun-agent is generated from the same manifests.
 
-As shipped, the downscaler keeps everything up (--default-uptime=always)
+As shipped, only the downscaler runs (the janitor deletes, so it is
+chosen with --controllers), and it keeps everything up (--default-uptime=always)
 until an annotation gives a workload or namespace a schedule; give a
 non-production cluster office hours with --arg=--default-uptime=....
 
@@ -50,7 +54,7 @@ they are refused: run them there with
 			return err
 		},
 	}
-	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
+	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", agent.DefaultControllers(), "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
 	cmd.Flags().StringArrayVar(&flags.args, "arg", nil, "extra argument for the agent's command line (repeatable)")
 	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
 	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")
