@@ -156,6 +156,9 @@ func TestRulesPass(t *testing.T) {
 		{"L37-pod-security", "NET_BIND_SERVICE may be added", func(t *testing.T, fsys fstest.MapFS) {
 			add(fsys, "manifests/test/pod.yaml", strings.Replace(goodPod, "drop: [ALL]", "drop: [ALL], add: [NET_BIND_SERVICE]", 1))
 		}},
+		{"L37-exemption-reason", "an exempt namespace with a reason", func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {admission.bosun.dev/exempt: \"true\"}\n  annotations: {admission.bosun.dev/exempt-reason: \"vendor chart, INC-7\"}\n")
+		}},
 		{"L46-test-twin", "a twin found by provider and region", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "testTwin: aws-staging-eu1\n", "")
 		}},
