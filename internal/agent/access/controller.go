@@ -268,3 +268,18 @@ func (c *Controller) sweep(ctx context.Context, now time.Time, active map[string
 	}
 	return errors.Join(errs...)
 }
+
+// PolicyRules are the controller's least privileges: cluster-wide ones
+// (bindings it makes and removes, bind on exactly the roles it grants)
+// and those in its namespace (the requests, and Events about them).
+func PolicyRules() (cluster, namespaced []rbacv1.PolicyRule) {
+	cluster = []rbacv1.PolicyRule{
+		{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterrolebindings", "rolebindings"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
+		{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"}, ResourceNames: Roles, Verbs: []string{"bind"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}
+	namespaced = []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "update"}},
+	}
+	return cluster, namespaced
+}
