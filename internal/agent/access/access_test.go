@@ -174,3 +174,41 @@ func TestControllerRemovesOrphanBindings(t *testing.T) {
 		t.Fatal("RoleBinding kept after its request was deleted")
 	}
 }
+
+// Run wakes up at the grant's expiry (not only at the resync) and
+// removes the binding; it returns when its context ends.
+func TestRunRemovesAtExpiry(t *testing.T) {
+	r := pending()
+	r.Approver, r.Duration = "bob", 10*time.Minute
+	cm := r.ConfigMap(DefaultNamespace)
+	cm.Name, cm.GenerateName = r.Name, ""
+	client := fake.NewClientset(cm)
+	clk := clocktesting.NewFakeClock(t0)
+	c, err := New(client, clk, record.NewFakeRecorder(10), Options{Resync: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	exists := func() bool {
+		_, err := client.RbacV1().ClusterRoleBindings().Get(context.Background(), BindingName(r.Name), metav1.GetOptions{})
+		return err == nil
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for i := 0; i < 500 && !cond(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !cond() {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+	waitFor("the grant", func() bool { return exists() && clk.HasWaiters() })
+	clk.Step(10 * time.Minute)
+	waitFor("the binding's removal at expiry", func() bool { return !exists() })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
