@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 )
 
 // The lint rules that CEL can express also run in every cluster as built-in
@@ -65,7 +67,7 @@ var workloadVariables = []admissionv1.Variable{
 	{Name: "labels", Expression: "has(variables.pod.metadata) && has(variables.pod.metadata.labels) ? variables.pod.metadata.labels : {}"},
 	{Name: "containers", Expression: "(has(variables.spec.initContainers) ? variables.spec.initContainers : []) + variables.spec.containers"},
 	{Name: "longRunning", Expression: "!(object.kind in ['Job', 'CronJob'])"},
-	{Name: "overprovisioning", Expression: "'" + OverprovisioningLabel + "' in variables.labels && variables.labels['" + OverprovisioningLabel + "'] == 'true'"},
+	{Name: "pausePod", Expression: "('" + OverprovisioningLabel + "' in variables.labels && variables.labels['" + OverprovisioningLabel + "'] == 'true') || ('" + overprovisioner.LabelManaged + "' in variables.labels && variables.labels['" + overprovisioner.LabelManaged + "'] != '')"},
 	{Name: "podNonRoot", Expression: "has(variables.spec.securityContext) && has(variables.spec.securityContext.runAsNonRoot) && variables.spec.securityContext.runAsNonRoot"},
 	{Name: "podSeccomp", Expression: "has(variables.spec.securityContext) && has(variables.spec.securityContext.seccompProfile) && variables.spec.securityContext.seccompProfile.type in ['RuntimeDefault', 'Localhost']"},
 }
@@ -128,7 +130,7 @@ var celMemoryLimit = &celForm{production: true, checks: []celCheck{
 var celRequestsAndProbes = &celForm{checks: []celCheck{
 	{"variables.spec.containers.all(c, " + resourcesHave("requests", "cpu") + " && " + resourcesHave("requests", "memory") + ")",
 		"a container has no cpu or memory request"},
-	{"!variables.longRunning || variables.overprovisioning || variables.spec.containers.all(c, has(c.readinessProbe))",
+	{"!variables.longRunning || variables.pausePod || variables.spec.containers.all(c, has(c.readinessProbe))",
 		"a container of a long-running workload has no readinessProbe"},
 }}
 

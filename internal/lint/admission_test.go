@@ -129,6 +129,7 @@ func workloadFixtures(t *testing.T) []fixture {
 		{"no requests", edited(t, "requests: {cpu: 100m, memory: 64Mi}, ", "")},
 		{"no readiness probe", edited(t, probe, "")},
 		{"overprovisioning pause pods need no probe", edited(t, probe, "", "{application: good, team: t}", "{application: good, team: t, bosun.dev/overprovisioning: 'true'}")},
+		{"the overprovisioner's pause pods need no probe", edited(t, probe, "", "{application: good, team: t}", "{application: good, team: t, overprovisioning.bosun.dev/target: cluster}")},
 		{"StatefulSet", asKind(goodDeployment, "apps/v1", "StatefulSet")},
 		{"ReplicaSet without probe", asKind(edited(t, probe, ""), "apps/v1", "ReplicaSet")},
 		{"Job", job(goodDeployment)},
