@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	accesscmd "github.com/bosun-platform/bosun/internal/cli/access"
 	agentcmd "github.com/bosun-platform/bosun/internal/cli/agent"
 	applycmd "github.com/bosun-platform/bosun/internal/cli/apply"
 	backupcmd "github.com/bosun-platform/bosun/internal/cli/backup"
@@ -264,6 +265,7 @@ simulated by kwok. Start it with "bosun up".`,
 		e2ecmd.NewCommand(streams),
 		promotecmd.NewCommand(streams),
 		driftcmd.NewCommand(streams),
+		accesscmd.NewCommand(streams),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
 )
@@ -43,6 +44,13 @@ type workload struct {
 
 func (w *workload) overprovisioning() bool {
 	return w.pod.Labels[OverprovisioningLabel] == "true"
+}
+
+// pausePod is true for pause pods that only hold room: static
+// overprovisioning and the agent's overprovisioner's (L12). They need no
+// readiness probe (L58).
+func (w *workload) pausePod() bool {
+	return w.overprovisioning() || w.pod.Labels[overprovisioner.LabelManaged] != ""
 }
 
 func (w *workload) namespace() string {

@@ -83,6 +83,9 @@ type Rule struct {
 
 	cluster func(*clusterContext, *Rule)
 	fleet   func(*fleetContext, *Rule)
+	// cel is the rule's form as a ValidatingAdmissionPolicy, for rules
+	// that CEL can express (admission.go); nil for the others.
+	cel *celForm
 }
 
 // Lesson returns the lesson ID of the rule (the part before the first '-').

@@ -162,6 +162,15 @@ func TestRulesPass(t *testing.T) {
 			edit(t, fsys, "clusters/aws-staging-eu1.yaml", "configItems:\n", "configItems:\n  aws_agent_identity: pod-identity\n")
 			edit(t, fsys, "fleet.yaml", "    - aws_queue_url\n", "    - aws_queue_url\n    - aws_agent_identity\n")
 		}},
+		{"L37-exemption-reason", "an exempt namespace with a reason", func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: legacy\n  labels: {admission.bosun.dev/exempt: \"true\"}\n  annotations: {admission.bosun.dev/exempt-reason: \"vendor chart, INC-7\"}\n")
+		}},
+		{"L56-human-write-access", "people view, service accounts write, and system groups are not people (the example's bindings)", func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/rbac.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: ci}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects:\n  - {kind: ServiceAccount, name: deployer, namespace: ci}\n  - {kind: Group, name: \"system:masters\"}\n")
+		}},
+		{"L56-human-write-access", "write access for people outside production", func(t *testing.T, fsys fstest.MapFS) {
+			add(fsys, "manifests/test/rbac.yaml", staging("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: devs-edit}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects:\n  - {kind: Group, name: developers}\n"))
+		}},
 		{"L46-test-twin", "a twin found by provider and region", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, prod, "testTwin: aws-staging-eu1\n", "")
 		}},

@@ -351,7 +351,7 @@ func checkRequestsAndProbes(ctx *clusterContext, r *Rule) {
 					missing = append(missing, string(res)+" request")
 				}
 			}
-			if w.longRunning && !w.overprovisioning() && c.ReadinessProbe == nil {
+			if w.longRunning && !w.pausePod() && c.ReadinessProbe == nil {
 				missing = append(missing, "readinessProbe")
 			}
 			if len(missing) > 0 {

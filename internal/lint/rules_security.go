@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // L37: the restricted pod security profile, plus a read-only root file
@@ -93,4 +94,80 @@ func addedCapabilities(c *corev1.Capabilities) string {
 		}
 	}
 	return strings.Join(extra, ", ")
+}
+
+// writeClusterRoles are the built-in ClusterRoles that write.
+var writeClusterRoles = map[string]bool{"edit": true, "admin": true, "cluster-admin": true}
+
+// writeVerbs change the cluster or widen access.
+var writeVerbs = map[string]bool{"*": true, "create": true, "update": true, "patch": true, "delete": true, "deletecollection": true, "bind": true, "escalate": true, "impersonate": true}
+
+// L56: in production people are read-only; changes go through the
+// pipeline, and emergencies through a time-bound, approved request (L47,
+// `bosun access`), never through a standing binding.
+func checkHumanWriteAccess(ctx *clusterContext, r *Rule) {
+	if !ctx.production() {
+		return
+	}
+	roles := map[string][]string{} // kind/namespace/name → write verbs
+	for _, o := range ctx.res.Objects {
+		kind := o.Object.GetKind()
+		if (kind != "Role" && kind != "ClusterRole") || !strings.HasPrefix(o.Object.GetAPIVersion(), "rbac.authorization.k8s.io/") {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object.Object, "rules")
+		var verbs []string
+		for _, rule := range rules {
+			m, _ := rule.(map[string]any)
+			vs, _, _ := unstructured.NestedStringSlice(m, "verbs")
+			for _, v := range vs {
+				if writeVerbs[strings.ToLower(v)] {
+					verbs = append(verbs, v)
+				}
+			}
+		}
+		if len(verbs) > 0 {
+			roles[kind+"/"+o.Object.GetNamespace()+"/"+o.Object.GetName()] = verbs
+		}
+	}
+	for _, o := range ctx.res.Objects {
+		kind := o.Object.GetKind()
+		if (kind != "RoleBinding" && kind != "ClusterRoleBinding") || !strings.HasPrefix(o.Object.GetAPIVersion(), "rbac.authorization.k8s.io/") {
+			continue
+		}
+		refKind, _, _ := unstructured.NestedString(o.Object.Object, "roleRef", "kind")
+		refName, _, _ := unstructured.NestedString(o.Object.Object, "roleRef", "name")
+		var why string
+		ns := ""
+		if refKind == "Role" {
+			ns = o.Object.GetNamespace()
+		}
+		switch {
+		case refKind == "ClusterRole" && writeClusterRoles[refName]:
+			why = "ClusterRole " + refName
+		case roles[refKind+"/"+ns+"/"+refName] != nil:
+			why = fmt.Sprintf("%s %s (which can %s)", refKind, refName, strings.Join(roles[refKind+"/"+ns+"/"+refName], ", "))
+		default:
+			continue
+		}
+		if humans := humanSubjects(o.Object); len(humans) > 0 {
+			ctx.object(r, o, "gives %s the %s in production; people are read-only there", strings.Join(humans, ", "), why)
+		}
+	}
+}
+
+// humanSubjects lists the User and Group subjects of a binding, except
+// the API server's own (system:...).
+func humanSubjects(o *unstructured.Unstructured) []string {
+	subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+	var out []string
+	for _, s := range subjects {
+		m, _ := s.(map[string]any)
+		kind, _ := m["kind"].(string)
+		name, _ := m["name"].(string)
+		if (kind == "User" || kind == "Group") && !strings.HasPrefix(name, "system:") {
+			out = append(out, kind+" "+name)
+		}
+	}
+	return out
 }

@@ -2,9 +2,11 @@
 package lint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -53,6 +55,41 @@ without a reason does not count.`,
 	f.StringVar(&flags.format, "format", "text", "output format: text or json")
 	f.BoolVar(&flags.showSuppressed, "show-suppressed", false, "also print suppressed findings (text format)")
 	f.BoolVar(&flags.listRules, "list-rules", false, "list the rules and exit")
+	cmd.AddCommand(newPoliciesCommand(streams))
+	return cmd
+}
+
+// newPoliciesCommand returns `bosun lint policies`.
+func newPoliciesCommand(streams iostreams.IOStreams) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "policies",
+		Short: "Generate the admission policies from the lint rules",
+		Long: `Write the fleet component that enforces, in every cluster, the lint rules
+CEL can express (L08, L37, L54, L55, L58 and the exemption reason) as
+built-in ValidatingAdmissionPolicies, with one binding each. The bindings
+are templates: production-only rules are bound in production clusters only,
+and the validation actions come from the vars, by environment
+(admission.validationActions.<environment>; Warn and Audit when unset). Namespaces
+labelled admission.bosun.dev/exempt=true with a reason are exempt.
+See docs/safety.md.`,
+		Example: `  bosun lint policies --out examples/fleet/manifests/admission/policies.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if out == "" {
+				return lint.WriteAdmissionComponent(streams.Out)
+			}
+			var b bytes.Buffer
+			if err := lint.WriteAdmissionComponent(&b); err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, b.Bytes(), 0o644); err != nil { //nolint:gosec // G306: a fleet template without secrets, meant to be committed
+				return fmt.Errorf("--out: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "write to this file instead of standard output")
 	return cmd
 }
 
