@@ -32,7 +32,7 @@ var (
 )
 
 // bosunBinary builds cmd/bosun once for the package's subprocess tests.
-func bosunBinary(t *testing.T) string {
+func bosunBinary(t testing.TB) string {
 	t.Helper()
 	bosunOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "bosun-lifecycle-bin-")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // clusterYAML is a local cluster with one worker pool of size nodes over
 // two zones, running an app of replicas pods behind a PDB.
 func clusterYAML(id, types, extra string) string {
+	return clusterYAMLSized(id, types, extra, 4, 8)
+}
+
+// clusterYAMLSized is clusterYAML with a pool of minSize to maxSize nodes.
+func clusterYAMLSized(id, types, extra string, minSize, maxSize int) string {
 	return fmt.Sprintf(`id: %s
 environment: test
 provider: local
@@ -53,8 +59,8 @@ kubernetesVersion: "%s"
     lifecycle: on-demand
     instanceTypes: [%s]
     zones: [local-a, local-b]
-    minSize: 4
-    maxSize: 8
+    minSize: %d
+    maxSize: %d
 lint:
   suppress:
     - {rule: L13, reason: integration test fleet}
@@ -65,7 +71,7 @@ lint:
     - {rule: L46, reason: integration test fleet}
     - {rule: L37, reason: integration test fleet}
     - {rule: L58, reason: integration test fleet}
-`, id, localcloud.BuiltVersion(), extra, id, id, types)
+`, id, localcloud.BuiltVersion(), extra, id, id, types, minSize, maxSize)
 }
 
 // appYAML: a Deployment of replicas pods on the cluster's pool and a PDB
@@ -109,17 +115,28 @@ spec:
 `
 
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	env   *testenv.Env
 	dir   string
 	id    string
 	cloud *localcloud.Cloud
 	infra *localcloud.Infra
+	// size is the pool's node count once a roll is over (its minSize).
+	size int
+	// wrap, if set, wraps the transport of the controller's client of
+	// the world's cluster (to count requests).
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // newWorld writes a fleet of one cluster id (plus extra clusters) and
 // starts a local cloud whose nodes register in the test's control plane.
 func newWorld(t *testing.T, id, types, items string, replicas, minAvailable int) *world {
+	t.Helper()
+	return newWorldSized(t, id, types, items, replicas, minAvailable, 4, 8)
+}
+
+// newWorldSized is newWorld with a pool of minSize to maxSize nodes.
+func newWorldSized(t testing.TB, id, types, items string, replicas, minAvailable, minSize, maxSize int) *world {
 	t.Helper()
 	env := testenv.Get(t)
 	ctx := context.Background()
@@ -131,10 +148,10 @@ func newWorld(t *testing.T, id, types, items string, replicas, minAvailable int)
 		}
 	}
 	dir := t.TempDir()
-	w := &world{t: t, env: env, dir: dir, id: id}
+	w := &world{t: t, env: env, dir: dir, id: id, size: minSize}
 	w.write("manifests/app/app.yaml", appYAML)
 	w.write(fmt.Sprintf("vars/%s.yaml", id), fmt.Sprintf("replicas: %d\nminAvailable: %d\n", replicas, minAvailable))
-	w.write("clusters/"+id+".yaml", clusterYAML(id, types, items))
+	w.write("clusters/"+id+".yaml", clusterYAMLSized(id, types, items, minSize, maxSize))
 	reg := localcloud.NewClientRegistry()
 	reg.Add(id, env.Client)
 	w.cloud = localcloud.New(localcloud.Config{BootDelay: 300 * time.Millisecond}, clock.RealClock{}, reg)
@@ -182,7 +199,11 @@ func (w *world) controller(configs map[string]*rest.Config) *lifecycle.Controlle
 		Connector: lifecycle.RESTConnector{
 			Config: func(cl *fleet.Cluster) (*rest.Config, error) {
 				if cl.ID == w.id {
-					return w.env.RESTConfig(), nil
+					cfg := w.env.RESTConfig()
+					if w.wrap != nil {
+						cfg.Wrap(w.wrap)
+					}
+					return cfg, nil
 				}
 				if cfg, ok := configs[cl.ID]; ok {
 					return cfg, nil
@@ -315,8 +336,8 @@ func (w *world) assertRolled(ctx context.Context, wantType string) {
 		w.t.Fatal(err)
 	}
 	nodes := w.poolNodes(ctx)
-	if len(nodes) != 4 || g.TargetSize != 4 {
-		w.t.Errorf("%d nodes, target size %d after the roll; want 4 and 4", len(nodes), g.TargetSize)
+	if len(nodes) != w.size || g.TargetSize != w.size {
+		w.t.Errorf("%d nodes, target size %d after the roll; want %d and %d", len(nodes), g.TargetSize, w.size, w.size)
 	}
 	for _, n := range nodes {
 		if n.Labels[provider.LabelTemplateHash] != g.Labels[provider.LabelTemplateHash] || n.Labels[localcloud.LabelInstanceType] != wantType {
