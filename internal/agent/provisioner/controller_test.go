@@ -149,20 +149,9 @@ func TestControllerAsksForHeldHeadroomDuringABurst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
-			objs := make([]runtime.Object, len(tc.pods))
-			for i, pod := range tc.pods {
-				objs[i] = pod
-			}
-			cs := k8sfake.NewClientset(objs...)
-			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
-			c, err := NewController(p, cs, factory, true)
-			if err != nil {
-				t.Fatal(err)
-			}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			factory.Start(ctx.Done())
-			factory.WaitForCacheSync(ctx.Done())
+			c, _, _ := syncedController(ctx, t, p, tc.pods...)
 			if _, err := c.Pass(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -189,16 +178,9 @@ func TestControllerKeepsHeldHeadroomRequestAfterTheBurst(t *testing.T) {
 	// A pod below the priority cutoff keeps every pass going to the
 	// provisioner, as other pending pods of a busy cluster do.
 	other := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](-100) })
-	cs := k8sfake.NewClientset(burst, pause[0], pause[1], other)
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
-	c, err := NewController(p, cs, factory, true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	factory.Start(ctx.Done())
-	factory.WaitForCacheSync(ctx.Done())
+	c, cs, factory := syncedController(ctx, t, p, burst, pause[0], pause[1], other)
 	pods := factory.Core().V1().Pods().Informer().GetStore()
 	update := func(pod *corev1.Pod) {
 		t.Helper()
@@ -240,4 +222,23 @@ func TestControllerKeepsHeldHeadroomRequestAfterTheBurst(t *testing.T) {
 		update(ungated)
 	}
 	pass(2, "gate lifted, pause pods unschedulable")
+}
+
+// syncedController returns a controller over a fake clientset holding
+// pods, reading them from a started, synced shared factory; ctx stops it.
+func syncedController(ctx context.Context, t *testing.T, p *Provisioner, pods ...*corev1.Pod) (*Controller, *k8sfake.Clientset, informers.SharedInformerFactory) {
+	t.Helper()
+	objs := make([]runtime.Object, len(pods))
+	for i, pod := range pods {
+		objs[i] = pod
+	}
+	cs := k8sfake.NewClientset(objs...)
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+	c, err := NewController(p, cs, factory, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	factory.WaitForCacheSync(ctx.Done())
+	return c, cs, factory
 }
