@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 )
@@ -55,7 +54,7 @@ func TestAgentManifests(t *testing.T) {
 }
 
 func TestRenderAgent(t *testing.T) {
-	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler"}, Namespace: "platform", Image: "registry.example/bosun:1.2.3"})
+	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler"}, RBAC: []string{"agent/20-rbac-downscaler.yaml"}, Namespace: "platform", Image: "registry.example/bosun:1.2.3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,15 +75,18 @@ func TestRenderAgent(t *testing.T) {
 			t.Errorf("document %d does not decode: %v\n%s", i, err, doc)
 		}
 	}
-	if _, err := RenderAgent(AgentOptions{Controllers: []string{"autoscaler"}}); err == nil {
-		t.Error("unknown controller accepted")
+	if _, err := RenderAgent(AgentOptions{Controllers: []string{"autoscaler"}, RBAC: []string{"agent/20-rbac-autoscaler.yaml"}}); err == nil {
+		t.Error("an RBAC file that does not exist accepted")
+	}
+	if _, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler"}, RBAC: []string{"agent/40-deployment.yaml"}}); err == nil {
+		t.Error("a file without RBAC accepted as RBAC")
 	}
 }
 
 // Extra arguments land in the agent's command line, quoted, after
 // --controllers.
 func TestRenderAgentArgs(t *testing.T) {
-	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler", "janitor"}, Args: []string{"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--exclude-names=^keep-"}})
+	out, err := RenderAgent(AgentOptions{Controllers: []string{"downscaler", "janitor"}, RBAC: []string{"agent/20-rbac-downscaler.yaml", "agent/30-rbac-janitor.yaml"}, Args: []string{"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--exclude-names=^keep-"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,53 +94,6 @@ func TestRenderAgentArgs(t *testing.T) {
 	for _, want := range []string{"- --controllers=downscaler,janitor\n        - \"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin\"\n        - \"--exclude-names=^keep-\"\n", "name: bosun-agent-downscaler", "name: bosun-agent-janitor"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered manifests lack %q", want)
-		}
-	}
-}
-
-// The capacity controllers cannot run in a pod yet: the only provider is
-// the local cloud on the machine of `bosun up`. Rendering them is refused
-// with what to do instead, rather than shipping a Deployment that fails.
-func TestRenderAgentRefusesCapacityControllers(t *testing.T) {
-	for _, controllers := range [][]string{{"provisioner"}, {"downscaler", "interruption"}, {"scale-down", "reaper"}} {
-		out, err := RenderAgent(AgentOptions{Controllers: controllers, Args: []string{"--cluster=prod-eu1", "--provider=local"}})
-		if err == nil || !strings.Contains(err.Error(), "no provider runs in a pod yet") || !strings.Contains(err.Error(), "bosun agent --kubeconfig") {
-			t.Errorf("controllers %v: error %v, output %d bytes; want a refusal that says where they run", controllers, err, len(out))
-		}
-	}
-}
-
-// Applied as shipped, the agent scales nothing down on its own: the
-// default uptime is "always" (as the CLI's and kube-downscaler's), so office
-// hours are something a cluster opts into (L24), never a surprise.
-func TestShippedAgentKeepsEverythingUp(t *testing.T) {
-	for _, controllers := range [][]string{nil, {"downscaler"}} {
-		out, err := RenderAgent(AgentOptions{Controllers: controllers})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range strings.Split(string(out), "\n---\n") {
-			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(strings.TrimPrefix(doc, "---\n")), nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, ok := obj.(*appsv1.Deployment)
-			if !ok {
-				continue
-			}
-			for _, c := range d.Spec.Template.Spec.Containers {
-				for _, a := range c.Args {
-					name, value, _ := strings.Cut(a, "=")
-					if (name == "--default-uptime" && value != "always") || (name == "--default-downtime" && value != "never") {
-						t.Errorf("controllers %v: the shipped Deployment passes %s: it would scale every workload down outside those hours", controllers, a)
-					}
-				}
-				for _, e := range c.Env {
-					if e.Name == "DEFAULT_UPTIME" || e.Name == "DEFAULT_DOWNTIME" {
-						t.Errorf("controllers %v: the shipped Deployment sets %s=%s", controllers, e.Name, e.Value)
-					}
-				}
-			}
 		}
 	}
 }

@@ -92,14 +92,6 @@ func newListers(factory informers.SharedInformerFactory) listers {
 	}
 }
 
-// orNewMetrics returns m, or unregistered metrics when m is nil.
-func orNewMetrics(m *CapacityMetrics) *CapacityMetrics {
-	if m == nil {
-		m, _ = NewCapacityMetrics(nil)
-	}
-	return m
-}
-
 // readView builds a pass's view. It sends no request to the API server.
 func readView(ctx context.Context, p provider.Provider, cluster string, l listers) (*view, error) {
 	all, err := p.NodeGroups(ctx)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -40,10 +41,11 @@ func runScaleDown(t *testing.T, cloud provider.Provider, cluster string, drainTi
 	t.Helper()
 	env := testenv.Get(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
-		Provider: cloud, Cluster: cluster, Logger: quiet,
-		UnneededTime: time.Second, DelayAfterScaleUp: -1, DrainTimeout: drainTimeout,
-	})
+	opts := provisioner.DefaultScaleDownOptions()
+	opts.UnneededTime, opts.DelayAfterScaleUp, opts.DrainTimeout = time.Second, 0, drainTimeout
+	sd, err := provisioner.NewScaleDown(controller.Deps{
+		Provider: cloud, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,15 +252,12 @@ func TestIntegrationReaperReplacesOnDemandWithSpot(t *testing.T) {
 	}
 
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	metrics, err := provisioner.NewCapacityMetrics(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := provisioner.NewReaper(clock.RealClock{}, env.Client, factory, provisioner.ReaperOptions{
-		Provider: f.cloud, Cluster: "reap", Logger: quiet, Metrics: metrics,
-		MinAge: time.Second, ReplacementTimeout: time.Minute, DrainTimeout: time.Minute,
-		Templates: localcloud.ZoneTemplates("local"),
-	})
+	opts := provisioner.DefaultReaperOptions()
+	opts.MinAge, opts.ReplacementTimeout, opts.DrainTimeout = time.Second, time.Minute, time.Minute
+	opts.Templates = localcloud.ZoneTemplates("local")
+	r, err := provisioner.NewReaper(controller.Deps{
+		Provider: f.cloud, Cluster: "reap", Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,9 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 	"github.com/bosun-platform/bosun/internal/testenv"
@@ -39,8 +42,14 @@ type capEnv struct {
 	cs       *k8sfake.Clientset
 	factory  informers.SharedInformerFactory
 	recorder *record.FakeRecorder
-	metrics  *CapacityMetrics
-	podSeq   int
+	// registry holds metrics, the controllers' shared CapacityMetrics.
+	registry *prometheus.Registry
+	// dryRun and logger are the controllers' Deps.DryRun and Logger
+	// (nil: quietLog).
+	dryRun  bool
+	logger  *slog.Logger
+	metrics *CapacityMetrics
+	podSeq  int
 }
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -64,7 +73,8 @@ func newCapEnv(t *testing.T, sizes map[string]int, groups ...provider.NodeGroup)
 		}
 	}
 	e := &capEnv{t: t, clk: clk, fp: fake.New(groups, offerings, clk.Now), cs: k8sfake.NewSimpleClientset(), recorder: record.NewFakeRecorder(100)}
-	e.metrics, _ = NewCapacityMetrics(nil)
+	e.registry = prometheus.NewRegistry()
+	e.metrics, _ = NewCapacityMetrics(e.registry)
 	// The fake clientset's evictions change nothing; the API's delete the
 	// pod (PDBs allowing).
 	e.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -87,6 +97,18 @@ func newCapEnv(t *testing.T, sizes map[string]int, groups ...provider.NodeGroup)
 	}
 	e.factory = informers.NewSharedInformerFactory(e.cs, 0)
 	return e
+}
+
+// deps are the Deps of a scale-down or reaper on the environment.
+func (e *capEnv) deps() controller.Deps {
+	logger := e.logger
+	if logger == nil {
+		logger = quietLog
+	}
+	return controller.Deps{
+		Provider: e.fp, Cluster: "c1", Client: e.cs, Factory: e.factory, Clock: e.clk,
+		Recorder: e.recorder, Registry: e.registry, Logger: logger, DryRun: e.dryRun,
+	}
 }
 
 // scale sets the group's target and registers Nodes for new instances.

@@ -14,6 +14,9 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
 // Controller is the provisioner as an agent controller: it reads pods the
@@ -35,16 +38,32 @@ type Controller struct {
 // indexUnassigned indexes the pods without a node under "".
 const indexUnassigned = "bosun.dev/unassigned"
 
-// NewController wires the provisioner to a clientset; call Start before
-// the first Pass. shared is the agent's informer factory, for DaemonSets
-// (nil: the controller makes its own). With sharedPods, the pods waiting
-// for a node are read from shared's pod informer through an index: the
-// agent does so when another controller (scale-down, reaper,
+// Name is the provisioner's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerProvisioner
+
+// New returns the provisioner as an agent controller (NewProvisioner,
+// wired to the cluster); call Start before the first Pass. Deps.Client is
+// required; Deps.Factory is the agent's informer factory, for DaemonSets
+// (nil: the controller makes its own). With Options.SharedPods, the pods
+// waiting for a node are read from the factory's pod informer through an
+// index: the agent does so when another controller (scale-down, reaper,
 // overprovisioner) caches every pod anyway, so each pod is decoded and
 // kept once. Without it the controller watches only the pods without a
 // node (field selector spec.nodeName=""), far fewer than every pod when
 // it runs alone.
-func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldClient); err != nil {
+		return nil, err
+	}
+	p, err := NewProvisioner(deps, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newController(p, deps.Client, deps.Factory, opts.SharedPods)
+}
+
+// newController wires p to a clientset (see New).
+func newController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
 	c := &Controller{p: p}
 	if shared == nil {
 		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
@@ -94,14 +113,14 @@ func (c *Controller) OnChange(f func()) error {
 }
 
 // Name is the controller's name in `bosun agent --controllers`.
-func (c *Controller) Name() string { return "provisioner" }
+func (c *Controller) Name() string { return Name }
 
 // Provisioner returns the provisioner the controller drives.
 func (c *Controller) Provisioner() *Provisioner { return c.p }
 
 // Start starts the informers the controller made until run ends and
-// reports whether they synced before sync ended. The shared factory passed
-// to NewController is started by its owner.
+// reports whether they synced before sync ended. The shared factory in
+// Deps is started by its owner.
 func (c *Controller) Start(run, sync context.Context) bool {
 	for _, f := range c.own {
 		f.Start(run.Done())
@@ -168,7 +187,7 @@ func (d Decision) String() string {
 // unschedulable; an idle pass reads only the informers' caches and makes
 // no API request. It returns when ctx ends.
 func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval time.Duration) error {
-	c, err := NewController(p, cs, nil, false)
+	c, err := newController(p, cs, nil, false)
 	if err != nil {
 		return err
 	}

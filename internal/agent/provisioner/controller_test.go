@@ -13,6 +13,7 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 )
@@ -51,7 +52,7 @@ func TestUnschedulable(t *testing.T) {
 // second), refined by when the controller saw the change in that second.
 func TestPendingSince(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0.Add(400 * time.Millisecond))
-	p, err := New(Options{Provider: fake.New(nil, nil, clk.Now), Templates: template, Clock: clk})
+	p, err := NewProvisioner(controller.Deps{Provider: fake.New(nil, nil, clk.Now), Clock: clk}, Options{Templates: template})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func TestControllerPendingPods(t *testing.T) {
 			bound := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.NodeName, p.Status.Conditions = "n1", nil })
 			cs := k8sfake.NewClientset(waiting, bound)
 			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
-			c, err := NewController(p, cs, factory, sharedPods)
+			c, err := newController(p, cs, factory, sharedPods)
 			if err != nil {
 				t.Fatal(err)
 			}

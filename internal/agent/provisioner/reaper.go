@@ -4,37 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// ReaperOptions configure the on-demand reaper. Zero values take the
-// defaults.
+// ReaperOptions configure the on-demand reaper. They are used as given:
+// start from DefaultReaperOptions; Validate says what is out of range. The
+// cloud (Deps.Provider), the cluster (Deps.Cluster), the recorder (Events
+// on Nodes), the logger and dry-run (log, count and report what would be
+// done, change nothing) come with controller.Deps, and so does the
+// registry of the metrics it shares with the scale-down (CapacityMetrics).
 type ReaperOptions struct {
-	// Provider is the cloud; Cluster selects its node groups.
-	Provider provider.Provider
-	Cluster  string
-	// MinAge: on-demand nodes younger than this stay (default 2h, L22).
+	// MinAge: on-demand nodes younger than this stay (L22).
 	MinAge time.Duration
 	// ReplacementTimeout: a spot replacement not Ready after this long is
-	// given up and the on-demand node stays (default 10m).
+	// given up and the on-demand node stays.
 	ReplacementTimeout time.Duration
 	// DrainTimeout: a drain still waiting (for a PDB) after this long
-	// fails and the node is uncordoned (default 5m).
+	// fails and the node is uncordoned.
 	DrainTimeout time.Duration
 	// Backoff: after a reap of a node was given up, the node is not tried
-	// again for this long (default 10m).
+	// again for this long.
 	Backoff time.Duration
 	// Templates, if set, returns a spot group's template nodes (one per
 	// zone); the replacement must be able to take all of the on-demand
@@ -43,15 +43,32 @@ type ReaperOptions struct {
 	// EvictKubeSystemWithoutPDB lets kube-system pods without a
 	// PodDisruptionBudget move (default false, as cluster-autoscaler).
 	EvictKubeSystemWithoutPDB bool
-	// DryRun logs, counts and reports what would be done, and changes
-	// nothing.
-	DryRun bool
-	// Recorder receives Events on Nodes (may be nil).
-	Recorder record.EventRecorder
-	// Metrics are shared with the scale-down (default: unregistered ones).
-	Metrics *CapacityMetrics
-	// Logger receives decisions.
-	Logger *slog.Logger
+}
+
+// DefaultReaperOptions returns the defaults: minimum age 2h (L22),
+// replacement timeout 10m, drain timeout 5m, backoff 10m.
+func DefaultReaperOptions() ReaperOptions {
+	return ReaperOptions{MinAge: 2 * time.Hour, ReplacementTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Minute, Backoff: 10 * time.Minute}
+}
+
+// Validate reports the options out of range, naming the agent's flag.
+func (o ReaperOptions) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--reaper-min-age", o.MinAge}, {"reaper ReplacementTimeout", o.ReplacementTimeout}, {"--drain-timeout", o.DrainTimeout}, {"reaper Backoff", o.Backoff}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: expected a positive duration", d.name, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reaperConfig is what the reaper runs with.
+type reaperConfig struct {
+	ReaperOptions
+	controller.Deps
 }
 
 // Reaper implements L22: on-demand fallback is temporary. An on-demand
@@ -72,7 +89,7 @@ type Reaper struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
 	listers listers
-	opts    ReaperOptions
+	opts    reaperConfig
 	metrics *CapacityMetrics
 	rules   evictionRules
 	drains  *drains
@@ -91,41 +108,34 @@ type reapStart struct {
 	spot string
 }
 
+// NameReaper is the reaper's name in --controllers, logs and metrics.
+const NameReaper = agentcmd.ControllerReaper
+
 // NewReaper returns the on-demand reaper. It reads nodes, pods and
-// PodDisruptionBudgets from the factory's informers (the factory must be
+// PodDisruptionBudgets from the factory's informers (Deps.Factory must be
 // cluster-wide; the caller starts it), so an idle pass makes no API
-// request.
+// request. Deps.Provider, Client and Factory are required.
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get; pods/eviction
 // create; poddisruptionbudgets (policy) list, watch; events create, patch.
-func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ReaperOptions) (*Reaper, error) {
-	if opts.Provider == nil || client == nil || factory == nil {
-		return nil, errors.New("reaper: Provider, client and informer factory are required")
+func NewReaper(deps controller.Deps, opts ReaperOptions) (*Reaper, error) {
+	if err := deps.Require(NameReaper, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
+		return nil, err
 	}
-	if opts.MinAge == 0 {
-		opts.MinAge = 2 * time.Hour
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", NameReaper, err)
 	}
-	if opts.ReplacementTimeout == 0 {
-		opts.ReplacementTimeout = 10 * time.Minute
-	}
-	if opts.DrainTimeout == 0 {
-		opts.DrainTimeout = 5 * time.Minute
-	}
-	if opts.Backoff == 0 {
-		opts.Backoff = 10 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if clk == nil {
-		clk = clock.RealClock{}
+	deps = deps.WithDefaults()
+	metrics, err := NewCapacityMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", NameReaper, err)
 	}
 	return &Reaper{
-		clock:     clk,
-		client:    client,
-		listers:   newListers(factory),
-		opts:      opts,
-		metrics:   orNewMetrics(opts.Metrics),
+		clock:     deps.Clock,
+		client:    deps.Client,
+		listers:   newListers(deps.Factory),
+		opts:      reaperConfig{ReaperOptions: opts, Deps: deps},
+		metrics:   metrics,
 		rules:     evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
 		drains:    newDrains(),
 		notBefore: map[string]time.Time{},
@@ -134,7 +144,7 @@ func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory info
 }
 
 // Name is the controller's name.
-func (r *Reaper) Name() string { return "reaper" }
+func (r *Reaper) Name() string { return NameReaper }
 
 // Wait blocks until the drains started by earlier passes have ended.
 func (r *Reaper) Wait() { r.drains.wait() }

@@ -15,11 +15,12 @@ import (
 
 func newReaper(t *testing.T, e *capEnv, mutate ...func(*ReaperOptions)) *Reaper {
 	t.Helper()
-	opts := ReaperOptions{Provider: e.fp, Cluster: "c1", Recorder: e.recorder, Metrics: e.metrics, Logger: quietLog, Templates: template}
+	opts := DefaultReaperOptions()
+	opts.Templates = template
 	for _, m := range mutate {
 		m(&opts)
 	}
-	r, err := NewReaper(e.clk, e.cs, e.factory, opts)
+	r, err := NewReaper(e.deps(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,8 @@ func TestReaperLeavesOnDemandWhenSpotFailsAgain(t *testing.T) {
 
 func TestReaperDryRunChangesNothing(t *testing.T) {
 	e := reaperEnv(t, "web", 0)
-	r := newReaper(t, e, func(o *ReaperOptions) { o.DryRun = true })
+	e.dryRun = true
+	r := newReaper(t, e)
 	e.start()
 	e.clk.Step(3 * time.Hour)
 	before := e.writes()

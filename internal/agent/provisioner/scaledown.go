@@ -4,55 +4,90 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// ScaleDownOptions configure the scale-down controller. Zero durations and
-// counts take cluster-autoscaler's defaults.
+// ScaleDownOptions configure the scale-down controller. They are used as
+// given: start from DefaultScaleDownOptions (cluster-autoscaler's
+// defaults); Validate says what is out of range. The cloud (Deps.Provider)
+// and the cluster whose node groups it scales (Deps.Cluster), the
+// recorder (Events on Nodes), the logger and dry-run (log, count and
+// report what would be removed, change nothing) come with
+// controller.Deps, and so does the registry of the metrics it shares with
+// the reaper (CapacityMetrics).
 type ScaleDownOptions struct {
-	// Provider is the cloud; Cluster selects its node groups.
-	Provider provider.Provider
-	Cluster  string
 	// UtilizationThreshold: a node whose CPU and memory requests are both
-	// below this share of its allocatable is under-utilized (default 0.5).
+	// below this share of its allocatable is under-utilized.
 	UtilizationThreshold float64
 	// UnneededTime is how long a node must stay unneeded before it is
-	// removed (default 10m).
+	// removed.
 	UnneededTime time.Duration
 	// DelayAfterScaleUp: no node is removed this long after the newest
-	// launch in the cluster's groups (default 10m; negative: no delay).
+	// launch in the cluster's groups (0: no delay).
 	DelayAfterScaleUp time.Duration
-	// MaxConcurrentDrains bounds the non-empty nodes drained at once
-	// (default 1).
+	// MaxConcurrentDrains bounds the non-empty nodes drained at once.
 	MaxConcurrentDrains int
-	// MaxEmptyBulkDelete bounds the empty nodes removed in one pass
-	// (default 10).
+	// MaxEmptyBulkDelete bounds the empty nodes removed in one pass.
 	MaxEmptyBulkDelete int
 	// DrainTimeout: a drain still waiting (for a PDB) after this long
-	// fails and the node is uncordoned (default 5m).
+	// fails and the node is uncordoned.
 	DrainTimeout time.Duration
 	// EvictKubeSystemWithoutPDB lets kube-system pods without a
 	// PodDisruptionBudget move (default false, as cluster-autoscaler).
 	EvictKubeSystemWithoutPDB bool
-	// DryRun logs, counts and reports what would be removed, and changes
-	// nothing.
-	DryRun bool
-	// Recorder receives Events on Nodes (may be nil).
-	Recorder record.EventRecorder
-	// Metrics are shared with the reaper (default: unregistered ones).
-	Metrics *CapacityMetrics
-	// Logger receives decisions.
-	Logger *slog.Logger
+}
+
+// DefaultScaleDownOptions returns cluster-autoscaler's defaults:
+// utilization threshold 0.5, unneeded time 10m, delay after scale-up 10m,
+// one drain at a time, ten empty nodes per pass, drain timeout 5m.
+func DefaultScaleDownOptions() ScaleDownOptions {
+	return ScaleDownOptions{
+		UtilizationThreshold: 0.5,
+		UnneededTime:         10 * time.Minute,
+		DelayAfterScaleUp:    10 * time.Minute,
+		MaxConcurrentDrains:  1,
+		MaxEmptyBulkDelete:   10,
+		DrainTimeout:         5 * time.Minute,
+	}
+}
+
+// Validate reports the options out of range, naming the agent's flag.
+func (o ScaleDownOptions) Validate() error {
+	var errs []error
+	if o.UtilizationThreshold <= 0 || o.UtilizationThreshold > 1 {
+		errs = append(errs, fmt.Errorf("--scale-down-utilization-threshold %g: expected a share in (0, 1]", o.UtilizationThreshold))
+	}
+	if o.UnneededTime <= 0 {
+		errs = append(errs, fmt.Errorf("--scale-down-unneeded-time %s: expected a positive duration", o.UnneededTime))
+	}
+	if o.DelayAfterScaleUp < 0 {
+		errs = append(errs, fmt.Errorf("--scale-down-delay-after-add %s: expected 0 (no delay) or more", o.DelayAfterScaleUp))
+	}
+	if o.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--drain-timeout %s: expected a positive duration", o.DrainTimeout))
+	}
+	if o.MaxConcurrentDrains < 1 {
+		errs = append(errs, fmt.Errorf("scale-down MaxConcurrentDrains %d: expected 1 or more", o.MaxConcurrentDrains))
+	}
+	if o.MaxEmptyBulkDelete < 1 {
+		errs = append(errs, fmt.Errorf("scale-down MaxEmptyBulkDelete %d: expected 1 or more", o.MaxEmptyBulkDelete))
+	}
+	return errors.Join(errs...)
+}
+
+// scaleDownConfig is what the scale-down runs with.
+type scaleDownConfig struct {
+	ScaleDownOptions
+	controller.Deps
 }
 
 // ScaleDown removes empty and under-utilized nodes whose pods can all move
@@ -65,7 +100,7 @@ type ScaleDown struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
 	listers listers
-	opts    ScaleDownOptions
+	opts    scaleDownConfig
 	metrics *CapacityMetrics
 	rules   evictionRules
 	drains  *drains
@@ -73,48 +108,36 @@ type ScaleDown struct {
 	since map[string]time.Time
 }
 
+// NameScaleDown is the scale-down's name in --controllers, logs and
+// metrics.
+const NameScaleDown = agentcmd.ControllerScaleDown
+
 // NewScaleDown returns the scale-down controller. It reads nodes, pods and
-// PodDisruptionBudgets from the factory's informers (the factory must be
+// PodDisruptionBudgets from the factory's informers (Deps.Factory must be
 // cluster-wide; the caller starts it), so an idle pass makes no API
-// request.
+// request. Deps.Provider, Client and Factory are required.
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get (the drain
 // lists the node's pods and waits for them to go); pods/eviction create;
 // poddisruptionbudgets (policy) list, watch; events create, patch.
-func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ScaleDownOptions) (*ScaleDown, error) {
-	if opts.Provider == nil || client == nil || factory == nil {
-		return nil, errors.New("scale-down: Provider, client and informer factory are required")
+func NewScaleDown(deps controller.Deps, opts ScaleDownOptions) (*ScaleDown, error) {
+	if err := deps.Require(NameScaleDown, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
+		return nil, err
 	}
-	if opts.UtilizationThreshold == 0 {
-		opts.UtilizationThreshold = 0.5
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", NameScaleDown, err)
 	}
-	if opts.UnneededTime == 0 {
-		opts.UnneededTime = 10 * time.Minute
-	}
-	if opts.DelayAfterScaleUp == 0 {
-		opts.DelayAfterScaleUp = 10 * time.Minute
-	}
-	if opts.MaxConcurrentDrains <= 0 {
-		opts.MaxConcurrentDrains = 1
-	}
-	if opts.MaxEmptyBulkDelete <= 0 {
-		opts.MaxEmptyBulkDelete = 10
-	}
-	if opts.DrainTimeout == 0 {
-		opts.DrainTimeout = 5 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if clk == nil {
-		clk = clock.RealClock{}
+	deps = deps.WithDefaults()
+	metrics, err := NewCapacityMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", NameScaleDown, err)
 	}
 	return &ScaleDown{
-		clock:   clk,
-		client:  client,
-		listers: newListers(factory),
-		opts:    opts,
-		metrics: orNewMetrics(opts.Metrics),
+		clock:   deps.Clock,
+		client:  deps.Client,
+		listers: newListers(deps.Factory),
+		opts:    scaleDownConfig{ScaleDownOptions: opts, Deps: deps},
+		metrics: metrics,
 		rules:   evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
 		drains:  newDrains(),
 		since:   map[string]time.Time{},
@@ -122,7 +145,7 @@ func NewScaleDown(clk clock.PassiveClock, client kubernetes.Interface, factory i
 }
 
 // Name is the controller's name.
-func (s *ScaleDown) Name() string { return "scale-down" }
+func (s *ScaleDown) Name() string { return NameScaleDown }
 
 // Wait blocks until the drains started by earlier passes have ended (for
 // a single pass, and tests).

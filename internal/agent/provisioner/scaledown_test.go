@@ -23,11 +23,12 @@ import (
 
 func newScaleDown(t *testing.T, e *capEnv, mutate ...func(*ScaleDownOptions)) *ScaleDown {
 	t.Helper()
-	opts := ScaleDownOptions{Provider: e.fp, Cluster: "c1", DelayAfterScaleUp: -1, Recorder: e.recorder, Metrics: e.metrics, Logger: quietLog}
+	opts := DefaultScaleDownOptions()
+	opts.DelayAfterScaleUp = 0
 	for _, m := range mutate {
 		m(&opts)
 	}
-	s, err := NewScaleDown(e.clk, e.cs, e.factory, opts)
+	s, err := NewScaleDown(e.deps(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func TestScaleDownWaitsUnneededTimeAndDelayAfterScaleUp(t *testing.T) {
 	t.Run("delay after scale-up", func(t *testing.T) {
 		e := newCapEnv(t, map[string]int{"spot": 2}, group("spot", provider.Spot, 10))
 		e.pod(e.nodes("spot")[1], "3")
-		s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DelayAfterScaleUp = 0; o.UnneededTime = time.Minute })
+		s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DelayAfterScaleUp = 10 * time.Minute; o.UnneededTime = time.Minute })
 		e.start()
 		pass(t, s)
 		e.clk.Step(9 * time.Minute)
@@ -229,7 +230,8 @@ func TestScaleDownWaitsUnneededTimeAndDelayAfterScaleUp(t *testing.T) {
 func TestScaleDownDryRunChangesNothing(t *testing.T) {
 	e := newCapEnv(t, map[string]int{"od": 2}, group("od", provider.OnDemand, 10))
 	e.pod(e.nodes("od")[1], "1")
-	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DryRun = true })
+	e.dryRun = true
+	s := newScaleDown(t, e)
 	e.start()
 	before := e.writes()
 	pass(t, s)
@@ -292,7 +294,7 @@ func TestScaleDownRecoversAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DelayAfterScaleUp = 0 })
+	s := newScaleDown(t, e, func(o *ScaleDownOptions) { o.DelayAfterScaleUp = 10 * time.Minute })
 	e.start()
 	actions := pass(t, s)
 	if len(actions) != 2 {
@@ -423,9 +425,8 @@ func TestScaleDownTopology(t *testing.T) {
 			}
 			tc.setup(e, n)
 			logs := &strings.Builder{}
-			s := newScaleDown(t, e, func(o *ScaleDownOptions) {
-				o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			})
+			e.logger = slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			s := newScaleDown(t, e)
 			e.start()
 			pass(t, s)
 			e.clk.Step(10 * time.Minute)

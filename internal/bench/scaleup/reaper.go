@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -96,9 +97,11 @@ func (r *runner) reaper(ctx context.Context, autoscaler string) ([]Result, error
 // its own informers, started for the rest of the trial.
 func (t *trial) startReaper(ctx context.Context) (*provisioner.Reaper, error) {
 	factory := informers.NewSharedInformerFactory(t.cs, 0)
-	reaper, err := provisioner.NewReaper(clock.RealClock{}, t.cs, factory, provisioner.ReaperOptions{
-		Provider: t.rec, Cluster: clusterID, MinAge: reaperMinAge, Templates: localcloud.ZoneTemplates("local"), Logger: quietLogger(),
-	})
+	opts := provisioner.DefaultReaperOptions()
+	opts.MinAge, opts.Templates = reaperMinAge, localcloud.ZoneTemplates("local")
+	reaper, err := provisioner.NewReaper(controller.Deps{
+		Provider: t.rec, Cluster: clusterID, Client: t.cs, Factory: factory, Clock: clock.RealClock{}, Logger: quietLogger(),
+	}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("building the reaper, %w", err)
 	}

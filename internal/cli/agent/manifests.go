@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-platform/bosun/deploy"
+	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 )
 
@@ -29,7 +32,7 @@ As shipped, the downscaler keeps everything up (--default-uptime=always)
 until an annotation gives a workload or namespace a schedule; give a
 non-production cluster office hours with --arg=--default-uptime=....
 
-The capacity controllers (provisioner, interruption, scale-down, reaper)
+The capacity controllers (` + strings.Join(agent.CloudControllers(agent.Names()), ", ") + `)
 are refused: their one provider so far, the local cloud of "bosun up", is
 reached on the machine that runs it, not from a pod. Run them there with
 "bosun agent --kubeconfig ... --provider local --cluster ID".`,
@@ -37,7 +40,7 @@ reached on the machine that runs it, not from a pod. Run them there with
   bosun agent manifests --controllers downscaler --arg="--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin" | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args})
+			out, err := agent.RenderManifests(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args})
 			if err != nil {
 				return err
 			}
@@ -45,7 +48,7 @@ reached on the machine that runs it, not from a pod. Run them there with
 			return err
 		},
 	}
-	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", []string{"downscaler", "janitor"}, "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
+	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", agent.DefaultManifestControllers(), "controllers to install: "+agent.KnownControllers())
 	cmd.Flags().StringArrayVar(&flags.args, "arg", nil, "extra argument for the agent's command line (repeatable)")
 	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
 	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")

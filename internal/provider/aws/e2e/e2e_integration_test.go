@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -109,7 +110,7 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := provisioner.New(provisioner.Options{Provider: p, Cluster: cluster, Logger: quiet, Templates: nodeshape.ZoneTemplates(awstest.Region), ProvisionTimeout: 10 * time.Minute})
+	prov, err := provisioner.NewProvisioner(controller.Deps{Provider: p, Cluster: cluster, Logger: quiet}, provisioner.Options{Templates: nodeshape.ZoneTemplates(awstest.Region), ProvisionTimeout: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +197,11 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
-		Provider: p, Cluster: cluster, Logger: quiet, UnneededTime: time.Second, DelayAfterScaleUp: -1,
-	})
+	opts := provisioner.DefaultScaleDownOptions()
+	opts.UnneededTime, opts.DelayAfterScaleUp = time.Second, 0
+	sd, err := provisioner.NewScaleDown(controller.Deps{
+		Provider: p, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
