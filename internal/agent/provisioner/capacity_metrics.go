@@ -103,6 +103,6 @@ func NewCapacityMetrics(reg prometheus.Registerer) (*CapacityMetrics, error) {
 	return m, nil
 }
 
-func (m *CapacityMetrics) removed(reason string, lc provider.Lifecycle, dryRun bool) {
+func (m *CapacityMetrics) CountRemoved(reason string, lc provider.Lifecycle, dryRun bool) {
 	m.Removed.WithLabelValues(reason, string(lc), strconv.FormatBool(dryRun)).Inc()
 }

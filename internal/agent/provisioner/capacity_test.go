@@ -57,7 +57,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // appGroup puts groups in one application group (their spot and
 // on-demand pools fall back to each other).
 func appGroup(g provider.NodeGroup, app string) provider.NodeGroup {
-	g.Labels = map[string]string{"pool": g.ID, labelApplicationGroup: app}
+	g.Labels = map[string]string{"pool": g.ID, LabelApplicationGroup: app}
 	return g
 }
 

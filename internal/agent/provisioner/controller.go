@@ -255,7 +255,7 @@ func waitBatch(ctx context.Context, clk clock.Clock, kick <-chan struct{}, limit
 }
 
 // unschedulable keeps the pods the scheduler tried and could not place.
-func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
+func UnschedulablePods(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, pod := range pods {
 		if isUnschedulable(pod) {

@@ -38,7 +38,7 @@ func TestUnschedulable(t *testing.T) {
 		p.Name = name
 		in = append(in, p)
 	}
-	got := unschedulable(in)
+	got := UnschedulablePods(in)
 	if len(got) != 1 || got[0].Name != "waiting" {
 		var names []string
 		for _, p := range got {

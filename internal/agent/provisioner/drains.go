@@ -4,16 +4,16 @@ import "sync"
 
 // drains runs node drains in the background, at most one per node, so a
 // pass never blocks on a PodDisruptionBudget while other controllers wait.
-type drains struct {
+type Drains struct {
 	mu      sync.Mutex
 	running map[string]bool
 	wg      sync.WaitGroup
 }
 
-func newDrains() *drains { return &drains{running: map[string]bool{}} }
+func NewDrains() *Drains { return &Drains{running: map[string]bool{}} }
 
 // start runs f for the node in the background unless one already runs.
-func (d *drains) start(node string, f func()) bool {
+func (d *Drains) Start(node string, f func()) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.running[node] {
@@ -34,18 +34,18 @@ func (d *drains) start(node string, f func()) bool {
 }
 
 // active reports whether a drain of the node runs in this process.
-func (d *drains) active(node string) bool {
+func (d *Drains) Active(node string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.running[node]
 }
 
 // count is the number of drains running.
-func (d *drains) count() int {
+func (d *Drains) Count() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.running)
 }
 
 // wait blocks until every drain started so far has ended.
-func (d *drains) wait() { d.wg.Wait() }
+func (d *Drains) Wait() { d.wg.Wait() }

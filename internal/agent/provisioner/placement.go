@@ -8,40 +8,40 @@ import (
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
-// fits reports whether the pod may be placed on the node template, apart
+// Fits reports whether the pod may be placed on the node template, apart
 // from resources: required node affinity and nodeSelector (which cover
 // zone constraints) and NoSchedule/NoExecute taints. It uses the
 // scheduler's own helpers so Bosun and kube-scheduler agree.
-func fits(pod *corev1.Pod, node *corev1.Node) bool { return newFitter(pod).fits(node) }
+func Fits(pod *corev1.Pod, node *corev1.Node) bool { return NewFitter(pod).Fits(node) }
 
-// fitter is fits for one pod against many nodes: the pod's nodeSelector
+// Fitter is fits for one pod against many nodes: the pod's nodeSelector
 // and required node affinity are parsed once, not once per node (a pass
 // that tries thousands of pending pods on a thousand nodes otherwise
 // allocates gigabytes of label selectors).
-type fitter struct {
+type Fitter struct {
 	pod      *corev1.Pod
 	affinity nodeaffinity.RequiredNodeAffinity
 }
 
-func newFitter(pod *corev1.Pod) fitter {
-	return fitter{pod: pod, affinity: nodeaffinity.GetRequiredNodeAffinity(pod)}
+func NewFitter(pod *corev1.Pod) Fitter {
+	return Fitter{pod: pod, affinity: nodeaffinity.GetRequiredNodeAffinity(pod)}
 }
 
-// fits is fits(f.pod, node); it allocates nothing for a pod without
+// Fits is Fits(f.pod, node); it allocates nothing for a pod without
 // required node affinity terms.
-func (f fitter) fits(node *corev1.Node) bool {
+func (f Fitter) Fits(node *corev1.Node) bool {
 	ok, err := f.affinity.Match(node)
 	if err != nil || !ok {
 		return false
 	}
-	return tolerates(f.pod, node.Spec.Taints)
+	return Tolerates(f.pod, node.Spec.Taints)
 }
 
-// tolerates reports whether the pod tolerates the NoSchedule and NoExecute
+// Tolerates reports whether the pod Tolerates the NoSchedule and NoExecute
 // taints among these, as the scheduler's TaintToleration filter does
 // (corev1helpers.FindMatchingUntoleratedTaint, without its copy of the
 // filtered taints).
-func tolerates(pod *corev1.Pod, taints []corev1.Taint) bool {
+func Tolerates(pod *corev1.Pod, taints []corev1.Taint) bool {
 	for i := range taints {
 		t := &taints[i]
 		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) &&
@@ -52,21 +52,21 @@ func tolerates(pod *corev1.Pod, taints []corev1.Taint) bool {
 	return true
 }
 
-// requests is what a pod asks for: CPU (millicores), memory (bytes) and
+// Resources is what a pod asks for: CPU (millicores), memory (bytes) and
 // one pod slot, as the scheduler counts it (init containers, overhead).
-type requests struct {
-	cpu, mem, pods int64
+type Resources struct {
+	CPU, Mem, Pods int64
 }
 
-// podRequests is resourcehelper.PodRequests's CPU and memory. Passes call
+// PodRequests is resourcehelper.PodRequests's CPU and memory. Passes call
 // it for every pod on every node, so the common pod (no init containers,
 // overhead or pod-level resources) is summed here without the maps
 // PodRequests builds; the sum is the same (Quantity.Add, as PodRequests
 // adds them).
-func podRequests(pod *corev1.Pod) requests {
+func PodRequests(pod *corev1.Pod) Resources {
 	if len(pod.Spec.InitContainers) > 0 || pod.Spec.Overhead != nil || pod.Spec.Resources != nil {
 		rl := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-		return requests{cpu: milli(rl, corev1.ResourceCPU), mem: value(rl, corev1.ResourceMemory), pods: 1}
+		return Resources{CPU: milli(rl, corev1.ResourceCPU), Mem: value(rl, corev1.ResourceMemory), Pods: 1}
 	}
 	var cpu, mem resource.Quantity
 	for i := range pod.Spec.Containers {
@@ -78,7 +78,7 @@ func podRequests(pod *corev1.Pod) requests {
 			mem.Add(q)
 		}
 	}
-	return requests{cpu: cpu.MilliValue(), mem: mem.Value(), pods: 1}
+	return Resources{CPU: cpu.MilliValue(), Mem: mem.Value(), Pods: 1}
 }
 
 func milli(rl corev1.ResourceList, name corev1.ResourceName) int64 {
@@ -95,36 +95,36 @@ func value(rl corev1.ResourceList, name corev1.ResourceName) int64 {
 	return 0
 }
 
-func (r requests) add(o requests) requests {
-	return requests{cpu: r.cpu + o.cpu, mem: r.mem + o.mem, pods: r.pods + o.pods}
+func (r Resources) Add(o Resources) Resources {
+	return Resources{CPU: r.CPU + o.CPU, Mem: r.Mem + o.Mem, Pods: r.Pods + o.Pods}
 }
 
-func (r requests) within(free requests) bool {
-	return r.cpu <= free.cpu && r.mem <= free.mem && r.pods <= free.pods
+func (r Resources) Within(free Resources) bool {
+	return r.CPU <= free.CPU && r.Mem <= free.Mem && r.Pods <= free.Pods
 }
 
-func (r requests) minus(o requests) requests {
-	return requests{cpu: r.cpu - o.cpu, mem: r.mem - o.mem, pods: r.pods - o.pods}
+func (r Resources) Minus(o Resources) Resources {
+	return Resources{CPU: r.CPU - o.CPU, Mem: r.Mem - o.Mem, Pods: r.Pods - o.Pods}
 }
 
 // allocatable is what a template node offers the scheduler.
-func allocatable(node *corev1.Node) requests {
+func NodeAllocatable(node *corev1.Node) Resources {
 	a := node.Status.Allocatable
 	pods := resource.NewQuantity(110, resource.DecimalSI)
 	if q, ok := a[corev1.ResourcePods]; ok {
 		pods = &q
 	}
-	return requests{cpu: milli(a, corev1.ResourceCPU), mem: value(a, corev1.ResourceMemory), pods: pods.Value()}
+	return Resources{CPU: milli(a, corev1.ResourceCPU), Mem: value(a, corev1.ResourceMemory), Pods: pods.Value()}
 }
 
 // daemonOverhead sums the requests of the DaemonSets whose pods would run
 // on the node: every new node pays them before any pending pod.
-func daemonOverhead(node *corev1.Node, daemonSets []*corev1.PodTemplateSpec) requests {
-	var total requests
+func DaemonOverhead(node *corev1.Node, daemonSets []*corev1.PodTemplateSpec) Resources {
+	var total Resources
 	for _, t := range daemonSets {
 		pod := &corev1.Pod{Spec: t.Spec}
-		if fits(pod, node) {
-			total = total.add(podRequests(pod))
+		if Fits(pod, node) {
+			total = total.Add(PodRequests(pod))
 		}
 	}
 	return total
@@ -134,24 +134,24 @@ func daemonOverhead(node *corev1.Node, daemonSets []*corev1.PodTemplateSpec) req
 // as possible (first fit), using at most maxNodes. It returns how many
 // nodes it needs, which pods it placed, and the fraction of the nodes'
 // CPU and memory left unused (the waste).
-func binPack(pods []*corev1.Pod, node *corev1.Node, overhead requests, maxNodes int) (nodes int, placed []*corev1.Pod, waste float64) {
-	capacity := allocatable(node).minus(overhead)
-	if capacity.cpu <= 0 || capacity.mem <= 0 || capacity.pods <= 0 || maxNodes <= 0 {
+func BinPack(pods []*corev1.Pod, node *corev1.Node, overhead Resources, maxNodes int) (nodes int, placed []*corev1.Pod, waste float64) {
+	capacity := NodeAllocatable(node).Minus(overhead)
+	if capacity.CPU <= 0 || capacity.Mem <= 0 || capacity.Pods <= 0 || maxNodes <= 0 {
 		return 0, nil, 0
 	}
-	var free []requests
+	var free []Resources
 	for _, p := range pods {
-		if !newFitter(p).fits(node) {
+		if !NewFitter(p).Fits(node) {
 			continue
 		}
-		r := podRequests(p)
-		if !r.within(capacity) {
+		r := PodRequests(p)
+		if !r.Within(capacity) {
 			continue
 		}
 		done := false
 		for i := range free {
-			if r.within(free[i]) {
-				free[i] = free[i].minus(r)
+			if r.Within(free[i]) {
+				free[i] = free[i].Minus(r)
 				done = true
 				break
 			}
@@ -160,7 +160,7 @@ func binPack(pods []*corev1.Pod, node *corev1.Node, overhead requests, maxNodes 
 			if len(free) == maxNodes {
 				continue
 			}
-			free = append(free, capacity.minus(r))
+			free = append(free, capacity.Minus(r))
 		}
 		placed = append(placed, p)
 	}
@@ -169,28 +169,23 @@ func binPack(pods []*corev1.Pod, node *corev1.Node, overhead requests, maxNodes 
 	}
 	var unusedCPU, unusedMem float64
 	for _, f := range free {
-		unusedCPU += float64(f.cpu) / float64(capacity.cpu)
-		unusedMem += float64(f.mem) / float64(capacity.mem)
+		unusedCPU += float64(f.CPU) / float64(capacity.CPU)
+		unusedMem += float64(f.Mem) / float64(capacity.Mem)
 	}
 	n := float64(len(free))
 	return len(free), placed, (unusedCPU + unusedMem) / (2 * n)
 }
 
-// Fits is fits for the overprovisioner's burst release, so both decide
-// where a pod may run the same way (L12): required node affinity,
-// nodeSelector and NoSchedule/NoExecute taints, not resources.
-func Fits(pod *corev1.Pod, node *corev1.Node) bool { return fits(pod, node) }
-
 // Requests is what the pod asks the scheduler for, as placement counts
 // it: CPU in millicores and memory in bytes (init containers, overhead).
 func Requests(pod *corev1.Pod) (cpu, mem int64) {
-	r := podRequests(pod)
-	return r.cpu, r.mem
+	r := PodRequests(pod)
+	return r.CPU, r.Mem
 }
 
 // Allocatable is what the node offers the scheduler: CPU in millicores,
 // memory in bytes and pod slots (110 when the node does not say).
-func Allocatable(node *corev1.Node) (cpu, mem, pods int64) {
-	a := allocatable(node)
-	return a.cpu, a.mem, a.pods
+func Allocatable(node *corev1.Node) (CPU, Mem, Pods int64) {
+	a := NodeAllocatable(node)
+	return a.CPU, a.Mem, a.Pods
 }

@@ -39,7 +39,7 @@ import (
 
 // defaultPriorityCutoff: pods below it never trigger a scale-up (as in
 // cluster-autoscaler), so overprovisioning pause pods at -10 do (L12).
-const defaultPriorityCutoff = int32(-10)
+const DefaultPriorityCutoff = int32(-10)
 
 // Options configure the provisioner.
 //
@@ -112,7 +112,7 @@ func NewProvisioner(deps controller.Deps, opts Options) (*Provisioner, error) {
 		return nil, fmt.Errorf("%s: Options.Templates is required", Name)
 	}
 	if opts.PriorityCutoff == nil {
-		c := defaultPriorityCutoff
+		c := DefaultPriorityCutoff
 		opts.PriorityCutoff = &c
 	}
 	if opts.UnavailableTTL == 0 {
@@ -460,12 +460,12 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Po
 	}
 	// Largest first packs better and is deterministic.
 	sort.SliceStable(out, func(i, j int) bool {
-		a, b := podRequests(out[i]), podRequests(out[j])
-		if a.cpu != b.cpu {
-			return a.cpu > b.cpu
+		a, b := PodRequests(out[i]), PodRequests(out[j])
+		if a.CPU != b.CPU {
+			return a.CPU > b.CPU
 		}
-		if a.mem != b.mem {
-			return a.mem > b.mem
+		if a.Mem != b.Mem {
+			return a.Mem > b.Mem
 		}
 		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
 	})
@@ -586,7 +586,7 @@ func packWithWaste(g *groupState, pods []*corev1.Pod, daemonSets []*corev1.PodTe
 		bestWaste  float64
 	)
 	for _, t := range g.templates {
-		n, placed, waste := binPack(pods, t, daemonOverhead(t, daemonSets), maxNodes)
+		n, placed, waste := BinPack(pods, t, DaemonOverhead(t, daemonSets), maxNodes)
 		if len(placed) > len(bestPlaced) || (len(placed) == len(bestPlaced) && len(placed) > 0 && waste < bestWaste) {
 			bestN, bestPlaced, bestWaste = n, placed, waste
 		}

@@ -88,11 +88,11 @@ type reaperConfig struct {
 type Reaper struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
-	listers listers
+	listers Listers
 	opts    reaperConfig
 	metrics *CapacityMetrics
-	rules   evictionRules
-	drains  *drains
+	rules   EvictionRules
+	drains  *Drains
 	mu      sync.Mutex
 	// notBefore holds nodes whose reap was given up, until when.
 	notBefore map[string]time.Time
@@ -133,11 +133,11 @@ func NewReaper(deps controller.Deps, opts ReaperOptions) (*Reaper, error) {
 	return &Reaper{
 		clock:     deps.Clock,
 		client:    deps.Client,
-		listers:   newListers(deps.Factory),
+		listers:   NewListers(deps.Factory),
 		opts:      reaperConfig{ReaperOptions: opts, Deps: deps},
 		metrics:   metrics,
-		rules:     evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:    newDrains(),
+		rules:     EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:    NewDrains(),
 		notBefore: map[string]time.Time{},
 		started:   map[string]reapStart{},
 	}, nil
@@ -147,20 +147,20 @@ func NewReaper(deps controller.Deps, opts ReaperOptions) (*Reaper, error) {
 func (r *Reaper) Name() string { return NameReaper }
 
 // Wait blocks until the drains started by earlier passes have ended.
-func (r *Reaper) Wait() { r.drains.wait() }
+func (r *Reaper) Wait() { r.drains.Wait() }
 
 // Pass advances the reaps in progress and starts one per on-demand group
 // where spot is back, and returns what it did (or, in dry-run, would do).
 func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
 	now := r.clock.Now()
-	v, err := readView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
+	v, err := ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
 	if err != nil {
 		return nil, fmt.Errorf("reaper, %w", err)
 	}
-	r.metrics.OnDemandRatio.Set(v.onDemandRatio())
+	r.metrics.OnDemandRatio.Set(v.OnDemandRatio())
 	actions, errs := r.recover(ctx, v)
 	var offerings []provider.Offering
-	for _, g := range v.groups {
+	for _, g := range v.Groups {
 		if g.Lifecycle != provider.OnDemand || len(r.spotSiblings(v, g)) == 0 {
 			continue
 		}
@@ -187,14 +187,14 @@ func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
 
 // spotSiblings are the spot groups of the on-demand group's application
 // group, highest priority first.
-func (r *Reaper) spotSiblings(v *view, od provider.NodeGroup) []provider.NodeGroup {
-	app := od.Labels[labelApplicationGroup]
+func (r *Reaper) spotSiblings(v *View, od provider.NodeGroup) []provider.NodeGroup {
+	app := od.Labels[LabelApplicationGroup]
 	if app == "" {
 		return nil
 	}
 	var out []provider.NodeGroup
-	for _, g := range v.groups {
-		if g.Lifecycle == provider.Spot && g.Labels[labelApplicationGroup] == app {
+	for _, g := range v.Groups {
+		if g.Lifecycle == provider.Spot && g.Labels[LabelApplicationGroup] == app {
 			out = append(out, g)
 		}
 	}
@@ -203,9 +203,9 @@ func (r *Reaper) spotSiblings(v *view, od provider.NodeGroup) []provider.NodeGro
 }
 
 // inProgress returns the group's node whose reap has started, if any.
-func (r *Reaper) inProgress(v *view, g provider.NodeGroup) *member {
-	for _, m := range v.members {
-		if m.group.ID != g.ID {
+func (r *Reaper) inProgress(v *View, g provider.NodeGroup) *Member {
+	for _, m := range v.Members {
+		if m.Group.ID != g.ID {
 			continue
 		}
 		if _, ok := r.startOf(m); ok {
@@ -217,13 +217,13 @@ func (r *Reaper) inProgress(v *view, g provider.NodeGroup) *member {
 
 // startOf reads a reap's start from the node's annotations or, until the
 // informer shows them, from this process's memory.
-func (r *Reaper) startOf(m *member) (reapStart, bool) {
-	if at := m.node.Annotations[AnnotationReapStarted]; at != "" {
-		return reapStart{at: at, spot: m.node.Annotations[AnnotationReapSpotGroup]}, true
+func (r *Reaper) startOf(m *Member) (reapStart, bool) {
+	if at := m.Node.Annotations[AnnotationReapStarted]; at != "" {
+		return reapStart{at: at, spot: m.Node.Annotations[AnnotationReapSpotGroup]}, true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, ok := r.started[m.node.Name]
+	s, ok := r.started[m.Node.Name]
 	return s, ok
 }
 
@@ -240,30 +240,30 @@ func (r *Reaper) remember(node string, s *reapStart) {
 // recover uncordons nodes this controller tainted but is not draining (a
 // previous process crashed mid-drain); the reap resumes from its
 // annotations. A node with no pods left to move is finished instead.
-func (r *Reaper) recover(ctx context.Context, v *view) ([]string, []error) {
+func (r *Reaper) recover(ctx context.Context, v *View) ([]string, []error) {
 	var actions []string
 	var errs []error
-	for _, n := range v.nodes {
-		if !hasTaint(n, TaintReapOnDemand) || r.drains.active(n.Name) {
+	for _, n := range v.Nodes {
+		if !HasTaint(n, TaintReapOnDemand) || r.drains.Active(n.Name) {
 			continue
 		}
-		m := v.byNode[n.Name]
-		if m == nil || m.instance.State != provider.Running {
+		m := v.ByNode[n.Name]
+		if m == nil || m.Instance.State != provider.Running {
 			// No instance, or it is already going away: so is the node.
 			continue
 		}
-		if len(movable(m.pods)) == 0 {
+		if len(Movable(m.Pods)) == 0 {
 			if !r.opts.DryRun {
-				if err := r.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
-					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.instance.ID, n.Name, err))
+				if err := r.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
+					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.Instance.ID, n.Name, err))
 					continue
 				}
 			}
-			actions = append(actions, fmt.Sprintf("finish reaping drained on-demand node %s: delete instance %s", n.Name, m.instance.ID))
+			actions = append(actions, fmt.Sprintf("finish reaping drained on-demand node %s: delete instance %s", n.Name, m.Instance.ID))
 			continue
 		}
 		if !r.opts.DryRun {
-			if err := untaint(ctx, r.client, n.Name, TaintReapOnDemand); err != nil {
+			if err := Untaint(ctx, r.client, n.Name, TaintReapOnDemand); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -275,13 +275,13 @@ func (r *Reaper) recover(ctx context.Context, v *view) ([]string, []error) {
 
 // start picks the group's oldest reapable node and asks its spot
 // replacement: the node is annotated first, then the spot group scaled up.
-func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
-	var oldest *member
-	for _, m := range v.members {
-		if m.group.ID != g.ID || !r.reapable(v, m, now) {
+func (r *Reaper) start(ctx context.Context, v *View, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
+	var oldest *Member
+	for _, m := range v.Members {
+		if m.Group.ID != g.ID || !r.reapable(v, m, now) {
 			continue
 		}
-		if oldest == nil || m.instance.LaunchTime.Before(oldest.instance.LaunchTime) {
+		if oldest == nil || m.Instance.LaunchTime.Before(oldest.Instance.LaunchTime) {
 			oldest = m
 		}
 	}
@@ -292,16 +292,16 @@ func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offer
 	if !ok {
 		return "", nil
 	}
-	name := oldest.node.Name
+	name := oldest.Node.Name
 	action := fmt.Sprintf("replace on-demand node %s of %s (age %s) with spot from %s: scale %s to %d",
-		name, g.ID, now.Sub(oldest.instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
+		name, g.ID, now.Sub(oldest.Instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
 	r.opts.Logger.Info("reaper: spot is back, replacing on-demand node", "node", name, "spotGroup", spot.ID, "dryRun", r.opts.DryRun)
 	if r.opts.DryRun {
-		r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, true)
+		r.metrics.CountRemoved(ReasonReapOnDemand, provider.OnDemand, true)
 		return action, nil
 	}
 	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
-	err := annotate(ctx, r.client, name, map[string]*string{
+	err := Annotate(ctx, r.client, name, map[string]*string{
 		AnnotationReapStarted:   ptr.To(st.at),
 		AnnotationReapSpotGroup: ptr.To(st.spot),
 	})
@@ -312,22 +312,22 @@ func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offer
 	if err := r.opts.Provider.SetTargetSize(ctx, spot.ID, spot.TargetSize+1); err != nil {
 		return "", fmt.Errorf("reaper: scaling %s up to replace %s, %w", spot.ID, name, err)
 	}
-	r.event(oldest.node, corev1.EventTypeNormal, "ReapOnDemand", "Spot is back: replacing this on-demand node with a node of %s", spot.ID)
+	r.event(oldest.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot is back: replacing this on-demand node with a node of %s", spot.ID)
 	return action, nil
 }
 
 // reapable: a running, Ready on-demand node older than MinAge that nobody
 // else works on, not backing off, whose pods may all be evicted.
-func (r *Reaper) reapable(v *view, m *member, now time.Time) bool {
-	if m.instance.State != provider.Running || m.instance.Interruption != nil || !nodeReady(m.node) || busy(m.node) {
+func (r *Reaper) reapable(v *View, m *Member, now time.Time) bool {
+	if m.Instance.State != provider.Running || m.Instance.Interruption != nil || !NodeReady(m.Node) || Busy(m.Node) {
 		return false
 	}
-	if now.Sub(m.instance.LaunchTime) < r.opts.MinAge || r.backingOff(m.node.Name, now) {
+	if now.Sub(m.Instance.LaunchTime) < r.opts.MinAge || r.backingOff(m.Node.Name, now) {
 		return false
 	}
-	for _, p := range movable(m.pods) {
-		if why := r.rules.blocker(p, v.pdbs); why != "" {
-			r.opts.Logger.Debug("reaper: node stays", "node", m.node.Name, "why", why)
+	for _, p := range Movable(m.Pods) {
+		if why := r.rules.Blocker(p, v.PDBs); why != "" {
+			r.opts.Logger.Debug("reaper: node stays", "node", m.Node.Name, "why", why)
 			return false
 		}
 	}
@@ -340,12 +340,12 @@ func (r *Reaper) reapable(v *view, m *member, now time.Time) bool {
 // at here: a group that stopped trying keeps its last failures listed, and
 // the offerings say whether capacity is back; a launch that fails again
 // gives the reap up (advance).
-func (r *Reaper) spotFor(v *view, od provider.NodeGroup, m *member, offerings []provider.Offering) (provider.NodeGroup, bool) {
+func (r *Reaper) spotFor(v *View, od provider.NodeGroup, m *Member, offerings []provider.Offering) (provider.NodeGroup, bool) {
 	for _, g := range r.spotSiblings(v, od) {
 		if g.TargetSize >= g.MaxSize || !spotAvailable(g, offerings) {
 			continue
 		}
-		if r.opts.Templates != nil && !r.takesAll(g, movable(m.pods)) {
+		if r.opts.Templates != nil && !r.takesAll(g, Movable(m.Pods)) {
 			continue
 		}
 		return g, true
@@ -379,7 +379,7 @@ func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 		return false
 	}
 	for _, t := range templates {
-		if _, placed, _ := binPack(pods, t, requests{}, 1); len(placed) == len(pods) {
+		if _, placed, _ := BinPack(pods, t, Resources{}, 1); len(placed) == len(pods) {
 			return true
 		}
 	}
@@ -389,9 +389,9 @@ func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 // advance moves a started reap on: give up if the spot launch failed or
 // timed out; once a spot instance launched since the start runs a Ready
 // node, cordon and drain the on-demand node and delete its instance.
-func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time) (string, error) {
-	name := m.node.Name
-	if r.drains.active(name) || hasTaint(m.node, TaintReapOnDemand) {
+func (r *Reaper) advance(ctx context.Context, v *View, m *Member, now time.Time) (string, error) {
+	name := m.Node.Name
+	if r.drains.Active(name) || HasTaint(m.Node, TaintReapOnDemand) {
 		return "", nil
 	}
 	st, _ := r.startOf(m)
@@ -401,16 +401,16 @@ func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time)
 		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", AnnotationReapStarted, st.at, spotID), now)
 	}
 	ready := false
-	for _, in := range v.instances[spotID] {
+	for _, in := range v.Instances[spotID] {
 		if in.LaunchTime.Before(started) {
 			continue
 		}
 		if in.State == provider.Failed {
 			// L21 again: spot ran out; the on-demand node stays.
-			r.giveBack(ctx, spotID, v.instances[spotID])
+			r.giveBack(ctx, spotID, v.Instances[spotID])
 			return r.abort(ctx, m, "spot-unavailable", fmt.Sprintf("spot launch in %s failed: %s", spotID, in.ErrorClass), now)
 		}
-		if n := v.byNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && nodeReady(n.node) {
+		if n := v.ByNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && NodeReady(n.Node) {
 			ready = true
 		}
 	}
@@ -420,20 +420,20 @@ func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time)
 		}
 		return "", nil
 	}
-	for _, p := range movable(m.pods) {
-		if why := r.rules.blocker(p, v.pdbs); why != "" {
+	for _, p := range Movable(m.Pods) {
+		if why := r.rules.Blocker(p, v.PDBs); why != "" {
 			return r.abort(ctx, m, "blocked", why, now)
 		}
 	}
-	action := fmt.Sprintf("spot replacement from %s is Ready: drain on-demand node %s and delete instance %s of %s", spotID, name, m.instance.ID, m.group.ID)
+	action := fmt.Sprintf("spot replacement from %s is Ready: drain on-demand node %s and delete instance %s of %s", spotID, name, m.Instance.ID, m.Group.ID)
 	if r.opts.DryRun {
 		return action, nil
 	}
-	if err := taint(ctx, r.client, m.node, TaintReapOnDemand, now); err != nil {
+	if err := Taint(ctx, r.client, m.Node, TaintReapOnDemand, now); err != nil {
 		return "", fmt.Errorf("reaper, %w", err)
 	}
-	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(movable(m.pods)))
-	r.drains.start(name, func() { r.drainAndDelete(ctx, m) })
+	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(Movable(m.Pods)))
+	r.drains.Start(name, func() { r.drainAndDelete(ctx, m) })
 	return action, nil
 }
 
@@ -462,8 +462,8 @@ func (r *Reaper) giveBack(ctx context.Context, id string, ins []provider.Instanc
 
 // abort gives a reap up: the annotations go, the node stays and is not
 // tried again for Backoff.
-func (r *Reaper) abort(ctx context.Context, m *member, reason, detail string, now time.Time) (string, error) {
-	name := m.node.Name
+func (r *Reaper) abort(ctx context.Context, m *Member, reason, detail string, now time.Time) (string, error) {
+	name := m.Node.Name
 	action := fmt.Sprintf("keep on-demand node %s: %s", name, detail)
 	r.opts.Logger.Info("reaper: giving up", "node", name, "reason", reason, "detail", detail)
 	r.metrics.ReapAborted.WithLabelValues(reason).Inc()
@@ -472,39 +472,39 @@ func (r *Reaper) abort(ctx context.Context, m *member, reason, detail string, no
 	}
 	r.backOff(name, now)
 	r.remember(name, nil)
-	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+	if err := Annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
 		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
 	}
-	r.event(m.node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
+	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
 	return action, nil
 }
 
-func (r *Reaper) drainAndDelete(ctx context.Context, m *member) {
-	name := m.node.Name
-	if err := drainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
+func (r *Reaper) drainAndDelete(ctx context.Context, m *Member) {
+	name := m.Node.Name
+	if err := DrainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
 		r.fail(ctx, m, err)
 		return
 	}
-	if err := r.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
-		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.instance.ID, m.group.ID, err))
+	if err := r.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
+		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.Instance.ID, m.Group.ID, err))
 		return
 	}
-	r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, false)
+	r.metrics.CountRemoved(ReasonReapOnDemand, provider.OnDemand, false)
 	r.remember(name, nil)
-	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.instance.ID, m.group.ID)
-	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.instance.ID)
+	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.Instance.ID, m.Group.ID)
+	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.Instance.ID)
 }
 
 // fail uncordons a node whose drain failed and gives its reap up.
-func (r *Reaper) fail(ctx context.Context, m *member, err error) {
-	name := m.node.Name
+func (r *Reaper) fail(ctx context.Context, m *Member, err error) {
+	name := m.Node.Name
 	r.metrics.DrainFailures.WithLabelValues(controllerReaper).Inc()
 	r.opts.Logger.Warn("reaper: drain failed; uncordoning", "node", name, "error", err)
-	r.event(m.node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
-	if err := untaint(ctx, r.client, name, TaintReapOnDemand); err != nil {
+	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
+	if err := Untaint(ctx, r.client, name, TaintReapOnDemand); err != nil {
 		r.opts.Logger.Warn("reaper: uncordoning", "node", name, "error", err)
 	}
-	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+	if err := Annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
 		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
 	}
 	r.backOff(name, r.clock.Now())
@@ -523,8 +523,8 @@ func (r *Reaper) backingOff(node string, now time.Time) bool {
 	return now.Before(r.notBefore[node])
 }
 
-func hasGroup(v *view, id string) bool {
-	for _, g := range v.groups {
+func hasGroup(v *View, id string) bool {
+	for _, g := range v.Groups {
 		if g.ID == id {
 			return true
 		}

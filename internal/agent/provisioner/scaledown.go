@@ -99,11 +99,11 @@ type scaleDownConfig struct {
 type ScaleDown struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
-	listers listers
+	listers Listers
 	opts    scaleDownConfig
 	metrics *CapacityMetrics
-	rules   evictionRules
-	drains  *drains
+	rules   EvictionRules
+	drains  *Drains
 	// since is when each node was first found unneeded.
 	since map[string]time.Time
 }
@@ -135,11 +135,11 @@ func NewScaleDown(deps controller.Deps, opts ScaleDownOptions) (*ScaleDown, erro
 	return &ScaleDown{
 		clock:   deps.Clock,
 		client:  deps.Client,
-		listers: newListers(deps.Factory),
+		listers: NewListers(deps.Factory),
 		opts:    scaleDownConfig{ScaleDownOptions: opts, Deps: deps},
 		metrics: metrics,
-		rules:   evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:  newDrains(),
+		rules:   EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:  NewDrains(),
 		since:   map[string]time.Time{},
 	}, nil
 }
@@ -149,11 +149,11 @@ func (s *ScaleDown) Name() string { return NameScaleDown }
 
 // Wait blocks until the drains started by earlier passes have ended (for
 // a single pass, and tests).
-func (s *ScaleDown) Wait() { s.drains.wait() }
+func (s *ScaleDown) Wait() { s.drains.Wait() }
 
 // candidate is an unneeded node with the pods that would move.
 type candidate struct {
-	*member
+	*Member
 	movable []*corev1.Pod
 	util    float64
 }
@@ -172,14 +172,14 @@ func (c *candidate) reason() string {
 // in the background; the next passes see their nodes as busy.
 func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
 	now := s.clock.Now()
-	v, err := readView(ctx, s.opts.Provider, s.opts.Cluster, s.listers)
+	v, err := ReadView(ctx, s.opts.Provider, s.opts.Cluster, s.listers)
 	if err != nil {
 		return nil, fmt.Errorf("scale-down, %w", err)
 	}
-	s.metrics.OnDemandRatio.Set(v.onDemandRatio())
+	s.metrics.OnDemandRatio.Set(v.OnDemandRatio())
 	actions, errs := s.recover(ctx, v)
 	unneeded := s.unneeded(v, now)
-	if s.opts.DelayAfterScaleUp > 0 && now.Sub(v.lastLaunch()) < s.opts.DelayAfterScaleUp {
+	if s.opts.DelayAfterScaleUp > 0 && now.Sub(v.LastLaunch()) < s.opts.DelayAfterScaleUp {
 		return actions, errors.Join(errs...)
 	}
 	if n := reapInProgress(v); n != "" {
@@ -200,9 +200,9 @@ func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
 }
 
 // reapInProgress names a node the on-demand reaper is replacing, if any.
-func reapInProgress(v *view) string {
-	for _, n := range v.nodes {
-		if n.Annotations[AnnotationReapStarted] != "" || hasTaint(n, TaintReapOnDemand) {
+func reapInProgress(v *View) string {
+	for _, n := range v.Nodes {
+		if n.Annotations[AnnotationReapStarted] != "" || HasTaint(n, TaintReapOnDemand) {
 			return n.Name
 		}
 	}
@@ -212,33 +212,33 @@ func reapInProgress(v *view) string {
 // recover handles nodes this controller tainted but is not draining: a
 // previous process crashed mid-drain. A node with no pods left to move is
 // finished (its instance deleted); any other is uncordoned.
-func (s *ScaleDown) recover(ctx context.Context, v *view) ([]string, []error) {
+func (s *ScaleDown) recover(ctx context.Context, v *View) ([]string, []error) {
 	var actions []string
 	var errs []error
-	for _, n := range v.nodes {
-		if !hasTaint(n, TaintScaleDown) || s.drains.active(n.Name) {
+	for _, n := range v.Nodes {
+		if !HasTaint(n, TaintScaleDown) || s.drains.Active(n.Name) {
 			continue
 		}
-		m := v.byNode[n.Name]
-		if m == nil || m.instance.State != provider.Running {
+		m := v.ByNode[n.Name]
+		if m == nil || m.Instance.State != provider.Running {
 			// No instance, or it is already going away: so is the node.
 			continue // its instance is already going away
 		}
-		if len(movable(m.pods)) == 0 {
-			a := fmt.Sprintf("finish removing drained node %s: delete instance %s of %s", n.Name, m.instance.ID, m.group.ID)
+		if len(Movable(m.Pods)) == 0 {
+			a := fmt.Sprintf("finish removing drained node %s: delete instance %s of %s", n.Name, m.Instance.ID, m.Group.ID)
 			if !s.opts.DryRun {
-				if err := s.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
-					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.instance.ID, n.Name, err))
+				if err := s.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
+					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.Instance.ID, n.Name, err))
 					continue
 				}
-				s.event(n, corev1.EventTypeNormal, "ScaleDown", "Instance %s deleted after an interrupted scale-down", m.instance.ID)
+				s.event(n, corev1.EventTypeNormal, "ScaleDown", "Instance %s deleted after an interrupted scale-down", m.Instance.ID)
 			}
 			actions = append(actions, a)
 			continue
 		}
 		a := fmt.Sprintf("uncordon node %s left by an interrupted scale-down", n.Name)
 		if !s.opts.DryRun {
-			if err := untaint(ctx, s.client, n.Name, TaintScaleDown); err != nil {
+			if err := Untaint(ctx, s.client, n.Name, TaintScaleDown); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -250,31 +250,31 @@ func (s *ScaleDown) recover(ctx context.Context, v *view) ([]string, []error) {
 
 // unneeded returns the nodes that are empty or under-utilized and whose
 // pods could all move now, and keeps their "unneeded since" times.
-func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
+func (s *ScaleDown) unneeded(v *View, now time.Time) []*candidate {
 	sim := newSimulation(v)
 	awaited := awaitedNodes(v)
 	var out []*candidate
 	seen := map[string]bool{}
 	needed := map[string]int{}
-	for _, m := range v.members {
-		if m.instance.State != provider.Running || m.instance.Interruption != nil ||
-			!nodeReady(m.node) || busy(m.node) || s.drains.active(m.node.Name) {
+	for _, m := range v.Members {
+		if m.Instance.State != provider.Running || m.Instance.Interruption != nil ||
+			!NodeReady(m.Node) || Busy(m.Node) || s.drains.Active(m.Node.Name) {
 			continue
 		}
-		if awaited[m.node.Name] {
+		if awaited[m.Node.Name] {
 			needed[NeededPendingPod]++
-			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "why", "a pending pod fits on it")
+			s.opts.Logger.Debug("scale-down: node needed", "node", m.Node.Name, "why", "a pending pod fits on it")
 			continue
 		}
 		c, reason, why := s.evaluate(v, m, sim)
 		if why != "" {
 			needed[reason]++
-			s.opts.Logger.Debug("scale-down: node needed", "node", m.node.Name, "reason", reason, "why", why)
+			s.opts.Logger.Debug("scale-down: node needed", "node", m.Node.Name, "reason", reason, "why", why)
 			continue
 		}
-		seen[m.node.Name] = true
-		if _, ok := s.since[m.node.Name]; !ok {
-			s.since[m.node.Name] = now
+		seen[m.Node.Name] = true
+		if _, ok := s.since[m.Node.Name]; !ok {
+			s.since[m.Node.Name] = now
 		}
 		out = append(out, c)
 	}
@@ -295,19 +295,19 @@ func (s *ScaleDown) unneeded(v *view, now time.Time) []*candidate {
 // a node about to take one is needed, even when it is still empty — a new
 // node often is, for the seconds the scheduler's backoff keeps its pod
 // waiting. A pod nominated for a node after a preemption counts there.
-func awaitedNodes(v *view) map[string]bool {
-	dest := newDestinations(v)
+func awaitedNodes(v *View) map[string]bool {
+	dest := NewDestinations(v)
 	out := map[string]bool{}
-	for _, pod := range v.pending {
+	for _, pod := range v.Pending {
 		if n := pod.Status.NominatedNodeName; n != "" {
 			out[n] = true
 			continue
 		}
-		r, f := podRequests(pod), newFitter(pod)
+		r, f := PodRequests(pod), NewFitter(pod)
 		for _, n := range dest.nodes {
-			free := dest.free[n.Name]
-			if r.within(free) && f.fits(n) {
-				dest.free[n.Name] = free.minus(r)
+			free := dest.Free[n.Name]
+			if r.Within(free) && f.Fits(n) {
+				dest.Free[n.Name] = free.Minus(r)
 				out[n.Name] = true
 				break
 			}
@@ -331,11 +331,11 @@ var neededReasons = []string{NeededMinSize, NeededUtilization, NeededPendingPod,
 
 // evaluate returns the node as a candidate, or why it is needed: one of
 // the Needed reasons and the details.
-func (s *ScaleDown) evaluate(v *view, m *member, sim *simulation) (*candidate, string, string) {
-	if m.group.TargetSize <= m.group.MinSize {
-		return nil, NeededMinSize, fmt.Sprintf("group %s is at its minimum size %d", m.group.ID, m.group.MinSize)
+func (s *ScaleDown) evaluate(v *View, m *Member, sim *simulation) (*candidate, string, string) {
+	if m.Group.TargetSize <= m.Group.MinSize {
+		return nil, NeededMinSize, fmt.Sprintf("group %s is at its minimum size %d", m.Group.ID, m.Group.MinSize)
 	}
-	c := &candidate{member: m, movable: movable(m.pods), util: utilization(m.node, m.pods)}
+	c := &candidate{Member: m, movable: Movable(m.Pods), util: Utilization(m.Node, m.Pods)}
 	if c.empty() {
 		return c, "", ""
 	}
@@ -343,14 +343,14 @@ func (s *ScaleDown) evaluate(v *view, m *member, sim *simulation) (*candidate, s
 		return nil, NeededUtilization, fmt.Sprintf("utilization %.2f at or above %.2f", c.util, s.opts.UtilizationThreshold)
 	}
 	for _, p := range c.movable {
-		if why := s.rules.blocker(p, v.pdbs); why != "" {
+		if why := s.rules.Blocker(p, v.PDBs); why != "" {
 			return nil, NeededPod, why
 		}
 	}
-	if pdb := (pdbBudget{}).take(c.movable, v.pdbs, false); pdb != "" {
+	if pdb := (PDBBudget{}).Take(c.movable, v.PDBs, false); pdb != "" {
 		return nil, NeededPDB, "PodDisruptionBudget " + pdb + " allows no disruption"
 	}
-	if _, why := sim.place(c.movable, m.node.Name, false); why != "" {
+	if _, why := sim.place(c.movable, m.Node.Name, false); why != "" {
 		return nil, NeededNoPlace, why
 	}
 	return c, "", ""
@@ -361,18 +361,18 @@ func (s *ScaleDown) evaluate(v *view, m *member, sim *simulation) (*candidate, s
 // first; never a group below its MinSize, at most MaxEmptyBulkDelete empty
 // nodes and MaxConcurrentDrains drains at once. Pods of chosen nodes take
 // room on the others, so two chosen nodes never count on the same room.
-func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*candidate {
+func (s *ScaleDown) choose(v *View, unneeded []*candidate, now time.Time) []*candidate {
 	var ready []*candidate
 	for _, c := range unneeded {
-		if now.Sub(s.since[c.node.Name]) >= s.opts.UnneededTime {
+		if now.Sub(s.since[c.Node.Name]) >= s.opts.UnneededTime {
 			ready = append(ready, c)
 		}
 	}
 	// On-demand first: fallback capacity (L21) is the first to go (L22).
 	sort.SliceStable(ready, func(i, j int) bool {
 		a, b := ready[i], ready[j]
-		if (a.group.Lifecycle == provider.OnDemand) != (b.group.Lifecycle == provider.OnDemand) {
-			return a.group.Lifecycle == provider.OnDemand
+		if (a.Group.Lifecycle == provider.OnDemand) != (b.Group.Lifecycle == provider.OnDemand) {
+			return a.Group.Lifecycle == provider.OnDemand
 		}
 		if a.empty() != b.empty() {
 			return a.empty()
@@ -380,18 +380,18 @@ func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*can
 		if a.util != b.util {
 			return a.util < b.util
 		}
-		return a.node.Name < b.node.Name
+		return a.Node.Name < b.Node.Name
 	})
 	sim := newSimulation(v)
-	budget := pdbBudget{}
+	budget := PDBBudget{}
 	planned := map[string]int{}
 	received := map[string]bool{}
 	emptyLeft := s.opts.MaxEmptyBulkDelete
-	drainsLeft := s.opts.MaxConcurrentDrains - s.drains.count()
+	drainsLeft := s.opts.MaxConcurrentDrains - s.drains.Count()
 	var out []*candidate
 	for _, c := range ready {
-		name := c.node.Name
-		if received[name] || c.group.TargetSize-planned[c.group.ID]-1 < c.group.MinSize {
+		name := c.Node.Name
+		if received[name] || c.Group.TargetSize-planned[c.Group.ID]-1 < c.Group.MinSize {
 			continue
 		}
 		if c.empty() {
@@ -400,21 +400,21 @@ func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*can
 			}
 			emptyLeft--
 		} else {
-			if drainsLeft <= 0 || budget.take(c.movable, v.pdbs, false) != "" {
+			if drainsLeft <= 0 || budget.Take(c.movable, v.PDBs, false) != "" {
 				continue
 			}
 			to, why := sim.place(c.movable, name, true)
 			if why != "" {
 				continue
 			}
-			budget.take(c.movable, v.pdbs, true)
+			budget.Take(c.movable, v.PDBs, true)
 			for _, n := range to {
 				received[n] = true
 			}
 			drainsLeft--
 		}
 		sim.remove(name)
-		planned[c.group.ID]++
+		planned[c.Group.ID]++
 		out = append(out, c)
 	}
 	return out
@@ -424,18 +424,18 @@ func (s *ScaleDown) choose(v *view, unneeded []*candidate, now time.Time) []*can
 // left on the nodes pods may move to, and where pods run for the rules
 // between pods (topology spread, inter-pod affinity and anti-affinity).
 type simulation struct {
-	dest *destinations
+	dest *Destinations
 	topo *topology
 }
 
-func newSimulation(v *view) *simulation {
-	return &simulation{dest: newDestinations(v), topo: newTopology(v)}
+func newSimulation(v *View) *simulation {
+	return &simulation{dest: NewDestinations(v), topo: newTopology(v)}
 }
 
 // remove drops a node that is going away: no pod moves to it any more,
 // and it is drained (the pods that move were moved by place).
 func (s *simulation) remove(name string) {
-	s.dest.remove(name)
+	s.dest.Remove(name)
 	s.topo.drain(name, nil)
 }
 
@@ -451,15 +451,15 @@ func (s *simulation) remove(name string) {
 func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]string, string) {
 	sorted := append([]*corev1.Pod(nil), pods...)
 	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := podRequests(sorted[i]), podRequests(sorted[j])
-		if a.cpu != b.cpu {
-			return a.cpu > b.cpu
+		a, b := PodRequests(sorted[i]), PodRequests(sorted[j])
+		if a.CPU != b.CPU {
+			return a.CPU > b.CPU
 		}
-		return a.mem > b.mem
+		return a.Mem > b.Mem
 	})
 	s.topo.begin()
 	s.topo.drain(from, pods)
-	trial := map[string]requests{}
+	trial := map[string]Resources{}
 	received := map[string]bool{}
 	var to []string
 	for _, pod := range sorted {
@@ -481,7 +481,7 @@ func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]stri
 	}
 	s.topo.keep()
 	for name, free := range trial {
-		s.dest.free[name] = free
+		s.dest.Free[name] = free
 	}
 	return to, ""
 }
@@ -489,18 +489,18 @@ func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]stri
 // find returns the first node other than from the pod may go to, with the
 // room it leaves there, or why there is none. trial is the room left on
 // the nodes that received pods in this placement.
-func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]requests) (string, requests, string) {
-	r := podRequests(pod)
+func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]Resources) (string, Resources, string) {
+	r := PodRequests(pod)
 	var rules *podRules
 	refused := ""
 	for _, n := range s.dest.nodes {
 		free, ok := trial[n.Name]
 		if !ok {
-			if free, ok = s.dest.free[n.Name]; !ok {
+			if free, ok = s.dest.Free[n.Name]; !ok {
 				continue
 			}
 		}
-		if n.Name == from || !r.within(free) || !fits(pod, n) {
+		if n.Name == from || !r.Within(free) || !Fits(pod, n) {
 			continue
 		}
 		if rules == nil {
@@ -512,56 +512,56 @@ func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]request
 			}
 			continue
 		}
-		return n.Name, free.minus(r), ""
+		return n.Name, free.Minus(r), ""
 	}
 	name := pod.Namespace + "/" + pod.Name
 	if refused != "" {
-		return "", requests{}, fmt.Sprintf("pod %s can move only in violation of %s", name, refused)
+		return "", Resources{}, fmt.Sprintf("pod %s can move only in violation of %s", name, refused)
 	}
-	return "", requests{}, fmt.Sprintf("pod %s fits on no other node", name)
+	return "", Resources{}, fmt.Sprintf("pod %s fits on no other node", name)
 }
 
 // remove cordons and taints the node and drains it in the background; the
 // drain deletes the instance when it succeeds and uncordons the node when
 // it fails.
 func (s *ScaleDown) remove(ctx context.Context, c *candidate, now time.Time) (string, error) {
-	name := c.node.Name
+	name := c.Node.Name
 	action := fmt.Sprintf("remove %s node %s of %s (%s, utilization %.0f%%, %d pod(s) to move)",
-		c.group.Lifecycle, name, c.group.ID, c.reason(), 100*c.util, len(c.movable))
-	s.opts.Logger.Info("scale-down", "node", name, "group", c.group.ID, "reason", c.reason(), "utilization", c.util, "dryRun", s.opts.DryRun)
+		c.Group.Lifecycle, name, c.Group.ID, c.reason(), 100*c.util, len(c.movable))
+	s.opts.Logger.Info("scale-down", "node", name, "group", c.Group.ID, "reason", c.reason(), "utilization", c.util, "dryRun", s.opts.DryRun)
 	if s.opts.DryRun {
-		s.metrics.removed(c.reason(), c.group.Lifecycle, true)
+		s.metrics.CountRemoved(c.reason(), c.Group.Lifecycle, true)
 		return action, nil
 	}
-	if err := taint(ctx, s.client, c.node, TaintScaleDown, now); err != nil {
+	if err := Taint(ctx, s.client, c.Node, TaintScaleDown, now); err != nil {
 		return "", err
 	}
-	s.event(c.node, corev1.EventTypeNormal, "ScaleDown", "Removing node: %s, utilization %.0f%%, draining %d pod(s)", c.reason(), 100*c.util, len(c.movable))
-	s.drains.start(name, func() { s.drainAndDelete(ctx, c) })
+	s.event(c.Node, corev1.EventTypeNormal, "ScaleDown", "Removing node: %s, utilization %.0f%%, draining %d pod(s)", c.reason(), 100*c.util, len(c.movable))
+	s.drains.Start(name, func() { s.drainAndDelete(ctx, c) })
 	return action, nil
 }
 
 func (s *ScaleDown) drainAndDelete(ctx context.Context, c *candidate) {
-	name := c.node.Name
+	name := c.Node.Name
 	fail := func(err error) {
 		s.metrics.DrainFailures.WithLabelValues(controllerScaleDown).Inc()
 		s.opts.Logger.Warn("scale-down failed; uncordoning", "node", name, "error", err)
-		s.event(c.node, corev1.EventTypeWarning, "ScaleDownFailed", "Node stays: %v", err)
-		if err := untaint(ctx, s.client, name, TaintScaleDown); err != nil {
+		s.event(c.Node, corev1.EventTypeWarning, "ScaleDownFailed", "Node stays: %v", err)
+		if err := Untaint(ctx, s.client, name, TaintScaleDown); err != nil {
 			s.opts.Logger.Warn("scale-down: uncordoning", "node", name, "error", err)
 		}
 	}
-	if err := drainNode(ctx, s.client, name, s.opts.DrainTimeout); err != nil {
+	if err := DrainNode(ctx, s.client, name, s.opts.DrainTimeout); err != nil {
 		fail(err)
 		return
 	}
-	if err := s.opts.Provider.DeleteInstances(ctx, c.group.ID, []string{c.instance.ID}); err != nil {
-		fail(fmt.Errorf("deleting instance %s of %s, %w", c.instance.ID, c.group.ID, err))
+	if err := s.opts.Provider.DeleteInstances(ctx, c.Group.ID, []string{c.Instance.ID}); err != nil {
+		fail(fmt.Errorf("deleting instance %s of %s, %w", c.Instance.ID, c.Group.ID, err))
 		return
 	}
-	s.metrics.removed(c.reason(), c.group.Lifecycle, false)
-	s.event(c.node, corev1.EventTypeNormal, "ScaleDown", "Drained; instance %s of %s deleted", c.instance.ID, c.group.ID)
-	s.opts.Logger.Info("scale-down: node removed", "node", name, "instance", c.instance.ID, "group", c.group.ID)
+	s.metrics.CountRemoved(c.reason(), c.Group.Lifecycle, false)
+	s.event(c.Node, corev1.EventTypeNormal, "ScaleDown", "Drained; instance %s of %s deleted", c.Instance.ID, c.Group.ID)
+	s.opts.Logger.Info("scale-down: node removed", "node", name, "instance", c.Instance.ID, "group", c.Group.ID)
 }
 
 func (s *ScaleDown) event(n *corev1.Node, typ, reason, format string, args ...any) {

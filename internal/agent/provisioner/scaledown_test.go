@@ -271,7 +271,7 @@ func TestScaleDownFailedDrainUncordons(t *testing.T) {
 	}
 	s.Wait()
 	n := e.node(a)
-	if n.Spec.Unschedulable || hasTaint(n, TaintScaleDown) {
+	if n.Spec.Unschedulable || HasTaint(n, TaintScaleDown) {
 		t.Errorf("node %s left cordoned %v with taints %v", a, n.Spec.Unschedulable, n.Spec.Taints)
 	}
 	if len(e.nodes("spot")) != 2 {
@@ -290,7 +290,7 @@ func TestScaleDownRecoversAfterCrash(t *testing.T) {
 	e.pod(nodes[0], "3") // still has its pod: uncordon
 	e.pod(nodes[2], "3") // keeps the group busy
 	for _, name := range nodes[:2] {
-		if err := taint(context.Background(), e.cs, e.node(name), TaintScaleDown, t0); err != nil {
+		if err := Taint(context.Background(), e.cs, e.node(name), TaintScaleDown, t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,7 +300,7 @@ func TestScaleDownRecoversAfterCrash(t *testing.T) {
 	if len(actions) != 2 {
 		t.Fatalf("actions %v, want one uncordon and one finish", actions)
 	}
-	if n := e.node(nodes[0]); n.Spec.Unschedulable || hasTaint(n, TaintScaleDown) {
+	if n := e.node(nodes[0]); n.Spec.Unschedulable || HasTaint(n, TaintScaleDown) {
 		t.Errorf("%s still cordoned", nodes[0])
 	}
 	if left := e.nodes("spot"); len(left) != 2 || left[0] != nodes[0] {

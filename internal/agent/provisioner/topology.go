@@ -83,16 +83,16 @@ type topologyTrial struct {
 // newTopology takes every node of the view (Ready or not, cordoned or not:
 // with the default policies the scheduler counts them all as domains)
 // with its pods.
-func newTopology(v *view) *topology {
+func newTopology(v *View) *topology {
 	t := &topology{
-		nodes:       make(map[string]*corev1.Node, len(v.nodes)),
+		nodes:       make(map[string]*corev1.Node, len(v.Nodes)),
 		draining:    map[string]bool{},
 		byNamespace: map[string][]placedPod{},
 		evicted:     map[placedPod]bool{},
 	}
-	for _, n := range v.nodes {
+	for _, n := range v.Nodes {
 		t.nodes[n.Name] = n
-		for _, p := range v.podsOn[n.Name] {
+		for _, p := range v.PodsOn[n.Name] {
 			t.add(p, n.Name)
 		}
 	}
@@ -427,10 +427,10 @@ var drainTaints = []corev1.Taint{
 }
 
 func (t *topology) tolerated(pod *corev1.Pod, n *corev1.Node) bool {
-	if !tolerates(pod, n.Spec.Taints) {
+	if !Tolerates(pod, n.Spec.Taints) {
 		return false
 	}
-	return !t.draining[n.Name] || tolerates(pod, drainTaints)
+	return !t.draining[n.Name] || Tolerates(pod, drainTaints)
 }
 
 // podRules are a pod's required placement rules against other pods,

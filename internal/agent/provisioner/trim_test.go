@@ -238,9 +238,9 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 		return []string{p.Namespace, p.Name, string(p.UID), p.ResourceVersion, p.Spec.NodeName, p.Status.NominatedNodeName}
 	},
 	"deleting":      func(p *corev1.Pod, _ []*corev1.Node) any { return p.DeletionTimestamp != nil },
-	"podRequests":   func(p *corev1.Pod, _ []*corev1.Node) any { return podRequests(p) },
+	"podRequests":   func(p *corev1.Pod, _ []*corev1.Node) any { return PodRequests(p) },
 	"priority":      func(p *corev1.Pod, _ []*corev1.Node) any { return corev1helpers.PodPriority(p) },
-	"unschedulable": func(p *corev1.Pod, _ []*corev1.Node) any { return len(unschedulable([]*corev1.Pod{p})) },
+	"unschedulable": func(p *corev1.Pod, _ []*corev1.Node) any { return len(UnschedulablePods([]*corev1.Pod{p})) },
 	"pending since (record)": func(p *corev1.Pod, _ []*corev1.Node) any {
 		if p.Spec.NodeName != "" {
 			return nil
@@ -256,11 +256,11 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 	"terminal":      func(p *corev1.Pod, _ []*corev1.Node) any { return terminal(p) },
 	"daemonSetPod":  func(p *corev1.Pod, _ []*corev1.Node) any { return daemonSetPod(p) },
 	"mirrorPod":     func(p *corev1.Pod, _ []*corev1.Node) any { return mirrorPod(p) },
-	"movable":       func(p *corev1.Pod, _ []*corev1.Node) any { return len(movable([]*corev1.Pod{p})) },
+	"movable":       func(p *corev1.Pod, _ []*corev1.Node) any { return len(Movable([]*corev1.Pod{p})) },
 	"phase":         func(p *corev1.Pod, _ []*corev1.Node) any { return p.Status.Phase },
 	"labels (PDBs)": func(p *corev1.Pod, _ []*corev1.Node) any { return p.Labels },
 	"blocker": func(p *corev1.Pod, _ []*corev1.Node) any {
-		return []string{evictionRules{}.blocker(p, readerPDBs()), evictionRules{evictKubeSystemWithoutPDB: true}.blocker(p, readerPDBs())}
+		return []string{EvictionRules{}.Blocker(p, readerPDBs()), EvictionRules{EvictKubeSystemWithoutPDB: true}.Blocker(p, readerPDBs())}
 	},
 	"matchingPDBs": func(p *corev1.Pod, _ []*corev1.Node) any {
 		var names []string
@@ -272,14 +272,14 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 	"fits": func(p *corev1.Pod, nodes []*corev1.Node) any {
 		var out []bool
 		for _, n := range nodes {
-			out = append(out, fits(p, n))
+			out = append(out, Fits(p, n))
 		}
 		return out
 	},
 	"utilization": func(p *corev1.Pod, nodes []*corev1.Node) any {
 		var out []float64
 		for _, n := range nodes {
-			out = append(out, utilization(n, []*corev1.Pod{p}))
+			out = append(out, Utilization(n, []*corev1.Pod{p}))
 		}
 		return out
 	},
@@ -292,9 +292,9 @@ var nodeReaders = map[string]func(n *corev1.Node) any{
 	"annotations": func(n *corev1.Node) any {
 		return []string{n.Annotations[AnnotationReapStarted], n.Annotations[AnnotationReapSpotGroup]}
 	},
-	"ready":       func(n *corev1.Node) any { return nodeReady(n) },
-	"busy":        func(n *corev1.Node) any { return busy(n) },
-	"allocatable": func(n *corev1.Node) any { return allocatable(n) },
+	"ready":       func(n *corev1.Node) any { return NodeReady(n) },
+	"busy":        func(n *corev1.Node) any { return Busy(n) },
+	"allocatable": func(n *corev1.Node) any { return NodeAllocatable(n) },
 	"taints":      func(n *corev1.Node) any { return n.Spec.Taints },
 	"cpu":         func(n *corev1.Node) any { return n.Status.Allocatable.Cpu().MilliValue() },
 }
