@@ -44,6 +44,7 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
@@ -242,7 +243,7 @@ func Run(ctx context.Context, o Options) error {
 
 	// Trimmed objects: managed fields and the like are most of a cache's
 	// memory and no controller reads them.
-	factoryOpts := []informers.SharedInformerOption{informers.WithTransform(provisioner.CacheTransform)}
+	factoryOpts := []informers.SharedInformerOption{informers.WithTransform(agentcache.CacheTransform)}
 	if o.Namespace != "" {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/provider"
 	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
@@ -50,8 +51,8 @@ type Capacity struct {
 	// ScaleDown and Reaper tune those controllers (validated with
 	// Options.Validate); the agent gives them the provider, cluster,
 	// dry-run, events, metrics and logger through controller.Deps.
-	ScaleDown provisioner.ScaleDownOptions
-	Reaper    provisioner.ReaperOptions
+	ScaleDown scaledown.Options
+	Reaper    reaper.Options
 }
 
 // DefaultCapacity returns the capacity options `bosun agent` has without
@@ -60,7 +61,7 @@ type Capacity struct {
 func DefaultCapacity() Capacity {
 	return Capacity{
 		Region: "local", Interval: time.Second, ScaleDownInterval: 10 * time.Second,
-		ScaleDown: provisioner.DefaultScaleDownOptions(), Reaper: provisioner.DefaultReaperOptions(),
+		ScaleDown: scaledown.DefaultOptions(), Reaper: reaper.DefaultOptions(),
 	}
 }
 

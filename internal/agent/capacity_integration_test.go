@@ -19,7 +19,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -76,9 +77,9 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 	cfg := env.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:bosun-system:bosun-agent"}
 	reg2 := prometheus.NewRegistry()
-	scaleDown := provisioner.DefaultScaleDownOptions()
+	scaleDown := scaledown.DefaultOptions()
 	scaleDown.UnneededTime, scaleDown.DelayAfterScaleUp, scaleDown.DrainTimeout = 2*time.Second, 3*time.Second, 30*time.Second
-	reaper := provisioner.DefaultReaperOptions()
+	reaper := reaper.DefaultOptions()
 	reaper.MinAge, reaper.DrainTimeout = time.Second, 30*time.Second
 	done := make(chan error, 1)
 	go func() {

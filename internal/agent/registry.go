@@ -11,6 +11,8 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider/nodeshape"
 )
@@ -122,7 +124,7 @@ var registry = []Registration{
 		CachesEveryPod: func(*Options) bool { return true },
 		Validate:       func(o *Options) error { return o.Capacity.ScaleDown.Validate() },
 		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
-			return provisioner.NewScaleDown(d, o.Capacity.ScaleDown)
+			return scaledown.New(d, o.Capacity.ScaleDown)
 		},
 	},
 	{
@@ -136,7 +138,7 @@ var registry = []Registration{
 		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
 			ro := o.Capacity.Reaper
 			ro.Templates = nodeshape.ZoneTemplates(d.Region)
-			return provisioner.NewReaper(d, ro)
+			return reaper.New(d, ro)
 		},
 	},
 }

@@ -20,7 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -37,13 +38,13 @@ type passer interface {
 // runScaleDown runs a scale-down of the cluster on its own informers,
 // a pass every 200 ms, removing nodes unneeded for a second, until the
 // test ends.
-func runScaleDown(t *testing.T, cloud provider.Provider, cluster string, drainTimeout time.Duration) *provisioner.ScaleDown {
+func runScaleDown(t *testing.T, cloud provider.Provider, cluster string, drainTimeout time.Duration) *scaledown.Controller {
 	t.Helper()
 	env := testenv.Get(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	opts := provisioner.DefaultScaleDownOptions()
+	opts := scaledown.DefaultOptions()
 	opts.UnneededTime, opts.DelayAfterScaleUp, opts.DrainTimeout = time.Second, 0, drainTimeout
-	sd, err := provisioner.NewScaleDown(controller.Deps{
+	sd, err := scaledown.New(controller.Deps{
 		Provider: cloud, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
 	}, opts)
 	if err != nil {
@@ -252,10 +253,10 @@ func TestIntegrationReaperReplacesOnDemandWithSpot(t *testing.T) {
 	}
 
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	opts := provisioner.DefaultReaperOptions()
+	opts := reaper.DefaultOptions()
 	opts.MinAge, opts.ReplacementTimeout, opts.DrainTimeout = time.Second, time.Minute, time.Minute
 	opts.Templates = localcloud.ZoneTemplates("local")
-	r, err := provisioner.NewReaper(controller.Deps{
+	r, err := reaper.New(controller.Deps{
 		Provider: f.cloud, Cluster: "reap", Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
 	}, opts)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
@@ -66,7 +67,7 @@ func New(deps controller.Deps, opts Options) (*Controller, error) {
 func newController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
 	c := &Controller{p: p}
 	if shared == nil {
-		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
 		c.own = append(c.own, shared)
 	}
 	if sharedPods {
@@ -76,7 +77,7 @@ func newController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
 			}),
-			informers.WithTransform(CacheTransform))
+			informers.WithTransform(agentcache.CacheTransform))
 		c.podInformer = unassigned.Core().V1().Pods().Informer()
 		c.own = append(c.own, unassigned)
 	}
@@ -254,7 +255,7 @@ func waitBatch(ctx context.Context, clk clock.Clock, kick <-chan struct{}, limit
 	}
 }
 
-// unschedulable keeps the pods the scheduler tried and could not place.
+// UnschedulablePods keeps the pods the scheduler tried and could not place.
 func UnschedulablePods(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, pod := range pods {

@@ -13,6 +13,7 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
@@ -79,7 +80,7 @@ func TestControllerPendingPods(t *testing.T) {
 			waiting := pendingPod("1", "1Gi")
 			bound := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.NodeName, p.Status.Conditions = "n1", nil })
 			cs := k8sfake.NewClientset(waiting, bound)
-			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
 			c, err := newController(p, cs, factory, sharedPods)
 			if err != nil {
 				t.Fatal(err)

@@ -11,15 +11,9 @@
 // provider (target sizes); the unavailable-offering cache is a hint that is
 // rebuilt from the provider's failed launches after a restart.
 //
-// Two more capacity controllers live here, sharing the placement helpers:
-// ScaleDown removes empty and under-utilized nodes whose pods can move
-// elsewhere, on-demand before spot; Reaper (L22) replaces on-demand
-// fallback nodes with spot once spot offerings are available again. Both
-// read nodes, pods and PodDisruptionBudgets from informers, drain through
-// the Eviction API (internal/agent/drain, PDBs respected) and delete
-// the node's instance through the provider. Their RBAC: nodes get, list,
-// watch, patch; pods get, list, watch; pods/eviction create; policy
-// poddisruptionbudgets list, watch; events create, patch.
+// Two more capacity controllers live beside it, sharing its placement
+// (internal/agent/placement) and the cluster view of internal/agent/capacity:
+// internal/agent/scaledown and internal/agent/reaper (L22).
 package provisioner
 
 import (
@@ -34,10 +28,11 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// defaultPriorityCutoff: pods below it never trigger a scale-up (as in
+// DefaultPriorityCutoff is the cutoff: pods below it never trigger a scale-up (as in
 // cluster-autoscaler), so overprovisioning pause pods at -10 do (L12).
 const DefaultPriorityCutoff = int32(-10)
 
@@ -460,7 +455,7 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Po
 	}
 	// Largest first packs better and is deterministic.
 	sort.SliceStable(out, func(i, j int) bool {
-		a, b := PodRequests(out[i]), PodRequests(out[j])
+		a, b := placement.PodRequests(out[i]), placement.PodRequests(out[j])
 		if a.CPU != b.CPU {
 			return a.CPU > b.CPU
 		}
@@ -586,7 +581,7 @@ func packWithWaste(g *groupState, pods []*corev1.Pod, daemonSets []*corev1.PodTe
 		bestWaste  float64
 	)
 	for _, t := range g.templates {
-		n, placed, waste := BinPack(pods, t, DaemonOverhead(t, daemonSets), maxNodes)
+		n, placed, waste := placement.BinPack(pods, t, placement.DaemonOverhead(t, daemonSets), maxNodes)
 		if len(placed) > len(bestPlaced) || (len(placed) == len(bestPlaced) && len(placed) > 0 && waste < bestWaste) {
 			bestN, bestPlaced, bestWaste = n, placed, waste
 		}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
@@ -95,11 +95,11 @@ func (r *runner) reaper(ctx context.Context, autoscaler string) ([]Result, error
 
 // startReaper builds the on-demand reaper over the trial's cluster with
 // its own informers, started for the rest of the trial.
-func (t *trial) startReaper(ctx context.Context) (*provisioner.Reaper, error) {
+func (t *trial) startReaper(ctx context.Context) (*reaper.Controller, error) {
 	factory := informers.NewSharedInformerFactory(t.cs, 0)
-	opts := provisioner.DefaultReaperOptions()
+	opts := reaper.DefaultOptions()
 	opts.MinAge, opts.Templates = reaperMinAge, localcloud.ZoneTemplates("local")
-	reaper, err := provisioner.NewReaper(controller.Deps{
+	reaper, err := reaper.New(controller.Deps{
 		Provider: t.rec, Cluster: clusterID, Client: t.cs, Factory: factory, Clock: clock.RealClock{}, Logger: quietLogger(),
 	}, opts)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
@@ -234,10 +235,10 @@ func (f *flagpole) complete(cmd *cobra.Command) {
 
 // options validates the flags and turns them into agent.Options.
 func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
-	scaleDown := provisioner.DefaultScaleDownOptions()
+	scaleDown := scaledown.DefaultOptions()
 	scaleDown.UtilizationThreshold, scaleDown.UnneededTime = f.scaleDownThreshold, f.scaleDownUnneeded
 	scaleDown.DelayAfterScaleUp, scaleDown.DrainTimeout = f.scaleDownDelayAfterAdd, f.drainTimeout
-	reaper := provisioner.DefaultReaperOptions()
+	reaper := reaper.DefaultOptions()
 	reaper.MinAge, reaper.DrainTimeout = f.reaperMinAge, f.drainTimeout
 	o := agent.Options{
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,

@@ -28,6 +28,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -197,9 +198,9 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	opts := provisioner.DefaultScaleDownOptions()
+	opts := scaledown.DefaultOptions()
 	opts.UnneededTime, opts.DelayAfterScaleUp = time.Second, 0
-	sd, err := provisioner.NewScaleDown(controller.Deps{
+	sd, err := scaledown.New(controller.Deps{
 		Provider: p, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
 	}, opts)
 	if err != nil {

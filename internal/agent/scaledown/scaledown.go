@@ -1,4 +1,13 @@
-package provisioner
+// Package scaledown removes empty and under-utilized nodes whose pods can
+// move elsewhere, on-demand before spot, as cluster-autoscaler does: it
+// reads nodes, pods and PodDisruptionBudgets from informers
+// (internal/agent/capacity), simulates where the pods would go
+// (internal/agent/placement, topology spread and pod affinity included),
+// drains through the Eviction API (PDBs respected) and deletes the node's
+// instance through the provider. RBAC: nodes get, list, watch, patch; pods
+// get, list, watch; pods/eviction create; policy poddisruptionbudgets
+// list, watch; events create, patch.
+package scaledown
 
 import (
 	"context"
@@ -11,20 +20,22 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// ScaleDownOptions configure the scale-down controller. They are used as
-// given: start from DefaultScaleDownOptions (cluster-autoscaler's
+// Options configure the scale-down controller. They are used as
+// given: start from DefaultOptions (cluster-autoscaler's
 // defaults); Validate says what is out of range. The cloud (Deps.Provider)
 // and the cluster whose node groups it scales (Deps.Cluster), the
 // recorder (Events on Nodes), the logger and dry-run (log, count and
 // report what would be removed, change nothing) come with
 // controller.Deps, and so does the registry of the metrics it shares with
 // the reaper (CapacityMetrics).
-type ScaleDownOptions struct {
+type Options struct {
 	// UtilizationThreshold: a node whose CPU and memory requests are both
 	// below this share of its allocatable is under-utilized.
 	UtilizationThreshold float64
@@ -46,11 +57,11 @@ type ScaleDownOptions struct {
 	EvictKubeSystemWithoutPDB bool
 }
 
-// DefaultScaleDownOptions returns cluster-autoscaler's defaults:
+// DefaultOptions returns cluster-autoscaler's defaults:
 // utilization threshold 0.5, unneeded time 10m, delay after scale-up 10m,
 // one drain at a time, ten empty nodes per pass, drain timeout 5m.
-func DefaultScaleDownOptions() ScaleDownOptions {
-	return ScaleDownOptions{
+func DefaultOptions() Options {
+	return Options{
 		UtilizationThreshold: 0.5,
 		UnneededTime:         10 * time.Minute,
 		DelayAfterScaleUp:    10 * time.Minute,
@@ -61,7 +72,7 @@ func DefaultScaleDownOptions() ScaleDownOptions {
 }
 
 // Validate reports the options out of range, naming the agent's flag.
-func (o ScaleDownOptions) Validate() error {
+func (o Options) Validate() error {
 	var errs []error
 	if o.UtilizationThreshold <= 0 || o.UtilizationThreshold > 1 {
 		errs = append(errs, fmt.Errorf("--scale-down-utilization-threshold %g: expected a share in (0, 1]", o.UtilizationThreshold))
@@ -84,35 +95,35 @@ func (o ScaleDownOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// scaleDownConfig is what the scale-down runs with.
-type scaleDownConfig struct {
-	ScaleDownOptions
+// config is what the scale-down runs with.
+type config struct {
+	Options
 	controller.Deps
 }
 
-// ScaleDown removes empty and under-utilized nodes whose pods can all move
+// Controller removes empty and under-utilized nodes whose pods can all move
 // elsewhere, after they stayed unneeded for UnneededTime: it cordons and
 // taints the node (TaintScaleDown), drains it through the Eviction API and
 // deletes its instance through the provider. On-demand nodes go before
 // spot. Its "unneeded since" times are kept in memory (a restart starts
 // them again); the taint is the state that survives a crash.
-type ScaleDown struct {
+type Controller struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
-	listers Listers
-	opts    scaleDownConfig
-	metrics *CapacityMetrics
-	rules   EvictionRules
-	drains  *Drains
+	listers capacity.Listers
+	opts    config
+	metrics *capacity.CapacityMetrics
+	rules   capacity.EvictionRules
+	drains  *capacity.Drains
 	// since is when each node was first found unneeded.
 	since map[string]time.Time
 }
 
-// NameScaleDown is the scale-down's name in --controllers, logs and
+// Name is the scale-down's name in --controllers, logs and
 // metrics.
-const NameScaleDown = agentcmd.ControllerScaleDown
+const Name = agentcmd.ControllerScaleDown
 
-// NewScaleDown returns the scale-down controller. It reads nodes, pods and
+// New returns the scale-down controller. It reads nodes, pods and
 // PodDisruptionBudgets from the factory's informers (Deps.Factory must be
 // cluster-wide; the caller starts it), so an idle pass makes no API
 // request. Deps.Provider, Client and Factory are required.
@@ -120,40 +131,40 @@ const NameScaleDown = agentcmd.ControllerScaleDown
 // RBAC: nodes get, list, watch, patch; pods list, watch, get (the drain
 // lists the node's pods and waits for them to go); pods/eviction create;
 // poddisruptionbudgets (policy) list, watch; events create, patch.
-func NewScaleDown(deps controller.Deps, opts ScaleDownOptions) (*ScaleDown, error) {
-	if err := deps.Require(NameScaleDown, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
 		return nil, err
 	}
 	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", NameScaleDown, err)
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	deps = deps.WithDefaults()
-	metrics, err := NewCapacityMetrics(deps.Registry)
+	metrics, err := capacity.NewCapacityMetrics(deps.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", NameScaleDown, err)
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	return &ScaleDown{
+	return &Controller{
 		clock:   deps.Clock,
 		client:  deps.Client,
-		listers: NewListers(deps.Factory),
-		opts:    scaleDownConfig{ScaleDownOptions: opts, Deps: deps},
+		listers: capacity.NewListers(deps.Factory),
+		opts:    config{Options: opts, Deps: deps},
 		metrics: metrics,
-		rules:   EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:  NewDrains(),
+		rules:   capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:  capacity.NewDrains(),
 		since:   map[string]time.Time{},
 	}, nil
 }
 
 // Name is the controller's name.
-func (s *ScaleDown) Name() string { return NameScaleDown }
+func (s *Controller) Name() string { return Name }
 
 // Wait blocks until the drains started by earlier passes have ended (for
 // a single pass, and tests).
-func (s *ScaleDown) Wait() { s.drains.Wait() }
+func (s *Controller) Wait() { s.drains.Wait() }
 
 // candidate is an unneeded node with the pods that would move.
 type candidate struct {
-	*Member
+	*capacity.Member
 	movable []*corev1.Pod
 	util    float64
 }
@@ -162,17 +173,17 @@ func (c *candidate) empty() bool { return len(c.movable) == 0 }
 
 func (c *candidate) reason() string {
 	if c.empty() {
-		return ReasonEmpty
+		return capacity.ReasonEmpty
 	}
-	return ReasonUnderutilized
+	return capacity.ReasonUnderutilized
 }
 
 // Pass finds unneeded nodes, starts removing those unneeded for long
 // enough, and returns what it did (or, in dry-run, would do). Drains run
 // in the background; the next passes see their nodes as busy.
-func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
+func (s *Controller) Pass(ctx context.Context) ([]string, error) {
 	now := s.clock.Now()
-	v, err := ReadView(ctx, s.opts.Provider, s.opts.Cluster, s.listers)
+	v, err := capacity.ReadView(ctx, s.opts.Provider, s.opts.Cluster, s.listers)
 	if err != nil {
 		return nil, fmt.Errorf("scale-down, %w", err)
 	}
@@ -200,9 +211,9 @@ func (s *ScaleDown) Pass(ctx context.Context) ([]string, error) {
 }
 
 // reapInProgress names a node the on-demand reaper is replacing, if any.
-func reapInProgress(v *View) string {
+func reapInProgress(v *capacity.View) string {
 	for _, n := range v.Nodes {
-		if n.Annotations[AnnotationReapStarted] != "" || HasTaint(n, TaintReapOnDemand) {
+		if n.Annotations[capacity.AnnotationReapStarted] != "" || capacity.HasTaint(n, capacity.TaintReapOnDemand) {
 			return n.Name
 		}
 	}
@@ -212,11 +223,11 @@ func reapInProgress(v *View) string {
 // recover handles nodes this controller tainted but is not draining: a
 // previous process crashed mid-drain. A node with no pods left to move is
 // finished (its instance deleted); any other is uncordoned.
-func (s *ScaleDown) recover(ctx context.Context, v *View) ([]string, []error) {
+func (s *Controller) recover(ctx context.Context, v *capacity.View) ([]string, []error) {
 	var actions []string
 	var errs []error
 	for _, n := range v.Nodes {
-		if !HasTaint(n, TaintScaleDown) || s.drains.Active(n.Name) {
+		if !capacity.HasTaint(n, capacity.TaintScaleDown) || s.drains.Active(n.Name) {
 			continue
 		}
 		m := v.ByNode[n.Name]
@@ -224,7 +235,7 @@ func (s *ScaleDown) recover(ctx context.Context, v *View) ([]string, []error) {
 			// No instance, or it is already going away: so is the node.
 			continue // its instance is already going away
 		}
-		if len(Movable(m.Pods)) == 0 {
+		if len(capacity.Movable(m.Pods)) == 0 {
 			a := fmt.Sprintf("finish removing drained node %s: delete instance %s of %s", n.Name, m.Instance.ID, m.Group.ID)
 			if !s.opts.DryRun {
 				if err := s.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
@@ -238,7 +249,7 @@ func (s *ScaleDown) recover(ctx context.Context, v *View) ([]string, []error) {
 		}
 		a := fmt.Sprintf("uncordon node %s left by an interrupted scale-down", n.Name)
 		if !s.opts.DryRun {
-			if err := Untaint(ctx, s.client, n.Name, TaintScaleDown); err != nil {
+			if err := capacity.Untaint(ctx, s.client, n.Name, capacity.TaintScaleDown); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -250,7 +261,7 @@ func (s *ScaleDown) recover(ctx context.Context, v *View) ([]string, []error) {
 
 // unneeded returns the nodes that are empty or under-utilized and whose
 // pods could all move now, and keeps their "unneeded since" times.
-func (s *ScaleDown) unneeded(v *View, now time.Time) []*candidate {
+func (s *Controller) unneeded(v *capacity.View, now time.Time) []*candidate {
 	sim := newSimulation(v)
 	awaited := awaitedNodes(v)
 	var out []*candidate
@@ -258,7 +269,7 @@ func (s *ScaleDown) unneeded(v *View, now time.Time) []*candidate {
 	needed := map[string]int{}
 	for _, m := range v.Members {
 		if m.Instance.State != provider.Running || m.Instance.Interruption != nil ||
-			!NodeReady(m.Node) || Busy(m.Node) || s.drains.Active(m.Node.Name) {
+			!capacity.NodeReady(m.Node) || capacity.Busy(m.Node) || s.drains.Active(m.Node.Name) {
 			continue
 		}
 		if awaited[m.Node.Name] {
@@ -295,16 +306,16 @@ func (s *ScaleDown) unneeded(v *View, now time.Time) []*candidate {
 // a node about to take one is needed, even when it is still empty — a new
 // node often is, for the seconds the scheduler's backoff keeps its pod
 // waiting. A pod nominated for a node after a preemption counts there.
-func awaitedNodes(v *View) map[string]bool {
-	dest := NewDestinations(v)
+func awaitedNodes(v *capacity.View) map[string]bool {
+	dest := capacity.NewDestinations(v)
 	out := map[string]bool{}
 	for _, pod := range v.Pending {
 		if n := pod.Status.NominatedNodeName; n != "" {
 			out[n] = true
 			continue
 		}
-		r, f := PodRequests(pod), NewFitter(pod)
-		for _, n := range dest.nodes {
+		r, f := placement.PodRequests(pod), placement.NewFitter(pod)
+		for _, n := range dest.Nodes {
 			free := dest.Free[n.Name]
 			if r.Within(free) && f.Fits(n) {
 				dest.Free[n.Name] = free.Minus(r)
@@ -331,11 +342,11 @@ var neededReasons = []string{NeededMinSize, NeededUtilization, NeededPendingPod,
 
 // evaluate returns the node as a candidate, or why it is needed: one of
 // the Needed reasons and the details.
-func (s *ScaleDown) evaluate(v *View, m *Member, sim *simulation) (*candidate, string, string) {
+func (s *Controller) evaluate(v *capacity.View, m *capacity.Member, sim *simulation) (*candidate, string, string) {
 	if m.Group.TargetSize <= m.Group.MinSize {
 		return nil, NeededMinSize, fmt.Sprintf("group %s is at its minimum size %d", m.Group.ID, m.Group.MinSize)
 	}
-	c := &candidate{Member: m, movable: Movable(m.Pods), util: Utilization(m.Node, m.Pods)}
+	c := &candidate{Member: m, movable: capacity.Movable(m.Pods), util: capacity.Utilization(m.Node, m.Pods)}
 	if c.empty() {
 		return c, "", ""
 	}
@@ -347,7 +358,7 @@ func (s *ScaleDown) evaluate(v *View, m *Member, sim *simulation) (*candidate, s
 			return nil, NeededPod, why
 		}
 	}
-	if pdb := (PDBBudget{}).Take(c.movable, v.PDBs, false); pdb != "" {
+	if pdb := (capacity.PDBBudget{}).Take(c.movable, v.PDBs, false); pdb != "" {
 		return nil, NeededPDB, "PodDisruptionBudget " + pdb + " allows no disruption"
 	}
 	if _, why := sim.place(c.movable, m.Node.Name, false); why != "" {
@@ -361,7 +372,7 @@ func (s *ScaleDown) evaluate(v *View, m *Member, sim *simulation) (*candidate, s
 // first; never a group below its MinSize, at most MaxEmptyBulkDelete empty
 // nodes and MaxConcurrentDrains drains at once. Pods of chosen nodes take
 // room on the others, so two chosen nodes never count on the same room.
-func (s *ScaleDown) choose(v *View, unneeded []*candidate, now time.Time) []*candidate {
+func (s *Controller) choose(v *capacity.View, unneeded []*candidate, now time.Time) []*candidate {
 	var ready []*candidate
 	for _, c := range unneeded {
 		if now.Sub(s.since[c.Node.Name]) >= s.opts.UnneededTime {
@@ -383,7 +394,7 @@ func (s *ScaleDown) choose(v *View, unneeded []*candidate, now time.Time) []*can
 		return a.Node.Name < b.Node.Name
 	})
 	sim := newSimulation(v)
-	budget := PDBBudget{}
+	budget := capacity.PDBBudget{}
 	planned := map[string]int{}
 	received := map[string]bool{}
 	emptyLeft := s.opts.MaxEmptyBulkDelete
@@ -424,12 +435,12 @@ func (s *ScaleDown) choose(v *View, unneeded []*candidate, now time.Time) []*can
 // left on the nodes pods may move to, and where pods run for the rules
 // between pods (topology spread, inter-pod affinity and anti-affinity).
 type simulation struct {
-	dest *Destinations
+	dest *capacity.Destinations
 	topo *topology
 }
 
-func newSimulation(v *View) *simulation {
-	return &simulation{dest: NewDestinations(v), topo: newTopology(v)}
+func newSimulation(v *capacity.View) *simulation {
+	return &simulation{dest: capacity.NewDestinations(v), topo: newTopology(v)}
 }
 
 // remove drops a node that is going away: no pod moves to it any more,
@@ -451,7 +462,7 @@ func (s *simulation) remove(name string) {
 func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]string, string) {
 	sorted := append([]*corev1.Pod(nil), pods...)
 	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := PodRequests(sorted[i]), PodRequests(sorted[j])
+		a, b := placement.PodRequests(sorted[i]), placement.PodRequests(sorted[j])
 		if a.CPU != b.CPU {
 			return a.CPU > b.CPU
 		}
@@ -459,7 +470,7 @@ func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]stri
 	})
 	s.topo.begin()
 	s.topo.drain(from, pods)
-	trial := map[string]Resources{}
+	trial := map[string]placement.Resources{}
 	received := map[string]bool{}
 	var to []string
 	for _, pod := range sorted {
@@ -489,18 +500,18 @@ func (s *simulation) place(pods []*corev1.Pod, from string, commit bool) ([]stri
 // find returns the first node other than from the pod may go to, with the
 // room it leaves there, or why there is none. trial is the room left on
 // the nodes that received pods in this placement.
-func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]Resources) (string, Resources, string) {
-	r := PodRequests(pod)
+func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]placement.Resources) (string, placement.Resources, string) {
+	r := placement.PodRequests(pod)
 	var rules *podRules
 	refused := ""
-	for _, n := range s.dest.nodes {
+	for _, n := range s.dest.Nodes {
 		free, ok := trial[n.Name]
 		if !ok {
 			if free, ok = s.dest.Free[n.Name]; !ok {
 				continue
 			}
 		}
-		if n.Name == from || !r.Within(free) || !Fits(pod, n) {
+		if n.Name == from || !r.Within(free) || !placement.Fits(pod, n) {
 			continue
 		}
 		if rules == nil {
@@ -516,15 +527,15 @@ func (s *simulation) find(pod *corev1.Pod, from string, trial map[string]Resourc
 	}
 	name := pod.Namespace + "/" + pod.Name
 	if refused != "" {
-		return "", Resources{}, fmt.Sprintf("pod %s can move only in violation of %s", name, refused)
+		return "", placement.Resources{}, fmt.Sprintf("pod %s can move only in violation of %s", name, refused)
 	}
-	return "", Resources{}, fmt.Sprintf("pod %s fits on no other node", name)
+	return "", placement.Resources{}, fmt.Sprintf("pod %s fits on no other node", name)
 }
 
 // remove cordons and taints the node and drains it in the background; the
 // drain deletes the instance when it succeeds and uncordons the node when
 // it fails.
-func (s *ScaleDown) remove(ctx context.Context, c *candidate, now time.Time) (string, error) {
+func (s *Controller) remove(ctx context.Context, c *candidate, now time.Time) (string, error) {
 	name := c.Node.Name
 	action := fmt.Sprintf("remove %s node %s of %s (%s, utilization %.0f%%, %d pod(s) to move)",
 		c.Group.Lifecycle, name, c.Group.ID, c.reason(), 100*c.util, len(c.movable))
@@ -533,7 +544,7 @@ func (s *ScaleDown) remove(ctx context.Context, c *candidate, now time.Time) (st
 		s.metrics.CountRemoved(c.reason(), c.Group.Lifecycle, true)
 		return action, nil
 	}
-	if err := Taint(ctx, s.client, c.Node, TaintScaleDown, now); err != nil {
+	if err := capacity.Taint(ctx, s.client, c.Node, capacity.TaintScaleDown, now); err != nil {
 		return "", err
 	}
 	s.event(c.Node, corev1.EventTypeNormal, "ScaleDown", "Removing node: %s, utilization %.0f%%, draining %d pod(s)", c.reason(), 100*c.util, len(c.movable))
@@ -541,17 +552,17 @@ func (s *ScaleDown) remove(ctx context.Context, c *candidate, now time.Time) (st
 	return action, nil
 }
 
-func (s *ScaleDown) drainAndDelete(ctx context.Context, c *candidate) {
+func (s *Controller) drainAndDelete(ctx context.Context, c *candidate) {
 	name := c.Node.Name
 	fail := func(err error) {
-		s.metrics.DrainFailures.WithLabelValues(controllerScaleDown).Inc()
+		s.metrics.DrainFailures.WithLabelValues(Name).Inc()
 		s.opts.Logger.Warn("scale-down failed; uncordoning", "node", name, "error", err)
 		s.event(c.Node, corev1.EventTypeWarning, "ScaleDownFailed", "Node stays: %v", err)
-		if err := Untaint(ctx, s.client, name, TaintScaleDown); err != nil {
+		if err := capacity.Untaint(ctx, s.client, name, capacity.TaintScaleDown); err != nil {
 			s.opts.Logger.Warn("scale-down: uncordoning", "node", name, "error", err)
 		}
 	}
-	if err := DrainNode(ctx, s.client, name, s.opts.DrainTimeout); err != nil {
+	if err := capacity.DrainNode(ctx, s.client, name, s.opts.DrainTimeout); err != nil {
 		fail(err)
 		return
 	}
@@ -564,7 +575,7 @@ func (s *ScaleDown) drainAndDelete(ctx context.Context, c *candidate) {
 	s.opts.Logger.Info("scale-down: node removed", "node", name, "instance", c.Instance.ID, "group", c.Group.ID)
 }
 
-func (s *ScaleDown) event(n *corev1.Node, typ, reason, format string, args ...any) {
+func (s *Controller) event(n *corev1.Node, typ, reason, format string, args ...any) {
 	if s.opts.Recorder != nil {
 		s.opts.Recorder.Eventf(n, typ, reason, format, args...)
 	}

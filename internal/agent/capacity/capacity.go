@@ -1,4 +1,10 @@
-package provisioner
+// Package capacity is what the scale-down and the reaper share: a pass's
+// view of the cluster's node groups, instances, nodes, pods and PDBs
+// (ReadView, from the provider and the informer caches), whether and where
+// a node's pods could move (EvictionRules, PDBBudget, Destinations), the
+// taints and annotations that keep their state in the API, drains, and the
+// metrics both report (CapacityMetrics).
+package capacity
 
 import (
 	"context"
@@ -19,6 +25,8 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/bosun-platform/bosun/internal/agent/drain"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -38,10 +46,6 @@ const (
 	// AnnotationReapSpotGroup names the spot node group the replacement
 	// was asked from.
 	AnnotationReapSpotGroup = "bosun.dev/reap-spot-group"
-	// AnnotationSafeToEvict is cluster-autoscaler's per-pod override:
-	// "false" keeps the pod's node, "true" lets a pod with local storage
-	// (or in kube-system without a PDB) move.
-	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 	// interruptionTaint is set by internal/agent/interruption (L19).
 	interruptionTaint = "bosun.dev/spot-interruption"
 	// LabelApplicationGroup groups a pool's spot and on-demand groups
@@ -49,7 +53,7 @@ const (
 	LabelApplicationGroup = "node.bosun.dev/application-group"
 )
 
-// member is a Node of the cluster with the instance and group behind it.
+// Member is a Node of the cluster with the instance and group behind it.
 type Member struct {
 	Node     *corev1.Node
 	Group    provider.NodeGroup
@@ -57,7 +61,7 @@ type Member struct {
 	Pods     []*corev1.Pod
 }
 
-// view is what a pass knows: the cluster's node groups and instances from
+// View is what a pass knows: the cluster's node groups and instances from
 // the provider, nodes, pods and PDBs from the informer caches.
 type View struct {
 	Groups    []provider.NodeGroup
@@ -66,7 +70,7 @@ type View struct {
 	// groups, sorted by node name.
 	Members []*Member
 	ByNode  map[string]*Member
-	// nodes are all nodes, with their pods in podsOn.
+	// Nodes are all nodes, with their pods in podsOn.
 	Nodes  []*corev1.Node
 	PodsOn map[string][]*corev1.Pod
 	PDBs   []*policyv1.PodDisruptionBudget
@@ -75,14 +79,14 @@ type View struct {
 	Pending []*corev1.Pod
 }
 
-// listers are the informer caches the capacity controllers read.
+// Listers are the informer caches the capacity controllers read.
 type Listers struct {
 	nodes corelisters.NodeLister
 	pods  corelisters.PodLister
 	pdbs  policylisters.PodDisruptionBudgetLister
 }
 
-// newListers registers the informers the capacity controllers read with
+// NewListers registers the informers the capacity controllers read with
 // the (cluster-wide) factory.
 func NewListers(factory informers.SharedInformerFactory) Listers {
 	return Listers{
@@ -92,7 +96,7 @@ func NewListers(factory informers.SharedInformerFactory) Listers {
 	}
 }
 
-// readView builds a pass's view. It sends no request to the API server.
+// ReadView builds a pass's view. It sends no request to the API server.
 func ReadView(ctx context.Context, p provider.Provider, cluster string, l Listers) (*View, error) {
 	all, err := p.NodeGroups(ctx)
 	if err != nil {
@@ -132,10 +136,10 @@ func ReadView(ctx context.Context, p provider.Provider, cluster string, l Lister
 	}
 	for _, pod := range pods {
 		switch {
-		case terminal(pod):
+		case Terminal(pod):
 		case pod.Spec.NodeName != "":
 			v.PodsOn[pod.Spec.NodeName] = append(v.PodsOn[pod.Spec.NodeName], pod)
-		case pod.DeletionTimestamp == nil && corev1helpers.PodPriority(pod) >= DefaultPriorityCutoff:
+		case pod.DeletionTimestamp == nil && corev1helpers.PodPriority(pod) >= provisioner.DefaultPriorityCutoff:
 			v.Pending = append(v.Pending, pod)
 		}
 	}
@@ -156,7 +160,7 @@ func ReadView(ctx context.Context, p provider.Provider, cluster string, l Lister
 	return v, nil
 }
 
-// onDemandRatio is the share of running instances that are on-demand.
+// OnDemandRatio is the share of running instances that are on-demand.
 func (v *View) OnDemandRatio() float64 {
 	var od, all int
 	for _, ins := range v.Instances {
@@ -176,7 +180,7 @@ func (v *View) OnDemandRatio() float64 {
 	return float64(od) / float64(all)
 }
 
-// lastLaunch is the newest launch of a live instance: the last scale-up.
+// LastLaunch is the newest launch of a live instance: the last scale-up.
 func (v *View) LastLaunch() time.Time {
 	var last time.Time
 	for _, ins := range v.Instances {
@@ -189,26 +193,29 @@ func (v *View) LastLaunch() time.Time {
 	return last
 }
 
-func terminal(pod *corev1.Pod) bool {
+// Terminal reports a pod that has finished (Succeeded or Failed).
+func Terminal(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
-func daemonSetPod(pod *corev1.Pod) bool {
+// DaemonSetPod reports a pod a DaemonSet owns (it stays on its node).
+func DaemonSetPod(pod *corev1.Pod) bool {
 	ref := metav1.GetControllerOf(pod)
 	return ref != nil && ref.Kind == "DaemonSet"
 }
 
-func mirrorPod(pod *corev1.Pod) bool {
+// MirrorPod reports a static pod's mirror (it stays on its node).
+func MirrorPod(pod *corev1.Pod) bool {
 	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
 	return ok
 }
 
-// movable returns the pods a drain would evict: not DaemonSet pods, not
+// Movable returns the pods a drain would evict: not DaemonSet pods, not
 // static (mirror) pods, not pods already terminating.
 func Movable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
-		if daemonSetPod(p) || mirrorPod(p) || p.DeletionTimestamp != nil {
+		if DaemonSetPod(p) || MirrorPod(p) || p.DeletionTimestamp != nil {
 			continue
 		}
 		out = append(out, p)
@@ -216,7 +223,7 @@ func Movable(pods []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
-// evictionRules say which pods keep their node, as cluster-autoscaler's
+// EvictionRules say which pods keep their node, as cluster-autoscaler's
 // defaults do.
 type EvictionRules struct {
 	// evictKubeSystemWithoutPDB lets kube-system pods without a
@@ -224,15 +231,15 @@ type EvictionRules struct {
 	EvictKubeSystemWithoutPDB bool
 }
 
-// blocker returns why the pod keeps its node, or "" if it may be evicted:
+// Blocker returns why the pod keeps its node, or "" if it may be evicted:
 // safe-to-evict "false", a bare pod (no controller), local storage
 // (emptyDir, hostPath) or kube-system without a PDB unless safe-to-evict
 // is "true". PDB budgets are checked separately (pdbBudget).
 func (r EvictionRules) Blocker(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) string {
 	name := pod.Namespace + "/" + pod.Name
-	switch pod.Annotations[AnnotationSafeToEvict] {
+	switch pod.Annotations[placement.AnnotationSafeToEvict] {
 	case "false":
-		return fmt.Sprintf("pod %s has %s=false", name, AnnotationSafeToEvict)
+		return fmt.Sprintf("pod %s has %s=false", name, placement.AnnotationSafeToEvict)
 	case "true":
 		return ""
 	}
@@ -244,13 +251,15 @@ func (r EvictionRules) Blocker(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBu
 			return fmt.Sprintf("pod %s has local storage (volume %s)", name, vol.Name)
 		}
 	}
-	if pod.Namespace == metav1.NamespaceSystem && !r.EvictKubeSystemWithoutPDB && len(matchingPDBs(pod, pdbs)) == 0 {
+	if pod.Namespace == metav1.NamespaceSystem && !r.EvictKubeSystemWithoutPDB && len(MatchingPDBs(pod, pdbs)) == 0 {
 		return fmt.Sprintf("pod %s is in kube-system without a PodDisruptionBudget", name)
 	}
 	return ""
 }
 
-func matchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*policyv1.PodDisruptionBudget {
+// MatchingPDBs returns the PodDisruptionBudgets of the pod's namespace
+// whose selector matches it.
+func MatchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*policyv1.PodDisruptionBudget {
 	var out []*policyv1.PodDisruptionBudget
 	for _, pdb := range pdbs {
 		if pdb.Namespace != pod.Namespace || pdb.Spec.Selector == nil {
@@ -265,16 +274,16 @@ func matchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*poli
 	return out
 }
 
-// pdbBudget tracks the disruptions a pass may still cause per PDB, so two
+// PDBBudget tracks the disruptions a pass may still cause per PDB, so two
 // nodes chosen in one pass do not both count on the same allowance.
 type PDBBudget map[types.UID]int32
 
-// take reserves one disruption for each pod from its PDBs; it returns
+// Take reserves one disruption for each pod from its PDBs; it returns
 // the PDB that has none left (and reserves nothing) or "".
 func (b PDBBudget) Take(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget, commit bool) string {
 	trial := PDBBudget{}
 	for _, pod := range pods {
-		for _, pdb := range matchingPDBs(pod, pdbs) {
+		for _, pdb := range MatchingPDBs(pod, pdbs) {
 			left, ok := trial[pdb.UID]
 			if !ok {
 				if left, ok = b[pdb.UID]; !ok {
@@ -295,13 +304,13 @@ func (b PDBBudget) Take(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget
 	return ""
 }
 
-// utilization is the larger of the node's CPU and memory requests over
+// Utilization is the larger of the node's CPU and memory requests over
 // its allocatable, DaemonSet pods included (cluster-autoscaler's default).
 func Utilization(node *corev1.Node, pods []*corev1.Pod) float64 {
-	a := NodeAllocatable(node)
-	var used Resources
+	a := placement.NodeAllocatable(node)
+	var used placement.Resources
 	for _, p := range pods {
-		used = used.Add(PodRequests(p))
+		used = used.Add(placement.PodRequests(p))
 	}
 	u := 0.0
 	if a.CPU > 0 {
@@ -325,6 +334,7 @@ func NodeReady(n *corev1.Node) bool {
 	return false
 }
 
+// HasTaint reports whether the node has a taint with key.
 func HasTaint(n *corev1.Node, key string) bool {
 	for _, t := range n.Spec.Taints {
 		if t.Key == key {
@@ -334,7 +344,7 @@ func HasTaint(n *corev1.Node, key string) bool {
 	return false
 }
 
-// busy reports whether a capacity controller or the interruption handler
+// Busy reports whether a capacity controller or the interruption handler
 // is already working on the node (a reap in progress included), or
 // someone cordoned it.
 func Busy(n *corev1.Node) bool {
@@ -342,35 +352,35 @@ func Busy(n *corev1.Node) bool {
 		HasTaint(n, TaintScaleDown) || HasTaint(n, TaintReapOnDemand) || HasTaint(n, interruptionTaint)
 }
 
-// destinations is the room left on the nodes pods may move to, as the
+// Destinations is the room left on the nodes pods may move to, as the
 // scheduler would see it.
 type Destinations struct {
-	nodes []*corev1.Node
-	Free  map[string]Resources
+	Nodes []*corev1.Node
+	Free  map[string]placement.Resources
 }
 
-// newDestinations takes every Ready, schedulable node that nobody is
+// NewDestinations takes every Ready, schedulable node that nobody is
 // draining, with its allocatable minus its pods' requests.
 func NewDestinations(v *View) *Destinations {
-	d := &Destinations{Free: map[string]Resources{}}
+	d := &Destinations{Free: map[string]placement.Resources{}}
 	for _, n := range v.Nodes {
 		if !NodeReady(n) || Busy(n) {
 			continue
 		}
-		free := NodeAllocatable(n)
+		free := placement.NodeAllocatable(n)
 		for _, p := range v.PodsOn[n.Name] {
-			free = free.Minus(PodRequests(p))
+			free = free.Minus(placement.PodRequests(p))
 		}
-		d.nodes = append(d.nodes, n)
+		d.Nodes = append(d.Nodes, n)
 		d.Free[n.Name] = free
 	}
 	return d
 }
 
-// remove drops a node that is going away.
+// Remove drops a node that is going away.
 func (d *Destinations) Remove(name string) { delete(d.Free, name) }
 
-// taint cordons the node and adds a NoSchedule taint carrying the time,
+// Taint cordons the node and adds a NoSchedule taint carrying the time,
 // in one patch guarded by the resourceVersion the decision was made on.
 func Taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, key string, now time.Time) error {
 	taints := append([]corev1.Taint(nil), node.Spec.Taints...)
@@ -387,7 +397,7 @@ func Taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, 
 	return nil
 }
 
-// untaint removes the taint and uncordons the node; a node without the
+// Untaint removes the taint and uncordons the node; a node without the
 // taint is left as it is (someone else cordoned it).
 func Untaint(ctx context.Context, client kubernetes.Interface, name, key string) error {
 	node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
@@ -413,7 +423,7 @@ func Untaint(ctx context.Context, client kubernetes.Interface, name, key string)
 	return nil
 }
 
-// annotate sets (or, for a nil value, removes) node annotations.
+// Annotate sets (or, for a nil value, removes) node annotations.
 func Annotate(ctx context.Context, client kubernetes.Interface, name string, annotations map[string]*string) error {
 	return patchNode(ctx, client, name, map[string]any{"metadata": map[string]any{"annotations": annotations}})
 }
@@ -427,7 +437,7 @@ func patchNode(ctx context.Context, client kubernetes.Interface, name string, pa
 	return err
 }
 
-// drainNode evicts the node's pods through the Eviction API, so
+// DrainNode evicts the node's pods through the Eviction API, so
 // PodDisruptionBudgets are respected: an eviction a PDB refuses is retried
 // until timeout, then the drain fails. DaemonSet pods stay; bare pods make
 // the drain fail (they would not come back). Only pods that are safe to

@@ -1,4 +1,4 @@
-package provisioner
+package capacity
 
 import (
 	"strconv"
@@ -15,13 +15,6 @@ const (
 	ReasonEmpty         = "empty"
 	ReasonUnderutilized = "underutilized"
 	ReasonReapOnDemand  = "reap-on-demand"
-)
-
-// Controller names, the controller label of
-// bosun_provisioner_drain_failures_total.
-const (
-	controllerScaleDown = NameScaleDown
-	controllerReaper    = NameReaper
 )
 
 // CapacityMetrics are the Prometheus metrics of the scale-down controller
@@ -103,6 +96,8 @@ func NewCapacityMetrics(reg prometheus.Registerer) (*CapacityMetrics, error) {
 	return m, nil
 }
 
+// CountRemoved counts a node removed (or, dry-run, that would be) for
+// reason.
 func (m *CapacityMetrics) CountRemoved(reason string, lc provider.Lifecycle, dryRun bool) {
 	m.Removed.WithLabelValues(reason, string(lc), strconv.FormatBool(dryRun)).Inc()
 }

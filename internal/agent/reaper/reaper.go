@@ -1,4 +1,9 @@
-package provisioner
+// Package reaper implements L22: on-demand fallback is temporary. It
+// replaces an on-demand fallback node with spot once spot offerings of its
+// application group are available again: spot node first, then the
+// on-demand node is drained through the Eviction API (PDBs respected) and
+// its instance deleted. RBAC as the scale-down's (internal/agent/scaledown).
+package reaper
 
 import (
 	"context"
@@ -13,18 +18,20 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// ReaperOptions configure the on-demand reaper. They are used as given:
-// start from DefaultReaperOptions; Validate says what is out of range. The
+// Options configure the on-demand reaper. They are used as given:
+// start from DefaultOptions; Validate says what is out of range. The
 // cloud (Deps.Provider), the cluster (Deps.Cluster), the recorder (Events
 // on Nodes), the logger and dry-run (log, count and report what would be
 // done, change nothing) come with controller.Deps, and so does the
 // registry of the metrics it shares with the scale-down (CapacityMetrics).
-type ReaperOptions struct {
+type Options struct {
 	// MinAge: on-demand nodes younger than this stay (L22).
 	MinAge time.Duration
 	// ReplacementTimeout: a spot replacement not Ready after this long is
@@ -45,14 +52,14 @@ type ReaperOptions struct {
 	EvictKubeSystemWithoutPDB bool
 }
 
-// DefaultReaperOptions returns the defaults: minimum age 2h (L22),
+// DefaultOptions returns the defaults: minimum age 2h (L22),
 // replacement timeout 10m, drain timeout 5m, backoff 10m.
-func DefaultReaperOptions() ReaperOptions {
-	return ReaperOptions{MinAge: 2 * time.Hour, ReplacementTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Minute, Backoff: 10 * time.Minute}
+func DefaultOptions() Options {
+	return Options{MinAge: 2 * time.Hour, ReplacementTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Minute, Backoff: 10 * time.Minute}
 }
 
 // Validate reports the options out of range, naming the agent's flag.
-func (o ReaperOptions) Validate() error {
+func (o Options) Validate() error {
 	var errs []error
 	for _, d := range []struct {
 		name string
@@ -65,13 +72,13 @@ func (o ReaperOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// reaperConfig is what the reaper runs with.
-type reaperConfig struct {
-	ReaperOptions
+// config is what the reaper runs with.
+type config struct {
+	Options
 	controller.Deps
 }
 
-// Reaper implements L22: on-demand fallback is temporary. An on-demand
+// Controller implements L22: on-demand fallback is temporary. An on-demand
 // node older than MinAge, in an application group that also has spot
 // groups, is replaced once spot offerings of such a group are available
 // again: first the spot group is scaled up (replace with spot first), and
@@ -85,14 +92,14 @@ type reaperConfig struct {
 // AnnotationReapSpotGroup while its replacement boots (the replacement is
 // a spot instance of that group launched since), and TaintReapOnDemand
 // while it drains.
-type Reaper struct {
+type Controller struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
-	listers Listers
-	opts    reaperConfig
-	metrics *CapacityMetrics
-	rules   EvictionRules
-	drains  *Drains
+	listers capacity.Listers
+	opts    config
+	metrics *capacity.CapacityMetrics
+	rules   capacity.EvictionRules
+	drains  *capacity.Drains
 	mu      sync.Mutex
 	// notBefore holds nodes whose reap was given up, until when.
 	notBefore map[string]time.Time
@@ -108,52 +115,52 @@ type reapStart struct {
 	spot string
 }
 
-// NameReaper is the reaper's name in --controllers, logs and metrics.
-const NameReaper = agentcmd.ControllerReaper
+// Name is the reaper's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerReaper
 
-// NewReaper returns the on-demand reaper. It reads nodes, pods and
+// New returns the on-demand reaper. It reads nodes, pods and
 // PodDisruptionBudgets from the factory's informers (Deps.Factory must be
 // cluster-wide; the caller starts it), so an idle pass makes no API
 // request. Deps.Provider, Client and Factory are required.
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get; pods/eviction
 // create; poddisruptionbudgets (policy) list, watch; events create, patch.
-func NewReaper(deps controller.Deps, opts ReaperOptions) (*Reaper, error) {
-	if err := deps.Require(NameReaper, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
 		return nil, err
 	}
 	if err := opts.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", NameReaper, err)
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	deps = deps.WithDefaults()
-	metrics, err := NewCapacityMetrics(deps.Registry)
+	metrics, err := capacity.NewCapacityMetrics(deps.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", NameReaper, err)
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	return &Reaper{
+	return &Controller{
 		clock:     deps.Clock,
 		client:    deps.Client,
-		listers:   NewListers(deps.Factory),
-		opts:      reaperConfig{ReaperOptions: opts, Deps: deps},
+		listers:   capacity.NewListers(deps.Factory),
+		opts:      config{Options: opts, Deps: deps},
 		metrics:   metrics,
-		rules:     EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:    NewDrains(),
+		rules:     capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:    capacity.NewDrains(),
 		notBefore: map[string]time.Time{},
 		started:   map[string]reapStart{},
 	}, nil
 }
 
 // Name is the controller's name.
-func (r *Reaper) Name() string { return NameReaper }
+func (r *Controller) Name() string { return Name }
 
 // Wait blocks until the drains started by earlier passes have ended.
-func (r *Reaper) Wait() { r.drains.Wait() }
+func (r *Controller) Wait() { r.drains.Wait() }
 
 // Pass advances the reaps in progress and starts one per on-demand group
 // where spot is back, and returns what it did (or, in dry-run, would do).
-func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
+func (r *Controller) Pass(ctx context.Context) ([]string, error) {
 	now := r.clock.Now()
-	v, err := ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
+	v, err := capacity.ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
 	if err != nil {
 		return nil, fmt.Errorf("reaper, %w", err)
 	}
@@ -187,14 +194,14 @@ func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
 
 // spotSiblings are the spot groups of the on-demand group's application
 // group, highest priority first.
-func (r *Reaper) spotSiblings(v *View, od provider.NodeGroup) []provider.NodeGroup {
-	app := od.Labels[LabelApplicationGroup]
+func (r *Controller) spotSiblings(v *capacity.View, od provider.NodeGroup) []provider.NodeGroup {
+	app := od.Labels[capacity.LabelApplicationGroup]
 	if app == "" {
 		return nil
 	}
 	var out []provider.NodeGroup
 	for _, g := range v.Groups {
-		if g.Lifecycle == provider.Spot && g.Labels[LabelApplicationGroup] == app {
+		if g.Lifecycle == provider.Spot && g.Labels[capacity.LabelApplicationGroup] == app {
 			out = append(out, g)
 		}
 	}
@@ -203,7 +210,7 @@ func (r *Reaper) spotSiblings(v *View, od provider.NodeGroup) []provider.NodeGro
 }
 
 // inProgress returns the group's node whose reap has started, if any.
-func (r *Reaper) inProgress(v *View, g provider.NodeGroup) *Member {
+func (r *Controller) inProgress(v *capacity.View, g provider.NodeGroup) *capacity.Member {
 	for _, m := range v.Members {
 		if m.Group.ID != g.ID {
 			continue
@@ -217,9 +224,9 @@ func (r *Reaper) inProgress(v *View, g provider.NodeGroup) *Member {
 
 // startOf reads a reap's start from the node's annotations or, until the
 // informer shows them, from this process's memory.
-func (r *Reaper) startOf(m *Member) (reapStart, bool) {
-	if at := m.Node.Annotations[AnnotationReapStarted]; at != "" {
-		return reapStart{at: at, spot: m.Node.Annotations[AnnotationReapSpotGroup]}, true
+func (r *Controller) startOf(m *capacity.Member) (reapStart, bool) {
+	if at := m.Node.Annotations[capacity.AnnotationReapStarted]; at != "" {
+		return reapStart{at: at, spot: m.Node.Annotations[capacity.AnnotationReapSpotGroup]}, true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -227,7 +234,7 @@ func (r *Reaper) startOf(m *Member) (reapStart, bool) {
 	return s, ok
 }
 
-func (r *Reaper) remember(node string, s *reapStart) {
+func (r *Controller) remember(node string, s *reapStart) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s == nil {
@@ -240,11 +247,11 @@ func (r *Reaper) remember(node string, s *reapStart) {
 // recover uncordons nodes this controller tainted but is not draining (a
 // previous process crashed mid-drain); the reap resumes from its
 // annotations. A node with no pods left to move is finished instead.
-func (r *Reaper) recover(ctx context.Context, v *View) ([]string, []error) {
+func (r *Controller) recover(ctx context.Context, v *capacity.View) ([]string, []error) {
 	var actions []string
 	var errs []error
 	for _, n := range v.Nodes {
-		if !HasTaint(n, TaintReapOnDemand) || r.drains.Active(n.Name) {
+		if !capacity.HasTaint(n, capacity.TaintReapOnDemand) || r.drains.Active(n.Name) {
 			continue
 		}
 		m := v.ByNode[n.Name]
@@ -252,7 +259,7 @@ func (r *Reaper) recover(ctx context.Context, v *View) ([]string, []error) {
 			// No instance, or it is already going away: so is the node.
 			continue
 		}
-		if len(Movable(m.Pods)) == 0 {
+		if len(capacity.Movable(m.Pods)) == 0 {
 			if !r.opts.DryRun {
 				if err := r.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
 					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.Instance.ID, n.Name, err))
@@ -263,7 +270,7 @@ func (r *Reaper) recover(ctx context.Context, v *View) ([]string, []error) {
 			continue
 		}
 		if !r.opts.DryRun {
-			if err := Untaint(ctx, r.client, n.Name, TaintReapOnDemand); err != nil {
+			if err := capacity.Untaint(ctx, r.client, n.Name, capacity.TaintReapOnDemand); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -275,8 +282,8 @@ func (r *Reaper) recover(ctx context.Context, v *View) ([]string, []error) {
 
 // start picks the group's oldest reapable node and asks its spot
 // replacement: the node is annotated first, then the spot group scaled up.
-func (r *Reaper) start(ctx context.Context, v *View, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
-	var oldest *Member
+func (r *Controller) start(ctx context.Context, v *capacity.View, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
+	var oldest *capacity.Member
 	for _, m := range v.Members {
 		if m.Group.ID != g.ID || !r.reapable(v, m, now) {
 			continue
@@ -297,13 +304,13 @@ func (r *Reaper) start(ctx context.Context, v *View, g provider.NodeGroup, offer
 		name, g.ID, now.Sub(oldest.Instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
 	r.opts.Logger.Info("reaper: spot is back, replacing on-demand node", "node", name, "spotGroup", spot.ID, "dryRun", r.opts.DryRun)
 	if r.opts.DryRun {
-		r.metrics.CountRemoved(ReasonReapOnDemand, provider.OnDemand, true)
+		r.metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, true)
 		return action, nil
 	}
 	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
-	err := Annotate(ctx, r.client, name, map[string]*string{
-		AnnotationReapStarted:   ptr.To(st.at),
-		AnnotationReapSpotGroup: ptr.To(st.spot),
+	err := capacity.Annotate(ctx, r.client, name, map[string]*string{
+		capacity.AnnotationReapStarted:   ptr.To(st.at),
+		capacity.AnnotationReapSpotGroup: ptr.To(st.spot),
 	})
 	if err != nil {
 		return "", fmt.Errorf("reaper: annotating %s, %w", name, err)
@@ -318,14 +325,14 @@ func (r *Reaper) start(ctx context.Context, v *View, g provider.NodeGroup, offer
 
 // reapable: a running, Ready on-demand node older than MinAge that nobody
 // else works on, not backing off, whose pods may all be evicted.
-func (r *Reaper) reapable(v *View, m *Member, now time.Time) bool {
-	if m.Instance.State != provider.Running || m.Instance.Interruption != nil || !NodeReady(m.Node) || Busy(m.Node) {
+func (r *Controller) reapable(v *capacity.View, m *capacity.Member, now time.Time) bool {
+	if m.Instance.State != provider.Running || m.Instance.Interruption != nil || !capacity.NodeReady(m.Node) || capacity.Busy(m.Node) {
 		return false
 	}
 	if now.Sub(m.Instance.LaunchTime) < r.opts.MinAge || r.backingOff(m.Node.Name, now) {
 		return false
 	}
-	for _, p := range Movable(m.Pods) {
+	for _, p := range capacity.Movable(m.Pods) {
 		if why := r.rules.Blocker(p, v.PDBs); why != "" {
 			r.opts.Logger.Debug("reaper: node stays", "node", m.Node.Name, "why", why)
 			return false
@@ -340,12 +347,12 @@ func (r *Reaper) reapable(v *View, m *Member, now time.Time) bool {
 // at here: a group that stopped trying keeps its last failures listed, and
 // the offerings say whether capacity is back; a launch that fails again
 // gives the reap up (advance).
-func (r *Reaper) spotFor(v *View, od provider.NodeGroup, m *Member, offerings []provider.Offering) (provider.NodeGroup, bool) {
+func (r *Controller) spotFor(v *capacity.View, od provider.NodeGroup, m *capacity.Member, offerings []provider.Offering) (provider.NodeGroup, bool) {
 	for _, g := range r.spotSiblings(v, od) {
 		if g.TargetSize >= g.MaxSize || !spotAvailable(g, offerings) {
 			continue
 		}
-		if r.opts.Templates != nil && !r.takesAll(g, Movable(m.Pods)) {
+		if r.opts.Templates != nil && !r.takesAll(g, capacity.Movable(m.Pods)) {
 			continue
 		}
 		return g, true
@@ -372,14 +379,14 @@ func spotAvailable(g provider.NodeGroup, offerings []provider.Offering) bool {
 	return false
 }
 
-func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
+func (r *Controller) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 	templates, err := r.opts.Templates(g)
 	if err != nil {
 		r.opts.Logger.Warn("reaper: template nodes", "group", g.ID, "error", err)
 		return false
 	}
 	for _, t := range templates {
-		if _, placed, _ := BinPack(pods, t, Resources{}, 1); len(placed) == len(pods) {
+		if _, placed, _ := placement.BinPack(pods, t, placement.Resources{}, 1); len(placed) == len(pods) {
 			return true
 		}
 	}
@@ -389,16 +396,16 @@ func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 // advance moves a started reap on: give up if the spot launch failed or
 // timed out; once a spot instance launched since the start runs a Ready
 // node, cordon and drain the on-demand node and delete its instance.
-func (r *Reaper) advance(ctx context.Context, v *View, m *Member, now time.Time) (string, error) {
+func (r *Controller) advance(ctx context.Context, v *capacity.View, m *capacity.Member, now time.Time) (string, error) {
 	name := m.Node.Name
-	if r.drains.Active(name) || HasTaint(m.Node, TaintReapOnDemand) {
+	if r.drains.Active(name) || capacity.HasTaint(m.Node, capacity.TaintReapOnDemand) {
 		return "", nil
 	}
 	st, _ := r.startOf(m)
 	started, err := time.Parse(time.RFC3339, st.at)
 	spotID := st.spot
 	if err != nil || !hasGroup(v, spotID) {
-		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", AnnotationReapStarted, st.at, spotID), now)
+		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", capacity.AnnotationReapStarted, st.at, spotID), now)
 	}
 	ready := false
 	for _, in := range v.Instances[spotID] {
@@ -410,7 +417,7 @@ func (r *Reaper) advance(ctx context.Context, v *View, m *Member, now time.Time)
 			r.giveBack(ctx, spotID, v.Instances[spotID])
 			return r.abort(ctx, m, "spot-unavailable", fmt.Sprintf("spot launch in %s failed: %s", spotID, in.ErrorClass), now)
 		}
-		if n := v.ByNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && NodeReady(n.Node) {
+		if n := v.ByNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && capacity.NodeReady(n.Node) {
 			ready = true
 		}
 	}
@@ -420,7 +427,7 @@ func (r *Reaper) advance(ctx context.Context, v *View, m *Member, now time.Time)
 		}
 		return "", nil
 	}
-	for _, p := range Movable(m.Pods) {
+	for _, p := range capacity.Movable(m.Pods) {
 		if why := r.rules.Blocker(p, v.PDBs); why != "" {
 			return r.abort(ctx, m, "blocked", why, now)
 		}
@@ -429,17 +436,17 @@ func (r *Reaper) advance(ctx context.Context, v *View, m *Member, now time.Time)
 	if r.opts.DryRun {
 		return action, nil
 	}
-	if err := Taint(ctx, r.client, m.Node, TaintReapOnDemand, now); err != nil {
+	if err := capacity.Taint(ctx, r.client, m.Node, capacity.TaintReapOnDemand, now); err != nil {
 		return "", fmt.Errorf("reaper, %w", err)
 	}
-	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(Movable(m.Pods)))
+	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(capacity.Movable(m.Pods)))
 	r.drains.Start(name, func() { r.drainAndDelete(ctx, m) })
 	return action, nil
 }
 
 // giveBack lowers the spot group's target to what runs, so a failed
 // replacement is not retried forever.
-func (r *Reaper) giveBack(ctx context.Context, id string, ins []provider.Instance) {
+func (r *Controller) giveBack(ctx context.Context, id string, ins []provider.Instance) {
 	if r.opts.DryRun {
 		return
 	}
@@ -462,7 +469,7 @@ func (r *Reaper) giveBack(ctx context.Context, id string, ins []provider.Instanc
 
 // abort gives a reap up: the annotations go, the node stays and is not
 // tried again for Backoff.
-func (r *Reaper) abort(ctx context.Context, m *Member, reason, detail string, now time.Time) (string, error) {
+func (r *Controller) abort(ctx context.Context, m *capacity.Member, reason, detail string, now time.Time) (string, error) {
 	name := m.Node.Name
 	action := fmt.Sprintf("keep on-demand node %s: %s", name, detail)
 	r.opts.Logger.Info("reaper: giving up", "node", name, "reason", reason, "detail", detail)
@@ -472,16 +479,16 @@ func (r *Reaper) abort(ctx context.Context, m *Member, reason, detail string, no
 	}
 	r.backOff(name, now)
 	r.remember(name, nil)
-	if err := Annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
 	}
 	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
 	return action, nil
 }
 
-func (r *Reaper) drainAndDelete(ctx context.Context, m *Member) {
+func (r *Controller) drainAndDelete(ctx context.Context, m *capacity.Member) {
 	name := m.Node.Name
-	if err := DrainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
+	if err := capacity.DrainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
 		r.fail(ctx, m, err)
 		return
 	}
@@ -489,41 +496,41 @@ func (r *Reaper) drainAndDelete(ctx context.Context, m *Member) {
 		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.Instance.ID, m.Group.ID, err))
 		return
 	}
-	r.metrics.CountRemoved(ReasonReapOnDemand, provider.OnDemand, false)
+	r.metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, false)
 	r.remember(name, nil)
 	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.Instance.ID, m.Group.ID)
 	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.Instance.ID)
 }
 
 // fail uncordons a node whose drain failed and gives its reap up.
-func (r *Reaper) fail(ctx context.Context, m *Member, err error) {
+func (r *Controller) fail(ctx context.Context, m *capacity.Member, err error) {
 	name := m.Node.Name
-	r.metrics.DrainFailures.WithLabelValues(controllerReaper).Inc()
+	r.metrics.DrainFailures.WithLabelValues(Name).Inc()
 	r.opts.Logger.Warn("reaper: drain failed; uncordoning", "node", name, "error", err)
 	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
-	if err := Untaint(ctx, r.client, name, TaintReapOnDemand); err != nil {
+	if err := capacity.Untaint(ctx, r.client, name, capacity.TaintReapOnDemand); err != nil {
 		r.opts.Logger.Warn("reaper: uncordoning", "node", name, "error", err)
 	}
-	if err := Annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
 	}
 	r.backOff(name, r.clock.Now())
 	r.remember(name, nil)
 }
 
-func (r *Reaper) backOff(node string, now time.Time) {
+func (r *Controller) backOff(node string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.notBefore[node] = now.Add(r.opts.Backoff)
 }
 
-func (r *Reaper) backingOff(node string, now time.Time) bool {
+func (r *Controller) backingOff(node string, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return now.Before(r.notBefore[node])
 }
 
-func hasGroup(v *View, id string) bool {
+func hasGroup(v *capacity.View, id string) bool {
 	for _, g := range v.Groups {
 		if g.ID == id {
 			return true
@@ -532,7 +539,7 @@ func hasGroup(v *View, id string) bool {
 	return false
 }
 
-func (r *Reaper) event(n *corev1.Node, typ, reason, format string, args ...any) {
+func (r *Controller) event(n *corev1.Node, typ, reason, format string, args ...any) {
 	if r.opts.Recorder != nil {
 		r.opts.Recorder.Eventf(n, typ, reason, format, args...)
 	}

@@ -1,8 +1,8 @@
-package provisioner
+package capacity
 
 import "sync"
 
-// drains runs node drains in the background, at most one per node, so a
+// Drains runs node drains in the background, at most one per node, so a
 // pass never blocks on a PodDisruptionBudget while other controllers wait.
 type Drains struct {
 	mu      sync.Mutex
@@ -10,9 +10,10 @@ type Drains struct {
 	wg      sync.WaitGroup
 }
 
+// NewDrains returns an empty tracker.
 func NewDrains() *Drains { return &Drains{running: map[string]bool{}} }
 
-// start runs f for the node in the background unless one already runs.
+// Start runs f for the node in the background unless one already runs.
 func (d *Drains) Start(node string, f func()) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -33,19 +34,19 @@ func (d *Drains) Start(node string, f func()) bool {
 	return true
 }
 
-// active reports whether a drain of the node runs in this process.
+// Active reports whether a drain of the node runs in this process.
 func (d *Drains) Active(node string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.running[node]
 }
 
-// count is the number of drains running.
+// Count is the number of drains running.
 func (d *Drains) Count() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.running)
 }
 
-// wait blocks until every drain started so far has ended.
+// Wait blocks until every drain started so far has ended.
 func (d *Drains) Wait() { d.wg.Wait() }

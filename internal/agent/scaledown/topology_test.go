@@ -1,4 +1,4 @@
-package provisioner
+package scaledown
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
 )
 
 const (
@@ -21,11 +23,11 @@ const (
 // simCluster is a hand-made view: Ready nodes of 4 CPUs / 16 GiB with
 // their zone and hostname labels, and pods bound to them.
 type simCluster struct {
-	v *View
+	v *capacity.View
 }
 
 func newSimCluster() *simCluster {
-	return &simCluster{v: &View{PodsOn: map[string][]*corev1.Pod{}}}
+	return &simCluster{v: &capacity.View{PodsOn: map[string][]*corev1.Pod{}}}
 }
 
 // node adds a node in the zone ("" for none) with extra labels.
@@ -249,15 +251,15 @@ func TestSimulationTopology(t *testing.T) {
 			name: "matchLabelKeys: pods of another revision do not count",
 			setup: func(c *simCluster) {
 				byRevision := func(c *corev1.TopologySpreadConstraint) {
-					c.MatchLabelKeys = []string{"pod-template-hash"}
+					c.MatchLabelKeys = []string{"pod-Template-hash"}
 					honorTaints(c)
 				}
 				c.node("a2", "a")
 				c.node("b1", "b")
 				c.node("x", "a")
-				c.pod("a2", "old", "web", "1", labelled("pod-template-hash", "v1"), spread(zoneKey, "web", 1, byRevision))
+				c.pod("a2", "old", "web", "1", labelled("pod-Template-hash", "v1"), spread(zoneKey, "web", 1, byRevision))
 				c.pod("b1", "filler", "filler", "3500m")
-				c.pod("x", "new", "web", "1", labelled("pod-template-hash", "v2"), spread(zoneKey, "web", 1, byRevision))
+				c.pod("x", "new", "web", "1", labelled("pod-Template-hash", "v2"), spread(zoneKey, "web", 1, byRevision))
 			},
 			to: []string{"a2"},
 		},
@@ -267,9 +269,9 @@ func TestSimulationTopology(t *testing.T) {
 				c.node("a2", "a")
 				c.node("b1", "b")
 				c.node("x", "a")
-				c.pod("a2", "old", "web", "1", labelled("pod-template-hash", "v1"), spread(zoneKey, "web", 1, honorTaints))
+				c.pod("a2", "old", "web", "1", labelled("pod-Template-hash", "v1"), spread(zoneKey, "web", 1, honorTaints))
 				c.pod("b1", "filler", "filler", "3500m")
-				c.pod("x", "new", "web", "1", labelled("pod-template-hash", "v2"), spread(zoneKey, "web", 1, honorTaints))
+				c.pod("x", "new", "web", "1", labelled("pod-Template-hash", "v2"), spread(zoneKey, "web", 1, honorTaints))
 			},
 			why: "topology spread constraint on topology.kubernetes.io/zone",
 		},

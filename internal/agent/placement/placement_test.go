@@ -1,4 +1,4 @@
-package provisioner
+package placement
 
 import (
 	"testing"

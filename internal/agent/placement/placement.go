@@ -1,4 +1,9 @@
-package provisioner
+// Package placement decides where a pod may run as kube-scheduler's
+// filters would (resources with init containers and overhead, nodeSelector
+// and required node affinity, taints) and packs pods on template nodes.
+// The provisioner, the scale-down, the reaper and the overprovisioner's
+// burst release share it, so they agree on where a pod fits.
+package placement
 
 import (
 	corev1 "k8s.io/api/core/v1"
@@ -7,6 +12,11 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
+
+// AnnotationSafeToEvict is cluster-autoscaler's per-pod override: "false"
+// keeps the pod's node, "true" lets a pod with local storage (or in
+// kube-system without a PDB) move.
+const AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 
 // Fits reports whether the pod may be placed on the node template, apart
 // from resources: required node affinity and nodeSelector (which cover
@@ -23,6 +33,7 @@ type Fitter struct {
 	affinity nodeaffinity.RequiredNodeAffinity
 }
 
+// NewFitter parses the pod's required node affinity once.
 func NewFitter(pod *corev1.Pod) Fitter {
 	return Fitter{pod: pod, affinity: nodeaffinity.GetRequiredNodeAffinity(pod)}
 }
@@ -95,19 +106,22 @@ func value(rl corev1.ResourceList, name corev1.ResourceName) int64 {
 	return 0
 }
 
+// Add returns r plus o.
 func (r Resources) Add(o Resources) Resources {
 	return Resources{CPU: r.CPU + o.CPU, Mem: r.Mem + o.Mem, Pods: r.Pods + o.Pods}
 }
 
+// Within reports whether r fits in free.
 func (r Resources) Within(free Resources) bool {
 	return r.CPU <= free.CPU && r.Mem <= free.Mem && r.Pods <= free.Pods
 }
 
+// Minus returns r less o.
 func (r Resources) Minus(o Resources) Resources {
 	return Resources{CPU: r.CPU - o.CPU, Mem: r.Mem - o.Mem, Pods: r.Pods - o.Pods}
 }
 
-// allocatable is what a template node offers the scheduler.
+// NodeAllocatable is what a template node offers the scheduler.
 func NodeAllocatable(node *corev1.Node) Resources {
 	a := node.Status.Allocatable
 	pods := resource.NewQuantity(110, resource.DecimalSI)
@@ -117,7 +131,7 @@ func NodeAllocatable(node *corev1.Node) Resources {
 	return Resources{CPU: milli(a, corev1.ResourceCPU), Mem: value(a, corev1.ResourceMemory), Pods: pods.Value()}
 }
 
-// daemonOverhead sums the requests of the DaemonSets whose pods would run
+// DaemonOverhead sums the requests of the DaemonSets whose pods would run
 // on the node: every new node pays them before any pending pod.
 func DaemonOverhead(node *corev1.Node, daemonSets []*corev1.PodTemplateSpec) Resources {
 	var total Resources
@@ -130,7 +144,7 @@ func DaemonOverhead(node *corev1.Node, daemonSets []*corev1.PodTemplateSpec) Res
 	return total
 }
 
-// binPack places pods, largest first, on as few new nodes of the template
+// BinPack places pods, largest first, on as few new nodes of the template
 // as possible (first fit), using at most maxNodes. It returns how many
 // nodes it needs, which pods it placed, and the fraction of the nodes'
 // CPU and memory left unused (the waste).
