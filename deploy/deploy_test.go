@@ -40,7 +40,9 @@ func TestAgentManifests(t *testing.T) {
 				}
 			}
 			for _, res := range r.Resources {
-				if res == "secrets" {
+				// The certificate watch lists TLS Secrets (L27), and only
+				// lists: it cannot find them otherwise.
+				if res == "secrets" && (cr.Name != "bosun-agent-certwatch" || strings.Join(r.Verbs, ",") != "list") {
 					t.Errorf("%s: ClusterRole %s can read every secret in the cluster", d.Source, cr.Name)
 				}
 			}

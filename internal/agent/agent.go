@@ -45,6 +45,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
+	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
@@ -94,6 +95,8 @@ type Options struct {
 	// Downscaler and Janitor configure the controllers.
 	Downscaler downscaler.Defaults
 	Janitor    janitor.Options
+	// CertWatch configures the certificate watch (its state ConfigMap).
+	CertWatch certwatch.Options
 	// Capacity configures the provisioner and the interruption handler.
 	Capacity Capacity
 	// Overprovisioner names the ConfigMap ("namespace/name") with the
@@ -259,7 +262,7 @@ func Run(ctx context.Context, o Options) error {
 		region = "local"
 	}
 	deps := controller.Deps{
-		Client: client, ReleaseClient: releaseClient, Dynamic: dyn, Metadata: meta, Factory: factory,
+		Config: cfg, Client: client, ReleaseClient: releaseClient, Dynamic: dyn, Metadata: meta, Factory: factory,
 		Clock: clk, Recorder: recorder, Registry: o.Registry, Logger: o.Logger,
 		DryRun: o.DryRun, Namespace: o.Namespace, Provider: cloud, Cluster: o.Capacity.Cluster, Region: region,
 	}

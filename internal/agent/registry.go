@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
@@ -139,6 +140,15 @@ var registry = []Registration{
 			ro := o.Capacity.Reaper
 			ro.Templates = nodeshape.ZoneTemplates(d.Region)
 			return reaper.New(d, ro)
+		},
+	},
+	{
+		Name:     agentcmd.ControllerCertWatch,
+		Summary:  "exports bosun_certificate_expiry_seconds for every certificate the\ncluster depends on and emits Events at 30, 14, 7 and 1 days (L27)",
+		RBAC:     "agent/90-rbac-certwatch.yaml",
+		Validate: func(o *Options) error { return o.CertWatch.Validate() },
+		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
+			return certwatch.New(d, o.CertWatch)
 		},
 	},
 }

@@ -25,6 +25,7 @@ const (
 	ControllerInterruption    = "interruption"
 	ControllerScaleDown       = "scale-down"
 	ControllerReaper          = "reaper"
+	ControllerCertWatch       = "certwatch"
 )
 
 // DefaultOverprovisionerConfigMap is the name of the overprovisioner's

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
@@ -34,6 +35,9 @@ import (
 // and Logger mean the real clock, no events, unregistered metrics and
 // slog.Default(): WithDefaults fills them.
 type Deps struct {
+	// Config is the agent's client configuration (the certificate watch
+	// reads the API server's serving chain and client certificate from it).
+	Config *rest.Config
 	// Client is the cluster (protobuf for built-in kinds).
 	Client kubernetes.Interface
 	// ReleaseClient is a client with the same rate and a burst of its own,

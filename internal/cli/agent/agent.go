@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
 	"github.com/bosun-platform/bosun/internal/agent/reaper"
@@ -82,6 +83,8 @@ type flagpole struct {
 	janitorNotifyBefore       time.Duration
 	janitorMaxDeletions       int
 	janitorDeletionsPerSecond float64
+	certWatchPKIDir           string
+	certWatchConfigMap        string
 }
 
 // NewCommand returns `bosun agent`.
@@ -220,6 +223,8 @@ what each controller would do at TIME.`,
 	f.DurationVar(&flags.janitorNotifyBefore, "janitor-notify-before", time.Hour, "janitor: send a DeleteScheduled event this long before deleting (0: none)")
 	f.IntVar(&flags.janitorMaxDeletions, "janitor-max-deletions", 100, "janitor: at most this many deletions per pass")
 	f.Float64Var(&flags.janitorDeletionsPerSecond, "janitor-deletions-per-second", 1, "janitor: rate limit on deletions")
+	f.StringVar(&flags.certWatchPKIDir, "certwatch-pki-dir", "", "certwatch: a directory of PEM certificates to watch too (a local control plane's pki directory)")
+	f.StringVar(&flags.certWatchConfigMap, "certwatch-state-configmap", ownNS+"/"+certwatch.DefaultStateConfigMap, "certwatch: namespace/name of the ConfigMap that keeps the thresholds already announced")
 	return cmd, flags
 }
 
@@ -302,6 +307,8 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		}
 	}
 	o.Janitor = j
+	ns, name, _ := agentcmd.SplitConfigMap(f.certWatchConfigMap)
+	o.CertWatch = certwatch.Options{StateNamespace: ns, StateConfigMap: name, PKIDir: f.certWatchPKIDir}
 	return o, o.Validate()
 }
 
