@@ -37,7 +37,13 @@ var chartConditions = map[string]string{
 	"agent/60-rbac-provisioner.yaml":     ".Values.controllers.provisioner.enabled",
 	"agent/70-rbac-interruption.yaml":    ".Values.controllers.interruption.enabled",
 	"agent/80-rbac-node-removal.yaml":    "(or .Values.controllers.scaleDown.enabled .Values.controllers.reaper.enabled)",
+	"agent/90-rbac-certwatch.yaml":       ".Values.controllers.certwatch.enabled",
 }
+
+// ChartCondition returns the values condition the chart renders file
+// behind ("" for a file always rendered). internal/agent's tests check it
+// against the registration table: each controller's RBAC behind its value.
+func ChartCondition(file string) string { return chartConditions[file] }
 
 // chartEdit replaces one exact piece of a shipped manifest with template
 // text. A piece that is no longer in the manifest fails the generator
@@ -154,6 +160,7 @@ var ChartControllers = []struct{ Value, Controller string }{
 	{"interruption", "interruption"},
 	{"scaleDown", "scale-down"},
 	{"reaper", "reaper"},
+	{"certwatch", "certwatch"},
 }
 
 // agentFiles lists the agent's manifests in apply order.

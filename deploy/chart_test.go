@@ -63,7 +63,11 @@ func TestAgentChartTemplates(t *testing.T) {
 		t.Errorf("%d templates from %d manifests", len(files), len(manifests))
 	}
 	conditional := map[string]bool{}
-	for _, f := range controllerFiles {
+	rbac, err := RBACFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rbac {
 		conditional[filepath.Base(f)] = true
 	}
 	for _, f := range files {
@@ -75,18 +79,5 @@ func TestAgentChartTemplates(t *testing.T) {
 		if conditional[f.Name] != guarded {
 			t.Errorf("%s: RBAC file %v, behind a controller value %v", f.Name, conditional[f.Name], guarded)
 		}
-	}
-	for _, c := range ChartControllers {
-		file := controllerFiles[c.Controller]
-		if file == "" {
-			t.Errorf("chart controller %s: no such agent controller", c.Controller)
-			continue
-		}
-		if !strings.Contains(chartConditions[file], ".Values.controllers."+c.Value+".enabled") {
-			t.Errorf("chart controller %s: its RBAC %s is not behind controllers.%s.enabled", c.Controller, file, c.Value)
-		}
-	}
-	if len(ChartControllers) != len(controllerFiles) {
-		t.Errorf("the chart knows %d controllers, the manifests %d", len(ChartControllers), len(controllerFiles))
 	}
 }

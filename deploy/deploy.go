@@ -6,6 +6,8 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"path"
 	"sort"
 	"strings"
 )
@@ -44,9 +46,20 @@ type Document struct {
 
 // AgentOptions choose what RenderAgent installs.
 type AgentOptions struct {
-	// Controllers decide which RBAC files are included and what the agent
-	// runs (default: the downscaler alone, as the agent's own default).
+	// Controllers are the controllers the Deployment runs (required;
+	// internal/agent.RenderManifests defaults to the downscaler alone, as
+	// the agent's own default).
 	Controllers []string
+	// RBAC are the files (agent/NN-rbac-NAME.yaml) with the RBAC of
+	// Controllers: the agent's registration table names them
+	// (internal/agent.RenderManifests fills them in). Other RBAC files
+	// are left out (least privilege); agent/10-rbac-base.yaml, which every
+	// agent needs, is always in.
+	RBAC []string
+	// Cloud are the controllers among Controllers that act on the cloud
+	// (the registration table says which); they need --provider=aws and
+	// its flags in Args.
+	Cloud []string
 	// Namespace replaces bosun-system (default bosun-system).
 	Namespace string
 	// Image replaces the container image (default as shipped).
@@ -65,55 +78,44 @@ type AgentOptions struct {
 // irsaAnnotation binds a service account to an IAM role (IRSA).
 const irsaAnnotation = "eks.amazonaws.com/role-arn"
 
-// controllerFiles maps a controller to the manifest file with its RBAC.
-var controllerFiles = map[string]string{
-	"downscaler":      "agent/20-rbac-downscaler.yaml",
-	"janitor":         "agent/30-rbac-janitor.yaml",
-	"overprovisioner": "agent/50-rbac-overprovisioner.yaml",
-	"provisioner":     "agent/60-rbac-provisioner.yaml",
-	"interruption":    "agent/70-rbac-interruption.yaml",
-	"scale-down":      "agent/80-rbac-node-removal.yaml",
-	"reaper":          "agent/80-rbac-node-removal.yaml",
-}
-
 const (
 	shippedNamespace   = "bosun-system"
 	shippedImage       = "ghcr.io/bosun-platform/bosun:latest"
 	shippedControllers = "--controllers=downscaler"
 	argIndent          = "        - "
+	// baseRBAC is the RBAC every agent needs (its Lease, Events).
+	baseRBAC = "agent/10-rbac-base.yaml"
 )
 
-// capacityControllers act on the cloud through a provider (--provider).
-var capacityControllers = map[string]bool{"provisioner": true, "interruption": true, "scale-down": true, "reaper": true}
-
 // RenderAgent returns the agent's manifests as one multi-document YAML
-// stream, with the RBAC of the chosen controllers only (least privilege).
-// The capacity controllers run in a pod only against AWS (Args carry
-// --provider=aws, --cluster, --region and, for the interruption handler,
-// --aws-queue-url; docs/aws.md); with the local cloud they are refused: it
-// serves the machine of `bosun up` and no pod (no cloud.json, no $HOME
-// there), so such a Deployment could not start.
+// stream, with the RBAC files o.RBAC only (least privilege). Which
+// controllers exist, which file holds whose RBAC, and which controllers
+// act on the cloud is the agent's registration table's to say: use
+// internal/agent.RenderManifests. The controllers in o.Cloud run in a pod
+// only against AWS (Args carry --provider=aws, --cluster, --region and,
+// for the interruption handler, --aws-queue-url; docs/aws.md); with the
+// local cloud they are refused: it serves the machine of `bosun up` and no
+// pod (no cloud.json, no $HOME there), so such a Deployment could not
+// start.
 func RenderAgent(o AgentOptions) ([]byte, error) {
 	if len(o.Controllers) == 0 {
-		o.Controllers = []string{"downscaler"}
+		return nil, fmt.Errorf("no controllers to install")
 	}
 	if o.Namespace == "" {
 		o.Namespace = shippedNamespace
 	}
 	want := map[string]bool{}
-	var capacity []string
-	for _, c := range o.Controllers {
-		f, ok := controllerFiles[c]
-		if !ok {
-			return nil, fmt.Errorf("unknown controller %q (known: %s)", c, strings.Join(knownControllers(), ", "))
+	for _, f := range o.RBAC {
+		if !isRBACFile(f) {
+			return nil, fmt.Errorf("RBAC file %q: expected agent/NN-rbac-NAME.yaml", f)
+		}
+		if _, err := agentFS.ReadFile(f); err != nil {
+			return nil, fmt.Errorf("RBAC file %q: %w", f, err)
 		}
 		want[f] = true
-		if capacityControllers[c] {
-			capacity = append(capacity, c)
-		}
 	}
-	if len(capacity) > 0 {
-		if err := checkAWSArgs(capacity, o.Args); err != nil {
+	if len(o.Cloud) > 0 {
+		if err := checkAWSArgs(o.Cloud, o.Args); err != nil {
 			return nil, err
 		}
 	}
@@ -127,7 +129,7 @@ func RenderAgent(o AgentOptions) ([]byte, error) {
 	var b strings.Builder
 	for _, d := range docs {
 		file, _, _ := strings.Cut(d.Source, "#")
-		if isRBACFile(file) && !want[file] {
+		if isRBACFile(file) && file != baseRBAC && !want[file] {
 			continue
 		}
 		text := strings.ReplaceAll(string(d.YAML), "namespace: "+shippedNamespace, "namespace: "+o.Namespace)
@@ -206,23 +208,28 @@ func yamlString(s string) string {
 	return string(b)
 }
 
-// knownControllers lists the controllers with RBAC files, sorted.
-func knownControllers() []string {
-	out := make([]string, 0, len(controllerFiles))
-	for c := range controllerFiles {
-		out = append(out, c)
-	}
-	sort.Strings(out)
-	return out
+// isRBACFile reports whether file holds RBAC rules (agent/NN-rbac-*.yaml).
+func isRBACFile(file string) bool {
+	base := path.Base(file)
+	_, rest, ok := strings.Cut(base, "-")
+	return ok && strings.HasPrefix(file, "agent/") && strings.HasPrefix(rest, "rbac-") && strings.HasSuffix(base, ".yaml")
 }
 
-func isRBACFile(file string) bool {
-	for _, f := range controllerFiles {
-		if f == file {
-			return true
+// RBACFiles returns the files with RBAC rules, sorted, agent/10-rbac-base.yaml
+// (always installed) left out.
+func RBACFiles() ([]string, error) {
+	files, err := fs.Glob(agentFS, "agent/*.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("listing agent manifests, %w", err)
+	}
+	var out []string
+	for _, f := range files {
+		if isRBACFile(f) && f != baseRBAC {
+			out = append(out, f)
 		}
 	}
-	return false
+	sort.Strings(out)
+	return out, nil
 }
 
 // checkAWSArgs accepts capacity controllers only with --provider=aws and

@@ -153,7 +153,7 @@ func TestFullValues(t *testing.T) {
 	}
 	args := agentArgs(t, got)
 	for _, want := range []string{
-		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper",
+		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch",
 		"--provider=aws", "--cluster=prod-eu", "--region=eu-central-1",
 		"--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/123456789012/bosun-prod-eu",
 		"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--default-downtime=Sat-Sun 00:00-24:00 UTC",

@@ -4,9 +4,9 @@
 // forever under leader election or once (for a CronJob or a what-if
 // preview with --at).
 //
-// The controllers live beside it: internal/agent/downscaler (L24) and
-// internal/agent/janitor (L52). This package is the one place that wires
-// them.
+// The controllers live beside it, one package each, all built the same
+// way (internal/agent/controller); the registration table (registry.go)
+// is the one list of them and the one place that wires them.
 package agent
 
 import (
@@ -20,7 +20,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,7 +31,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -46,21 +44,15 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
+	"github.com/bosun-platform/bosun/internal/agent/certwatch"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/provider"
 )
-
-// Known controller names for --controllers.
-const (
-	ControllerDownscaler      = "downscaler"
-	ControllerJanitor         = "janitor"
-	ControllerOverprovisioner = "overprovisioner"
-)
-
-// knownControllers lists the controllers for error messages.
-const knownControllers = "downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper"
 
 // Options configure the agent. Validate checks them in one place.
 type Options struct {
@@ -103,6 +95,8 @@ type Options struct {
 	// Downscaler and Janitor configure the controllers.
 	Downscaler downscaler.Defaults
 	Janitor    janitor.Options
+	// CertWatch configures the certificate watch (its state ConfigMap).
+	CertWatch certwatch.Options
 	// Capacity configures the provisioner and the interruption handler.
 	Capacity Capacity
 	// Overprovisioner names the ConfigMap ("namespace/name") with the
@@ -126,6 +120,9 @@ type Options struct {
 
 	// passes records each controller's passes (set by Run).
 	passes *passMetrics
+	// everyPod: an enabled controller caches every pod (set by Run, see
+	// cachesEveryPod).
+	everyPod bool
 }
 
 func (o *Options) syncTimeout() time.Duration {
@@ -135,24 +132,24 @@ func (o *Options) syncTimeout() time.Duration {
 	return o.SyncTimeout
 }
 
-// Validate checks the options for contradictions.
+// Validate checks the options in one place: the agent's own, then each
+// enabled controller's (its Registration's Validate), then the capacity
+// options when a controller acts on the cloud.
 func (o *Options) Validate() error {
-	if len(o.Controllers) == 0 {
-		return fmt.Errorf("--controllers: name at least one of %s", knownControllers)
+	regs, err := registrations(o.Controllers)
+	if err != nil {
+		return err
 	}
-	capacity := false
-	for _, c := range o.Controllers {
-		if c != ControllerDownscaler && c != ControllerJanitor && c != ControllerOverprovisioner && !capacityController(c) {
-			return fmt.Errorf("--controllers: unknown controller %q (known: %s)", c, knownControllers)
-		}
-		capacity = capacity || capacityController(c)
-		if c == ControllerOverprovisioner {
-			if _, _, ok := SplitConfigMap(o.Overprovisioner); !ok {
-				return fmt.Errorf("--overprovisioner-configmap %q: expected namespace/name of the ConfigMap with the linear or ladder rules", o.Overprovisioner)
+	cloud := false
+	for _, r := range regs {
+		cloud = cloud || r.Cloud
+		if r.Validate != nil {
+			if err := r.Validate(o); err != nil {
+				return err
 			}
 		}
 	}
-	if capacity {
+	if cloud {
 		if err := o.Capacity.validate(o); err != nil {
 			return err
 		}
@@ -167,13 +164,6 @@ func (o *Options) Validate() error {
 		return errors.New("leader election needs --lease-namespace and --lease-name")
 	}
 	return nil
-}
-
-// passer is what the agent needs from a controller: one idempotent pass
-// over the cluster, reporting what it changed (or would change).
-type passer interface {
-	Name() string
-	Pass(ctx context.Context) ([]string, error)
 }
 
 // Run runs the agent until ctx ends (or after one pass with Once).
@@ -191,15 +181,15 @@ func Run(ctx context.Context, o Options) error {
 		o.Registry = prometheus.NewRegistry()
 		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	for _, c := range o.Controllers {
-		if capacityController(c) {
-			// Before anything connects: a cloud that cannot be reached
-			// is the likelier mistake and the clearer error.
-			if _, err := o.Capacity.provider(o.Logger, o.Registry); err != nil {
-				return err
-			}
-			break
+	var cloud provider.Provider
+	if len(CloudControllers(o.Controllers)) > 0 {
+		// Before anything connects: a cloud that cannot be reached is the
+		// likelier mistake and the clearer error.
+		p, err := o.Capacity.provider(o.Logger, o.Registry)
+		if err != nil {
+			return err
 		}
+		cloud = p
 	}
 	cfg, err := o.restConfig()
 	if err != nil {
@@ -256,26 +246,36 @@ func Run(ctx context.Context, o Options) error {
 
 	// Trimmed objects: managed fields and the like are most of a cache's
 	// memory and no controller reads them.
-	factoryOpts := []informers.SharedInformerOption{informers.WithTransform(provisioner.CacheTransform)}
+	factoryOpts := []informers.SharedInformerOption{informers.WithTransform(agentcache.CacheTransform)}
 	if o.Namespace != "" {
 		factoryOpts = append(factoryOpts, informers.WithNamespace(o.Namespace))
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, factoryOpts...)
-	if cachesEveryPod(&o) {
+	o.everyPod = cachesEveryPod(&o)
+	if o.everyPod {
 		if err := usePagedPodInformer(factory, o.Namespace); err != nil {
 			return err
 		}
 	}
-	deps := deps{clock: clk, client: client, releaseClient: releaseClient, dynamic: dyn, metadata: meta, factory: factory, recorder: recorder, registry: o.Registry, logger: o.Logger}
-	ctrls, starters, err := build(ctx, o, deps)
+	region := o.Capacity.Region
+	if region == "" {
+		region = "local"
+	}
+	deps := controller.Deps{
+		Config: cfg, Client: client, ReleaseClient: releaseClient, Dynamic: dyn, Metadata: meta, Factory: factory,
+		Clock: clk, Recorder: recorder, Registry: o.Registry, Logger: o.Logger,
+		DryRun: o.DryRun, Namespace: o.Namespace, Provider: cloud, Cluster: o.Capacity.Cluster, Region: region,
+	}
+	ctrls, err := build(&o, deps)
 	if err != nil {
 		return err
 	}
-	// Annotation changes (downscaler) kick the main loop; new pending pods
-	// (provisioner) kick the capacity loop.
+	// Changes a controller acts on (the downscaler's annotations, the
+	// overprovisioner's rules) kick the main loop; new pending pods (the
+	// provisioner) kick the capacity loop.
 	kick, capKick := make(chan struct{}, 1), provisioner.NewKicks(clk)
 	for _, c := range ctrls {
-		n, ok := c.(notifier)
+		n, ok := c.Controller.(controller.Notifier)
 		if !ok {
 			continue
 		}
@@ -285,7 +285,7 @@ func Run(ctx context.Context, o Options) error {
 			default:
 			}
 		}
-		if capacityController(c.Name()) {
+		if c.Loop == LoopCapacity {
 			f = capKick.Kick
 		}
 		if err := n.OnChange(f); err != nil {
@@ -320,9 +320,9 @@ func Run(ctx context.Context, o Options) error {
 	syncCtx, syncCancel := context.WithTimeout(runCtx, o.syncTimeout())
 	defer syncCancel()
 	factory.Start(runCtx.Done())
-	for _, start := range starters {
-		if !start(runCtx, syncCtx) {
-			return fmt.Errorf("informer caches did not sync within %s (check the agent's RBAC and the API server)", o.syncTimeout())
+	for _, c := range ctrls {
+		if s, ok := c.Controller.(controller.Starter); ok && !s.Start(runCtx, syncCtx) {
+			return fmt.Errorf("%s: informer caches did not sync within %s (check the agent's RBAC and the API server)", c.Name(), o.syncTimeout())
 		}
 	}
 	for typ, ok := range factory.WaitForCacheSync(syncCtx.Done()) {
@@ -366,119 +366,39 @@ func (o *Options) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// deps are what the controllers are built from.
-type deps struct {
-	clock  clock.Clock
-	client kubernetes.Interface
-	// releaseClient is the overprovisioner's burst release's: the same
-	// rate, a burst of its own (overprovisioner.ReleaseConfig).
-	releaseClient kubernetes.Interface
-	dynamic       dynamic.Interface
-	metadata      metadata.Interface
-	factory       informers.SharedInformerFactory
-	recorder      record.EventRecorder
-	registry      prometheus.Registerer
-	logger        *slog.Logger
-	// capMetrics are the metrics the scale-down and the reaper share (nil
-	// when neither runs).
-	capMetrics *provisioner.CapacityMetrics
+// running is an enabled controller and its registration.
+type running struct {
+	controller.Controller
+	Registration
 }
 
-// starter starts informers that do not belong to the shared factory, for
-// as long as run lasts, and reports whether they synced before sync ended.
-type starter func(run, sync context.Context) bool
+// Name is the controller's name (the Controller's).
+func (r running) Name() string { return r.Controller.Name() }
 
-// build creates the enabled controllers and their starters.
-func build(ctx context.Context, o Options, d deps) ([]passer, []starter, error) {
-	var out []passer
-	var starters []starter
-	if slices.Contains(o.Controllers, ControllerScaleDown) || slices.Contains(o.Controllers, ControllerReaper) {
-		m, err := provisioner.NewCapacityMetrics(d.registry)
+// build creates the enabled controllers, in --controllers order, each
+// with a logger that names it (and, acting on the cloud, its cluster).
+func build(o *Options, d controller.Deps) ([]running, error) {
+	regs, err := registrations(o.Controllers)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]running, 0, len(regs))
+	for _, r := range regs {
+		cd := d
+		cd.Logger = d.Logger.With("controller", r.Name)
+		if r.Cloud {
+			cd.Logger = cd.Logger.With("cluster", d.Cluster)
+		}
+		c, err := r.New(cd, o)
 		if err != nil {
-			return nil, nil, fmt.Errorf("capacity metrics, %w", err)
+			return nil, fmt.Errorf("%s, %w", r.Name, err)
 		}
-		d.capMetrics = m
+		out = append(out, running{Controller: c, Registration: r})
 	}
-	for _, name := range o.Controllers {
-		switch name {
-		case ControllerDownscaler:
-			dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(d.dynamic, 0, o.Namespace, nil)
-			crds, err := downscaler.DiscoverCRDKinds(d.client.Discovery(), d.dynamic, dynFactory)
-			if err != nil {
-				return nil, nil, fmt.Errorf("downscaler, %w", err)
-			}
-			starters = append(starters, func(run, sync context.Context) bool {
-				dynFactory.Start(run.Done())
-				for _, ok := range dynFactory.WaitForCacheSync(sync.Done()) {
-					if !ok {
-						return false
-					}
-				}
-				return true
-			})
-			c := downscaler.NewController(d.clock, d.client, d.factory, d.recorder, downscaler.NewMetrics(d.registry),
-				downscaler.Options{Defaults: o.Downscaler, DryRun: o.DryRun, Logger: d.logger, CRDs: crds})
-			out = append(out, downscalerPasser{c})
-		case ControllerJanitor:
-			jo := o.Janitor
-			jo.DryRun = o.DryRun
-			jo.Logger = d.logger
-			jo.Namespace = o.Namespace
-			c, err := janitor.NewController(ctx, d.clock, d.client, d.dynamic, d.metadata, d.factory, d.recorder, janitor.NewMetrics(d.registry), jo)
-			if err != nil {
-				return nil, nil, fmt.Errorf("janitor, %w", err)
-			}
-			starters = append(starters, c.StartAndSync)
-			out = append(out, c)
-		case ControllerProvisioner, ControllerInterruption, ControllerScaleDown, ControllerReaper:
-			c, start, err := buildCapacity(name, &o, d)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s, %w", name, err)
-			}
-			if start != nil {
-				starters = append(starters, start)
-			}
-			out = append(out, c)
-		case ControllerOverprovisioner:
-			ns, name, _ := SplitConfigMap(o.Overprovisioner)
-			c := overprovisioner.New(overprovisioner.Options{
-				Client: d.client, ReleaseClient: d.releaseClient, Factory: d.factory, Namespace: ns, ConfigMap: name, DryRun: o.DryRun, Logger: d.logger,
-				LeaveToPreemption: o.OverprovisionerLeaveToPreemption, Recorder: d.recorder,
-				Metrics: overprovisioner.NewMetrics(d.registry), Clock: d.clock,
-			})
-			starters = append(starters, c.Start)
-			out = append(out, c)
-		}
-	}
-	return out, starters, nil
+	return out, nil
 }
 
-// waiter is a controller with work in the background (drains) that a
-// one-shot run waits for.
-type waiter interface{ Wait() }
-
-// notifier is a controller that can ask for an early pass: f is called
-// when something it acts on changed.
-type notifier interface {
-	OnChange(f func()) error
-}
-
-type downscalerPasser struct{ c *downscaler.Controller }
-
-func (p downscalerPasser) OnChange(f func()) error { return p.c.OnAnnotationChange(f) }
-
-func (p downscalerPasser) Name() string { return p.c.Name() }
-
-func (p downscalerPasser) Pass(ctx context.Context) ([]string, error) {
-	actions, err := p.c.Reconcile(ctx)
-	out := make([]string, 0, len(actions))
-	for _, a := range actions {
-		out = append(out, a.String())
-	}
-	return out, err
-}
-
-func passOnce(ctx context.Context, ctrls []passer, o Options) error {
+func passOnce(ctx context.Context, ctrls []running, o Options) error {
 	var errs []error
 	prefix := ""
 	if o.DryRun {
@@ -496,7 +416,7 @@ func passOnce(ctx context.Context, ctrls []passer, o Options) error {
 	}
 	// Drains run in the background; a one-shot run finishes them.
 	for _, c := range ctrls {
-		if w, ok := c.(waiter); ok {
+		if w, ok := c.Controller.(controller.Waiter); ok {
 			w.Wait()
 		}
 	}
@@ -510,22 +430,22 @@ const debounce = time.Second
 // passLoop runs the capacity controllers on their own loop every
 // Capacity.Interval, and the others every Interval and early after kick
 // (annotation changes), at most once per debounce.
-func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}, capKick *provisioner.Kicks) {
-	capacity := map[time.Duration][]passer{}
-	var others []passer
+func passLoop(ctx context.Context, ctrls []running, o Options, clk clock.Clock, kick <-chan struct{}, capKick *provisioner.Kicks) {
+	capacity := map[time.Duration][]running{}
+	var others []running
 	for _, c := range ctrls {
-		if capacityController(c.Name()) {
-			every := o.Capacity.interval(c.Name())
-			capacity[every] = append(capacity[every], c)
-		} else {
+		if c.Loop == LoopMain {
 			others = append(others, c)
+		} else {
+			every := o.Capacity.interval(c.Loop)
+			capacity[every] = append(capacity[every], c)
 		}
 	}
 	var wg sync.WaitGroup
 	for every, cs := range capacity {
 		var k *provisioner.Kicks
 		for _, c := range cs {
-			if _, ok := c.(notifier); ok {
+			if _, ok := c.Controller.(controller.Notifier); ok {
 				k = capKick
 			}
 		}
@@ -538,7 +458,7 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, k
 	defer func() {
 		wg.Wait()
 		for _, c := range ctrls {
-			if w, ok := c.(waiter); ok {
+			if w, ok := c.Controller.(controller.Waiter); ok {
 				w.Wait()
 			}
 		}
@@ -549,7 +469,7 @@ func passLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, k
 }
 
 // passAll makes a pass of every controller; failures are logged.
-func passAll(ctx context.Context, ctrls []passer, o Options, clk clock.Clock) {
+func passAll(ctx context.Context, ctrls []running, o Options, clk clock.Clock) {
 	for _, c := range ctrls {
 		_, err := c.Pass(ctx)
 		if ctx.Err() != nil {
@@ -564,7 +484,7 @@ func passAll(ctx context.Context, ctrls []passer, o Options, clk clock.Clock) {
 
 // tickLoop runs a pass of every controller every interval, and early after
 // a kick (nil: never), batched.
-func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, interval time.Duration, kick *provisioner.Kicks) {
+func tickLoop(ctx context.Context, ctrls []running, o Options, clk clock.Clock, interval time.Duration, kick *provisioner.Kicks) {
 	for {
 		passAll(ctx, ctrls, o, clk)
 		select {
@@ -581,7 +501,7 @@ func tickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, i
 
 // kickLoop runs a pass every interval, and early after kick, at most once
 // per debounce.
-func kickLoop(ctx context.Context, ctrls []passer, o Options, clk clock.Clock, kick <-chan struct{}) {
+func kickLoop(ctx context.Context, ctrls []running, o Options, clk clock.Clock, kick <-chan struct{}) {
 	for {
 		passAll(ctx, ctrls, o, clk)
 		select {

@@ -24,6 +24,7 @@ import (
 	"github.com/bosun-platform/bosun/deploy"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -63,7 +64,7 @@ func TestPreviewAt(t *testing.T) {
 	preview := func(at time.Time) string {
 		var out bytes.Buffer
 		err := Run(context.Background(), Options{
-			RESTConfig: env.RESTConfig(), Controllers: []string{ControllerDownscaler, ControllerJanitor}, Namespace: ns,
+			RESTConfig: env.RESTConfig(), Controllers: []string{agentcmd.ControllerDownscaler, agentcmd.ControllerJanitor}, Namespace: ns,
 			Once: true, DryRun: true, At: at, Logger: quiet, Out: &out,
 			Downscaler: downscaler.Defaults{Uptime: "Mon-Fri 08:00-18:00 UTC"},
 			Janitor:    janitor.Options{Resources: []string{"configmaps"}, NotifyBefore: time.Hour},
@@ -98,7 +99,7 @@ func TestPreviewAt(t *testing.T) {
 }
 
 func TestAtNeedsOnceAndDryRun(t *testing.T) {
-	o := Options{Controllers: []string{ControllerDownscaler}, Once: true, At: time.Now(), Interval: time.Second}
+	o := Options{Controllers: []string{agentcmd.ControllerDownscaler}, Once: true, At: time.Now(), Interval: time.Second}
 	if err := o.Validate(); err == nil {
 		t.Error("--at without --dry-run accepted")
 	}
@@ -155,7 +156,7 @@ func TestRunsUnderShippedRBAC(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			RESTConfig: cfg, Controllers: []string{ControllerDownscaler, ControllerJanitor},
+			RESTConfig: cfg, Controllers: []string{agentcmd.ControllerDownscaler, agentcmd.ControllerJanitor},
 			Interval: 200 * time.Millisecond, LeaderElect: true, LeaseNamespace: "bosun-system", LeaseName: "bosun-agent-test",
 			Logger:     quiet,
 			Downscaler: downscaler.Defaults{Downtime: "always"},
@@ -205,7 +206,7 @@ func TestMissingRBACFailsClearly(t *testing.T) {
 	cfg := env.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:bosun-system:nobody"}
 	err := Run(context.Background(), Options{
-		RESTConfig: cfg, Controllers: []string{ControllerDownscaler}, Once: true, DryRun: true,
+		RESTConfig: cfg, Controllers: []string{agentcmd.ControllerDownscaler}, Once: true, DryRun: true,
 		Logger: quiet, SyncTimeout: 3 * time.Second,
 	})
 	if err == nil || !strings.Contains(err.Error(), "RBAC") {
@@ -223,7 +224,7 @@ func TestAnnotationChangeTriggersPass(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			RESTConfig: env.RESTConfig(), Controllers: []string{ControllerDownscaler}, Namespace: ns,
+			RESTConfig: env.RESTConfig(), Controllers: []string{agentcmd.ControllerDownscaler}, Namespace: ns,
 			Interval: time.Hour, Logger: quiet, Downscaler: downscaler.Defaults{Uptime: "always"}, Registry: reg,
 		})
 	}()

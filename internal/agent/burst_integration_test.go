@@ -21,7 +21,9 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/testenv"
@@ -209,7 +211,7 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 		}
 	}
 
-	stop := runAgent(prometheus.NewRegistry(), ControllerProvisioner, ControllerOverprovisioner)
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
 	headroom := b.waitRunning(t, pauseSel, 2, "the two pause pods to take the headroom")
 	stop()
 	where := map[string]bool{}
@@ -230,7 +232,7 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	}, "both burst pods to be unschedulable (no agent runs)")
 
 	reg := prometheus.NewRegistry()
-	stop = runAgent(reg, ControllerOverprovisioner)
+	stop = runAgent(reg, agentcmd.ControllerOverprovisioner)
 	urgent := b.waitRunning(t, "app=urgent", 2, "the burst to run")
 	// The agent sends its Events in the background: look while it runs.
 	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
@@ -262,7 +264,7 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 		t.Errorf("bosun_overprovisioner_burst_release_seconds has %d observations, want 2 (one per pod released for)", got)
 	}
 
-	stop = runAgent(prometheus.NewRegistry(), ControllerProvisioner, ControllerOverprovisioner)
+	stop = runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
 	defer stop()
 	back := b.waitRunning(t, pauseSel, 2, "the released pause pods to run again on new nodes")
 	for _, p := range back {
@@ -318,7 +320,7 @@ func TestBurstReleaseLargerThanHeadroom(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			RESTConfig: b.env.RESTConfig(), Controllers: []string{ControllerProvisioner, ControllerOverprovisioner},
+			RESTConfig: b.env.RESTConfig(), Controllers: []string{agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner},
 			Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
 			Capacity: Capacity{Provider: b.cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
 		})
@@ -403,8 +405,14 @@ func TestBurstReleaseOtherPoolAndRestart(t *testing.T) {
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: b.env.Client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	newController := func(reg prometheus.Registerer) *overprovisioner.Controller {
-		return overprovisioner.New(overprovisioner.Options{Client: b.env.Client, Namespace: b.ns, ConfigMap: "overprovisioning", Logger: quiet,
-			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"}), Metrics: overprovisioner.NewMetrics(reg)})
+		c, err := overprovisioner.New(controller.Deps{
+			Client: b.env.Client, Logger: quiet, Registry: reg,
+			Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"}),
+		}, overprovisioner.Options{Namespace: b.ns, ConfigMap: "overprovisioning"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
 	defer func() {
 		if t.Failed() {

@@ -9,23 +9,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/bosun-platform/bosun/internal/agent/interruption"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/provider"
 	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
-	"github.com/bosun-platform/bosun/internal/provider/nodeshape"
-)
-
-// Capacity controller names for --controllers. They act on the cloud
-// through the provider seam and run on their own, faster loop
-// (Capacity.Interval), because a pod waiting for a node or a spot
-// interruption notice cannot wait for the cost controllers' interval.
-const (
-	ControllerProvisioner  = "provisioner"
-	ControllerInterruption = "interruption"
-	ControllerScaleDown    = "scale-down"
-	ControllerReaper       = "reaper"
 )
 
 // Providers for --provider: the local cloud of `bosun up`, and AWS.
@@ -60,15 +48,26 @@ type Capacity struct {
 	// ScaleDownInterval is the time between passes of the scale-down and
 	// the reaper, which act on minutes, not seconds (default 10s).
 	ScaleDownInterval time.Duration
-	// ScaleDown and Reaper tune those controllers; the agent fills in
-	// the provider, cluster, dry-run, events, metrics and logger.
-	ScaleDown provisioner.ScaleDownOptions
-	Reaper    provisioner.ReaperOptions
+	// ScaleDown and Reaper tune those controllers (validated with
+	// Options.Validate); the agent gives them the provider, cluster,
+	// dry-run, events, metrics and logger through controller.Deps.
+	ScaleDown scaledown.Options
+	Reaper    reaper.Options
 }
 
-// interval is the loop interval of a capacity controller.
-func (c Capacity) interval(controller string) time.Duration {
-	if controller == ControllerScaleDown || controller == ControllerReaper {
+// DefaultCapacity returns the capacity options `bosun agent` has without
+// flags: the scale-down's and the reaper's defaults, the default
+// intervals, region "local"; no provider or cluster.
+func DefaultCapacity() Capacity {
+	return Capacity{
+		Region: "local", Interval: time.Second, ScaleDownInterval: 10 * time.Second,
+		ScaleDown: scaledown.DefaultOptions(), Reaper: reaper.DefaultOptions(),
+	}
+}
+
+// interval is the interval of a capacity loop.
+func (c Capacity) interval(l Loop) time.Duration {
+	if l == LoopNodeRemoval {
 		if c.ScaleDownInterval <= 0 {
 			return 10 * time.Second
 		}
@@ -80,29 +79,14 @@ func (c Capacity) interval(controller string) time.Duration {
 	return c.Interval
 }
 
-// capacityController reports whether the controller runs on a capacity
-// loop and needs a provider.
-func capacityController(name string) bool {
-	switch name {
-	case ControllerProvisioner, ControllerInterruption, ControllerScaleDown, ControllerReaper:
-		return true
-	}
-	return false
-}
-
-// cachesEveryPod reports whether another controller keeps every pod in
+// cachesEveryPod reports whether an enabled controller keeps every pod in
 // the agent's shared cache; the provisioner then reads the pods waiting
 // for a node from there (indexed) instead of watching them apart, so no
 // pod is decoded and kept twice.
 func cachesEveryPod(o *Options) bool {
-	for _, c := range o.Controllers {
-		switch c {
-		case ControllerScaleDown, ControllerReaper, ControllerOverprovisioner:
+	for _, name := range o.Controllers {
+		if r, ok := Lookup(name); ok && r.CachesEveryPod != nil && r.CachesEveryPod(o) {
 			return true
-		case ControllerJanitor:
-			if o.Janitor.WatchesPods() {
-				return true
-			}
 		}
 	}
 	return false
@@ -112,6 +96,12 @@ func cachesEveryPod(o *Options) bool {
 func (c Capacity) validate(o *Options) error {
 	if c.Cluster == "" {
 		return errors.New("--cluster: the capacity controllers need the cluster's fleet ID to find its node groups")
+	}
+	if c.Interval < 0 {
+		return fmt.Errorf("--capacity-interval %s: expected a positive duration (0: the default, 1s)", c.Interval)
+	}
+	if c.ScaleDownInterval < 0 {
+		return fmt.Errorf("--scale-down-interval %s: expected a positive duration (0: the default, 10s)", c.ScaleDownInterval)
 	}
 	if o.Namespace != "" {
 		return errors.New("--namespace: the capacity controllers (provisioner, interruption) watch the whole cluster; run them in an agent without --namespace")
@@ -159,61 +149,3 @@ func (c *Capacity) provider(logger *slog.Logger, reg prometheus.Registerer) (pro
 	c.Provider = local.New(e)
 	return c.Provider, nil
 }
-
-// buildCapacity creates a capacity controller.
-func buildCapacity(name string, o *Options, d deps) (passer, starter, error) {
-	cloud, err := o.Capacity.provider(d.logger, d.registry)
-	if err != nil {
-		return nil, nil, err
-	}
-	region := o.Capacity.Region
-	if region == "" {
-		region = "local"
-	}
-	log := d.logger.With("controller", name, "cluster", o.Capacity.Cluster)
-	switch name {
-	case ControllerProvisioner:
-		p, err := provisioner.New(provisioner.Options{
-			Provider: cloud, Cluster: o.Capacity.Cluster, Templates: nodeshape.ZoneTemplates(region),
-			Clock: d.clock, Logger: log, DryRun: o.DryRun, Recorder: d.recorder,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := p.Metrics.Register(d.registry); err != nil {
-			return nil, nil, fmt.Errorf("provisioner metrics, %w", err)
-		}
-		c, err := provisioner.NewController(p, d.client, d.factory, cachesEveryPod(o))
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, c.Start, nil
-	case ControllerScaleDown:
-		so := o.Capacity.ScaleDown
-		so.Provider, so.Cluster, so.DryRun, so.Recorder, so.Logger, so.Metrics = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log, d.capMetrics
-		c, err := provisioner.NewScaleDown(d.clock, d.client, d.factory, so)
-		return c, nil, err
-	case ControllerReaper:
-		ro := o.Capacity.Reaper
-		ro.Provider, ro.Cluster, ro.DryRun, ro.Recorder, ro.Logger, ro.Metrics = cloud, o.Capacity.Cluster, o.DryRun, d.recorder, log, d.capMetrics
-		ro.Templates = nodeshape.ZoneTemplates(region)
-		c, err := provisioner.NewReaper(d.clock, d.client, d.factory, ro)
-		return c, nil, err
-	case ControllerInterruption:
-		h := &interruption.Handler{Provider: cloud, Client: d.client, Cluster: o.Capacity.Cluster, Clock: d.clock, Logger: log, DryRun: o.DryRun}
-		return interruptionPasser{h}, nil, nil
-	}
-	return nil, nil, fmt.Errorf("unknown capacity controller %q", name)
-}
-
-// interruptionPasser runs the interruption handler's poll as a pass.
-type interruptionPasser struct{ h *interruption.Handler }
-
-func (p interruptionPasser) Name() string { return ControllerInterruption }
-
-func (p interruptionPasser) Pass(ctx context.Context) ([]string, error) {
-	return nil, p.h.Poll(ctx)
-}
-
-// interruptionPasser's Wait lets --once finish the drains it started.
-func (p interruptionPasser) Wait() { p.h.Wait() }

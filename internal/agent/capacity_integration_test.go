@@ -19,7 +19,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -75,17 +77,21 @@ func TestCapacityControllersUnderShippedRBAC(t *testing.T) {
 	cfg := env.RESTConfig()
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:bosun-system:bosun-agent"}
 	reg2 := prometheus.NewRegistry()
+	scaleDown := scaledown.DefaultOptions()
+	scaleDown.UnneededTime, scaleDown.DelayAfterScaleUp, scaleDown.DrainTimeout = 2*time.Second, 3*time.Second, 30*time.Second
+	reaper := reaper.DefaultOptions()
+	reaper.MinAge, reaper.DrainTimeout = time.Second, 30*time.Second
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			RESTConfig: cfg, Controllers: []string{ControllerProvisioner, ControllerInterruption, ControllerScaleDown, ControllerReaper},
+			RESTConfig: cfg, Controllers: []string{agentcmd.ControllerProvisioner, agentcmd.ControllerInterruption, agentcmd.ControllerScaleDown, agentcmd.ControllerReaper},
 			Interval: time.Hour, LeaderElect: true, LeaseNamespace: "bosun-system", LeaseName: "bosun-agent-capacity-test",
 			Logger: quiet, Registry: reg2,
 			Capacity: Capacity{
 				Name: ProviderLocal, LocalCloud: dir, Cluster: cluster,
 				Interval: 200 * time.Millisecond, ScaleDownInterval: 300 * time.Millisecond,
-				ScaleDown: provisioner.ScaleDownOptions{UnneededTime: 2 * time.Second, DelayAfterScaleUp: 3 * time.Second, DrainTimeout: 30 * time.Second},
-				Reaper:    provisioner.ReaperOptions{MinAge: time.Second, DrainTimeout: 30 * time.Second},
+				ScaleDown: scaleDown,
+				Reaper:    reaper,
 			},
 		})
 	}()

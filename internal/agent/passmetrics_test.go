@@ -13,6 +13,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
+// fakePasser is a controller whose passes end with err.
 type fakePasser struct {
 	name string
 	err  error
@@ -37,7 +38,7 @@ func TestPassMetrics(t *testing.T) {
 	}
 	clk := clocktesting.NewFakeClock(time.Unix(1_800_000_000, 0))
 	o := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), passes: m}
-	ctrls := []passer{fakePasser{name: "downscaler"}, fakePasser{name: "janitor", err: errors.New("boom")}}
+	ctrls := []running{{Controller: fakePasser{name: "downscaler"}}, {Controller: fakePasser{name: "janitor", err: errors.New("boom")}}}
 	passAll(context.Background(), ctrls, o, clk)
 	clk.Step(time.Minute)
 	passAll(context.Background(), ctrls, o, clk)
@@ -74,7 +75,7 @@ func TestPassMetricsIgnoreShutdown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	o := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), passes: m}
-	passAll(ctx, []passer{fakePasser{name: "janitor", err: context.Canceled}}, o, clocktesting.NewFakeClock(time.Unix(0, 0)))
+	passAll(ctx, []running{{Controller: fakePasser{name: "janitor", err: context.Canceled}}}, o, clocktesting.NewFakeClock(time.Unix(0, 0)))
 	if got := value(m.passes.WithLabelValues("janitor")); got != 0 {
 		t.Errorf("passes %v after a cancelled pass, want 0", got)
 	}

@@ -15,14 +15,14 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 )
 
 // podPage is the number of pods a list asks for at a time.
 const podPage = 500
 
 // usePagedPodInformer makes the factory's pod informer list pods a page at
-// a time, trimming each page (provisioner.CacheTransform) before it asks
+// a time, trimming each page (agentcache.CacheTransform) before it asks
 // for the next. The informer client-go builds lists every pod at once:
 // its first list asks the API server's watch cache (resourceVersion=0,
 // which ignores the page size), and the reflector holds every pod decoded
@@ -78,7 +78,7 @@ func (l *listedPods) list(ctx context.Context, pods typedcorev1.PodInterface, o 
 			return nil, fmt.Errorf("listing pods, %w", err)
 		}
 		for i := range page.Items {
-			obj, err := provisioner.CacheTransform(&page.Items[i])
+			obj, err := agentcache.CacheTransform(&page.Items[i])
 			if err != nil {
 				return nil, err
 			}
@@ -99,7 +99,7 @@ func (l *listedPods) list(ctx context.Context, pods typedcorev1.PodInterface, o 
 }
 
 // transform is the informer's: pods the list trimmed pass as they are,
-// everything else goes through provisioner.CacheTransform.
+// everything else goes through agentcache.CacheTransform.
 func (l *listedPods) transform(obj any) (any, error) {
 	if p, ok := obj.(*corev1.Pod); ok {
 		l.mu.Lock()
@@ -110,5 +110,5 @@ func (l *listedPods) transform(obj any) (any, error) {
 			return p, nil
 		}
 	}
-	return provisioner.CacheTransform(obj)
+	return agentcache.CacheTransform(obj)
 }

@@ -14,7 +14,7 @@ import (
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 )
 
 // The agent's pod informer lists a page at a time, most recent state, and
@@ -50,7 +50,7 @@ func TestPagedPodInformer(t *testing.T) {
 		}
 		return true, page, nil
 	})
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(provisioner.CacheTransform))
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
 	if err := usePagedPodInformer(factory, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/testenv"
@@ -119,7 +120,7 @@ func TestHighPriorityPodPreemptsPausePod(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			RESTConfig: env.RESTConfig(), Controllers: []string{ControllerProvisioner, ControllerOverprovisioner},
+			RESTConfig: env.RESTConfig(), Controllers: []string{agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner},
 			Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: ns + "/overprovisioning",
 			// The scheduler's preemption, not the burst release (see
 			// TestBurstReleaseRunsBurstWithoutPreemption).

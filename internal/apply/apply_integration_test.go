@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -370,8 +371,11 @@ func TestExampleFleetOverprovisioner(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ns = "overprovisioning"
-	c := overprovisioner.New(overprovisioner.Options{Client: cs, Namespace: ns, ConfigMap: "overprovisioning",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := overprovisioner.New(controller.Deps{Client: cs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		overprovisioner.Options{Namespace: ns, ConfigMap: "overprovisioning"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Pass(ctx); err != nil {
 		t.Fatalf("the overprovisioner under the example fleet's RBAC: %v", err)
 	}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/lifecycle"
 	"github.com/bosun-platform/bosun/internal/render"
 )
@@ -432,7 +433,7 @@ func (s *suite) downscalerPreview(ctx context.Context) error {
 	at := nextSundayNight(s.Clock.Now())
 	var out bytes.Buffer
 	err := agent.Run(ctx, agent.Options{
-		RESTConfig: s.Config, Controllers: []string{agent.ControllerDownscaler}, Namespace: s.ns,
+		RESTConfig: s.Config, Controllers: []string{agentcmd.ControllerDownscaler}, Namespace: s.ns,
 		Once: true, DryRun: true, At: at, Out: &out, SyncTimeout: s.Timeout,
 		Downscaler: downscaler.Defaults{Uptime: "always", Downtime: "never", GracePeriod: 15 * time.Minute},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),

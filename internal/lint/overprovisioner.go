@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
 )
@@ -18,12 +17,12 @@ import (
 // fleet renders the agent with the overprovisioner controller and the
 // ConfigMap with its rules; the controller makes and sizes the pause
 // Deployments in the cluster. Lint finds the controller through the
-// agent's command line, read with agent.ParseCommandLine as `bosun up`
+// agent's command line, read with agentcmd.ParseCommandLine as `bosun up`
 // reads it to run the same controller.
 
 // configMapFlag is the agent's flag for the overprovisioner's ConfigMap,
 // as messages name it.
-const configMapFlag = "--" + agent.FlagOverprovisionerConfigMap
+const configMapFlag = "--" + agentcmd.FlagOverprovisionerConfigMap
 
 // overprovisionerAgent is a rendered container that runs `bosun agent`
 // with the overprovisioner controller.
@@ -49,8 +48,8 @@ func findOverprovisioners(workloads []*workload, objects []*render.Object) []*ov
 	for _, w := range workloads {
 		for i := range w.pod.Spec.Containers {
 			c := &w.pod.Spec.Containers[i]
-			l, ok := agent.ParseCommandLine(c, w.namespace())
-			if !ok || !l.Runs(agent.ControllerOverprovisioner) {
+			l, ok := agentcmd.ParseCommandLine(c, w.namespace())
+			if !ok || !l.Runs(agentcmd.ControllerOverprovisioner) {
 				continue
 			}
 			a := &overprovisionerAgent{w: w, container: c.Name}
@@ -58,9 +57,9 @@ func findOverprovisioners(workloads []*workload, objects []*render.Object) []*ov
 			if a.configMap, explicit = l.OverprovisionerConfigMap(); explicit {
 				a.origin = configMapFlag
 			} else {
-				a.origin = fmt.Sprintf("the default of %s: $%s or %s, and %s", configMapFlag, agent.PodNamespaceEnv, agent.DefaultNamespace, overprovisioner.DefaultConfigMap)
+				a.origin = fmt.Sprintf("the default of %s: $%s or %s, and %s", configMapFlag, agentcmd.PodNamespaceEnv, agentcmd.DefaultNamespace, agentcmd.DefaultOverprovisionerConfigMap)
 			}
-			ns, name, _ := agent.SplitConfigMap(a.configMap)
+			ns, name, _ := agentcmd.SplitConfigMap(a.configMap)
 			for _, o := range objects {
 				if o.Object.GetKind() == "ConfigMap" && o.Object.GetNamespace() == ns && o.Object.GetName() == name {
 					a.rules = o
@@ -84,8 +83,8 @@ func (ctx *clusterContext) downscalerFight(ns string) []*workload {
 	for _, w := range ctx.workloads {
 		for i := range w.pod.Spec.Containers {
 			c := &w.pod.Spec.Containers[i]
-			l, ok := agent.ParseCommandLine(c, w.namespace())
-			if !ok || !l.Runs(agent.ControllerDownscaler) {
+			l, ok := agentcmd.ParseCommandLine(c, w.namespace())
+			if !ok || !l.Runs(agentcmd.ControllerDownscaler) {
 				continue
 			}
 			if v := l.Flag("namespace"); len(v) > 0 && v[len(v)-1] != "" && v[len(v)-1] != ns {

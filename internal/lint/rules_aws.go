@@ -3,7 +3,7 @@ package lint
 import (
 	"strings"
 
-	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/render"
 )
 
@@ -22,7 +22,7 @@ const (
 )
 
 // capacityControllers act on the cloud through --provider.
-var capacityControllers = []string{agent.ControllerProvisioner, agent.ControllerInterruption, agent.ControllerScaleDown, agent.ControllerReaper}
+var capacityControllers = []string{agentcmd.ControllerProvisioner, agentcmd.ControllerInterruption, agentcmd.ControllerScaleDown, agentcmd.ControllerReaper}
 
 // L19 (and L10, L22) on AWS: a provider: aws cluster names its agent's IAM
 // role, and an agent that runs the capacity controllers there runs them
@@ -43,7 +43,7 @@ func checkAWSAgent(ctx *clusterContext, r *Rule) {
 	}
 	for _, w := range ctx.workloads {
 		for i := range w.pod.Spec.Containers {
-			l, ok := agent.ParseCommandLine(&w.pod.Spec.Containers[i], w.namespace())
+			l, ok := agentcmd.ParseCommandLine(&w.pod.Spec.Containers[i], w.namespace())
 			if !ok {
 				continue
 			}
@@ -66,7 +66,7 @@ func checkAWSAgent(ctx *clusterContext, r *Rule) {
 					ctx.object(r, w.obj, "%s: --%s=%s; expected %s on this provider: aws cluster", who, name, got[len(got)-1], want)
 				}
 			}
-			if fight := slicesIntersect(runs, []string{agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper}); len(fight) > 0 {
+			if fight := slicesIntersect(runs, []string{agentcmd.ControllerProvisioner, agentcmd.ControllerScaleDown, agentcmd.ControllerReaper}); len(fight) > 0 {
 				if ca := clusterAutoscaler(ctx.workloads); ca != nil {
 					ctx.object(r, w.obj, "%s: %s scale the Auto Scaling groups, and so does cluster-autoscaler (%s): the two would fight over them; run one (example fleet: config item aws_capacity)", who, strings.Join(fight, ", "), objectName(ca.obj.Object))
 				}
@@ -74,7 +74,7 @@ func checkAWSAgent(ctx *clusterContext, r *Rule) {
 			flag("provider", "aws")
 			flag("cluster", c.ID)
 			flag("region", c.Region)
-			if l.Runs(agent.ControllerInterruption) {
+			if l.Runs(agentcmd.ControllerInterruption) {
 				if q := l.Flag("aws-queue-url"); len(q) == 0 || q[len(q)-1] == "" {
 					ctx.object(r, w.obj, "%s: --aws-queue-url is missing; expected the cluster's interruption queue (bosun apply --infra makes bosun-%s)", who, c.ID)
 				}

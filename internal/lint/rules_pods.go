@@ -8,9 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
@@ -125,7 +125,7 @@ func checkStaticOverprovisioning(ctx *clusterContext, r *Rule) {
 // downscaler scales the pause Deployments the controller keeps.
 func checkOverprovisioner(ctx *clusterContext, r *Rule) {
 	for _, a := range ctx.overprovisioners {
-		if _, _, ok := agent.SplitConfigMap(a.configMap); !ok {
+		if _, _, ok := agentcmd.SplitConfigMap(a.configMap); !ok {
 			ctx.object(r, a.w.obj, "container %s: %s %q: expected namespace/name of the ConfigMap with the overprovisioner's linear or ladder rules", a.container, configMapFlag, a.configMap)
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/atomicfile"
 	"github.com/bosun-platform/bosun/internal/casgrpc"
 	"github.com/bosun-platform/bosun/internal/controlplane"
@@ -34,9 +35,9 @@ type AgentParser func(args []string, env map[string]string) (agent.Options, erro
 // over their sizes).
 func capacityControllers(clusterAutoscaler bool) []string {
 	if clusterAutoscaler {
-		return []string{agent.ControllerInterruption}
+		return []string{agentcmd.ControllerInterruption}
 	}
-	return []string{agent.ControllerInterruption, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper}
+	return []string{agentcmd.ControllerInterruption, agentcmd.ControllerProvisioner, agentcmd.ControllerScaleDown, agentcmd.ControllerReaper}
 }
 
 // agentFor returns what `bosun up` runs against a cluster in place of its
@@ -50,7 +51,7 @@ func capacityControllers(clusterAutoscaler bool) []string {
 // starts.
 func agentFor(res *render.Result, parse AgentParser, clusterAutoscaler bool) (agent.Options, error) {
 	line, owner := renderedAgent(res)
-	opts := agent.Options{Interval: agentInterval}
+	opts := agent.Options{Interval: agentInterval, Capacity: agent.DefaultCapacity()}
 	if line != nil {
 		if parse == nil {
 			return opts, fmt.Errorf("%s %s/%s runs the agent, but no parser for its arguments was given", owner.Object.GetKind(), owner.Object.GetNamespace(), owner.Object.GetName())
@@ -72,7 +73,7 @@ func agentFor(res *render.Result, parse AgentParser, clusterAutoscaler bool) (ag
 // renderedAgent returns the command line of the first container that runs
 // `bosun agent` in a cluster's rendered manifests and the object holding
 // it; nil when none does.
-func renderedAgent(res *render.Result) (*agent.CommandLine, *render.Object) {
+func renderedAgent(res *render.Result) (*agentcmd.CommandLine, *render.Object) {
 	for _, obj := range res.Objects {
 		pod, ok := obj.PodTemplate()
 		if !ok {
@@ -83,7 +84,7 @@ func renderedAgent(res *render.Result) (*agent.CommandLine, *render.Object) {
 			ns = metav1.NamespaceDefault
 		}
 		for i := range pod.Spec.Containers {
-			if l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], ns); ok {
+			if l, ok := agentcmd.ParseCommandLine(&pod.Spec.Containers[i], ns); ok {
 				return l, obj
 			}
 		}

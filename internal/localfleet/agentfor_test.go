@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	cliagent "github.com/bosun-platform/bosun/internal/cli/agent"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
@@ -19,7 +20,7 @@ func parse(args []string, env map[string]string) (agent.Options, error) {
 	return cliagent.ParseOptions(args, env, iostreams.IOStreams{In: strings.NewReader(""), Out: &strings.Builder{}, ErrOut: &strings.Builder{}})
 }
 
-var capacity = []string{agent.ControllerInterruption, agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper}
+var capacity = []string{agentcmd.ControllerInterruption, agentcmd.ControllerProvisioner, agentcmd.ControllerScaleDown, agentcmd.ControllerReaper}
 
 // Issue 16 item 6: `bosun up` runs exactly the controllers and flags each
 // example cluster's rendered agent declares (the downscaler with the
@@ -35,8 +36,8 @@ func TestUpRunsWhatTheRenderedAgentDeclares(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"local-staging": append([]string{agent.ControllerOverprovisioner, agent.ControllerDownscaler}, capacity...),
-		"local-prod":    append([]string{agent.ControllerOverprovisioner}, capacity...),
+		"local-staging": append([]string{agentcmd.ControllerOverprovisioner, agentcmd.ControllerDownscaler}, capacity...),
+		"local-prod":    append([]string{agentcmd.ControllerOverprovisioner}, capacity...),
 	}
 	for _, cl := range clusters {
 		o, err := localfleet.AgentFor(rendered[cl.ID], parse, false)
@@ -61,7 +62,7 @@ func TestUpRunsWhatTheRenderedAgentDeclares(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range []string{agent.ControllerProvisioner, agent.ControllerScaleDown, agent.ControllerReaper} {
+		for _, c := range []string{agentcmd.ControllerProvisioner, agentcmd.ControllerScaleDown, agentcmd.ControllerReaper} {
 			if slices.Contains(ca.Controllers, c) {
 				t.Errorf("%s with cluster-autoscaler: runs %s, which would fight it over the node groups", cl.ID, c)
 			}
@@ -93,7 +94,7 @@ func TestAgentFor(t *testing.T) {
 	}{
 		{name: "no agent: the capacity controllers only", controllers: capacity},
 		{name: "the agent's default controllers", objs: []*render.Object{agentDeployment(nil, "agent")},
-			controllers: append([]string{agent.ControllerDownscaler}, capacity...),
+			controllers: append([]string{agentcmd.ControllerDownscaler}, capacity...),
 			check: func(o agent.Options) string {
 				if o.Downscaler.Uptime != "always" {
 					return "uptime " + o.Downscaler.Uptime + ", want always (the agent's default)"
@@ -101,7 +102,7 @@ func TestAgentFor(t *testing.T) {
 				return ""
 			}},
 		{name: "janitor and the schedule from the environment", objs: []*render.Object{agentDeployment(map[string]string{"DEFAULT_UPTIME": "Mon-Fri 08:00-18:00 UTC"}, "agent", "--controllers=janitor,downscaler", "--janitor-max-deletions=7")},
-			controllers: append([]string{agent.ControllerJanitor, agent.ControllerDownscaler}, capacity...),
+			controllers: append([]string{agentcmd.ControllerJanitor, agentcmd.ControllerDownscaler}, capacity...),
 			check: func(o agent.Options) string {
 				if o.Downscaler.Uptime != "Mon-Fri 08:00-18:00 UTC" || o.Janitor.MaxDeletionsPerPass != 7 {
 					return "uptime " + o.Downscaler.Uptime + ", janitor options not taken"
@@ -112,7 +113,7 @@ func TestAgentFor(t *testing.T) {
 				return ""
 			}},
 		{name: "declared capacity controllers are not run twice", objs: []*render.Object{agentDeployment(nil, "agent", "--controllers=provisioner,downscaler", "--provider=local", "--local-cloud=/nowhere", "--cluster=c")},
-			controllers: append([]string{agent.ControllerDownscaler}, capacity...)},
+			controllers: append([]string{agentcmd.ControllerDownscaler}, capacity...)},
 		{name: "a schedule the agent cannot parse", objs: []*render.Object{agentDeployment(nil, "agent", "--default-uptime=Mon-Fri 25:00-26:00 UTC")},
 			err: "Deployment platform/bosun-agent runs the agent with arguments bosun up cannot run"},
 		{name: "an unknown flag", objs: []*render.Object{agentDeployment(nil, "agent", "--no-such-flag")},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
 func TestLockIsExclusiveAndReleased(t *testing.T) {
@@ -77,7 +78,7 @@ func TestUpRejectsBadInputBeforeStarting(t *testing.T) {
 			}
 			c.opts.Out = &bytes.Buffer{}
 			c.opts.ParseAgent = func([]string, map[string]string) (agent.Options, error) {
-				return agent.Options{Controllers: []string{agent.ControllerDownscaler}}, nil
+				return agent.Options{Controllers: []string{agentcmd.ControllerDownscaler}}, nil
 			}
 			err := Up(t.Context(), c.opts)
 			if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 )
 
 const repoRoot = "../.."
@@ -144,7 +144,7 @@ func TestScanMatchesRegistries(t *testing.T) {
 	rec := &recorder{}
 	downscaler.NewMetrics(rec)
 	janitor.NewMetrics(rec)
-	if _, err := provisioner.NewCapacityMetrics(rec); err != nil {
+	if _, err := capacity.NewCapacityMetrics(rec); err != nil {
 		t.Fatal(err)
 	}
 	n := 0

@@ -15,6 +15,7 @@ the agent's names (deploy.ChartControllers). */}}
 {{- if $c.interruption.enabled }}{{ $names = append $names "interruption" }}{{ end -}}
 {{- if $c.scaleDown.enabled }}{{ $names = append $names "scale-down" }}{{ end -}}
 {{- if $c.reaper.enabled }}{{ $names = append $names "reaper" }}{{ end -}}
+{{- if $c.certwatch.enabled }}{{ $names = append $names "certwatch" }}{{ end -}}
 {{- join "," $names -}}
 {{- end -}}
 
@@ -22,7 +23,7 @@ the agent's names (deploy.ChartControllers). */}}
 {{- define "bosun-agent.args" -}}
 {{- $controllers := include "bosun-agent.controllers" . -}}
 {{- if not $controllers -}}
-{{- fail "bosun-agent: values controllers: no controller enabled; expected at least one of controllers.NAME.enabled: true (downscaler, janitor, overprovisioner, provisioner, interruption, scaleDown, reaper)" -}}
+{{- fail "bosun-agent: values controllers: no controller enabled; expected at least one of controllers.NAME.enabled: true (downscaler, janitor, overprovisioner, provisioner, interruption, scaleDown, reaper, certwatch)" -}}
 {{- end -}}
 {{- $c := .Values.controllers -}}
 {{- $p := .Values.provider -}}

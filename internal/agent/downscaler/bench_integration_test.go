@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -113,8 +114,13 @@ func syncedController(b *testing.B, defaults Defaults, n *atomic.Int64) (*Contro
 	c := benchClient(b, n)
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(c, 0)
-	ctrl := NewController(clocktesting.NewFakeClock(time.Now()), c, factory, &record.FakeRecorder{},
-		NewMetrics(prometheus.NewRegistry()), Options{Defaults: defaults, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctrl, err := New(controller.Deps{
+		Clock: clocktesting.NewFakeClock(time.Now()), Client: c, Factory: factory, Recorder: &record.FakeRecorder{},
+		Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, Options{Defaults: defaults})
+	if err != nil {
+		b.Fatal(err)
+	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	return ctrl, cancel

@@ -27,27 +27,23 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/informers"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
-// Options configure the controller.
+// Options configure the controller. Dry-run, the namespace, the logger
+// and the rest come with controller.Deps.
 type Options struct {
 	Defaults Defaults
-	// DryRun logs and counts what would change and writes nothing (no
-	// patches, no events).
-	DryRun bool
-	// Logger receives structured logs (default slog.Default()).
-	Logger *slog.Logger
 	// Workers bounds the writes in flight during a pass (default 8).
 	Workers int
-	// CRDs are the optional kinds (Argo Rollouts, KEDA ScaledObjects)
-	// found by DiscoverCRDKinds; nil means none.
-	CRDs *CRDKinds
 }
 
 func (o Options) workers() int {
@@ -63,10 +59,17 @@ type Controller struct {
 	client   kubernetes.Interface
 	recorder record.EventRecorder
 	opts     Options
-	metrics  *Metrics
-	log      *slog.Logger
-	warned   sync.Map // uid/resourceVersion already warned about
-	decider  *decider
+	// dryRun logs and counts what would change and writes nothing (no
+	// patches, no events).
+	dryRun  bool
+	metrics *Metrics
+	log     *slog.Logger
+	// crds are the optional kinds (Argo Rollouts, KEDA ScaledObjects)
+	// found by DiscoverCRDKinds (nil: none), in crdFactory.
+	crds       *CRDKinds
+	crdFactory dynamicinformer.DynamicSharedInformerFactory
+	warned     sync.Map // uid/resourceVersion already warned about
+	decider    *decider
 
 	// passMu makes passes one at a time; it guards buf, the workloads
 	// slice reused from pass to pass, and key, the cache key buffer.
@@ -82,17 +85,33 @@ type Controller struct {
 	informers []cache.SharedIndexInformer
 }
 
-// NewController registers the informers it needs with factory; the caller
-// starts the factory and waits for sync before calling Reconcile.
-func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, metrics *Metrics, opts Options) *Controller {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+// New returns the downscaler. It registers the informers it needs with
+// the shared factory (Deps.Client and Deps.Factory are required; the
+// caller starts the factory and waits for sync before the first pass)
+// and registers its metrics with Deps.Registry. With Deps.Dynamic it asks
+// discovery (once) for the optional kinds (Argo Rollouts, KEDA
+// ScaledObjects) and watches them in a factory of its own, which Start
+// starts.
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldClient, controller.FieldFactory); err != nil {
+		return nil, err
 	}
+	deps = deps.WithDefaults()
+	factory := deps.Factory
 	c := &Controller{
-		clock: clk, client: client, recorder: recorder, opts: opts, metrics: metrics,
-		log:        opts.Logger.With("controller", "downscaler"),
+		clock: deps.Clock, client: deps.Client, recorder: deps.Recorder, opts: opts, dryRun: deps.DryRun,
+		metrics:    NewMetrics(deps.Registry),
+		log:        deps.Logger,
 		decider:    newDecider(opts.Defaults),
 		namespaces: factory.Core().V1().Namespaces().Lister(),
+	}
+	if deps.Dynamic != nil {
+		c.crdFactory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(deps.Dynamic, 0, deps.Namespace, nil)
+		crds, err := DiscoverCRDKinds(deps.Client.Discovery(), deps.Dynamic, c.crdFactory)
+		if err != nil {
+			return nil, err
+		}
+		c.crds = crds
 	}
 	// Informers are registered with the factory on first use; each is
 	// touched here so that the factory starts it.
@@ -109,16 +128,32 @@ func NewController(clk clock.PassiveClock, client kubernetes.Interface, factory 
 	c.stores.cronJobs = c.informers[3].GetIndexer()
 	c.stores.jobs = c.informers[4].GetIndexer()
 	c.stores.hpas = c.informers[5].GetIndexer()
-	return c
+	return c, nil
 }
 
-// OnAnnotationChange calls f whenever an object's downscaler annotations
+// Start starts the informers of the optional kinds until run ends and
+// reports whether they synced before sync ended (the shared factory is
+// started by the agent).
+func (c *Controller) Start(run, sync context.Context) bool {
+	if c.crdFactory == nil {
+		return true
+	}
+	c.crdFactory.Start(run.Done())
+	for _, ok := range c.crdFactory.WaitForCacheSync(sync.Done()) {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// OnChange calls f whenever an object's downscaler annotations
 // change (an annotation edited by a user, say force-uptime), so the agent
 // can run a pass at once instead of at the next interval. Other changes do
 // not call f: status churn, and other annotations (a Deployment's revision,
 // bumped by every rollout, or a deploy tool's), change nothing the
 // downscaler decides on, and each would cost a pass over every workload.
-func (c *Controller) OnAnnotationChange(f func()) error {
+func (c *Controller) OnChange(f func()) error {
 	for _, inf := range c.informers {
 		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			UpdateFunc: func(oldObj, newObj any) {
@@ -160,8 +195,21 @@ func downscalerAnnotationsChanged(old, cur map[string]string) bool {
 	return false
 }
 
+// Name is the downscaler's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerDownscaler
+
 // Name identifies the controller in flags, logs and metrics.
-func (c *Controller) Name() string { return "downscaler" }
+func (c *Controller) Name() string { return Name }
+
+// Pass runs Reconcile and reports its actions as text.
+func (c *Controller) Pass(ctx context.Context) ([]string, error) {
+	actions, err := c.Reconcile(ctx)
+	out := make([]string, 0, len(actions))
+	for _, a := range actions {
+		out = append(out, a.String())
+	}
+	return out, err
+}
 
 // Action is one change the pass made, or would make in dry-run.
 type Action struct {
@@ -302,7 +350,7 @@ func (c *Controller) workloads(out []workload) ([]workload, error) {
 		}
 		out = append(out, fromHPA(h))
 	}
-	return c.opts.CRDs.appendTo(out)
+	return c.crds.appendTo(out)
 }
 
 // layers appends the annotation maps that apply to w to buf, most
@@ -340,7 +388,7 @@ func (c *Controller) targetAnnotations(ns, kind, name string) (map[string]string
 			return s.Annotations, true
 		}
 	case "Rollout":
-		return c.opts.CRDs.rolloutAnnotations(ns, name)
+		return c.crds.rolloutAnnotations(ns, name)
 	}
 	return nil, false
 }
@@ -460,7 +508,7 @@ func (c *Controller) restore(w *workload, orig, target int32, reason string) (ch
 // event. A conflict means the cache was stale; the next pass retries.
 func (c *Controller) write(ctx context.Context, ch *change) (*Action, error) {
 	w, a := ch.w, ch.a
-	if c.opts.DryRun {
+	if c.dryRun {
 		c.metrics.actions.WithLabelValues(a.Verb, w.kind, "true").Inc()
 		c.log.Info("dry-run: would "+a.Verb, "object", w.key(), "from", a.From, "to", a.To, "reason", a.Reason)
 		return a, nil
@@ -490,7 +538,7 @@ func (c *Controller) warn(w *workload, reason, msg string) {
 	}
 	c.metrics.invalid.WithLabelValues(w.kind).Inc()
 	c.log.Warn("not acting on object", "object", w.key(), "reason", reason, "err", msg)
-	if !c.opts.DryRun {
+	if !c.dryRun {
 		c.recorder.Event(w.obj, corev1.EventTypeWarning, reason, msg+"; the downscaler leaves this object alone until it is fixed")
 	}
 }

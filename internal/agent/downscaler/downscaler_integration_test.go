@@ -26,12 +26,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -59,7 +59,8 @@ type rigOptions struct {
 	wrap func(http.RoundTripper) http.RoundTripper
 	ns   string
 	now  time.Time
-	crds *CRDKinds
+	// crds: discover and watch the optional kinds (Deps.Dynamic).
+	crds bool
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -87,7 +88,17 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	rec := record.NewFakeRecorder(1000)
 	clk := clocktesting.NewFakeClock(now)
 	reg := prometheus.NewRegistry()
-	ctrl := NewController(clk, client, factory, rec, NewMetrics(reg), Options{Defaults: o.defaults, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CRDs: o.crds})
+	deps := controller.Deps{Clock: clk, Client: client, Factory: factory, Recorder: rec, Registry: reg, DryRun: o.dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: ns}
+	if o.crds {
+		deps.Dynamic = env.Dynamic
+	}
+	ctrl, err := New(deps, Options{Defaults: o.defaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ctrl.Start(ctx, ctx) {
+		t.Fatal("the optional kinds' caches did not sync")
+	}
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
@@ -705,20 +716,11 @@ func TestCRDKinds(t *testing.T) {
 	installCRD(t, env, RolloutsResource, "Rollout")
 	installCRD(t, env, ScaledObjectsResource, "ScaledObject")
 	ns := env.Namespace(t)
-	dynFactory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(env.Dynamic, 0, ns, nil)
-	crds, err := DiscoverCRDKinds(env.Client.Discovery(), env.Dynamic, dynFactory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if crds.rollouts == nil || crds.scaledObjects == nil {
+	now := time.Now()
+	r := newRig(t, rigOptions{ns: ns, now: now, defaults: Defaults{Downtime: window(now)}, crds: true})
+	if r.ctrl.crds.rollouts == nil || r.ctrl.crds.scaledObjects == nil {
 		t.Fatal("CRD kinds not discovered")
 	}
-	now := time.Now()
-	r := newRig(t, rigOptions{ns: ns, now: now, defaults: Defaults{Downtime: window(now)}, crds: crds})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dynFactory.Start(ctx.Done())
-	dynFactory.WaitForCacheSync(ctx.Done())
 
 	create := func(gvr schema.GroupVersionResource, obj map[string]any) {
 		t.Helper()
@@ -741,7 +743,7 @@ func TestCRDKinds(t *testing.T) {
 		"metadata": map[string]any{"name": "worker", "annotations": map[string]any{AnnotationGracePeriod: "0s"}},
 		"spec":     map[string]any{"scaleTargetRef": map[string]any{"name": "worker"}, "maxReplicaCount": int64(30)}})
 	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
-		all, err := crds.list()
+		all, err := r.ctrl.crds.list()
 		return err == nil && len(all) == 2, err
 	}, "CRD objects in the caches")
 
@@ -757,7 +759,7 @@ func TestCRDKinds(t *testing.T) {
 
 	r.clock.Step(2 * time.Hour)
 	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
-		all, err := crds.list()
+		all, err := r.ctrl.crds.list()
 		if err != nil {
 			return false, err
 		}

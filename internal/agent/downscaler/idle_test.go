@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 )
 
 // idleController returns a controller whose caches hold n unchanged
@@ -30,11 +32,13 @@ func idleController(t testing.TB, n int, now time.Time) *Controller {
 	t.Helper()
 	client := fake.NewClientset()
 	factory := informers.NewSharedInformerFactory(client, 0)
-	ctrl := NewController(clocktesting.NewFakeClock(now), client, factory, &record.FakeRecorder{},
-		NewMetrics(prometheus.NewRegistry()), Options{
-			Defaults: Defaults{Uptime: "always", GracePeriod: 15 * time.Minute},
-			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+	ctrl, err := New(controller.Deps{
+		Clock: clocktesting.NewFakeClock(now), Client: client, Factory: factory, Recorder: &record.FakeRecorder{},
+		Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, Options{Defaults: Defaults{Uptime: "always", GracePeriod: 15 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	add := func(inf cache.SharedIndexInformer, obj any) {
 		if err := inf.GetIndexer().Add(obj); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,8 @@ type Metrics struct {
 	passSeconds   prometheus.Histogram
 }
 
-// NewMetrics creates the metrics and registers them with reg.
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		scaledDown: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -43,7 +44,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
 	}
-	reg.MustRegister(m.scaledDown, m.replicasSaved, m.cpuSaved, m.memorySaved, m.actions, m.invalid, m.passSeconds)
+	if reg != nil {
+		reg.MustRegister(m.scaledDown, m.replicasSaved, m.cpuSaved, m.memorySaved, m.actions, m.invalid, m.passSeconds)
+	}
 	return m
 }
 

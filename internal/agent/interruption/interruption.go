@@ -11,8 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -20,10 +18,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/drain"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -33,26 +31,44 @@ const TaintKey = "bosun.dev/spot-interruption"
 // AnnotationTermination holds the node's announced termination time.
 const AnnotationTermination = "bosun.dev/termination-time"
 
-// Handler polls the provider for notices and acts on each once.
-type Handler struct {
-	// Provider is the cloud.
-	Provider provider.Provider
-	// Client is the cluster.
-	Client kubernetes.Interface
-	// Cluster selects the notices of this cluster's groups ("" = all).
-	Cluster string
-	// Clock is the time source (default real).
-	Clock clock.Clock
-	// Logger receives what the handler does.
-	Logger *slog.Logger
-	// DryRun logs what would be done and changes nothing.
-	DryRun bool
+// Name is the interruption handler's name in --controllers, logs and
+// metrics.
+const Name = agentcmd.ControllerInterruption
+
+// Options configure the interruption handler; it has none of its own yet
+// (the cloud, the cluster whose notices it handles, the client, clock,
+// logger and dry-run come with controller.Deps).
+type Options struct{}
+
+// Controller polls the provider for notices and acts on each once.
+type Controller struct {
+	deps controller.Deps
 
 	mu      sync.Mutex
 	since   time.Time
 	handled map[string]bool // acted on: cordoned, drain started
 	acked   map[string]bool // acknowledged to the provider
 	wg      sync.WaitGroup
+}
+
+// New returns the interruption handler. Deps.Provider and Deps.Client are
+// required; with Deps.Cluster it handles only the notices of that
+// cluster's node groups ("" = all).
+//
+// RBAC: nodes get, patch; pods list, get; pods/eviction create.
+func New(deps controller.Deps, _ Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldProvider, controller.FieldClient); err != nil {
+		return nil, err
+	}
+	return &Controller{deps: deps.WithDefaults(), handled: map[string]bool{}, acked: map[string]bool{}}, nil
+}
+
+// Name identifies the controller.
+func (h *Controller) Name() string { return Name }
+
+// Pass polls for notices once (Poll): the drains it starts run on.
+func (h *Controller) Pass(ctx context.Context) ([]string, error) {
+	return nil, h.Poll(ctx)
 }
 
 // Poll reads new notices and starts handling each one not yet handled;
@@ -64,18 +80,17 @@ type Handler struct {
 // idempotent: a notice seen again after a restart (the queue redelivers an
 // unacknowledged message) taints and drains an already drained node
 // harmlessly. A dry run acts on nothing and acknowledges nothing.
-func (h *Handler) Poll(ctx context.Context) error {
-	h.defaults()
+func (h *Controller) Poll(ctx context.Context) error {
 	h.mu.Lock()
 	since := h.since
 	h.mu.Unlock()
-	notices, err := h.Provider.Interruptions(ctx, since)
+	notices, err := h.deps.Provider.Interruptions(ctx, since)
 	if err != nil {
 		return fmt.Errorf("reading interruption notices, %w", err)
 	}
 	held := false // a notice not done with holds the poll window back
 	for _, n := range notices {
-		if h.Cluster != "" && !h.ownGroup(ctx, n.Group) {
+		if h.deps.Cluster != "" && !h.ownGroup(ctx, n.Group) {
 			continue
 		}
 		h.mu.Lock()
@@ -87,7 +102,7 @@ func (h *Handler) Poll(ctx context.Context) error {
 		if !acted {
 			if n.NodeName != "" {
 				if err := h.cordon(ctx, n); err != nil {
-					h.Logger.Warn("cordoning interrupted node; retrying on the next poll", "node", n.NodeName, "instance", n.InstanceID, "error", err)
+					h.deps.Logger.Warn("cordoning interrupted node; retrying on the next poll", "node", n.NodeName, "instance", n.InstanceID, "error", err)
 					held = true
 					continue
 				}
@@ -95,7 +110,7 @@ func (h *Handler) Poll(ctx context.Context) error {
 				go func(n provider.InterruptionNotice) {
 					defer h.wg.Done()
 					if err := h.drain(ctx, n); err != nil {
-						h.Logger.Warn("draining interrupted node", "node", n.NodeName, "error", err)
+						h.deps.Logger.Warn("draining interrupted node", "node", n.NodeName, "error", err)
 					}
 				}(n)
 			}
@@ -103,9 +118,9 @@ func (h *Handler) Poll(ctx context.Context) error {
 			h.handled[n.InstanceID] = true
 			h.mu.Unlock()
 		}
-		if a, ok := h.Provider.(provider.InterruptionAcker); ok && !h.DryRun {
+		if a, ok := h.deps.Provider.(provider.InterruptionAcker); ok && !h.deps.DryRun {
 			if err := a.AckInterruption(ctx, n); err != nil {
-				h.Logger.Warn("acknowledging interruption notice; retrying on the next poll", "instance", n.InstanceID, "error", err)
+				h.deps.Logger.Warn("acknowledging interruption notice; retrying on the next poll", "instance", n.InstanceID, "error", err)
 				held = true
 				continue
 			}
@@ -123,40 +138,23 @@ func (h *Handler) Poll(ctx context.Context) error {
 	return nil
 }
 
-func (h *Handler) defaults() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.handled == nil {
-		h.handled = map[string]bool{}
-	}
-	if h.acked == nil {
-		h.acked = map[string]bool{}
-	}
-	if h.Clock == nil {
-		h.Clock = clock.RealClock{}
-	}
-	if h.Logger == nil {
-		h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-}
-
-func (h *Handler) ownGroup(ctx context.Context, id string) bool {
-	g, err := h.Provider.NodeGroup(ctx, id)
-	return err == nil && g.Cluster == h.Cluster
+func (h *Controller) ownGroup(ctx context.Context, id string) bool {
+	g, err := h.deps.Provider.NodeGroup(ctx, id)
+	return err == nil && g.Cluster == h.deps.Cluster
 }
 
 // cordon taints the node NoSchedule, marks it unschedulable and records
 // the termination time, in one patch.
-func (h *Handler) cordon(ctx context.Context, n provider.InterruptionNotice) error {
-	node, err := h.Client.CoreV1().Nodes().Get(ctx, n.NodeName, metav1.GetOptions{})
+func (h *Controller) cordon(ctx context.Context, n provider.InterruptionNotice) error {
+	node, err := h.deps.Client.CoreV1().Nodes().Get(ctx, n.NodeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	h.Logger.Info("interruption notice: cordoning", "node", n.NodeName, "terminates", n.TerminationTime, "dryRun", h.DryRun)
-	if h.DryRun {
+	h.deps.Logger.Info("interruption notice: cordoning", "node", n.NodeName, "terminates", n.TerminationTime, "dryRun", h.deps.DryRun)
+	if h.deps.DryRun {
 		return nil
 	}
 	taints := node.Spec.Taints
@@ -180,39 +178,38 @@ func (h *Handler) cordon(ctx context.Context, n provider.InterruptionNotice) err
 	if err != nil {
 		return err
 	}
-	_, err = h.Client.CoreV1().Nodes().Patch(ctx, n.NodeName, types.MergePatchType, data, metav1.PatchOptions{})
+	_, err = h.deps.Client.CoreV1().Nodes().Patch(ctx, n.NodeName, types.MergePatchType, data, metav1.PatchOptions{})
 	return err
 }
 
 // drain evicts the node's pods (DaemonSet pods stay; PDBs respected) until
 // a few seconds before the termination time.
-func (h *Handler) drain(ctx context.Context, n provider.InterruptionNotice) error {
-	if h.DryRun {
+func (h *Controller) drain(ctx context.Context, n provider.InterruptionNotice) error {
+	if h.deps.DryRun {
 		return nil
 	}
-	left := n.TerminationTime.Sub(h.Clock.Now()) - 5*time.Second
+	left := n.TerminationTime.Sub(h.deps.Clock.Now()) - 5*time.Second
 	if left <= 0 {
 		left = time.Second
 	}
 	// Bare pods too: the machine goes away regardless.
-	if err := drain.Node(ctx, h.Client, n.NodeName, drain.Options{Timeout: left, EvictBarePods: true}); err != nil {
+	if err := drain.Node(ctx, h.deps.Client, n.NodeName, drain.Options{Timeout: left, EvictBarePods: true}); err != nil {
 		return fmt.Errorf("draining %s before %s, %w", n.NodeName, n.TerminationTime.Format(time.TimeOnly), err)
 	}
-	h.Logger.Info("interrupted node drained", "node", n.NodeName)
+	h.deps.Logger.Info("interrupted node drained", "node", n.NodeName)
 	return nil
 }
 
 // Wait waits for the drains Poll started.
-func (h *Handler) Wait() { h.wg.Wait() }
+func (h *Controller) Wait() { h.wg.Wait() }
 
 // Run polls every interval until ctx ends, then waits for running drains.
-func (h *Handler) Run(ctx context.Context, interval time.Duration) {
-	h.defaults()
+func (h *Controller) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if err := h.Poll(ctx); err != nil && ctx.Err() == nil {
-			h.Logger.Warn("interruption poll", "error", err)
+			h.deps.Logger.Warn("interruption poll", "error", err)
 		}
 		select {
 		case <-ctx.Done():

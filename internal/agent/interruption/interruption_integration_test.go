@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/interruption"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -55,7 +56,10 @@ func TestIntegrationNoticeCordonsAndDrainsBeforeTermination(t *testing.T) {
 			_ = env.Client.CoreV1().Nodes().Delete(context.Background(), n.Name, metav1.DeleteOptions{})
 		}
 	})
-	h := &interruption.Handler{Provider: cloud, Client: env.Client, Cluster: "intr", Logger: quiet}
+	h, err := interruption.New(controller.Deps{Provider: cloud, Client: env.Client, Cluster: "intr", Logger: quiet}, interruption.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go h.Run(ctx, 200*time.Millisecond)
 
 	ns := env.Namespace(t)

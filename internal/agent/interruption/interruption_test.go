@@ -3,6 +3,8 @@ package interruption
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -14,11 +16,12 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 )
 
-func setup(t *testing.T, dryRun bool) (*Handler, *fake.Provider, *kfake.Clientset, string) {
+func setup(t *testing.T, dryRun bool) (*Controller, *fake.Provider, *kfake.Clientset, string) {
 	t.Helper()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	fp := fake.New([]provider.NodeGroup{{ID: "c1/spot", Cluster: "c1", Lifecycle: provider.Spot, InstanceTypes: []string{"m5.large"}, Zones: []string{"a"}, MaxSize: 2}}, nil, clk.Now)
@@ -27,7 +30,11 @@ func setup(t *testing.T, dryRun bool) (*Handler, *fake.Provider, *kfake.Clientse
 	}
 	ins, _ := fp.Instances(context.Background(), "c1/spot")
 	cs := kfake.NewSimpleClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: ins[0].NodeName}})
-	return &Handler{Provider: fp, Client: cs, Cluster: "c1", Clock: clk, DryRun: dryRun}, fp, cs, ins[0].ID
+	h, err := New(controller.Deps{Provider: fp, Client: cs, Cluster: "c1", Clock: clk, DryRun: dryRun, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, fp, cs, ins[0].ID
 }
 
 func TestPollCordonsAndTaintsOnce(t *testing.T) {
@@ -90,7 +97,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 
 func TestOtherClustersNoticesAreIgnored(t *testing.T) {
 	h, fp, cs, id := setup(t, false)
-	h.Cluster = "other"
+	h.deps.Cluster = "other"
 	if _, err := fp.Interrupt(id, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}

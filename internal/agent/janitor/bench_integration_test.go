@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -98,14 +99,16 @@ func benchJanitor(b *testing.B, rules []Rule, n *testenv.RequestCounter) (*Contr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	ctrl, err := NewController(ctx, clocktesting.NewFakeClock(time.Now()), env.Client, dyn, meta, factory, &record.FakeRecorder{},
-		NewMetrics(prometheus.NewRegistry()), Options{Resources: []string{"configmaps"}, Rules: rules, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctrl, err := New(controller.Deps{
+		Clock: clocktesting.NewFakeClock(time.Now()), Client: env.Client, Dynamic: dyn, Metadata: meta, Factory: factory,
+		Recorder: &record.FakeRecorder{}, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, Options{Resources: []string{"configmaps"}, Rules: rules})
 	if err != nil {
 		b.Fatal(err)
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	ctrl.Start(ctx)
+	ctrl.Start(ctx, ctx)
 	return ctrl, cancel
 }
 

@@ -9,7 +9,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 )
 
 // pvcIsNotMounted reads pods from the agent's shared, trimmed cache: the
@@ -37,7 +37,7 @@ func TestMountedClaimsFromTrimmedCache(t *testing.T) {
 			var obj any = p.DeepCopy()
 			if transform {
 				var err error
-				if obj, err = provisioner.CacheTransform(obj); err != nil {
+				if obj, err = agentcache.CacheTransform(obj); err != nil {
 					t.Fatal(err)
 				}
 			}

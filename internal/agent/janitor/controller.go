@@ -32,15 +32,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
 // DefaultResources are watched when none are configured: the kinds people
@@ -78,10 +78,21 @@ type Options struct {
 	MaxDeletionsPerPass int
 	// DeletionsPerSecond is a rate limit across passes (0 = 1).
 	DeletionsPerSecond float64
-	// DryRun, Logger and Namespace are set by the agent.
-	DryRun    bool
-	Logger    *slog.Logger
-	Namespace string
+}
+
+// Validate checks the options that the flags cannot: counts and rates are
+// not negative.
+func (o Options) Validate() error {
+	if o.MaxDeletionsPerPass < 0 {
+		return fmt.Errorf("--janitor-max-deletions %d: expected 0 (default 100) or more", o.MaxDeletionsPerPass)
+	}
+	if o.DeletionsPerSecond < 0 {
+		return fmt.Errorf("--janitor-deletions-per-second %g: expected 0 (default 1) or more", o.DeletionsPerSecond)
+	}
+	if o.NotifyBefore < 0 {
+		return fmt.Errorf("--janitor-notify-before %s: expected 0 (no notice) or more", o.NotifyBefore)
+	}
+	return nil
 }
 
 // WatchesPods reports whether the janitor caches every pod (a rule needs
@@ -103,8 +114,12 @@ type Controller struct {
 	metrics  *Metrics
 	opts     Options
 	log      *slog.Logger
-	limiter  *rate.Limiter
-	warned   sync.Map // uid/resourceVersion already warned about
+	// dryRun: log and count what would be deleted, delete nothing.
+	dryRun bool
+	// namespace limits the janitor to one namespace ("" = all).
+	namespace string
+	limiter   *rate.Limiter
+	warned    sync.Map // uid/resourceVersion already warned about
 
 	dynFactory  dynamicinformer.DynamicSharedInformerFactory
 	metaFactory metadatainformer.SharedInformerFactory
@@ -130,24 +145,36 @@ type object interface {
 	runtime.Object
 }
 
-// NewController resolves the resources through discovery (once, at start),
-// and registers informers for them.
-func NewController(ctx context.Context, clk clock.PassiveClock, client kubernetes.Interface, dyn dynamic.Interface, meta metadata.Interface, factory informers.SharedInformerFactory, recorder record.EventRecorder, metrics *Metrics, opts Options) (*Controller, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+// Name is the janitor's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerJanitor
+
+// New resolves the resources through discovery (once, at start), and
+// registers informers for them: metadata-only or full ones of its own
+// (Start starts them), pods in the shared factory when a rule needs them.
+// Deps.Client, Dynamic, Metadata and Factory are required.
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldClient, controller.FieldDynamic, controller.FieldMetadata, controller.FieldFactory); err != nil {
+		return nil, err
 	}
-	if opts.MaxDeletionsPerPass <= 0 {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	deps = deps.WithDefaults()
+	if opts.MaxDeletionsPerPass == 0 {
 		opts.MaxDeletionsPerPass = 100
 	}
-	if opts.DeletionsPerSecond <= 0 {
+	if opts.DeletionsPerSecond == 0 {
 		opts.DeletionsPerSecond = 1
 	}
+	client, factory := deps.Client, deps.Factory
 	c := &Controller{
-		clock: clk, dynamic: dyn, recorder: recorder, metrics: metrics, opts: opts,
-		log:         opts.Logger.With("controller", "janitor"),
+		clock: deps.Clock, dynamic: deps.Dynamic, recorder: deps.Recorder, metrics: NewMetrics(deps.Registry), opts: opts,
+		log:         deps.Logger,
+		dryRun:      deps.DryRun,
+		namespace:   deps.Namespace,
 		limiter:     rate.NewLimiter(rate.Limit(opts.DeletionsPerSecond), opts.MaxDeletionsPerPass),
-		dynFactory:  dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, opts.Namespace, nil),
-		metaFactory: metadatainformer.NewFilteredSharedInformerFactory(meta, 0, opts.Namespace, nil),
+		dynFactory:  dynamicinformer.NewFilteredDynamicSharedInformerFactory(deps.Dynamic, 0, deps.Namespace, nil),
+		metaFactory: metadatainformer.NewFilteredSharedInformerFactory(deps.Metadata, 0, deps.Namespace, nil),
 	}
 	groups, err := restmapper.GetAPIGroupResources(client.Discovery())
 	if err != nil {
@@ -208,7 +235,7 @@ func (c *Controller) watch(mapper meta.RESTMapper, name string, full bool) (watc
 		if !c.opts.ClusterScoped {
 			return watched{}, fmt.Errorf("resource %q is cluster-scoped; allow it with --janitor-cluster-scoped", name)
 		}
-		if c.opts.Namespace != "" {
+		if c.namespace != "" {
 			return watched{}, fmt.Errorf("resource %q is cluster-scoped and cannot be watched in one namespace (--namespace)", name)
 		}
 	}
@@ -225,12 +252,9 @@ func (c *Controller) watch(mapper meta.RESTMapper, name string, full bool) (watc
 	return w, nil
 }
 
-// Start starts the janitor's own informers and waits for them.
-func (c *Controller) Start(ctx context.Context) { c.StartAndSync(ctx, ctx) }
-
-// StartAndSync starts the janitor's informers for as long as run lasts and
+// Start starts the janitor's informers for as long as run lasts and
 // reports whether they synced before sync ended.
-func (c *Controller) StartAndSync(run, sync context.Context) bool {
+func (c *Controller) Start(run, sync context.Context) bool {
 	c.dynFactory.Start(run.Done())
 	c.metaFactory.Start(run.Done())
 	for _, ok := range c.dynFactory.WaitForCacheSync(sync.Done()) {
@@ -247,7 +271,7 @@ func (c *Controller) StartAndSync(run, sync context.Context) bool {
 }
 
 // Name identifies the controller.
-func (c *Controller) Name() string { return "janitor" }
+func (c *Controller) Name() string { return Name }
 
 // candidate is an object with an expiry.
 type candidate struct {
@@ -372,7 +396,7 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 		return "", false, nil
 	}
 	notified, hasNotice := noticeTime(u)
-	if c.opts.DryRun && !hasNotice && !now.Before(cand.expires) {
+	if c.dryRun && !hasNotice && !now.Before(cand.expires) {
 		// A preview assumes the notice went out on time.
 		notified, hasNotice = cand.expires.Add(-c.opts.NotifyBefore), true
 	}
@@ -392,7 +416,7 @@ func (c *Controller) act(ctx context.Context, now time.Time, cand candidate, del
 	}
 	*deleted++
 	msg := fmt.Sprintf("delete %s (%s, expired %s)", k, cand.why, cand.expires.UTC().Format(time.RFC3339))
-	if c.opts.DryRun {
+	if c.dryRun {
 		c.metrics.deletions.WithLabelValues(cand.res.name, "true").Inc()
 		c.log.Info("dry-run: would delete", "object", k, "reason", cand.why)
 		return msg, true, nil
@@ -423,7 +447,7 @@ func (c *Controller) notify(ctx context.Context, now time.Time, cand candidate) 
 		deleteAt = earliest
 	}
 	msg := fmt.Sprintf("notify %s: deletion at %s (%s)", k, deleteAt.UTC().Format(time.RFC3339), cand.why)
-	if c.opts.DryRun {
+	if c.dryRun {
 		c.metrics.notifications.WithLabelValues(cand.res.name, "true").Inc()
 		return msg, false, nil
 	}
@@ -480,7 +504,7 @@ func (c *Controller) warn(w watched, u object, msg string) {
 	}
 	c.metrics.invalid.Inc()
 	c.log.Warn("not acting on object", "object", key(w, u), "err", msg)
-	if !c.opts.DryRun {
+	if !c.dryRun {
 		c.recorder.Event(ref(w, u), corev1.EventTypeWarning, "InvalidTTL", msg+"; the janitor will never delete this object until it is fixed")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -38,12 +39,10 @@ type rig struct {
 	requests *testenv.RequestCounter
 }
 
-func newRig(t *testing.T, opts Options) *rig {
+func newRig(t *testing.T, opts Options, mutate ...func(*controller.Deps)) *rig {
 	t.Helper()
 	env := testenv.Get(t)
 	ns := env.Namespace(t)
-	opts.Namespace = ns
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if opts.Resources == nil {
 		opts.Resources = []string{"configmaps"}
 	}
@@ -64,13 +63,20 @@ func newRig(t *testing.T, opts Options) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl, err := NewController(ctx, clk, env.Client, dyn, meta, factory, rec, NewMetrics(prometheus.NewRegistry()), opts)
+	deps := controller.Deps{
+		Clock: clk, Client: env.Client, Dynamic: dyn, Metadata: meta, Factory: factory, Recorder: rec,
+		Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: ns,
+	}
+	for _, m := range mutate {
+		m(&deps)
+	}
+	ctrl, err := New(deps, opts)
 	if err != nil {
-		t.Fatalf("NewController: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
-	ctrl.Start(ctx)
+	ctrl.Start(ctx, ctx)
 	return &rig{t: t, env: env, ns: ns, clock: clk, ctrl: ctrl, recorder: rec, requests: counter}
 }
 
@@ -353,7 +359,7 @@ func TestCapsExclusionAndDryRun(t *testing.T) {
 		}
 	})
 	t.Run("dry-run deletes nothing", func(t *testing.T) {
-		r := newRig(t, Options{DryRun: true, NotifyBefore: time.Minute})
+		r := newRig(t, Options{NotifyBefore: time.Minute}, func(d *controller.Deps) { d.DryRun = true })
 		r.configMap("old", map[string]string{AnnotationTTL: "1m"})
 		r.clock.Step(time.Hour)
 		got := r.pass()
@@ -381,14 +387,16 @@ func TestClusterScoped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := func(opts Options) (*Controller, error) {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-		return NewController(ctx, clocktesting.NewFakeClock(time.Now()), env.Client, env.Dynamic, meta, factory, record.NewFakeRecorder(10), NewMetrics(prometheus.NewRegistry()), opts)
+	build := func(opts Options, namespace string) (*Controller, error) {
+		return New(controller.Deps{
+			Clock: clocktesting.NewFakeClock(time.Now()), Client: env.Client, Dynamic: env.Dynamic, Metadata: meta, Factory: factory,
+			Recorder: record.NewFakeRecorder(10), Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: namespace,
+		}, opts)
 	}
-	if _, err := build(Options{Resources: []string{"namespaces"}}); err == nil || !strings.Contains(err.Error(), "cluster-scoped") {
+	if _, err := build(Options{Resources: []string{"namespaces"}}, ""); err == nil || !strings.Contains(err.Error(), "cluster-scoped") {
 		t.Fatalf("namespaces watched without --janitor-cluster-scoped: %v", err)
 	}
-	if _, err := build(Options{Resources: []string{"namespaces"}, ClusterScoped: true, Namespace: "x"}); err == nil {
+	if _, err := build(Options{Resources: []string{"namespaces"}, ClusterScoped: true}, "x"); err == nil {
 		t.Fatal("cluster-scoped resource accepted with a namespace filter")
 	}
 	ns := env.Namespace(t)
@@ -405,11 +413,11 @@ func TestClusterScoped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctrl, err := build(Options{Resources: []string{"namespaces"}, ClusterScoped: true, IncludeNamespaces: []string{ns, keep}})
+	ctrl, err := build(Options{Resources: []string{"namespaces"}, ClusterScoped: true, IncludeNamespaces: []string{ns, keep}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl.Start(ctx)
+	ctrl.Start(ctx, ctx)
 	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
 		o, err := ctrl.resources[0].lister.Get(ns)
 		if err != nil {

@@ -11,7 +11,8 @@ type Metrics struct {
 	passSeconds   prometheus.Histogram
 }
 
-// NewMetrics creates the metrics and registers them with reg.
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		deletions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -31,6 +32,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
 	}
-	reg.MustRegister(m.deletions, m.notifications, m.deferred, m.invalid, m.passSeconds)
+	if reg != nil {
+		reg.MustRegister(m.deletions, m.notifications, m.deferred, m.invalid, m.passSeconds)
+	}
 	return m
 }

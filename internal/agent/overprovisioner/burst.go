@@ -6,6 +6,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 )
 
@@ -61,10 +63,10 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 	rooms := map[string]*room{}
 	var order []*room
 	for _, n := range nodes {
-		if n.Spec.Unschedulable || n.DeletionTimestamp != nil || !provisioner.NodeReady(n) {
+		if n.Spec.Unschedulable || n.DeletionTimestamp != nil || !capacity.NodeReady(n) {
 			continue // a booting node's room is not there yet
 		}
-		cpu, mem, slots := provisioner.Allocatable(n)
+		cpu, mem, slots := placement.Allocatable(n)
 		r := &room{node: n, cpu: cpu, mem: mem, pods: slots}
 		rooms[n.Name] = r
 		order = append(order, r)
@@ -80,7 +82,7 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 			at = p.Status.NominatedNodeName
 		}
 		if r := rooms[at]; r != nil {
-			cpu, mem := provisioner.Requests(p)
+			cpu, mem := placement.Requests(p)
 			r.cpu, r.mem, r.pods = r.cpu-cpu, r.mem-mem, r.pods-1
 			if p.Spec.NodeName != "" && isPause(p) {
 				r.pause = append(r.pause, p)
@@ -100,10 +102,10 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 	// Room already free first: nothing is deleted for a pod that fits.
 	var rest []*corev1.Pod
 	for _, p := range pending {
-		cpu, mem := provisioner.Requests(p)
+		cpu, mem := placement.Requests(p)
 		placed := false
 		for _, r := range order {
-			if r.cpu >= cpu && r.mem >= mem && r.pods >= 1 && provisioner.Fits(p, r.node) {
+			if r.cpu >= cpu && r.mem >= mem && r.pods >= 1 && placement.Fits(p, r.node) {
 				r.cpu, r.mem, r.pods = r.cpu-cpu, r.mem-mem, r.pods-1
 				rel.Placed[p] = r.node.Name
 				placed = true
@@ -116,11 +118,11 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 	}
 	// Then the fewest pause pods that make each remaining pod fit.
 	for _, p := range rest {
-		cpu, mem := provisioner.Requests(p)
+		cpu, mem := placement.Requests(p)
 		var best *room
 		bestN := 0
 		for _, r := range order {
-			if len(r.pause) == 0 || !provisioner.Fits(p, r.node) {
+			if len(r.pause) == 0 || !placement.Fits(p, r.node) {
 				continue
 			}
 			if n, ok := r.needs(cpu, mem); ok && (best == nil || n < bestN) {
@@ -132,7 +134,7 @@ func SelectRelease(nodes []*corev1.Node, pods []*corev1.Pod) Release {
 			continue
 		}
 		for _, v := range best.pause[:bestN] {
-			vc, vm := provisioner.Requests(v)
+			vc, vm := placement.Requests(v)
 			best.cpu, best.mem, best.pods = best.cpu+vc, best.mem+vm, best.pods+1
 			rel.PausePods = append(rel.PausePods, v)
 		}
@@ -155,7 +157,7 @@ func (r *room) needs(cpu, mem int64) (int, bool) {
 		if i == len(r.pause) {
 			return 0, false
 		}
-		vc, vm := provisioner.Requests(r.pause[i])
+		vc, vm := placement.Requests(r.pause[i])
 		c, m, s = c+vc, m+vm, s+1
 	}
 }
@@ -184,8 +186,8 @@ func isPause(p *corev1.Pod) bool {
 // larger orders pods by CPU, then memory requests, largest first, then by
 // name, so the selection is deterministic.
 func larger(a, b *corev1.Pod) bool {
-	ac, am := provisioner.Requests(a)
-	bc, bm := provisioner.Requests(b)
+	ac, am := placement.Requests(a)
+	bc, bm := placement.Requests(b)
 	if ac != bc {
 		return ac > bc
 	}

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
@@ -74,7 +74,7 @@ func TestSizingFromTrimmedCaches(t *testing.T) {
 	}
 	cachedNodes := make([]*corev1.Node, len(nodes))
 	for i, n := range nodes {
-		obj, err := provisioner.CacheTransform(n.DeepCopy())
+		obj, err := agentcache.CacheTransform(n.DeepCopy())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestSizingFromTrimmedCaches(t *testing.T) {
 	}
 	cachedPods := make([]*corev1.Pod, len(pods))
 	for i, p := range pods {
-		obj, err := provisioner.CacheTransform(p.DeepCopy())
+		obj, err := agentcache.CacheTransform(p.DeepCopy())
 		if err != nil {
 			t.Fatal(err)
 		}

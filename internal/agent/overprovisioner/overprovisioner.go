@@ -12,7 +12,6 @@ package overprovisioner
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"sort"
 	"strings"
@@ -26,16 +25,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	schedulinglisters "k8s.io/client-go/listers/scheduling/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
@@ -46,7 +44,7 @@ const (
 	LabelManaged      = "overprovisioning.bosun.dev/target"
 	// DefaultConfigMap is the rules ConfigMap's name when
 	// --overprovisioner-configmap is not given (in the agent's namespace).
-	DefaultConfigMap = "overprovisioning"
+	DefaultConfigMap = agentcmd.DefaultOverprovisionerConfigMap
 	clusterTarget    = "cluster"
 	pauseImage       = "registry.k8s.io/pause:3.10"
 	// SchedulingGate holds re-created pause pods back while a burst
@@ -61,27 +59,19 @@ const (
 	pauseUser = int64(65535)
 )
 
-// Options configure the controller.
+// Options configure the controller. Clients, the shared informer factory
+// (cluster-wide, for nodes, pods and priority classes; nil: the
+// controller makes its own), events, metrics, clock, logger and dry-run
+// come with controller.Deps; Deps.ReleaseClient deletes pause pods and
+// nominates pending pods in a burst release: a burst is hundreds of
+// requests at once, which the agent's steady budget (50 a second) would
+// spread over seconds, so the agent gives the release a client of its own
+// with the same rate and a burst of ReleaseBurst (ReleaseConfig).
 type Options struct {
-	// Client writes the PriorityClass and the pause Deployments.
-	Client kubernetes.Interface
-	// ReleaseClient deletes pause pods and nominates pending pods in a
-	// burst release (default Client). A burst is hundreds of requests at
-	// once, which the agent's steady budget (50 a second) would spread
-	// over seconds: the agent gives the release a client of its own with
-	// the same rate and a burst of ReleaseBurst (ReleaseConfig).
-	ReleaseClient kubernetes.Interface
-	// Factory is a cluster-wide informer factory for nodes, pods and
-	// priority classes (the agent's); nil means the controller makes its own.
-	// Either way Start starts what the controller made.
-	Factory informers.SharedInformerFactory
 	// Namespace holds the ConfigMap and the pause Deployments.
 	Namespace string
 	// ConfigMap names the ConfigMap with the linear or ladder rules.
 	ConfigMap string
-	// DryRun logs what would change and changes nothing.
-	DryRun bool
-	Logger *slog.Logger
 	// SyncTimeout bounds the cache sync when Reconcile starts the caches
 	// itself (default 30s).
 	SyncTimeout time.Duration
@@ -90,20 +80,19 @@ type Options struct {
 	// scheduling cycle, as before (kept for comparison). By default, the
 	// pause pods that pending pods need are deleted at once (SelectRelease).
 	LeaveToPreemption bool
-	// Recorder, if set, receives a HeadroomReleased Event on the
-	// Deployment of the pending pods of each burst release.
-	Recorder record.EventRecorder
-	// Metrics receives the burst release's metrics (nil: unregistered).
-	Metrics *Metrics
-	// Clock is the time source (default real).
-	Clock clock.Clock
+}
+
+// config is what the controller runs with: its options and its deps.
+type config struct {
+	Options
+	controller.Deps
 }
 
 // Controller reconciles the pause Deployments. It reads everything from
 // informer caches (an unchanged cluster costs no API request) and writes
 // only when a Deployment or the PriorityClass differs from what it wants.
 type Controller struct {
-	opts    Options
+	opts    config
 	actions []string
 
 	// own are the factories the controller made and starts itself.
@@ -128,33 +117,31 @@ func (c *Controller) did(format string, args ...any) {
 	c.actions = append(c.actions, fmt.Sprintf(format, args...))
 }
 
-// New returns a controller. Call Start before the first pass (Reconcile
-// starts the caches itself when nobody did).
+// Name is the overprovisioner's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerOverprovisioner
+
+// New returns a controller (Deps.Client is required). Call Start before
+// the first pass (Reconcile starts the caches itself when nobody did).
 //
 // RBAC: nodes and pods list/watch, priorityclasses list/watch/create; in
 // its namespace configmaps list/watch, deployments
 // list/watch/create/update/delete and pods delete (burst release);
 // deployments get and events create cluster-wide (its Events).
-func New(opts Options) *Controller {
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldClient); err != nil {
+		return nil, err
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
+	if opts.Namespace == "" || opts.ConfigMap == "" {
+		return nil, fmt.Errorf("%s: Options.Namespace and Options.ConfigMap name the rules ConfigMap; got %q/%q", Name, opts.Namespace, opts.ConfigMap)
 	}
-	if opts.ReleaseClient == nil {
-		opts.ReleaseClient = opts.Client
-	}
-	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics(nil)
-	}
+	deps = deps.WithDefaults()
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 30 * time.Second
 	}
-	c := &Controller{opts: opts, metrics: opts.Metrics}
-	shared := opts.Factory
+	c := &Controller{opts: config{Options: opts, Deps: deps}, metrics: NewMetrics(deps.Registry)}
+	shared := deps.Factory
 	if shared == nil {
-		shared = informers.NewSharedInformerFactory(opts.Client, 0)
+		shared = informers.NewSharedInformerFactory(deps.Client, 0)
 		c.own = append(c.own, shared)
 	}
 	c.nodes = shared.Core().V1().Nodes().Lister()
@@ -163,7 +150,7 @@ func New(opts Options) *Controller {
 	// The pods come from the same cache as every other controller's (the
 	// agent trims it); sizing reads the running ones.
 	c.pods = shared.Core().V1().Pods().Lister()
-	own := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(opts.Namespace))
+	own := informers.NewSharedInformerFactoryWithOptions(deps.Client, 0, informers.WithNamespace(opts.Namespace))
 	c.configMaps = own.Core().V1().ConfigMaps().Lister()
 	c.configInformer = own.Core().V1().ConfigMaps().Informer()
 	c.deployments = own.Apps().V1().Deployments().Lister()
@@ -172,10 +159,10 @@ func New(opts Options) *Controller {
 		c.releaser = newReleaser(c)
 		if err := c.releaser.watch(shared.Core().V1().Pods().Informer()); err != nil {
 			// Only a stopped informer refuses: every pass still releases.
-			opts.Logger.Error("burst release only at passes", "err", err)
+			deps.Logger.Error("burst release only at passes", "err", err)
 		}
 	}
-	return c
+	return c, nil
 }
 
 // Start starts the informers the controller made until run ends and
@@ -240,7 +227,7 @@ type target struct {
 }
 
 // Name is the controller's name in --controllers.
-func (c *Controller) Name() string { return "overprovisioner" }
+func (c *Controller) Name() string { return Name }
 
 // Pass makes one pass and returns what it changed (or, in dry-run, would
 // change). A ConfigMap that does not parse changes nothing: the error says
@@ -261,8 +248,8 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 			return fmt.Errorf("overprovisioner: informer caches did not sync within %s (check its RBAC)", c.opts.SyncTimeout)
 		}
 	}
-	where := c.opts.Namespace + "/" + c.opts.ConfigMap
-	cm, err := c.configMaps.ConfigMaps(c.opts.Namespace).Get(c.opts.ConfigMap)
+	where := c.opts.Options.Namespace + "/" + c.opts.ConfigMap
+	cm, err := c.configMaps.ConfigMaps(c.opts.Options.Namespace).Get(c.opts.ConfigMap)
 	if err != nil {
 		return fmt.Errorf("reading ConfigMap %s, %w", where, err)
 	}
@@ -432,12 +419,12 @@ func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 }
 
 func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, mem resource.Quantity) error {
-	want := deployment(c.opts.Namespace, t, replicas, cpu, mem, !c.opts.LeaveToPreemption)
-	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
-	cur, err := c.deployments.Deployments(c.opts.Namespace).Get(want.Name)
+	want := deployment(c.opts.Options.Namespace, t, replicas, cpu, mem, !c.opts.LeaveToPreemption)
+	deps := c.opts.Client.AppsV1().Deployments(c.opts.Options.Namespace)
+	cur, err := c.deployments.Deployments(c.opts.Options.Namespace).Get(want.Name)
 	if apierrors.IsNotFound(err) {
 		c.opts.Logger.Info("creating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
-		c.did("create Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Namespace, want.Name, replicas, cpu.String(), mem.String())
+		c.did("create Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Options.Namespace, want.Name, replicas, cpu.String(), mem.String())
 		if c.opts.DryRun {
 			return nil
 		}
@@ -457,7 +444,7 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 		return nil
 	}
 	c.opts.Logger.Info("updating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
-	c.did("update Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Namespace, want.Name, replicas, cpu.String(), mem.String())
+	c.did("update Deployment %s/%s: %d x (%s CPU, %s memory)", c.opts.Options.Namespace, want.Name, replicas, cpu.String(), mem.String())
 	if c.opts.DryRun {
 		return nil
 	}
@@ -520,12 +507,12 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 
 // prune deletes pause Deployments of targets that no longer exist.
 func (c *Controller) prune(ctx context.Context, keep map[string]bool) error {
-	deps := c.opts.Client.AppsV1().Deployments(c.opts.Namespace)
+	deps := c.opts.Client.AppsV1().Deployments(c.opts.Options.Namespace)
 	managed, err := labels.Parse(LabelManaged)
 	if err != nil {
 		return err
 	}
-	list, err := c.deployments.Deployments(c.opts.Namespace).List(managed)
+	list, err := c.deployments.Deployments(c.opts.Options.Namespace).List(managed)
 	if err != nil {
 		return fmt.Errorf("listing pause deployments, %w", err)
 	}
@@ -534,7 +521,7 @@ func (c *Controller) prune(ctx context.Context, keep map[string]bool) error {
 			continue
 		}
 		c.opts.Logger.Info("deleting pause deployment of a gone target", "name", d.Name, "dryRun", c.opts.DryRun)
-		c.did("delete Deployment %s/%s (its target is gone)", c.opts.Namespace, d.Name)
+		c.did("delete Deployment %s/%s (its target is gone)", c.opts.Options.Namespace, d.Name)
 		if c.opts.DryRun {
 			continue
 		}

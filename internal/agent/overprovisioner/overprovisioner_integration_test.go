@@ -22,6 +22,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/deploy"
+	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -71,8 +73,11 @@ func TestIntegrationPauseDeploymentsPerTarget(t *testing.T) {
 	if _, err := env.Client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c := overprovisioner.New(overprovisioner.Options{Client: env.Client, Namespace: ns, ConfigMap: "overprovisioning",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := overprovisioner.New(controller.Deps{Client: env.Client, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		overprovisioner.Options{Namespace: ns, ConfigMap: "overprovisioning"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +146,7 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	env := testenv.Get(t)
 	ctx := context.Background()
 	ns := env.Namespace(t)
-	stream, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: []string{"overprovisioner"}, Namespace: ns})
+	stream, err := agent.RenderManifests(deploy.AgentOptions{Controllers: []string{overprovisioner.Name}, Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +199,11 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := overprovisioner.New(overprovisioner.Options{Client: cs, Namespace: ns, ConfigMap: "overprovisioning",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c, err := overprovisioner.New(controller.Deps{Client: cs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		overprovisioner.Options{Namespace: ns, ConfigMap: "overprovisioning"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	actions, err := c.Pass(ctx)
 	if err != nil {
 		t.Fatalf("pass under the shipped role: %v", err)
@@ -226,7 +234,12 @@ func TestIntegrationRunsUnderShippedRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := overprovisioner.New(overprovisioner.Options{Client: cs2, Namespace: ns, ConfigMap: "overprovisioning", SyncTimeout: 3 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Pass(ctx); err == nil {
+	c2, err := overprovisioner.New(controller.Deps{Client: cs2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		overprovisioner.Options{Namespace: ns, ConfigMap: "overprovisioning", SyncTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Pass(ctx); err == nil {
 		t.Error("an identity without the role could run the overprovisioner")
 	}
 }

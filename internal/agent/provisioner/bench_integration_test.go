@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -86,7 +87,7 @@ func scaleUp(b *testing.B, ice bool) (spot, onDemand, running time.Duration) {
 		}
 	}
 	rec := &recorder{Provider: cloud, first: map[provider.Lifecycle]time.Time{}}
-	prov, err := provisioner.New(provisioner.Options{Provider: rec, Cluster: cluster, Logger: quiet, Templates: localcloud.ZoneTemplates("local"), ProvisionTimeout: 10 * time.Minute})
+	prov, err := provisioner.NewProvisioner(controller.Deps{Provider: rec, Cluster: cluster, Logger: quiet}, provisioner.Options{Templates: localcloud.ZoneTemplates("local"), ProvisionTimeout: 10 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

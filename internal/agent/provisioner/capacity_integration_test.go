@@ -19,7 +19,9 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -36,14 +38,15 @@ type passer interface {
 // runScaleDown runs a scale-down of the cluster on its own informers,
 // a pass every 200 ms, removing nodes unneeded for a second, until the
 // test ends.
-func runScaleDown(t *testing.T, cloud provider.Provider, cluster string, drainTimeout time.Duration) *provisioner.ScaleDown {
+func runScaleDown(t *testing.T, cloud provider.Provider, cluster string, drainTimeout time.Duration) *scaledown.Controller {
 	t.Helper()
 	env := testenv.Get(t)
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
-		Provider: cloud, Cluster: cluster, Logger: quiet,
-		UnneededTime: time.Second, DelayAfterScaleUp: -1, DrainTimeout: drainTimeout,
-	})
+	opts := scaledown.DefaultOptions()
+	opts.UnneededTime, opts.DelayAfterScaleUp, opts.DrainTimeout = time.Second, 0, drainTimeout
+	sd, err := scaledown.New(controller.Deps{
+		Provider: cloud, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,15 +253,12 @@ func TestIntegrationReaperReplacesOnDemandWithSpot(t *testing.T) {
 	}
 
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	metrics, err := provisioner.NewCapacityMetrics(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := provisioner.NewReaper(clock.RealClock{}, env.Client, factory, provisioner.ReaperOptions{
-		Provider: f.cloud, Cluster: "reap", Logger: quiet, Metrics: metrics,
-		MinAge: time.Second, ReplacementTimeout: time.Minute, DrainTimeout: time.Minute,
-		Templates: localcloud.ZoneTemplates("local"),
-	})
+	opts := reaper.DefaultOptions()
+	opts.MinAge, opts.ReplacementTimeout, opts.DrainTimeout = time.Second, time.Minute, time.Minute
+	opts.Templates = localcloud.ZoneTemplates("local")
+	r, err := reaper.New(controller.Deps{
+		Provider: f.cloud, Cluster: "reap", Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,10 @@ import (
 	"k8s.io/client-go/tools/cache"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/utils/clock"
+
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
 // Controller is the provisioner as an agent controller: it reads pods the
@@ -36,19 +40,35 @@ type Controller struct {
 // indexUnassigned indexes the pods without a node under "".
 const indexUnassigned = "bosun.dev/unassigned"
 
-// NewController wires the provisioner to a clientset; call Start before
-// the first Pass. shared is the agent's informer factory, for DaemonSets
-// (nil: the controller makes its own). With sharedPods, the pods waiting
-// for a node are read from shared's pod informer through an index: the
-// agent does so when another controller (scale-down, reaper,
+// Name is the provisioner's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerProvisioner
+
+// New returns the provisioner as an agent controller (NewProvisioner,
+// wired to the cluster); call Start before the first Pass. Deps.Client is
+// required; Deps.Factory is the agent's informer factory, for DaemonSets
+// (nil: the controller makes its own). With Options.SharedPods, the pods
+// waiting for a node are read from the factory's pod informer through an
+// index: the agent does so when another controller (scale-down, reaper,
 // overprovisioner) caches every pod anyway, so each pod is decoded and
 // kept once. Without it the controller watches only the pods without a
 // node (field selector spec.nodeName=""), far fewer than every pod when
 // it runs alone.
-func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldClient); err != nil {
+		return nil, err
+	}
+	p, err := NewProvisioner(deps, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newController(p, deps.Client, deps.Factory, opts.SharedPods)
+}
+
+// newController wires p to a clientset (see New).
+func newController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
 	c := &Controller{p: p}
 	if shared == nil {
-		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
+		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
 		c.own = append(c.own, shared)
 	}
 	if sharedPods {
@@ -58,7 +78,7 @@ func NewController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", "").String()
 			}),
-			informers.WithTransform(CacheTransform))
+			informers.WithTransform(agentcache.CacheTransform))
 		c.podInformer = unassigned.Core().V1().Pods().Informer()
 		c.own = append(c.own, unassigned)
 	}
@@ -97,14 +117,14 @@ func (c *Controller) OnChange(f func()) error {
 }
 
 // Name is the controller's name in `bosun agent --controllers`.
-func (c *Controller) Name() string { return "provisioner" }
+func (c *Controller) Name() string { return Name }
 
 // Provisioner returns the provisioner the controller drives.
 func (c *Controller) Provisioner() *Provisioner { return c.p }
 
 // Start starts the informers the controller made until run ends and
-// reports whether they synced before sync ended. The shared factory passed
-// to NewController is started by its owner.
+// reports whether they synced before sync ended. The shared factory in
+// Deps is started by its owner.
 func (c *Controller) Start(run, sync context.Context) bool {
 	for _, f := range c.own {
 		f.Start(run.Done())
@@ -177,7 +197,7 @@ func (d Decision) String() string {
 // unschedulable; an idle pass reads only the informers' caches and makes
 // no API request. It returns when ctx ends.
 func (p *Provisioner) Run(ctx context.Context, cs kubernetes.Interface, interval time.Duration) error {
-	c, err := NewController(p, cs, nil, false)
+	c, err := newController(p, cs, nil, false)
 	if err != nil {
 		return err
 	}
@@ -244,8 +264,8 @@ func waitBatch(ctx context.Context, clk clock.Clock, kick <-chan struct{}, limit
 	}
 }
 
-// unschedulable keeps the pods the scheduler tried and could not place.
-func unschedulable(pods []*corev1.Pod) []*corev1.Pod {
+// UnschedulablePods keeps the pods the scheduler tried and could not place.
+func UnschedulablePods(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, pod := range pods {
 		if isUnschedulable(pod) {

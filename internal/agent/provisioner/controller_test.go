@@ -15,6 +15,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 )
@@ -39,7 +41,7 @@ func TestUnschedulable(t *testing.T) {
 		p.Name = name
 		in = append(in, p)
 	}
-	got := unschedulable(in)
+	got := UnschedulablePods(in)
 	if len(got) != 1 || got[0].Name != "waiting" {
 		var names []string
 		for _, p := range got {
@@ -53,7 +55,7 @@ func TestUnschedulable(t *testing.T) {
 // second), refined by when the controller saw the change in that second.
 func TestPendingSince(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0.Add(400 * time.Millisecond))
-	p, err := New(Options{Provider: fake.New(nil, nil, clk.Now), Templates: template, Clock: clk})
+	p, err := NewProvisioner(controller.Deps{Provider: fake.New(nil, nil, clk.Now), Clock: clk}, Options{Templates: template})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +82,8 @@ func TestControllerPendingPods(t *testing.T) {
 			waiting := pendingPod("1", "1Gi")
 			bound := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.NodeName, p.Status.Conditions = "n1", nil })
 			cs := k8sfake.NewClientset(waiting, bound)
-			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
-			c, err := NewController(p, cs, factory, sharedPods)
+			factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
+			c, err := newController(p, cs, factory, sharedPods)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,8 +235,8 @@ func syncedController(ctx context.Context, t *testing.T, p *Provisioner, pods ..
 		objs[i] = pod
 	}
 	cs := k8sfake.NewClientset(objs...)
-	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(CacheTransform))
-	c, err := NewController(p, cs, factory, true)
+	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
+	c, err := newController(p, cs, factory, true)
 	if err != nil {
 		t.Fatal(err)
 	}

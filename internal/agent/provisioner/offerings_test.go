@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 )
@@ -42,7 +43,7 @@ func TestOneCapacityErrorSkipsEveryExhaustedOffering(t *testing.T) {
 			fp.Unavailable[fake.OfferingKey(o.InstanceType, o.Zone, o.Lifecycle)] = true
 		}
 	}
-	p, err := New(Options{Provider: fp, Cluster: "c1", Templates: template, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := NewProvisioner(controller.Deps{Provider: fp, Cluster: "c1", Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Options{Templates: template})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestOneCapacityErrorSkipsEveryExhaustedOffering(t *testing.T) {
 	for k, v := range fp.Unavailable {
 		fp2.Unavailable[k] = v
 	}
-	p2, _ := New(Options{Provider: noOfferings{fp2}, Cluster: "c1", Templates: template, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p2, _ := NewProvisioner(controller.Deps{Provider: noOfferings{fp2}, Cluster: "c1", Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Options{Templates: template})
 	ps = pods(2, "1", "1Gi")
 	if _, err := p2.Reconcile(context.Background(), ps, nil); err != nil {
 		t.Fatal(err)

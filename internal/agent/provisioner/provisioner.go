@@ -11,44 +11,39 @@
 // provider (target sizes); the unavailable-offering cache is a hint that is
 // rebuilt from the provider's failed launches after a restart.
 //
-// Two more capacity controllers live here, sharing the placement helpers:
-// ScaleDown removes empty and under-utilized nodes whose pods can move
-// elsewhere, on-demand before spot; Reaper (L22) replaces on-demand
-// fallback nodes with spot once spot offerings are available again. Both
-// read nodes, pods and PodDisruptionBudgets from informers, drain through
-// the Eviction API (internal/agent/drain, PDBs respected) and delete
-// the node's instance through the provider. Their RBAC: nodes get, list,
-// watch, patch; pods get, list, watch; pods/eviction create; policy
-// poddisruptionbudgets list, watch; events create, patch.
+// Two more capacity controllers live beside it, sharing its placement
+// (internal/agent/placement) and the cluster view of internal/agent/capacity:
+// internal/agent/scaledown and internal/agent/reaper (L22).
 package provisioner
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
-	"k8s.io/utils/clock"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// defaultPriorityCutoff: pods below it never trigger a scale-up (as in
+// DefaultPriorityCutoff is the cutoff: pods below it never trigger a scale-up (as in
 // cluster-autoscaler), so overprovisioning pause pods at -10 do (L12).
-const defaultPriorityCutoff = int32(-10)
+const DefaultPriorityCutoff = int32(-10)
 
 // Options configure the provisioner.
+//
+// The cloud (Deps.Provider), the cluster whose node groups it scales
+// (Deps.Cluster), the clock, the logger, dry-run (decisions computed,
+// target sizes unchanged) and the recorder (a TriggeredScaleUp Event on
+// each pod the first time capacity is asked for it, not in dry-run) come
+// with controller.Deps.
 type Options struct {
-	// Provider is the cloud.
-	Provider provider.Provider
-	// Cluster selects the provider's node groups of this cluster.
-	Cluster string
 	// Templates returns the node a new instance of the group would
 	// register, one per zone, for placement simulation.
 	Templates func(g provider.NodeGroup) ([]*corev1.Node, error)
@@ -61,20 +56,20 @@ type Options struct {
 	// ProvisionTimeout catches launches that never finish without an
 	// error (default 5 minutes).
 	ProvisionTimeout time.Duration
-	// Clock is the time source (default real).
-	Clock clock.Clock
-	// Logger receives decisions.
-	Logger *slog.Logger
-	// DryRun computes decisions without changing target sizes.
-	DryRun bool
-	// Recorder, if set, receives a TriggeredScaleUp Event on each pod the
-	// first time capacity is asked for it (not in dry-run).
-	Recorder record.EventRecorder
+	// SharedPods: read the pods waiting for a node from the shared
+	// factory's pod informer (New).
+	SharedPods bool
+}
+
+// config is what the provisioner runs with: its options and its deps.
+type config struct {
+	Options
+	controller.Deps
 }
 
 // Provisioner decides scale-ups. Run it with Reconcile on every pass.
 type Provisioner struct {
-	opts        Options
+	opts        config
 	unavailable *unavailableOfferings
 	// requested remembers, per pod, the group capacity was requested from
 	// and when, so a pod waiting for a booting node is not asked for twice.
@@ -100,13 +95,19 @@ type Provisioner struct {
 	Decided func(pod *corev1.Pod, at time.Time)
 }
 
-// New returns a provisioner with defaults filled in.
-func New(opts Options) (*Provisioner, error) {
-	if opts.Provider == nil || opts.Templates == nil {
-		return nil, fmt.Errorf("provisioner: Provider and Templates are required")
+// NewProvisioner returns the provisioner's decisions without the
+// controller around them (Reconcile with the pending pods, or Run), with
+// defaults filled in. Deps.Provider and Options.Templates are required;
+// the metrics are registered with Deps.Registry.
+func NewProvisioner(deps controller.Deps, opts Options) (*Provisioner, error) {
+	if err := deps.Require(Name, controller.FieldProvider); err != nil {
+		return nil, err
+	}
+	if opts.Templates == nil {
+		return nil, fmt.Errorf("%s: Options.Templates is required", Name)
 	}
 	if opts.PriorityCutoff == nil {
-		c := defaultPriorityCutoff
+		c := DefaultPriorityCutoff
 		opts.PriorityCutoff = &c
 	}
 	if opts.UnavailableTTL == 0 {
@@ -115,21 +116,22 @@ func New(opts Options) (*Provisioner, error) {
 	if opts.ProvisionTimeout == 0 {
 		opts.ProvisionTimeout = 5 * time.Minute
 	}
-	if opts.Clock == nil {
-		opts.Clock = clock.RealClock{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	deps = deps.WithDefaults()
+	m := newMetrics()
+	if deps.Registry != nil {
+		if err := m.Register(deps.Registry); err != nil {
+			return nil, fmt.Errorf("provisioner metrics, %w", err)
+		}
 	}
 	return &Provisioner{
-		opts:         opts,
-		unavailable:  newUnavailableOfferings(opts.Clock, opts.UnavailableTTL),
+		opts:         config{Options: opts, Deps: deps},
+		unavailable:  newUnavailableOfferings(deps.Clock, opts.UnavailableTTL),
 		requested:    map[types.UID]request{},
 		observed:     map[types.UID]bool{},
 		seen:         map[types.UID]time.Time{},
 		seenFailures: map[string]bool{},
 		booting:      map[string]string{},
-		Metrics:      newMetrics(),
+		Metrics:      m,
 	}, nil
 }
 
@@ -453,12 +455,12 @@ func (p *Provisioner) eligible(pending []*corev1.Pod) (out, waiting []*corev1.Po
 	}
 	// Largest first packs better and is deterministic.
 	sort.SliceStable(out, func(i, j int) bool {
-		a, b := podRequests(out[i]), podRequests(out[j])
-		if a.cpu != b.cpu {
-			return a.cpu > b.cpu
+		a, b := placement.PodRequests(out[i]), placement.PodRequests(out[j])
+		if a.CPU != b.CPU {
+			return a.CPU > b.CPU
 		}
-		if a.mem != b.mem {
-			return a.mem > b.mem
+		if a.Mem != b.Mem {
+			return a.Mem > b.Mem
 		}
 		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
 	})
@@ -579,7 +581,7 @@ func packWithWaste(g *groupState, pods []*corev1.Pod, daemonSets []*corev1.PodTe
 		bestWaste  float64
 	)
 	for _, t := range g.templates {
-		n, placed, waste := binPack(pods, t, daemonOverhead(t, daemonSets), maxNodes)
+		n, placed, waste := placement.BinPack(pods, t, placement.DaemonOverhead(t, daemonSets), maxNodes)
 		if len(placed) > len(bestPlaced) || (len(placed) == len(bestPlaced) && len(placed) > 0 && waste < bestWaste) {
 			bestN, bestPlaced, bestWaste = n, placed, waste
 		}
@@ -636,7 +638,7 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 		if !p.observe(pod, now) {
 			continue
 		}
-		if p.opts.Recorder != nil && !p.opts.DryRun {
+		if !p.opts.DryRun {
 			how := ""
 			if d.Fallback {
 				how = " (fallback: a preferred group's offerings are out of capacity)"

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -58,22 +59,18 @@ func startBooting(t *testing.T, cluster, appGroup string, bootDelay time.Duratio
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := provisioner.New(provisioner.Options{
-		Provider: cloud, Cluster: cluster, Logger: quiet,
-		Templates: func(g provider.NodeGroup) ([]*corev1.Node, error) {
-			var out []*corev1.Node
-			for _, z := range g.Zones {
-				n, err := localcloud.TemplateNode(g, "template", g.InstanceTypes[0], z, "local")
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, n)
+	prov, err := provisioner.NewProvisioner(controller.Deps{Provider: cloud, Cluster: cluster, Logger: quiet}, provisioner.Options{Templates: func(g provider.NodeGroup) ([]*corev1.Node, error) {
+		var out []*corev1.Node
+		for _, z := range g.Zones {
+			n, err := localcloud.TemplateNode(g, "template", g.InstanceTypes[0], z, "local")
+			if err != nil {
+				return nil, err
 			}
-			return out, nil
-		},
-		// Long enough that passing the test proves fallback did not wait for it.
-		ProvisionTimeout: 10 * time.Minute,
-	})
+			out = append(out, n)
+		}
+		return out, nil
+	}, // Long enough that passing the test proves fallback did not wait for it.
+		ProvisionTimeout: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

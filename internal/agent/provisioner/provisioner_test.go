@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 )
@@ -78,7 +79,7 @@ func newTest(t *testing.T, groups ...provider.NodeGroup) (*Provisioner, *fake.Pr
 	t.Helper()
 	clk := clocktesting.NewFakeClock(t0)
 	fp := fake.New(groups, nil, clk.Now)
-	p, err := New(Options{Provider: fp, Cluster: "c1", Templates: template, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := NewProvisioner(controller.Deps{Provider: fp, Cluster: "c1", Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Options{Templates: template})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +326,7 @@ func TestLeastWasteWithinATier(t *testing.T) {
 		}
 		return nodes, nil
 	}
-	p, err := New(Options{Provider: fp, Templates: templates, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p, err := NewProvisioner(controller.Deps{Provider: fp, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Options{Templates: templates})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -155,10 +156,7 @@ func (r *runner) startTrial(ctx context.Context, autoscaler, label string, befor
 	}
 	switch autoscaler {
 	case AutoscalerBosun:
-		t.prov, err = provisioner.New(provisioner.Options{
-			Provider: t.rec, Cluster: clusterID, Templates: localcloud.ZoneTemplates("local"),
-			ProvisionTimeout: sc.Provisioner.ProvisionTimeout.Std(5 * time.Minute), Logger: quiet,
-		})
+		t.prov, err = provisioner.NewProvisioner(controller.Deps{Provider: t.rec, Cluster: clusterID, Logger: quiet}, provisioner.Options{Templates: localcloud.ZoneTemplates("local"), ProvisionTimeout: sc.Provisioner.ProvisionTimeout.Std(5 * time.Minute)})
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 )
 
@@ -222,8 +223,11 @@ func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, t
 	if err != nil {
 		return fmt.Errorf("the burst release's client, %w", err)
 	}
-	op := overprovisioner.New(overprovisioner.Options{Client: cs, ReleaseClient: releaseCS, Namespace: overprovisionerNamespace, ConfigMap: overprovisioningConfigMap,
-		Logger: quietLogger(), LeaveToPreemption: leaveToPreemption})
+	op, err := overprovisioner.New(controller.Deps{Client: cs, ReleaseClient: releaseCS, Logger: quietLogger()},
+		overprovisioner.Options{Namespace: overprovisionerNamespace, ConfigMap: overprovisioningConfigMap, LeaveToPreemption: leaveToPreemption})
+	if err != nil {
+		return fmt.Errorf("the overprovisioner, %w", err)
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	t.stops = append(t.stops, cancel)
 	// The first pass starts the controller's caches and its burst release

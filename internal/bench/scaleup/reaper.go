@@ -11,7 +11,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/utils/clock"
 
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
 	"github.com/bosun-platform/bosun/internal/localcloud"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
@@ -94,11 +95,13 @@ func (r *runner) reaper(ctx context.Context, autoscaler string) ([]Result, error
 
 // startReaper builds the on-demand reaper over the trial's cluster with
 // its own informers, started for the rest of the trial.
-func (t *trial) startReaper(ctx context.Context) (*provisioner.Reaper, error) {
+func (t *trial) startReaper(ctx context.Context) (*reaper.Controller, error) {
 	factory := informers.NewSharedInformerFactory(t.cs, 0)
-	reaper, err := provisioner.NewReaper(clock.RealClock{}, t.cs, factory, provisioner.ReaperOptions{
-		Provider: t.rec, Cluster: clusterID, MinAge: reaperMinAge, Templates: localcloud.ZoneTemplates("local"), Logger: quietLogger(),
-	})
+	opts := reaper.DefaultOptions()
+	opts.MinAge, opts.Templates = reaperMinAge, localcloud.ZoneTemplates("local")
+	reaper, err := reaper.New(controller.Deps{
+		Provider: t.rec, Cluster: clusterID, Client: t.cs, Factory: factory, Clock: clock.RealClock{}, Logger: quietLogger(),
+	}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("building the reaper, %w", err)
 	}

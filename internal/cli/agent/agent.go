@@ -15,10 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
-	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/localfleet"
 	"github.com/bosun-platform/bosun/internal/schedule"
@@ -81,6 +83,8 @@ type flagpole struct {
 	janitorNotifyBefore       time.Duration
 	janitorMaxDeletions       int
 	janitorDeletionsPerSecond float64
+	certWatchPKIDir           string
+	certWatchConfigMap        string
 }
 
 // NewCommand returns `bosun agent`.
@@ -119,29 +123,12 @@ func newCommand(streams iostreams.IOStreams, getenv func(string) string) (*cobra
 	}
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run the in-cluster controllers: downscaler, janitor, overprovisioner, provisioner, interruption handler",
+		Short: "Run the in-cluster controllers: " + agent.KnownControllers(),
 		Long: `Run Bosun's in-cluster controllers, each enabled with --controllers:
 
-  downscaler  scales Deployments, StatefulSets, HPAs and CronJobs down outside
-              working hours and restores them (kube-downscaler annotations)
-  janitor     deletes resources after janitor/ttl or janitor/expires, or by a
-              rules file (kube-janitor annotations)
-  overprovisioner
-              keeps headroom with priority -10 pause pods, per the linear or
-              ladder rules in --overprovisioner-configmap (L12)
-  provisioner adds nodes for pods the scheduler cannot place, spot first, and
-              falls back to on-demand within seconds of a capacity error
-              (L10, L11, L21, L57)
-  interruption
-              cordons, taints and drains a node when its spot instance gets
-              an interruption notice (L19)
-  scale-down  removes empty and under-used nodes whose pods can move
-              elsewhere, on-demand first, through the Eviction API (PDBs and
-              safe-to-evict "false" respected)
-  reaper      replaces on-demand fallback nodes with spot once spot is back
-              (L22): spot node first, then drain the on-demand one
+` + agent.Help() + `
 
-The capacity controllers (provisioner, interruption, scale-down, reaper)
+The capacity controllers (` + strings.Join(agent.CloudControllers(agent.Names()), ", ") + `)
 talk to the cloud through --provider for the node groups of --cluster.
 --provider local is the local cloud of "bosun up": run them on the machine
 that runs it, against the cluster with --kubeconfig; --local-cloud names its
@@ -184,11 +171,11 @@ what each controller would do at TIME.`,
 		},
 	}
 	cmd.AddCommand(newManifestsCommand(streams))
-	ownNS := envOr(agent.PodNamespaceEnv, agent.DefaultNamespace)
+	ownNS := envOr(agentcmd.PodNamespaceEnv, agentcmd.DefaultNamespace)
 	f := cmd.Flags()
-	f.StringVar(&flags.kubeconfig, agent.FlagKubeconfig, "", "kubeconfig path (default: in-cluster config)")
-	f.StringSliceVar(&flags.controllers, agent.FlagControllers, agent.DefaultControllers(), "controllers to run: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
-	f.StringVar(&flags.overprovisioner, agent.FlagOverprovisionerConfigMap, ownNS+"/"+overprovisioner.DefaultConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
+	f.StringVar(&flags.kubeconfig, agentcmd.FlagKubeconfig, "", "kubeconfig path (default: in-cluster config)")
+	f.StringSliceVar(&flags.controllers, agentcmd.FlagControllers, agentcmd.DefaultControllers(), "controllers to run: "+agent.KnownControllers())
+	f.StringVar(&flags.overprovisioner, agentcmd.FlagOverprovisionerConfigMap, ownNS+"/"+agentcmd.DefaultOverprovisionerConfigMap, "overprovisioner: namespace/name of the ConfigMap with its linear or ladder rules (cluster-proportional-autoscaler format); the pause Deployments go to that namespace")
 	f.BoolVar(&flags.leaveToPreemption, "overprovisioner-leave-to-preemption", false, "overprovisioner: do not delete the pause pods that pending pods of higher priority need at once (burst release); leave them to the scheduler's preemption, one victim set per scheduling cycle (for comparison)")
 	f.StringVar(&flags.provider, "provider", "", "capacity controllers: the cloud (local, aws)")
 	f.StringVar(&flags.awsQueueURL, "aws-queue-url", "", "capacity controllers with --provider aws: the SQS queue URL of the cluster's interruption events (created by bosun apply --infra)")
@@ -210,7 +197,7 @@ what each controller would do at TIME.`,
 	f.BoolVar(&flags.leaderElect, "leader-elect", false, "elect a leader on a Lease (default: on in-cluster)")
 	f.StringVar(&flags.leaseNamespace, "lease-namespace", ownNS, "namespace of the leader-election Lease (default $POD_NAMESPACE or bosun-system)")
 	f.StringVar(&flags.leaseName, "lease-name", "bosun-agent", "name of the leader-election Lease")
-	f.StringVar(&flags.listen, agent.FlagListenAddress, "", `address for /metrics, /healthz and /readyz (default `+agent.DefaultListenAddress+` in-cluster, `+agent.WorkstationListenAddress+` with --kubeconfig; "" disables)`)
+	f.StringVar(&flags.listen, agentcmd.FlagListenAddress, "", `address for /metrics, /healthz and /readyz (default `+agentcmd.DefaultListenAddress+` in-cluster, `+agentcmd.WorkstationListenAddress+` with --kubeconfig; "" disables)`)
 	f.StringVar(&flags.pprof, "pprof-address", "", `address for Go's profiles under /debug/pprof/, e.g. 127.0.0.1:6060 ("" disables; off by default: profiles show the process's memory, keep them on loopback)`)
 	f.Float32Var(&flags.qps, "kube-api-qps", 50, "API requests per second the agent may send")
 	f.IntVar(&flags.burst, "kube-api-burst", 100, "API request burst")
@@ -236,21 +223,28 @@ what each controller would do at TIME.`,
 	f.DurationVar(&flags.janitorNotifyBefore, "janitor-notify-before", time.Hour, "janitor: send a DeleteScheduled event this long before deleting (0: none)")
 	f.IntVar(&flags.janitorMaxDeletions, "janitor-max-deletions", 100, "janitor: at most this many deletions per pass")
 	f.Float64Var(&flags.janitorDeletionsPerSecond, "janitor-deletions-per-second", 1, "janitor: rate limit on deletions")
+	f.StringVar(&flags.certWatchPKIDir, "certwatch-pki-dir", "", "certwatch: a directory of PEM certificates to watch too (a local control plane's pki directory)")
+	f.StringVar(&flags.certWatchConfigMap, "certwatch-state-configmap", ownNS+"/"+certwatch.DefaultStateConfigMap, "certwatch: namespace/name of the ConfigMap that keeps the thresholds already announced")
 	return cmd, flags
 }
 
 // complete fills in the defaults that depend on other flags: leader
 // election (on in-cluster, unless --once) and whether --listen-address was
-// given (see agent.ChooseListenAddress).
+// given (see agentcmd.ChooseListenAddress).
 func (f *flagpole) complete(cmd *cobra.Command) {
 	if !cmd.Flags().Changed("leader-elect") {
 		f.leaderElect = f.kubeconfig == "" && !f.once
 	}
-	f.listenSet = cmd.Flags().Changed(agent.FlagListenAddress)
+	f.listenSet = cmd.Flags().Changed(agentcmd.FlagListenAddress)
 }
 
 // options validates the flags and turns them into agent.Options.
 func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
+	scaleDown := scaledown.DefaultOptions()
+	scaleDown.UtilizationThreshold, scaleDown.UnneededTime = f.scaleDownThreshold, f.scaleDownUnneeded
+	scaleDown.DelayAfterScaleUp, scaleDown.DrainTimeout = f.scaleDownDelayAfterAdd, f.drainTimeout
+	reaper := reaper.DefaultOptions()
+	reaper.MinAge, reaper.DrainTimeout = f.reaperMinAge, f.drainTimeout
 	o := agent.Options{
 		Kubeconfig: f.kubeconfig, Controllers: f.controllers, Namespace: f.namespace, Interval: f.interval,
 		DryRun: f.dryRun, Once: f.once, LeaderElect: f.leaderElect, LeaseNamespace: f.leaseNamespace,
@@ -258,30 +252,10 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		Overprovisioner: f.overprovisioner, OverprovisionerLeaveToPreemption: f.leaveToPreemption,
 		Capacity: agent.Capacity{
 			Name: f.provider, LocalCloud: f.localCloud, AWSQueueURL: f.awsQueueURL, Cluster: f.cluster, Region: f.region, Interval: f.capacityInterval,
-			ScaleDownInterval: f.scaleDownInterval,
-			ScaleDown: provisioner.ScaleDownOptions{
-				UtilizationThreshold: f.scaleDownThreshold, UnneededTime: f.scaleDownUnneeded,
-				DelayAfterScaleUp: f.scaleDownDelayAfterAdd, DrainTimeout: f.drainTimeout,
-			},
-			Reaper: provisioner.ReaperOptions{MinAge: f.reaperMinAge, DrainTimeout: f.drainTimeout},
+			ScaleDownInterval: f.scaleDownInterval, ScaleDown: scaleDown, Reaper: reaper,
 		},
 	}
-	o.ListenAddress, o.ListenReason = agent.ChooseListenAddress(f.listen, f.listenSet, f.kubeconfig)
-	if f.scaleDownThreshold <= 0 || f.scaleDownThreshold > 1 {
-		return o, fmt.Errorf("--scale-down-utilization-threshold %g: expected a share in (0, 1]", f.scaleDownThreshold)
-	}
-	for name, d := range map[string]time.Duration{"--capacity-interval": f.capacityInterval, "--scale-down-interval": f.scaleDownInterval,
-		"--scale-down-unneeded-time": f.scaleDownUnneeded, "--drain-timeout": f.drainTimeout, "--reaper-min-age": f.reaperMinAge} {
-		if d <= 0 {
-			return o, fmt.Errorf("%s %s: expected a positive duration", name, d)
-		}
-	}
-	if f.scaleDownDelayAfterAdd < 0 {
-		return o, fmt.Errorf("--scale-down-delay-after-add %s: expected 0 or more", f.scaleDownDelayAfterAdd)
-	}
-	if f.scaleDownDelayAfterAdd == 0 {
-		o.Capacity.ScaleDown.DelayAfterScaleUp = -1 // the controller's "no delay"
-	}
+	o.ListenAddress, o.ListenReason = agentcmd.ChooseListenAddress(f.listen, f.listenSet, f.kubeconfig)
 	if o.Capacity.Name == agent.ProviderLocal && o.Capacity.LocalCloud == "" {
 		dir, err := localfleet.DefaultStateDir()
 		if err != nil {
@@ -333,6 +307,8 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 		}
 	}
 	o.Janitor = j
+	ns, name, _ := agentcmd.SplitConfigMap(f.certWatchConfigMap)
+	o.CertWatch = certwatch.Options{StateNamespace: ns, StateConfigMap: name, PKIDir: f.certWatchPKIDir}
 	return o, o.Validate()
 }
 

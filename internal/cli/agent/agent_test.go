@@ -38,8 +38,10 @@ func TestFlagValidation(t *testing.T) {
 		{"bad exclude regexp", []string{"--exclude-names", "("}, "--exclude-names"},
 		{"bad label selector", []string{"--include-labels", "a in (b"}, "--include-labels"},
 		{"missing rules file", []string{"--controllers", "janitor", "--janitor-rules-file", "/nonexistent/rules.yaml"}, "reading rules"},
-		{"bad utilization threshold", []string{"--scale-down-utilization-threshold", "1.5"}, "in (0, 1]"},
-		{"negative reaper age", []string{"--reaper-min-age", "-2h"}, "--reaper-min-age"},
+		{"bad utilization threshold", []string{"--controllers", "scale-down", "--cluster", "c1", "--provider", "local", "--scale-down-utilization-threshold", "1.5"}, "in (0, 1]"},
+		{"negative reaper age", []string{"--controllers", "reaper", "--cluster", "c1", "--provider", "local", "--reaper-min-age", "-2h"}, "--reaper-min-age"},
+		{"negative delay after add", []string{"--controllers", "scale-down", "--cluster", "c1", "--provider", "local", "--scale-down-delay-after-add", "-1m"}, "--scale-down-delay-after-add"},
+		{"negative capacity interval", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--capacity-interval", "-1s"}, "--capacity-interval"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 	}
 	for _, tt := range tests {

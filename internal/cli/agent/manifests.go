@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/bosun-platform/bosun/deploy"
@@ -34,7 +36,7 @@ chosen with --controllers), and it keeps everything up (--default-uptime=always)
 until an annotation gives a workload or namespace a schedule; give a
 non-production cluster office hours with --arg=--default-uptime=....
 
-The capacity controllers (provisioner, interruption, scale-down, reaper)
+The capacity controllers (` + strings.Join(agent.CloudControllers(agent.Names()), ", ") + `)
 run in a pod against AWS only: give --arg=--provider=aws with --cluster,
 --region and (interruption) --aws-queue-url, and --aws-role-arn to bind
 the service account to the agent's IAM role through IRSA (docs/aws.md).
@@ -46,7 +48,7 @@ they are refused: run them there with
   bosun agent manifests --controllers provisioner,interruption,scale-down,reaper --aws-role-arn arn:aws:iam::111111111111:role/bosun-agent --arg=--provider=aws --arg=--cluster=prod-eu1 --arg=--region=eu-central-1 --arg=--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/111111111111/bosun-prod-eu1 | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			out, err := deploy.RenderAgent(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args, AWSRoleARN: flags.awsRoleARN})
+			out, err := agent.RenderManifests(deploy.AgentOptions{Controllers: flags.controllers, Namespace: flags.namespace, Image: flags.image, Args: flags.args, AWSRoleARN: flags.awsRoleARN})
 			if err != nil {
 				return err
 			}
@@ -54,7 +56,7 @@ they are refused: run them there with
 			return err
 		},
 	}
-	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", agent.DefaultControllers(), "controllers to install: downscaler, janitor, overprovisioner, provisioner, interruption, scale-down, reaper")
+	cmd.Flags().StringSliceVar(&flags.controllers, "controllers", agent.DefaultManifestControllers(), "controllers to install: "+agent.KnownControllers())
 	cmd.Flags().StringArrayVar(&flags.args, "arg", nil, "extra argument for the agent's command line (repeatable)")
 	cmd.Flags().StringVar(&flags.namespace, "namespace", "bosun-system", "namespace to install into")
 	cmd.Flags().StringVar(&flags.image, "image", "", "container image (default: as shipped)")

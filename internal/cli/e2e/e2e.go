@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/apply"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/e2e"
@@ -208,7 +208,7 @@ func ProvisionerAbsent(cl *fleet.Cluster, res *render.Result) string {
 			continue
 		}
 		for i := range pod.Spec.Containers {
-			if l, ok := agent.ParseCommandLine(&pod.Spec.Containers[i], obj.Object.GetNamespace()); ok && l.Runs(agent.ControllerProvisioner) {
+			if l, ok := agentcmd.ParseCommandLine(&pod.Spec.Containers[i], obj.Object.GetNamespace()); ok && l.Runs(agentcmd.ControllerProvisioner) {
 				return ""
 			}
 		}

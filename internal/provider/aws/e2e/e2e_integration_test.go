@@ -26,7 +26,10 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agent/reaper"
+	"github.com/bosun-platform/bosun/internal/agent/scaledown"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -109,7 +112,7 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := provisioner.New(provisioner.Options{Provider: p, Cluster: cluster, Logger: quiet, Templates: nodeshape.ZoneTemplates(awstest.Region), ProvisionTimeout: 10 * time.Minute})
+	prov, err := provisioner.NewProvisioner(controller.Deps{Provider: p, Cluster: cluster, Logger: quiet}, provisioner.Options{Templates: nodeshape.ZoneTemplates(awstest.Region), ProvisionTimeout: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +199,11 @@ func TestIntegrationProvisionerOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	sd, err := provisioner.NewScaleDown(clock.RealClock{}, env.Client, factory, provisioner.ScaleDownOptions{
-		Provider: p, Cluster: cluster, Logger: quiet, UnneededTime: time.Second, DelayAfterScaleUp: -1,
-	})
+	opts := scaledown.DefaultOptions()
+	opts.UnneededTime, opts.DelayAfterScaleUp = time.Second, 0
+	sd, err := scaledown.New(controller.Deps{
+		Provider: p, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,10 +306,12 @@ func TestIntegrationReaperOnMoto(t *testing.T) {
 	}, "the pod Running on the on-demand fallback node")
 
 	factory := informers.NewSharedInformerFactory(env.Client, 0)
-	r, err := provisioner.NewReaper(clock.RealClock{}, env.Client, factory, provisioner.ReaperOptions{
-		Provider: p, Cluster: cluster, Logger: quiet, MinAge: time.Millisecond, DrainTimeout: time.Minute,
-		Templates: nodeshape.ZoneTemplates(awstest.Region),
-	})
+	ropts := reaper.DefaultOptions()
+	ropts.MinAge, ropts.DrainTimeout = time.Millisecond, time.Minute
+	ropts.Templates = nodeshape.ZoneTemplates(awstest.Region)
+	r, err := reaper.New(controller.Deps{
+		Provider: p, Cluster: cluster, Client: env.Client, Factory: factory, Clock: clock.RealClock{}, Logger: quiet,
+	}, ropts)
 	if err != nil {
 		t.Fatal(err)
 	}

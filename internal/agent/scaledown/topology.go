@@ -1,4 +1,4 @@
-package provisioner
+package scaledown
 
 import (
 	"fmt"
@@ -11,6 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 )
 
 // topology is where pods run in the scale-down simulation, for the rules
@@ -83,16 +86,16 @@ type topologyTrial struct {
 // newTopology takes every node of the view (Ready or not, cordoned or not:
 // with the default policies the scheduler counts them all as domains)
 // with its pods.
-func newTopology(v *view) *topology {
+func newTopology(v *capacity.View) *topology {
 	t := &topology{
-		nodes:       make(map[string]*corev1.Node, len(v.nodes)),
+		nodes:       make(map[string]*corev1.Node, len(v.Nodes)),
 		draining:    map[string]bool{},
 		byNamespace: map[string][]placedPod{},
 		evicted:     map[placedPod]bool{},
 	}
-	for _, n := range v.nodes {
+	for _, n := range v.Nodes {
 		t.nodes[n.Name] = n
-		for _, p := range v.podsOn[n.Name] {
+		for _, p := range v.PodsOn[n.Name] {
 			t.add(p, n.Name)
 		}
 	}
@@ -423,14 +426,14 @@ func (t *topology) refusing(pod *corev1.Pod) (map[string]map[string][]placedPod,
 // the cordon's and the scale-down's.
 var drainTaints = []corev1.Taint{
 	{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule},
-	{Key: TaintScaleDown, Effect: corev1.TaintEffectNoSchedule},
+	{Key: capacity.TaintScaleDown, Effect: corev1.TaintEffectNoSchedule},
 }
 
 func (t *topology) tolerated(pod *corev1.Pod, n *corev1.Node) bool {
-	if !tolerates(pod, n.Spec.Taints) {
+	if !placement.Tolerates(pod, n.Spec.Taints) {
 		return false
 	}
-	return !t.draining[n.Name] || tolerates(pod, drainTaints)
+	return !t.draining[n.Name] || placement.Tolerates(pod, drainTaints)
 }
 
 // podRules are a pod's required placement rules against other pods,

@@ -1,4 +1,4 @@
-package provisioner
+package cache_test
 
 import (
 	"fmt"
@@ -16,6 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/utils/ptr"
+
+	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 )
 
 // apiPod is a pod as the API server returns it once admitted, scheduled
@@ -32,7 +37,7 @@ func apiPod(i int, mutate ...func(*corev1.Pod)) *corev1.Pod {
 			Name: fmt.Sprintf("web-7d9f8b6c5-%05d", i), GenerateName: "web-7d9f8b6c5-", Namespace: "bench",
 			UID: types.UID(fmt.Sprintf("c40710f9-caa5-408d-8a58-%012d", i)), ResourceVersion: fmt.Sprint(3603 + i), Generation: 1,
 			CreationTimestamp: at, Labels: map[string]string{"app": "web", "pod-template-hash": "7d9f8b6c5"},
-			Annotations:     map[string]string{lastApplied: `{"apiVersion":"v1","kind":"Pod"}`, "prometheus.io/scrape": "true"},
+			Annotations:     map[string]string{corev1.LastAppliedConfigAnnotation: `{"apiVersion":"v1","kind":"Pod"}`, "prometheus.io/scrape": "true"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f8b6c5", UID: "0d1f3b6a-0000-4000-8000-000000000001", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
 			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1", Time: &at}},
 		},
@@ -111,8 +116,8 @@ func readerPods() []*corev1.Pod {
 		apiPod(6, vol("host", corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}})),
 		apiPod(7, vol("data", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-7"}})),
 		apiPod(8, vol("cfg", corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}})),
-		apiPod(9, annotate(AnnotationSafeToEvict, "false")),
-		apiPod(10, annotate(AnnotationSafeToEvict, "true"), vol("scratch", corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}})),
+		apiPod(9, annotate(placement.AnnotationSafeToEvict, "false")),
+		apiPod(10, annotate(placement.AnnotationSafeToEvict, "true"), vol("scratch", corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}})),
 		apiPod(11, annotate(corev1.MirrorPodAnnotationKey, "abc")),
 		apiPod(12, func(p *corev1.Pod) { p.OwnerReferences[0].Kind, p.OwnerReferences[0].Name = "DaemonSet", "agent" }),
 		apiPod(13, func(p *corev1.Pod) { p.OwnerReferences = nil }),
@@ -177,7 +182,7 @@ func readerNodes() []*corev1.Node {
 		n := &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), ResourceVersion: "7",
 				Labels:        map[string]string{"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": "local-b", "bench.bosun.dev/tier": "base", "node.bosun.dev/application-group": "scale", "node.bosun.dev/role": "worker", "node.bosun.dev/pool": "base-a"},
-				Annotations:   map[string]string{"node.alpha.kubernetes.io/ttl": "60", lastApplied: "{}"},
+				Annotations:   map[string]string{"node.alpha.kubernetes.io/ttl": "60", corev1.LastAppliedConfigAnnotation: "{}"},
 				ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
 			Spec: corev1.NodeSpec{ProviderID: "local:///local-b/" + name, PodCIDR: "10.244.0.0/24"},
 			Status: corev1.NodeStatus{
@@ -205,10 +210,10 @@ func readerNodes() []*corev1.Node {
 		node("no-conditions", func(n *corev1.Node) { n.Status.Conditions = nil }),
 		node("cordoned", func(n *corev1.Node) { n.Spec.Unschedulable = true }),
 		node("draining", func(n *corev1.Node) {
-			n.Spec.Taints = []corev1.Taint{{Key: TaintScaleDown, Value: "1763785740", Effect: corev1.TaintEffectNoSchedule}}
+			n.Spec.Taints = []corev1.Taint{{Key: capacity.TaintScaleDown, Value: "1763785740", Effect: corev1.TaintEffectNoSchedule}}
 		}),
 		node("reaping", func(n *corev1.Node) {
-			n.Annotations[AnnotationReapStarted], n.Annotations[AnnotationReapSpotGroup] = "2026-11-22T04:30:00Z", "bench/base-b"
+			n.Annotations[capacity.AnnotationReapStarted], n.Annotations[capacity.AnnotationReapSpotGroup] = "2026-11-22T04:30:00Z", "bench/base-b"
 		}),
 		node("gpu", func(n *corev1.Node) {
 			n.Labels["node.bosun.dev/pool"], n.Labels["node.bosun.dev/role"] = "gpu", "dedicated"
@@ -238,9 +243,9 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 		return []string{p.Namespace, p.Name, string(p.UID), p.ResourceVersion, p.Spec.NodeName, p.Status.NominatedNodeName}
 	},
 	"deleting":      func(p *corev1.Pod, _ []*corev1.Node) any { return p.DeletionTimestamp != nil },
-	"podRequests":   func(p *corev1.Pod, _ []*corev1.Node) any { return podRequests(p) },
+	"podRequests":   func(p *corev1.Pod, _ []*corev1.Node) any { return placement.PodRequests(p) },
 	"priority":      func(p *corev1.Pod, _ []*corev1.Node) any { return corev1helpers.PodPriority(p) },
-	"unschedulable": func(p *corev1.Pod, _ []*corev1.Node) any { return len(unschedulable([]*corev1.Pod{p})) },
+	"unschedulable": func(p *corev1.Pod, _ []*corev1.Node) any { return len(provisioner.UnschedulablePods([]*corev1.Pod{p})) },
 	"pending since (record)": func(p *corev1.Pod, _ []*corev1.Node) any {
 		if p.Spec.NodeName != "" {
 			return nil
@@ -253,18 +258,18 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 		}
 		return out
 	},
-	"terminal":      func(p *corev1.Pod, _ []*corev1.Node) any { return terminal(p) },
-	"daemonSetPod":  func(p *corev1.Pod, _ []*corev1.Node) any { return daemonSetPod(p) },
-	"mirrorPod":     func(p *corev1.Pod, _ []*corev1.Node) any { return mirrorPod(p) },
-	"movable":       func(p *corev1.Pod, _ []*corev1.Node) any { return len(movable([]*corev1.Pod{p})) },
+	"terminal":      func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.Terminal(p) },
+	"daemonSetPod":  func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.DaemonSetPod(p) },
+	"mirrorPod":     func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.MirrorPod(p) },
+	"movable":       func(p *corev1.Pod, _ []*corev1.Node) any { return len(capacity.Movable([]*corev1.Pod{p})) },
 	"phase":         func(p *corev1.Pod, _ []*corev1.Node) any { return p.Status.Phase },
 	"labels (PDBs)": func(p *corev1.Pod, _ []*corev1.Node) any { return p.Labels },
 	"blocker": func(p *corev1.Pod, _ []*corev1.Node) any {
-		return []string{evictionRules{}.blocker(p, readerPDBs()), evictionRules{evictKubeSystemWithoutPDB: true}.blocker(p, readerPDBs())}
+		return []string{capacity.EvictionRules{}.Blocker(p, readerPDBs()), capacity.EvictionRules{EvictKubeSystemWithoutPDB: true}.Blocker(p, readerPDBs())}
 	},
 	"matchingPDBs": func(p *corev1.Pod, _ []*corev1.Node) any {
 		var names []string
-		for _, pdb := range matchingPDBs(p, readerPDBs()) {
+		for _, pdb := range capacity.MatchingPDBs(p, readerPDBs()) {
 			names = append(names, pdb.Name)
 		}
 		return names
@@ -272,14 +277,14 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 	"fits": func(p *corev1.Pod, nodes []*corev1.Node) any {
 		var out []bool
 		for _, n := range nodes {
-			out = append(out, fits(p, n))
+			out = append(out, placement.Fits(p, n))
 		}
 		return out
 	},
 	"utilization": func(p *corev1.Pod, nodes []*corev1.Node) any {
 		var out []float64
 		for _, n := range nodes {
-			out = append(out, utilization(n, []*corev1.Pod{p}))
+			out = append(out, capacity.Utilization(n, []*corev1.Pod{p}))
 		}
 		return out
 	},
@@ -290,18 +295,18 @@ var nodeReaders = map[string]func(n *corev1.Node) any{
 	"identity": func(n *corev1.Node) any { return []string{n.Name, string(n.UID), n.ResourceVersion, n.Spec.ProviderID} },
 	"labels":   func(n *corev1.Node) any { return n.Labels },
 	"annotations": func(n *corev1.Node) any {
-		return []string{n.Annotations[AnnotationReapStarted], n.Annotations[AnnotationReapSpotGroup]}
+		return []string{n.Annotations[capacity.AnnotationReapStarted], n.Annotations[capacity.AnnotationReapSpotGroup]}
 	},
-	"ready":       func(n *corev1.Node) any { return nodeReady(n) },
-	"busy":        func(n *corev1.Node) any { return busy(n) },
-	"allocatable": func(n *corev1.Node) any { return allocatable(n) },
+	"ready":       func(n *corev1.Node) any { return capacity.NodeReady(n) },
+	"busy":        func(n *corev1.Node) any { return capacity.Busy(n) },
+	"allocatable": func(n *corev1.Node) any { return placement.NodeAllocatable(n) },
 	"taints":      func(n *corev1.Node) any { return n.Spec.Taints },
 	"cpu":         func(n *corev1.Node) any { return n.Status.Allocatable.Cpu().MilliValue() },
 }
 
 func trimmed[T any](t *testing.T, obj T) T {
 	t.Helper()
-	out, err := CacheTransform(obj)
+	out, err := agentcache.CacheTransform(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +357,7 @@ func TestCacheTransformTrims(t *testing.T) {
 		t.Errorf("a pending pod keeps only its PodScheduled condition, without the message: %+v", cs)
 	}
 	n := trimmed(t, readerNodes()[0])
-	if n.ManagedFields != nil || n.Annotations[lastApplied] != "" || n.Status.Images != nil || n.Status.Capacity != nil ||
+	if n.ManagedFields != nil || n.Annotations[corev1.LastAppliedConfigAnnotation] != "" || n.Status.Images != nil || n.Status.Capacity != nil ||
 		n.Status.Addresses != nil || n.Status.NodeInfo.KubeletVersion != "" || len(n.Status.Conditions) != 1 {
 		t.Errorf("node not trimmed: %+v", n)
 	}
@@ -389,20 +394,6 @@ func TestCacheTransformShares(t *testing.T) {
 	}
 }
 
-// The tables do not grow without bound.
-func TestInternerBounded(t *testing.T) {
-	in := newInterner()
-	for i := range maxInternedStrings + 10 {
-		in.str(fmt.Sprint("s", i))
-	}
-	for i := range maxInternedValues + 10 {
-		in.labels(map[string]string{"app": fmt.Sprint(i)})
-	}
-	if len(in.strs) > maxInternedStrings || len(in.stringMaps.m) > maxInternedValues {
-		t.Errorf("tables grew to %d strings and %d maps", len(in.strs), len(in.stringMaps.m))
-	}
-}
-
 // footprint is the heap n pods hold, decoded from protobuf as the watch
 // decodes them, kept as keep returns them.
 func footprint(n int, keep func(*corev1.Pod) any) float64 {
@@ -432,7 +423,7 @@ func footprint(n int, keep func(*corev1.Pod) any) float64 {
 // A cached pod costs a fraction of the API's.
 func TestCacheTransformFootprint(t *testing.T) {
 	full := footprint(5000, func(p *corev1.Pod) any { return p })
-	cached := footprint(5000, func(p *corev1.Pod) any { out, _ := CacheTransform(p); return out })
+	cached := footprint(5000, func(p *corev1.Pod) any { out, _ := agentcache.CacheTransform(p); return out })
 	t.Logf("bytes per pod: API %.0f, cached %.0f", full, cached)
 	if cached > full/2.5 {
 		t.Errorf("a cached pod holds %.0f bytes, the API's %.0f: expected under 40%%", cached, full)
@@ -443,7 +434,7 @@ func TestCacheTransformFootprint(t *testing.T) {
 // transform's cost per pod.
 func BenchmarkCacheTransform(b *testing.B) {
 	api := footprint(10000, func(p *corev1.Pod) any { return p })
-	cached := footprint(10000, func(p *corev1.Pod) any { out, _ := CacheTransform(p); return out })
+	cached := footprint(10000, func(p *corev1.Pod) any { out, _ := agentcache.CacheTransform(p); return out })
 	data, _ := apiPod(1).Marshal()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -452,7 +443,7 @@ func BenchmarkCacheTransform(b *testing.B) {
 		if err := p.Unmarshal(data); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := CacheTransform(p); err != nil {
+		if _, err := agentcache.CacheTransform(p); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,10 @@
-package agent
+// Package agentcmd is the agent's command line as rendered manifests
+// carry it: the flags and defaults of `bosun agent` that others read, the
+// controllers' names, and the parsing of a container's command line.
+// `bosun lint` checks a fleet's agent by it and `bosun up` runs the
+// controllers the fleet's agent would run; both read it here, in a leaf
+// package, so that neither imports the agent and its controllers.
+package agentcmd
 
 import (
 	"path"
@@ -6,14 +12,26 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
 )
 
-// The agent's command line as rendered manifests carry it. `bosun lint`
-// checks a fleet's agent by it and `bosun up` runs the controllers the
-// fleet's agent would run; both read it here, next to the flags and
-// defaults `bosun agent` defines, so the three agree.
+// Controller names for --controllers. The agent's registration table
+// (internal/agent) binds each to its package; lists of controllers (flag
+// help, RBAC files, docs) come from that table.
+const (
+	ControllerDownscaler      = "downscaler"
+	ControllerJanitor         = "janitor"
+	ControllerOverprovisioner = "overprovisioner"
+	ControllerProvisioner     = "provisioner"
+	ControllerInterruption    = "interruption"
+	ControllerScaleDown       = "scale-down"
+	ControllerReaper          = "reaper"
+	ControllerCertWatch       = "certwatch"
+)
+
+// DefaultOverprovisionerConfigMap is the name of the overprovisioner's
+// rules ConfigMap when --overprovisioner-configmap is not given (in the
+// agent's own namespace).
+const DefaultOverprovisionerConfigMap = "overprovisioning"
 
 // Flags and defaults of `bosun agent` that others read from a container's
 // command line.
@@ -187,12 +205,12 @@ func (l *CommandLine) ListenAddress() (addr, why string) {
 // OverprovisionerConfigMap returns the overprovisioner's rules ConfigMap,
 // namespace/name as Options.Overprovisioner takes it: the last
 // --overprovisioner-configmap, or (explicit false) its default,
-// overprovisioner.DefaultConfigMap in the agent's own namespace.
+// DefaultOverprovisionerConfigMap in the agent's own namespace.
 func (l *CommandLine) OverprovisionerConfigMap() (configMap string, explicit bool) {
 	if v := l.Flag(FlagOverprovisionerConfigMap); len(v) > 0 {
 		return v[len(v)-1], true
 	}
-	return l.Namespace + "/" + overprovisioner.DefaultConfigMap, false
+	return l.Namespace + "/" + DefaultOverprovisionerConfigMap, false
 }
 
 // SplitConfigMap splits the overprovisioner's namespace/name; ok is false

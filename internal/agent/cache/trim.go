@@ -1,8 +1,14 @@
-package provisioner
+// Package cache is what the agent's shared informer caches hold: the
+// transform (CacheTransform) trims objects to the fields the controllers
+// read and interns repeated strings, labels and specs, so tens of
+// thousands of pods cost a fraction of their decoded size.
+package cache
 
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 )
 
 // lastApplied is kubectl's copy of the whole object in an annotation.
@@ -11,7 +17,7 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // podAnnotations are the only pod annotations a controller reads (the
 // scale-down's and reaper's eviction rules); a controller that starts
 // reading another one adds it here, and to TestCacheTransformKeepsWhatControllersRead.
-var podAnnotations = []string{AnnotationSafeToEvict, corev1.MirrorPodAnnotationKey}
+var podAnnotations = []string{placement.AnnotationSafeToEvict, corev1.MirrorPodAnnotationKey}
 
 // CacheTransform trims objects before they enter an informer cache
 // (informers.WithTransform). Managed fields and kubectl's last-applied

@@ -1,4 +1,10 @@
-package provisioner
+// Package capacity is what the scale-down and the reaper share: a pass's
+// view of the cluster's node groups, instances, nodes, pods and PDBs
+// (ReadView, from the provider and the informer caches), whether and where
+// a node's pods could move (EvictionRules, PDBBudget, Destinations), the
+// taints and annotations that keep their state in the API, drains, and the
+// metrics both report (CapacityMetrics).
+package capacity
 
 import (
 	"context"
@@ -19,6 +25,8 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/bosun-platform/bosun/internal/agent/drain"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -38,75 +46,63 @@ const (
 	// AnnotationReapSpotGroup names the spot node group the replacement
 	// was asked from.
 	AnnotationReapSpotGroup = "bosun.dev/reap-spot-group"
-	// AnnotationSafeToEvict is cluster-autoscaler's per-pod override:
-	// "false" keeps the pod's node, "true" lets a pod with local storage
-	// (or in kube-system without a PDB) move.
-	AnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 	// interruptionTaint is set by internal/agent/interruption (L19).
 	interruptionTaint = "bosun.dev/spot-interruption"
-	// labelApplicationGroup groups a pool's spot and on-demand groups
+	// LabelApplicationGroup groups a pool's spot and on-demand groups
 	// (fleet.LabelApplicationGroup).
-	labelApplicationGroup = "node.bosun.dev/application-group"
+	LabelApplicationGroup = "node.bosun.dev/application-group"
 )
 
-// member is a Node of the cluster with the instance and group behind it.
-type member struct {
-	node     *corev1.Node
-	group    provider.NodeGroup
-	instance provider.Instance
-	pods     []*corev1.Pod
+// Member is a Node of the cluster with the instance and group behind it.
+type Member struct {
+	Node     *corev1.Node
+	Group    provider.NodeGroup
+	Instance provider.Instance
+	Pods     []*corev1.Pod
 }
 
-// view is what a pass knows: the cluster's node groups and instances from
+// View is what a pass knows: the cluster's node groups and instances from
 // the provider, nodes, pods and PDBs from the informer caches.
-type view struct {
-	groups    []provider.NodeGroup
-	instances map[string][]provider.Instance
+type View struct {
+	Groups    []provider.NodeGroup
+	Instances map[string][]provider.Instance
 	// members are nodes backed by an instance of one of the cluster's
 	// groups, sorted by node name.
-	members []*member
-	byNode  map[string]*member
-	// nodes are all nodes, with their pods in podsOn.
-	nodes  []*corev1.Node
-	podsOn map[string][]*corev1.Pod
-	pdbs   []*policyv1.PodDisruptionBudget
+	Members []*Member
+	ByNode  map[string]*Member
+	// Nodes are all nodes, with their pods in podsOn.
+	Nodes  []*corev1.Node
+	PodsOn map[string][]*corev1.Pod
+	PDBs   []*policyv1.PodDisruptionBudget
 	// pending are the pods not bound to a node yet, at or above the
 	// scale-up priority cutoff.
-	pending []*corev1.Pod
+	Pending []*corev1.Pod
 }
 
-// listers are the informer caches the capacity controllers read.
-type listers struct {
+// Listers are the informer caches the capacity controllers read.
+type Listers struct {
 	nodes corelisters.NodeLister
 	pods  corelisters.PodLister
 	pdbs  policylisters.PodDisruptionBudgetLister
 }
 
-// newListers registers the informers the capacity controllers read with
+// NewListers registers the informers the capacity controllers read with
 // the (cluster-wide) factory.
-func newListers(factory informers.SharedInformerFactory) listers {
-	return listers{
+func NewListers(factory informers.SharedInformerFactory) Listers {
+	return Listers{
 		nodes: factory.Core().V1().Nodes().Lister(),
 		pods:  factory.Core().V1().Pods().Lister(),
 		pdbs:  factory.Policy().V1().PodDisruptionBudgets().Lister(),
 	}
 }
 
-// orNewMetrics returns m, or unregistered metrics when m is nil.
-func orNewMetrics(m *CapacityMetrics) *CapacityMetrics {
-	if m == nil {
-		m, _ = NewCapacityMetrics(nil)
-	}
-	return m
-}
-
-// readView builds a pass's view. It sends no request to the API server.
-func readView(ctx context.Context, p provider.Provider, cluster string, l listers) (*view, error) {
+// ReadView builds a pass's view. It sends no request to the API server.
+func ReadView(ctx context.Context, p provider.Provider, cluster string, l Listers) (*View, error) {
 	all, err := p.NodeGroups(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing node groups, %w", err)
 	}
-	v := &view{instances: map[string][]provider.Instance{}, byNode: map[string]*member{}, podsOn: map[string][]*corev1.Pod{}}
+	v := &View{Instances: map[string][]provider.Instance{}, ByNode: map[string]*Member{}, PodsOn: map[string][]*corev1.Pod{}}
 	byProviderID := map[string]provider.Instance{}
 	byName := map[string]provider.Instance{}
 	groupOf := map[string]provider.NodeGroup{}
@@ -118,8 +114,8 @@ func readView(ctx context.Context, p provider.Provider, cluster string, l lister
 		if err != nil {
 			return nil, fmt.Errorf("listing instances of %s, %w", g.ID, err)
 		}
-		v.groups = append(v.groups, g)
-		v.instances[g.ID] = ins
+		v.Groups = append(v.Groups, g)
+		v.Instances[g.ID] = ins
 		groupOf[g.ID] = g
 		for _, in := range ins {
 			if in.ProviderID != "" {
@@ -130,44 +126,44 @@ func readView(ctx context.Context, p provider.Provider, cluster string, l lister
 			}
 		}
 	}
-	if v.nodes, err = l.nodes.List(labels.Everything()); err != nil {
+	if v.Nodes, err = l.nodes.List(labels.Everything()); err != nil {
 		return nil, fmt.Errorf("listing nodes from the cache, %w", err)
 	}
-	sort.Slice(v.nodes, func(i, j int) bool { return v.nodes[i].Name < v.nodes[j].Name })
+	sort.Slice(v.Nodes, func(i, j int) bool { return v.Nodes[i].Name < v.Nodes[j].Name })
 	pods, err := l.pods.List(labels.Everything())
 	if err != nil {
 		return nil, fmt.Errorf("listing pods from the cache, %w", err)
 	}
 	for _, pod := range pods {
 		switch {
-		case terminal(pod):
+		case Terminal(pod):
 		case pod.Spec.NodeName != "":
-			v.podsOn[pod.Spec.NodeName] = append(v.podsOn[pod.Spec.NodeName], pod)
-		case pod.DeletionTimestamp == nil && corev1helpers.PodPriority(pod) >= defaultPriorityCutoff:
-			v.pending = append(v.pending, pod)
+			v.PodsOn[pod.Spec.NodeName] = append(v.PodsOn[pod.Spec.NodeName], pod)
+		case pod.DeletionTimestamp == nil && corev1helpers.PodPriority(pod) >= provisioner.DefaultPriorityCutoff:
+			v.Pending = append(v.Pending, pod)
 		}
 	}
-	if v.pdbs, err = l.pdbs.List(labels.Everything()); err != nil {
+	if v.PDBs, err = l.pdbs.List(labels.Everything()); err != nil {
 		return nil, fmt.Errorf("listing PodDisruptionBudgets from the cache, %w", err)
 	}
-	for _, n := range v.nodes {
+	for _, n := range v.Nodes {
 		in, ok := byProviderID[n.Spec.ProviderID]
 		if !ok || n.Spec.ProviderID == "" {
 			if in, ok = byName[n.Name]; !ok {
 				continue
 			}
 		}
-		m := &member{node: n, group: groupOf[in.Group], instance: in, pods: v.podsOn[n.Name]}
-		v.members = append(v.members, m)
-		v.byNode[n.Name] = m
+		m := &Member{Node: n, Group: groupOf[in.Group], Instance: in, Pods: v.PodsOn[n.Name]}
+		v.Members = append(v.Members, m)
+		v.ByNode[n.Name] = m
 	}
 	return v, nil
 }
 
-// onDemandRatio is the share of running instances that are on-demand.
-func (v *view) onDemandRatio() float64 {
+// OnDemandRatio is the share of running instances that are on-demand.
+func (v *View) OnDemandRatio() float64 {
 	var od, all int
-	for _, ins := range v.instances {
+	for _, ins := range v.Instances {
 		for _, in := range ins {
 			if in.State != provider.Running || in.Interruption != nil {
 				continue
@@ -184,10 +180,10 @@ func (v *view) onDemandRatio() float64 {
 	return float64(od) / float64(all)
 }
 
-// lastLaunch is the newest launch of a live instance: the last scale-up.
-func (v *view) lastLaunch() time.Time {
+// LastLaunch is the newest launch of a live instance: the last scale-up.
+func (v *View) LastLaunch() time.Time {
 	var last time.Time
-	for _, ins := range v.instances {
+	for _, ins := range v.Instances {
 		for _, in := range ins {
 			if (in.State == provider.Pending || in.State == provider.Running) && in.LaunchTime.After(last) {
 				last = in.LaunchTime
@@ -197,26 +193,29 @@ func (v *view) lastLaunch() time.Time {
 	return last
 }
 
-func terminal(pod *corev1.Pod) bool {
+// Terminal reports a pod that has finished (Succeeded or Failed).
+func Terminal(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 }
 
-func daemonSetPod(pod *corev1.Pod) bool {
+// DaemonSetPod reports a pod a DaemonSet owns (it stays on its node).
+func DaemonSetPod(pod *corev1.Pod) bool {
 	ref := metav1.GetControllerOf(pod)
 	return ref != nil && ref.Kind == "DaemonSet"
 }
 
-func mirrorPod(pod *corev1.Pod) bool {
+// MirrorPod reports a static pod's mirror (it stays on its node).
+func MirrorPod(pod *corev1.Pod) bool {
 	_, ok := pod.Annotations[corev1.MirrorPodAnnotationKey]
 	return ok
 }
 
-// movable returns the pods a drain would evict: not DaemonSet pods, not
+// Movable returns the pods a drain would evict: not DaemonSet pods, not
 // static (mirror) pods, not pods already terminating.
-func movable(pods []*corev1.Pod) []*corev1.Pod {
+func Movable(pods []*corev1.Pod) []*corev1.Pod {
 	var out []*corev1.Pod
 	for _, p := range pods {
-		if daemonSetPod(p) || mirrorPod(p) || p.DeletionTimestamp != nil {
+		if DaemonSetPod(p) || MirrorPod(p) || p.DeletionTimestamp != nil {
 			continue
 		}
 		out = append(out, p)
@@ -224,23 +223,23 @@ func movable(pods []*corev1.Pod) []*corev1.Pod {
 	return out
 }
 
-// evictionRules say which pods keep their node, as cluster-autoscaler's
+// EvictionRules say which pods keep their node, as cluster-autoscaler's
 // defaults do.
-type evictionRules struct {
+type EvictionRules struct {
 	// evictKubeSystemWithoutPDB lets kube-system pods without a
 	// PodDisruptionBudget move (cluster-autoscaler keeps them by default).
-	evictKubeSystemWithoutPDB bool
+	EvictKubeSystemWithoutPDB bool
 }
 
-// blocker returns why the pod keeps its node, or "" if it may be evicted:
+// Blocker returns why the pod keeps its node, or "" if it may be evicted:
 // safe-to-evict "false", a bare pod (no controller), local storage
 // (emptyDir, hostPath) or kube-system without a PDB unless safe-to-evict
 // is "true". PDB budgets are checked separately (pdbBudget).
-func (r evictionRules) blocker(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) string {
+func (r EvictionRules) Blocker(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) string {
 	name := pod.Namespace + "/" + pod.Name
-	switch pod.Annotations[AnnotationSafeToEvict] {
+	switch pod.Annotations[placement.AnnotationSafeToEvict] {
 	case "false":
-		return fmt.Sprintf("pod %s has %s=false", name, AnnotationSafeToEvict)
+		return fmt.Sprintf("pod %s has %s=false", name, placement.AnnotationSafeToEvict)
 	case "true":
 		return ""
 	}
@@ -252,13 +251,15 @@ func (r evictionRules) blocker(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBu
 			return fmt.Sprintf("pod %s has local storage (volume %s)", name, vol.Name)
 		}
 	}
-	if pod.Namespace == metav1.NamespaceSystem && !r.evictKubeSystemWithoutPDB && len(matchingPDBs(pod, pdbs)) == 0 {
+	if pod.Namespace == metav1.NamespaceSystem && !r.EvictKubeSystemWithoutPDB && len(MatchingPDBs(pod, pdbs)) == 0 {
 		return fmt.Sprintf("pod %s is in kube-system without a PodDisruptionBudget", name)
 	}
 	return ""
 }
 
-func matchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*policyv1.PodDisruptionBudget {
+// MatchingPDBs returns the PodDisruptionBudgets of the pod's namespace
+// whose selector matches it.
+func MatchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*policyv1.PodDisruptionBudget {
 	var out []*policyv1.PodDisruptionBudget
 	for _, pdb := range pdbs {
 		if pdb.Namespace != pod.Namespace || pdb.Spec.Selector == nil {
@@ -273,16 +274,16 @@ func matchingPDBs(pod *corev1.Pod, pdbs []*policyv1.PodDisruptionBudget) []*poli
 	return out
 }
 
-// pdbBudget tracks the disruptions a pass may still cause per PDB, so two
+// PDBBudget tracks the disruptions a pass may still cause per PDB, so two
 // nodes chosen in one pass do not both count on the same allowance.
-type pdbBudget map[types.UID]int32
+type PDBBudget map[types.UID]int32
 
-// take reserves one disruption for each pod from its PDBs; it returns
+// Take reserves one disruption for each pod from its PDBs; it returns
 // the PDB that has none left (and reserves nothing) or "".
-func (b pdbBudget) take(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget, commit bool) string {
-	trial := pdbBudget{}
+func (b PDBBudget) Take(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget, commit bool) string {
+	trial := PDBBudget{}
 	for _, pod := range pods {
-		for _, pdb := range matchingPDBs(pod, pdbs) {
+		for _, pdb := range MatchingPDBs(pod, pdbs) {
 			left, ok := trial[pdb.UID]
 			if !ok {
 				if left, ok = b[pdb.UID]; !ok {
@@ -303,20 +304,20 @@ func (b pdbBudget) take(pods []*corev1.Pod, pdbs []*policyv1.PodDisruptionBudget
 	return ""
 }
 
-// utilization is the larger of the node's CPU and memory requests over
+// Utilization is the larger of the node's CPU and memory requests over
 // its allocatable, DaemonSet pods included (cluster-autoscaler's default).
-func utilization(node *corev1.Node, pods []*corev1.Pod) float64 {
-	a := allocatable(node)
-	var used requests
+func Utilization(node *corev1.Node, pods []*corev1.Pod) float64 {
+	a := placement.NodeAllocatable(node)
+	var used placement.Resources
 	for _, p := range pods {
-		used = used.add(podRequests(p))
+		used = used.Add(placement.PodRequests(p))
 	}
 	u := 0.0
-	if a.cpu > 0 {
-		u = float64(used.cpu) / float64(a.cpu)
+	if a.CPU > 0 {
+		u = float64(used.CPU) / float64(a.CPU)
 	}
-	if a.mem > 0 {
-		u = max(u, float64(used.mem)/float64(a.mem))
+	if a.Mem > 0 {
+		u = max(u, float64(used.Mem)/float64(a.Mem))
 	}
 	return u
 }
@@ -324,9 +325,7 @@ func utilization(node *corev1.Node, pods []*corev1.Pod) float64 {
 // NodeReady reports a node whose Ready condition is True: the
 // overprovisioner's burst release counts the room of those only (a node
 // still booting runs nothing yet).
-func NodeReady(n *corev1.Node) bool { return nodeReady(n) }
-
-func nodeReady(n *corev1.Node) bool {
+func NodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue
@@ -335,7 +334,8 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-func hasTaint(n *corev1.Node, key string) bool {
+// HasTaint reports whether the node has a taint with key.
+func HasTaint(n *corev1.Node, key string) bool {
 	for _, t := range n.Spec.Taints {
 		if t.Key == key {
 			return true
@@ -344,47 +344,47 @@ func hasTaint(n *corev1.Node, key string) bool {
 	return false
 }
 
-// busy reports whether a capacity controller or the interruption handler
+// Busy reports whether a capacity controller or the interruption handler
 // is already working on the node (a reap in progress included), or
 // someone cordoned it.
-func busy(n *corev1.Node) bool {
+func Busy(n *corev1.Node) bool {
 	return n.Spec.Unschedulable || n.DeletionTimestamp != nil || n.Annotations[AnnotationReapStarted] != "" ||
-		hasTaint(n, TaintScaleDown) || hasTaint(n, TaintReapOnDemand) || hasTaint(n, interruptionTaint)
+		HasTaint(n, TaintScaleDown) || HasTaint(n, TaintReapOnDemand) || HasTaint(n, interruptionTaint)
 }
 
-// destinations is the room left on the nodes pods may move to, as the
+// Destinations is the room left on the nodes pods may move to, as the
 // scheduler would see it.
-type destinations struct {
-	nodes []*corev1.Node
-	free  map[string]requests
+type Destinations struct {
+	Nodes []*corev1.Node
+	Free  map[string]placement.Resources
 }
 
-// newDestinations takes every Ready, schedulable node that nobody is
+// NewDestinations takes every Ready, schedulable node that nobody is
 // draining, with its allocatable minus its pods' requests.
-func newDestinations(v *view) *destinations {
-	d := &destinations{free: map[string]requests{}}
-	for _, n := range v.nodes {
-		if !nodeReady(n) || busy(n) {
+func NewDestinations(v *View) *Destinations {
+	d := &Destinations{Free: map[string]placement.Resources{}}
+	for _, n := range v.Nodes {
+		if !NodeReady(n) || Busy(n) {
 			continue
 		}
-		free := allocatable(n)
-		for _, p := range v.podsOn[n.Name] {
-			free = free.minus(podRequests(p))
+		free := placement.NodeAllocatable(n)
+		for _, p := range v.PodsOn[n.Name] {
+			free = free.Minus(placement.PodRequests(p))
 		}
-		d.nodes = append(d.nodes, n)
-		d.free[n.Name] = free
+		d.Nodes = append(d.Nodes, n)
+		d.Free[n.Name] = free
 	}
 	return d
 }
 
-// remove drops a node that is going away.
-func (d *destinations) remove(name string) { delete(d.free, name) }
+// Remove drops a node that is going away.
+func (d *Destinations) Remove(name string) { delete(d.Free, name) }
 
-// taint cordons the node and adds a NoSchedule taint carrying the time,
+// Taint cordons the node and adds a NoSchedule taint carrying the time,
 // in one patch guarded by the resourceVersion the decision was made on.
-func taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, key string, now time.Time) error {
+func Taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, key string, now time.Time) error {
 	taints := append([]corev1.Taint(nil), node.Spec.Taints...)
-	if !hasTaint(node, key) {
+	if !HasTaint(node, key) {
 		taints = append(taints, corev1.Taint{Key: key, Value: fmt.Sprint(now.Unix()), Effect: corev1.TaintEffectNoSchedule})
 	}
 	patch := map[string]any{
@@ -397,14 +397,14 @@ func taint(ctx context.Context, client kubernetes.Interface, node *corev1.Node, 
 	return nil
 }
 
-// untaint removes the taint and uncordons the node; a node without the
+// Untaint removes the taint and uncordons the node; a node without the
 // taint is left as it is (someone else cordoned it).
-func untaint(ctx context.Context, client kubernetes.Interface, name, key string) error {
+func Untaint(ctx context.Context, client kubernetes.Interface, name, key string) error {
 	node, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("reading %s to uncordon it, %w", name, err)
 	}
-	if !hasTaint(node, key) {
+	if !HasTaint(node, key) {
 		return nil
 	}
 	taints := []corev1.Taint{}
@@ -423,8 +423,8 @@ func untaint(ctx context.Context, client kubernetes.Interface, name, key string)
 	return nil
 }
 
-// annotate sets (or, for a nil value, removes) node annotations.
-func annotate(ctx context.Context, client kubernetes.Interface, name string, annotations map[string]*string) error {
+// Annotate sets (or, for a nil value, removes) node annotations.
+func Annotate(ctx context.Context, client kubernetes.Interface, name string, annotations map[string]*string) error {
 	return patchNode(ctx, client, name, map[string]any{"metadata": map[string]any{"annotations": annotations}})
 }
 
@@ -437,11 +437,11 @@ func patchNode(ctx context.Context, client kubernetes.Interface, name string, pa
 	return err
 }
 
-// drainNode evicts the node's pods through the Eviction API, so
+// DrainNode evicts the node's pods through the Eviction API, so
 // PodDisruptionBudgets are respected: an eviction a PDB refuses is retried
 // until timeout, then the drain fails. DaemonSet pods stay; bare pods make
 // the drain fail (they would not come back). Only pods that are safe to
 // evict are left on a chosen node, local storage included.
-func drainNode(ctx context.Context, client kubernetes.Interface, name string, timeout time.Duration) error {
+func DrainNode(ctx context.Context, client kubernetes.Interface, name string, timeout time.Duration) error {
 	return drain.Node(ctx, client, name, drain.Options{Timeout: timeout})
 }

@@ -1,10 +1,11 @@
-package provisioner
+package capacity
 
 import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
@@ -16,16 +17,9 @@ const (
 	ReasonReapOnDemand  = "reap-on-demand"
 )
 
-// Controller names, the controller label of
-// bosun_provisioner_drain_failures_total.
-const (
-	controllerScaleDown = "scale-down"
-	controllerReaper    = "reaper"
-)
-
 // CapacityMetrics are the Prometheus metrics of the scale-down controller
-// and the on-demand reaper. Create one with NewCapacityMetrics and give it
-// to both.
+// and the on-demand reaper: each gets them from NewCapacityMetrics with
+// the agent's registry, the same collectors.
 type CapacityMetrics struct {
 	// Removed counts nodes removed (instance deleted) by reason and
 	// lifecycle; dry_run="true" counts what would have been removed.
@@ -49,7 +43,8 @@ type CapacityMetrics struct {
 }
 
 // NewCapacityMetrics creates the metrics and registers them with reg (nil:
-// not registered, for tests).
+// not registered), or returns the ones registered with reg before: the
+// scale-down and the reaper share them.
 func NewCapacityMetrics(reg prometheus.Registerer) (*CapacityMetrics, error) {
 	m := &CapacityMetrics{
 		Removed: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -77,17 +72,32 @@ func NewCapacityMetrics(reg prometheus.Registerer) (*CapacityMetrics, error) {
 			Help: "Nodes the scale-down keeps, by reason: min-size, utilization, pending-pod, pod-not-evictable, pdb, no-place (no other node fits a pod within its constraints).",
 		}, []string{"reason"}),
 	}
-	if reg == nil {
-		return m, nil
+	// The scale-down and the reaper each call this with the agent's
+	// registry: the second gets the first's collectors.
+	var err error
+	if m.Removed, err = controller.Register(reg, m.Removed); err != nil {
+		return nil, err
 	}
-	for _, c := range []prometheus.Collector{m.Removed, m.DrainFailures, m.ReapAborted, m.OnDemandRatio, m.Unneeded, m.Needed} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if m.DrainFailures, err = controller.Register(reg, m.DrainFailures); err != nil {
+		return nil, err
+	}
+	if m.ReapAborted, err = controller.Register(reg, m.ReapAborted); err != nil {
+		return nil, err
+	}
+	if m.OnDemandRatio, err = controller.Register(reg, m.OnDemandRatio); err != nil {
+		return nil, err
+	}
+	if m.Unneeded, err = controller.Register(reg, m.Unneeded); err != nil {
+		return nil, err
+	}
+	if m.Needed, err = controller.Register(reg, m.Needed); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
-func (m *CapacityMetrics) removed(reason string, lc provider.Lifecycle, dryRun bool) {
+// CountRemoved counts a node removed (or, dry-run, that would be) for
+// reason.
+func (m *CapacityMetrics) CountRemoved(reason string, lc provider.Lifecycle, dryRun bool) {
 	m.Removed.WithLabelValues(reason, string(lc), strconv.FormatBool(dryRun)).Inc()
 }

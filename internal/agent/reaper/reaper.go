@@ -1,40 +1,47 @@
-package provisioner
+// Package reaper implements L22: on-demand fallback is temporary. It
+// replaces an on-demand fallback node with spot once spot offerings of its
+// application group are available again: spot node first, then the
+// on-demand node is drained through the Eviction API (PDBs respected) and
+// its instance deleted. RBAC as the scale-down's (internal/agent/scaledown).
+package reaper
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/provider"
 )
 
-// ReaperOptions configure the on-demand reaper. Zero values take the
-// defaults.
-type ReaperOptions struct {
-	// Provider is the cloud; Cluster selects its node groups.
-	Provider provider.Provider
-	Cluster  string
-	// MinAge: on-demand nodes younger than this stay (default 2h, L22).
+// Options configure the on-demand reaper. They are used as given:
+// start from DefaultOptions; Validate says what is out of range. The
+// cloud (Deps.Provider), the cluster (Deps.Cluster), the recorder (Events
+// on Nodes), the logger and dry-run (log, count and report what would be
+// done, change nothing) come with controller.Deps, and so does the
+// registry of the metrics it shares with the scale-down (CapacityMetrics).
+type Options struct {
+	// MinAge: on-demand nodes younger than this stay (L22).
 	MinAge time.Duration
 	// ReplacementTimeout: a spot replacement not Ready after this long is
-	// given up and the on-demand node stays (default 10m).
+	// given up and the on-demand node stays.
 	ReplacementTimeout time.Duration
 	// DrainTimeout: a drain still waiting (for a PDB) after this long
-	// fails and the node is uncordoned (default 5m).
+	// fails and the node is uncordoned.
 	DrainTimeout time.Duration
 	// Backoff: after a reap of a node was given up, the node is not tried
-	// again for this long (default 10m).
+	// again for this long.
 	Backoff time.Duration
 	// Templates, if set, returns a spot group's template nodes (one per
 	// zone); the replacement must be able to take all of the on-demand
@@ -43,18 +50,35 @@ type ReaperOptions struct {
 	// EvictKubeSystemWithoutPDB lets kube-system pods without a
 	// PodDisruptionBudget move (default false, as cluster-autoscaler).
 	EvictKubeSystemWithoutPDB bool
-	// DryRun logs, counts and reports what would be done, and changes
-	// nothing.
-	DryRun bool
-	// Recorder receives Events on Nodes (may be nil).
-	Recorder record.EventRecorder
-	// Metrics are shared with the scale-down (default: unregistered ones).
-	Metrics *CapacityMetrics
-	// Logger receives decisions.
-	Logger *slog.Logger
 }
 
-// Reaper implements L22: on-demand fallback is temporary. An on-demand
+// DefaultOptions returns the defaults: minimum age 2h (L22),
+// replacement timeout 10m, drain timeout 5m, backoff 10m.
+func DefaultOptions() Options {
+	return Options{MinAge: 2 * time.Hour, ReplacementTimeout: 10 * time.Minute, DrainTimeout: 5 * time.Minute, Backoff: 10 * time.Minute}
+}
+
+// Validate reports the options out of range, naming the agent's flag.
+func (o Options) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--reaper-min-age", o.MinAge}, {"reaper ReplacementTimeout", o.ReplacementTimeout}, {"--drain-timeout", o.DrainTimeout}, {"reaper Backoff", o.Backoff}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: expected a positive duration", d.name, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// config is what the reaper runs with.
+type config struct {
+	Options
+	controller.Deps
+}
+
+// Controller implements L22: on-demand fallback is temporary. An on-demand
 // node older than MinAge, in an application group that also has spot
 // groups, is replaced once spot offerings of such a group are available
 // again: first the spot group is scaled up (replace with spot first), and
@@ -68,14 +92,14 @@ type ReaperOptions struct {
 // AnnotationReapSpotGroup while its replacement boots (the replacement is
 // a spot instance of that group launched since), and TaintReapOnDemand
 // while it drains.
-type Reaper struct {
+type Controller struct {
 	clock   clock.PassiveClock
 	client  kubernetes.Interface
-	listers listers
-	opts    ReaperOptions
-	metrics *CapacityMetrics
-	rules   evictionRules
-	drains  *drains
+	listers capacity.Listers
+	opts    config
+	metrics *capacity.CapacityMetrics
+	rules   capacity.EvictionRules
+	drains  *capacity.Drains
 	mu      sync.Mutex
 	// notBefore holds nodes whose reap was given up, until when.
 	notBefore map[string]time.Time
@@ -91,66 +115,59 @@ type reapStart struct {
 	spot string
 }
 
-// NewReaper returns the on-demand reaper. It reads nodes, pods and
-// PodDisruptionBudgets from the factory's informers (the factory must be
+// Name is the reaper's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerReaper
+
+// New returns the on-demand reaper. It reads nodes, pods and
+// PodDisruptionBudgets from the factory's informers (Deps.Factory must be
 // cluster-wide; the caller starts it), so an idle pass makes no API
-// request.
+// request. Deps.Provider, Client and Factory are required.
 //
 // RBAC: nodes get, list, watch, patch; pods list, watch, get; pods/eviction
 // create; poddisruptionbudgets (policy) list, watch; events create, patch.
-func NewReaper(clk clock.PassiveClock, client kubernetes.Interface, factory informers.SharedInformerFactory, opts ReaperOptions) (*Reaper, error) {
-	if opts.Provider == nil || client == nil || factory == nil {
-		return nil, errors.New("reaper: Provider, client and informer factory are required")
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
+		return nil, err
 	}
-	if opts.MinAge == 0 {
-		opts.MinAge = 2 * time.Hour
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	if opts.ReplacementTimeout == 0 {
-		opts.ReplacementTimeout = 10 * time.Minute
+	deps = deps.WithDefaults()
+	metrics, err := capacity.NewCapacityMetrics(deps.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	if opts.DrainTimeout == 0 {
-		opts.DrainTimeout = 5 * time.Minute
-	}
-	if opts.Backoff == 0 {
-		opts.Backoff = 10 * time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if clk == nil {
-		clk = clock.RealClock{}
-	}
-	return &Reaper{
-		clock:     clk,
-		client:    client,
-		listers:   newListers(factory),
-		opts:      opts,
-		metrics:   orNewMetrics(opts.Metrics),
-		rules:     evictionRules{evictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:    newDrains(),
+	return &Controller{
+		clock:     deps.Clock,
+		client:    deps.Client,
+		listers:   capacity.NewListers(deps.Factory),
+		opts:      config{Options: opts, Deps: deps},
+		metrics:   metrics,
+		rules:     capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
+		drains:    capacity.NewDrains(),
 		notBefore: map[string]time.Time{},
 		started:   map[string]reapStart{},
 	}, nil
 }
 
 // Name is the controller's name.
-func (r *Reaper) Name() string { return "reaper" }
+func (r *Controller) Name() string { return Name }
 
 // Wait blocks until the drains started by earlier passes have ended.
-func (r *Reaper) Wait() { r.drains.wait() }
+func (r *Controller) Wait() { r.drains.Wait() }
 
 // Pass advances the reaps in progress and starts one per on-demand group
 // where spot is back, and returns what it did (or, in dry-run, would do).
-func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
+func (r *Controller) Pass(ctx context.Context) ([]string, error) {
 	now := r.clock.Now()
-	v, err := readView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
+	v, err := capacity.ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
 	if err != nil {
 		return nil, fmt.Errorf("reaper, %w", err)
 	}
-	r.metrics.OnDemandRatio.Set(v.onDemandRatio())
+	r.metrics.OnDemandRatio.Set(v.OnDemandRatio())
 	actions, errs := r.recover(ctx, v)
 	var offerings []provider.Offering
-	for _, g := range v.groups {
+	for _, g := range v.Groups {
 		if g.Lifecycle != provider.OnDemand || len(r.spotSiblings(v, g)) == 0 {
 			continue
 		}
@@ -177,14 +194,14 @@ func (r *Reaper) Pass(ctx context.Context) ([]string, error) {
 
 // spotSiblings are the spot groups of the on-demand group's application
 // group, highest priority first.
-func (r *Reaper) spotSiblings(v *view, od provider.NodeGroup) []provider.NodeGroup {
-	app := od.Labels[labelApplicationGroup]
+func (r *Controller) spotSiblings(v *capacity.View, od provider.NodeGroup) []provider.NodeGroup {
+	app := od.Labels[capacity.LabelApplicationGroup]
 	if app == "" {
 		return nil
 	}
 	var out []provider.NodeGroup
-	for _, g := range v.groups {
-		if g.Lifecycle == provider.Spot && g.Labels[labelApplicationGroup] == app {
+	for _, g := range v.Groups {
+		if g.Lifecycle == provider.Spot && g.Labels[capacity.LabelApplicationGroup] == app {
 			out = append(out, g)
 		}
 	}
@@ -193,9 +210,9 @@ func (r *Reaper) spotSiblings(v *view, od provider.NodeGroup) []provider.NodeGro
 }
 
 // inProgress returns the group's node whose reap has started, if any.
-func (r *Reaper) inProgress(v *view, g provider.NodeGroup) *member {
-	for _, m := range v.members {
-		if m.group.ID != g.ID {
+func (r *Controller) inProgress(v *capacity.View, g provider.NodeGroup) *capacity.Member {
+	for _, m := range v.Members {
+		if m.Group.ID != g.ID {
 			continue
 		}
 		if _, ok := r.startOf(m); ok {
@@ -207,17 +224,17 @@ func (r *Reaper) inProgress(v *view, g provider.NodeGroup) *member {
 
 // startOf reads a reap's start from the node's annotations or, until the
 // informer shows them, from this process's memory.
-func (r *Reaper) startOf(m *member) (reapStart, bool) {
-	if at := m.node.Annotations[AnnotationReapStarted]; at != "" {
-		return reapStart{at: at, spot: m.node.Annotations[AnnotationReapSpotGroup]}, true
+func (r *Controller) startOf(m *capacity.Member) (reapStart, bool) {
+	if at := m.Node.Annotations[capacity.AnnotationReapStarted]; at != "" {
+		return reapStart{at: at, spot: m.Node.Annotations[capacity.AnnotationReapSpotGroup]}, true
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, ok := r.started[m.node.Name]
+	s, ok := r.started[m.Node.Name]
 	return s, ok
 }
 
-func (r *Reaper) remember(node string, s *reapStart) {
+func (r *Controller) remember(node string, s *reapStart) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s == nil {
@@ -230,30 +247,30 @@ func (r *Reaper) remember(node string, s *reapStart) {
 // recover uncordons nodes this controller tainted but is not draining (a
 // previous process crashed mid-drain); the reap resumes from its
 // annotations. A node with no pods left to move is finished instead.
-func (r *Reaper) recover(ctx context.Context, v *view) ([]string, []error) {
+func (r *Controller) recover(ctx context.Context, v *capacity.View) ([]string, []error) {
 	var actions []string
 	var errs []error
-	for _, n := range v.nodes {
-		if !hasTaint(n, TaintReapOnDemand) || r.drains.active(n.Name) {
+	for _, n := range v.Nodes {
+		if !capacity.HasTaint(n, capacity.TaintReapOnDemand) || r.drains.Active(n.Name) {
 			continue
 		}
-		m := v.byNode[n.Name]
-		if m == nil || m.instance.State != provider.Running {
+		m := v.ByNode[n.Name]
+		if m == nil || m.Instance.State != provider.Running {
 			// No instance, or it is already going away: so is the node.
 			continue
 		}
-		if len(movable(m.pods)) == 0 {
+		if len(capacity.Movable(m.Pods)) == 0 {
 			if !r.opts.DryRun {
-				if err := r.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
-					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.instance.ID, n.Name, err))
+				if err := r.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
+					errs = append(errs, fmt.Errorf("deleting instance %s of node %s, %w", m.Instance.ID, n.Name, err))
 					continue
 				}
 			}
-			actions = append(actions, fmt.Sprintf("finish reaping drained on-demand node %s: delete instance %s", n.Name, m.instance.ID))
+			actions = append(actions, fmt.Sprintf("finish reaping drained on-demand node %s: delete instance %s", n.Name, m.Instance.ID))
 			continue
 		}
 		if !r.opts.DryRun {
-			if err := untaint(ctx, r.client, n.Name, TaintReapOnDemand); err != nil {
+			if err := capacity.Untaint(ctx, r.client, n.Name, capacity.TaintReapOnDemand); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -265,13 +282,13 @@ func (r *Reaper) recover(ctx context.Context, v *view) ([]string, []error) {
 
 // start picks the group's oldest reapable node and asks its spot
 // replacement: the node is annotated first, then the spot group scaled up.
-func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
-	var oldest *member
-	for _, m := range v.members {
-		if m.group.ID != g.ID || !r.reapable(v, m, now) {
+func (r *Controller) start(ctx context.Context, v *capacity.View, g provider.NodeGroup, offerings []provider.Offering, now time.Time) (string, error) {
+	var oldest *capacity.Member
+	for _, m := range v.Members {
+		if m.Group.ID != g.ID || !r.reapable(v, m, now) {
 			continue
 		}
-		if oldest == nil || m.instance.LaunchTime.Before(oldest.instance.LaunchTime) {
+		if oldest == nil || m.Instance.LaunchTime.Before(oldest.Instance.LaunchTime) {
 			oldest = m
 		}
 	}
@@ -282,18 +299,18 @@ func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offer
 	if !ok {
 		return "", nil
 	}
-	name := oldest.node.Name
+	name := oldest.Node.Name
 	action := fmt.Sprintf("replace on-demand node %s of %s (age %s) with spot from %s: scale %s to %d",
-		name, g.ID, now.Sub(oldest.instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
+		name, g.ID, now.Sub(oldest.Instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
 	r.opts.Logger.Info("reaper: spot is back, replacing on-demand node", "node", name, "spotGroup", spot.ID, "dryRun", r.opts.DryRun)
 	if r.opts.DryRun {
-		r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, true)
+		r.metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, true)
 		return action, nil
 	}
 	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
-	err := annotate(ctx, r.client, name, map[string]*string{
-		AnnotationReapStarted:   ptr.To(st.at),
-		AnnotationReapSpotGroup: ptr.To(st.spot),
+	err := capacity.Annotate(ctx, r.client, name, map[string]*string{
+		capacity.AnnotationReapStarted:   ptr.To(st.at),
+		capacity.AnnotationReapSpotGroup: ptr.To(st.spot),
 	})
 	if err != nil {
 		return "", fmt.Errorf("reaper: annotating %s, %w", name, err)
@@ -302,22 +319,22 @@ func (r *Reaper) start(ctx context.Context, v *view, g provider.NodeGroup, offer
 	if err := r.opts.Provider.SetTargetSize(ctx, spot.ID, spot.TargetSize+1); err != nil {
 		return "", fmt.Errorf("reaper: scaling %s up to replace %s, %w", spot.ID, name, err)
 	}
-	r.event(oldest.node, corev1.EventTypeNormal, "ReapOnDemand", "Spot is back: replacing this on-demand node with a node of %s", spot.ID)
+	r.event(oldest.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot is back: replacing this on-demand node with a node of %s", spot.ID)
 	return action, nil
 }
 
 // reapable: a running, Ready on-demand node older than MinAge that nobody
 // else works on, not backing off, whose pods may all be evicted.
-func (r *Reaper) reapable(v *view, m *member, now time.Time) bool {
-	if m.instance.State != provider.Running || m.instance.Interruption != nil || !nodeReady(m.node) || busy(m.node) {
+func (r *Controller) reapable(v *capacity.View, m *capacity.Member, now time.Time) bool {
+	if m.Instance.State != provider.Running || m.Instance.Interruption != nil || !capacity.NodeReady(m.Node) || capacity.Busy(m.Node) {
 		return false
 	}
-	if now.Sub(m.instance.LaunchTime) < r.opts.MinAge || r.backingOff(m.node.Name, now) {
+	if now.Sub(m.Instance.LaunchTime) < r.opts.MinAge || r.backingOff(m.Node.Name, now) {
 		return false
 	}
-	for _, p := range movable(m.pods) {
-		if why := r.rules.blocker(p, v.pdbs); why != "" {
-			r.opts.Logger.Debug("reaper: node stays", "node", m.node.Name, "why", why)
+	for _, p := range capacity.Movable(m.Pods) {
+		if why := r.rules.Blocker(p, v.PDBs); why != "" {
+			r.opts.Logger.Debug("reaper: node stays", "node", m.Node.Name, "why", why)
 			return false
 		}
 	}
@@ -330,12 +347,12 @@ func (r *Reaper) reapable(v *view, m *member, now time.Time) bool {
 // at here: a group that stopped trying keeps its last failures listed, and
 // the offerings say whether capacity is back; a launch that fails again
 // gives the reap up (advance).
-func (r *Reaper) spotFor(v *view, od provider.NodeGroup, m *member, offerings []provider.Offering) (provider.NodeGroup, bool) {
+func (r *Controller) spotFor(v *capacity.View, od provider.NodeGroup, m *capacity.Member, offerings []provider.Offering) (provider.NodeGroup, bool) {
 	for _, g := range r.spotSiblings(v, od) {
 		if g.TargetSize >= g.MaxSize || !spotAvailable(g, offerings) {
 			continue
 		}
-		if r.opts.Templates != nil && !r.takesAll(g, movable(m.pods)) {
+		if r.opts.Templates != nil && !r.takesAll(g, capacity.Movable(m.Pods)) {
 			continue
 		}
 		return g, true
@@ -362,14 +379,14 @@ func spotAvailable(g provider.NodeGroup, offerings []provider.Offering) bool {
 	return false
 }
 
-func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
+func (r *Controller) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 	templates, err := r.opts.Templates(g)
 	if err != nil {
 		r.opts.Logger.Warn("reaper: template nodes", "group", g.ID, "error", err)
 		return false
 	}
 	for _, t := range templates {
-		if _, placed, _ := binPack(pods, t, requests{}, 1); len(placed) == len(pods) {
+		if _, placed, _ := placement.BinPack(pods, t, placement.Resources{}, 1); len(placed) == len(pods) {
 			return true
 		}
 	}
@@ -379,28 +396,28 @@ func (r *Reaper) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 // advance moves a started reap on: give up if the spot launch failed or
 // timed out; once a spot instance launched since the start runs a Ready
 // node, cordon and drain the on-demand node and delete its instance.
-func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time) (string, error) {
-	name := m.node.Name
-	if r.drains.active(name) || hasTaint(m.node, TaintReapOnDemand) {
+func (r *Controller) advance(ctx context.Context, v *capacity.View, m *capacity.Member, now time.Time) (string, error) {
+	name := m.Node.Name
+	if r.drains.Active(name) || capacity.HasTaint(m.Node, capacity.TaintReapOnDemand) {
 		return "", nil
 	}
 	st, _ := r.startOf(m)
 	started, err := time.Parse(time.RFC3339, st.at)
 	spotID := st.spot
 	if err != nil || !hasGroup(v, spotID) {
-		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", AnnotationReapStarted, st.at, spotID), now)
+		return r.abort(ctx, m, "bad-annotation", fmt.Sprintf("annotation %s=%q or group %q not understood", capacity.AnnotationReapStarted, st.at, spotID), now)
 	}
 	ready := false
-	for _, in := range v.instances[spotID] {
+	for _, in := range v.Instances[spotID] {
 		if in.LaunchTime.Before(started) {
 			continue
 		}
 		if in.State == provider.Failed {
 			// L21 again: spot ran out; the on-demand node stays.
-			r.giveBack(ctx, spotID, v.instances[spotID])
+			r.giveBack(ctx, spotID, v.Instances[spotID])
 			return r.abort(ctx, m, "spot-unavailable", fmt.Sprintf("spot launch in %s failed: %s", spotID, in.ErrorClass), now)
 		}
-		if n := v.byNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && nodeReady(n.node) {
+		if n := v.ByNode[in.NodeName]; in.State == provider.Running && in.Interruption == nil && n != nil && capacity.NodeReady(n.Node) {
 			ready = true
 		}
 	}
@@ -410,26 +427,26 @@ func (r *Reaper) advance(ctx context.Context, v *view, m *member, now time.Time)
 		}
 		return "", nil
 	}
-	for _, p := range movable(m.pods) {
-		if why := r.rules.blocker(p, v.pdbs); why != "" {
+	for _, p := range capacity.Movable(m.Pods) {
+		if why := r.rules.Blocker(p, v.PDBs); why != "" {
 			return r.abort(ctx, m, "blocked", why, now)
 		}
 	}
-	action := fmt.Sprintf("spot replacement from %s is Ready: drain on-demand node %s and delete instance %s of %s", spotID, name, m.instance.ID, m.group.ID)
+	action := fmt.Sprintf("spot replacement from %s is Ready: drain on-demand node %s and delete instance %s of %s", spotID, name, m.Instance.ID, m.Group.ID)
 	if r.opts.DryRun {
 		return action, nil
 	}
-	if err := taint(ctx, r.client, m.node, TaintReapOnDemand, now); err != nil {
+	if err := capacity.Taint(ctx, r.client, m.Node, capacity.TaintReapOnDemand, now); err != nil {
 		return "", fmt.Errorf("reaper, %w", err)
 	}
-	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(movable(m.pods)))
-	r.drains.start(name, func() { r.drainAndDelete(ctx, m) })
+	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(capacity.Movable(m.Pods)))
+	r.drains.Start(name, func() { r.drainAndDelete(ctx, m) })
 	return action, nil
 }
 
 // giveBack lowers the spot group's target to what runs, so a failed
 // replacement is not retried forever.
-func (r *Reaper) giveBack(ctx context.Context, id string, ins []provider.Instance) {
+func (r *Controller) giveBack(ctx context.Context, id string, ins []provider.Instance) {
 	if r.opts.DryRun {
 		return
 	}
@@ -452,8 +469,8 @@ func (r *Reaper) giveBack(ctx context.Context, id string, ins []provider.Instanc
 
 // abort gives a reap up: the annotations go, the node stays and is not
 // tried again for Backoff.
-func (r *Reaper) abort(ctx context.Context, m *member, reason, detail string, now time.Time) (string, error) {
-	name := m.node.Name
+func (r *Controller) abort(ctx context.Context, m *capacity.Member, reason, detail string, now time.Time) (string, error) {
+	name := m.Node.Name
 	action := fmt.Sprintf("keep on-demand node %s: %s", name, detail)
 	r.opts.Logger.Info("reaper: giving up", "node", name, "reason", reason, "detail", detail)
 	r.metrics.ReapAborted.WithLabelValues(reason).Inc()
@@ -462,59 +479,59 @@ func (r *Reaper) abort(ctx context.Context, m *member, reason, detail string, no
 	}
 	r.backOff(name, now)
 	r.remember(name, nil)
-	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
 	}
-	r.event(m.node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
+	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
 	return action, nil
 }
 
-func (r *Reaper) drainAndDelete(ctx context.Context, m *member) {
-	name := m.node.Name
-	if err := drainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
+func (r *Controller) drainAndDelete(ctx context.Context, m *capacity.Member) {
+	name := m.Node.Name
+	if err := capacity.DrainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
 		r.fail(ctx, m, err)
 		return
 	}
-	if err := r.opts.Provider.DeleteInstances(ctx, m.group.ID, []string{m.instance.ID}); err != nil {
-		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.instance.ID, m.group.ID, err))
+	if err := r.opts.Provider.DeleteInstances(ctx, m.Group.ID, []string{m.Instance.ID}); err != nil {
+		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.Instance.ID, m.Group.ID, err))
 		return
 	}
-	r.metrics.removed(ReasonReapOnDemand, provider.OnDemand, false)
+	r.metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, false)
 	r.remember(name, nil)
-	r.event(m.node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.instance.ID, m.group.ID)
-	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.instance.ID)
+	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.Instance.ID, m.Group.ID)
+	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.Instance.ID)
 }
 
 // fail uncordons a node whose drain failed and gives its reap up.
-func (r *Reaper) fail(ctx context.Context, m *member, err error) {
-	name := m.node.Name
-	r.metrics.DrainFailures.WithLabelValues(controllerReaper).Inc()
+func (r *Controller) fail(ctx context.Context, m *capacity.Member, err error) {
+	name := m.Node.Name
+	r.metrics.DrainFailures.WithLabelValues(Name).Inc()
 	r.opts.Logger.Warn("reaper: drain failed; uncordoning", "node", name, "error", err)
-	r.event(m.node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
-	if err := untaint(ctx, r.client, name, TaintReapOnDemand); err != nil {
+	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
+	if err := capacity.Untaint(ctx, r.client, name, capacity.TaintReapOnDemand); err != nil {
 		r.opts.Logger.Warn("reaper: uncordoning", "node", name, "error", err)
 	}
-	if err := annotate(ctx, r.client, name, map[string]*string{AnnotationReapStarted: nil, AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
 	}
 	r.backOff(name, r.clock.Now())
 	r.remember(name, nil)
 }
 
-func (r *Reaper) backOff(node string, now time.Time) {
+func (r *Controller) backOff(node string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.notBefore[node] = now.Add(r.opts.Backoff)
 }
 
-func (r *Reaper) backingOff(node string, now time.Time) bool {
+func (r *Controller) backingOff(node string, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return now.Before(r.notBefore[node])
 }
 
-func hasGroup(v *view, id string) bool {
-	for _, g := range v.groups {
+func hasGroup(v *capacity.View, id string) bool {
+	for _, g := range v.Groups {
 		if g.ID == id {
 			return true
 		}
@@ -522,7 +539,7 @@ func hasGroup(v *view, id string) bool {
 	return false
 }
 
-func (r *Reaper) event(n *corev1.Node, typ, reason, format string, args ...any) {
+func (r *Controller) event(n *corev1.Node, typ, reason, format string, args ...any) {
 	if r.opts.Recorder != nil {
 		r.opts.Recorder.Eventf(n, typ, reason, format, args...)
 	}

@@ -1,4 +1,4 @@
-package provisioner
+package scaledown
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/agent/capacity"
 )
 
 const (
@@ -21,11 +23,11 @@ const (
 // simCluster is a hand-made view: Ready nodes of 4 CPUs / 16 GiB with
 // their zone and hostname labels, and pods bound to them.
 type simCluster struct {
-	v *view
+	v *capacity.View
 }
 
 func newSimCluster() *simCluster {
-	return &simCluster{v: &view{podsOn: map[string][]*corev1.Pod{}}}
+	return &simCluster{v: &capacity.View{PodsOn: map[string][]*corev1.Pod{}}}
 }
 
 // node adds a node in the zone ("" for none) with extra labels.
@@ -37,14 +39,14 @@ func (c *simCluster) node(name, zone string, extra ...string) {
 	for i := 0; i+1 < len(extra); i += 2 {
 		labels[extra[i]] = extra[i+1]
 	}
-	c.v.nodes = append(c.v.nodes, &corev1.Node{
+	c.v.Nodes = append(c.v.Nodes, &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Status: corev1.NodeStatus{
 			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")},
 			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
 		},
 	})
-	sort.Slice(c.v.nodes, func(i, j int) bool { return c.v.nodes[i].Name < c.v.nodes[j].Name })
+	sort.Slice(c.v.Nodes, func(i, j int) bool { return c.v.Nodes[i].Name < c.v.Nodes[j].Name })
 }
 
 // pod binds a pod labelled app=<app> asking for cpu to the node.
@@ -58,7 +60,7 @@ func (c *simCluster) pod(node, name, app, cpu string, mutate ...func(*corev1.Pod
 	for _, m := range mutate {
 		m(p)
 	}
-	c.v.podsOn[node] = append(c.v.podsOn[node], p)
+	c.v.PodsOn[node] = append(c.v.PodsOn[node], p)
 	return p
 }
 
@@ -249,15 +251,15 @@ func TestSimulationTopology(t *testing.T) {
 			name: "matchLabelKeys: pods of another revision do not count",
 			setup: func(c *simCluster) {
 				byRevision := func(c *corev1.TopologySpreadConstraint) {
-					c.MatchLabelKeys = []string{"pod-template-hash"}
+					c.MatchLabelKeys = []string{"pod-Template-hash"}
 					honorTaints(c)
 				}
 				c.node("a2", "a")
 				c.node("b1", "b")
 				c.node("x", "a")
-				c.pod("a2", "old", "web", "1", labelled("pod-template-hash", "v1"), spread(zoneKey, "web", 1, byRevision))
+				c.pod("a2", "old", "web", "1", labelled("pod-Template-hash", "v1"), spread(zoneKey, "web", 1, byRevision))
 				c.pod("b1", "filler", "filler", "3500m")
-				c.pod("x", "new", "web", "1", labelled("pod-template-hash", "v2"), spread(zoneKey, "web", 1, byRevision))
+				c.pod("x", "new", "web", "1", labelled("pod-Template-hash", "v2"), spread(zoneKey, "web", 1, byRevision))
 			},
 			to: []string{"a2"},
 		},
@@ -267,9 +269,9 @@ func TestSimulationTopology(t *testing.T) {
 				c.node("a2", "a")
 				c.node("b1", "b")
 				c.node("x", "a")
-				c.pod("a2", "old", "web", "1", labelled("pod-template-hash", "v1"), spread(zoneKey, "web", 1, honorTaints))
+				c.pod("a2", "old", "web", "1", labelled("pod-Template-hash", "v1"), spread(zoneKey, "web", 1, honorTaints))
 				c.pod("b1", "filler", "filler", "3500m")
-				c.pod("x", "new", "web", "1", labelled("pod-template-hash", "v2"), spread(zoneKey, "web", 1, honorTaints))
+				c.pod("x", "new", "web", "1", labelled("pod-Template-hash", "v2"), spread(zoneKey, "web", 1, honorTaints))
 			},
 			why: "topology spread constraint on topology.kubernetes.io/zone",
 		},
@@ -408,8 +410,8 @@ func TestSimulationTopology(t *testing.T) {
 			tc.setup(c)
 			sim := newSimulation(c.v)
 			// A trial changes nothing: twice the same answer.
-			to, why := sim.place(c.v.podsOn["x"], "x", false)
-			to2, why2 := sim.place(c.v.podsOn["x"], "x", false)
+			to, why := sim.place(c.v.PodsOn["x"], "x", false)
+			to2, why2 := sim.place(c.v.PodsOn["x"], "x", false)
 			if !reflect.DeepEqual(to, to2) || why != why2 {
 				t.Fatalf("a trial changed the simulation: %v %q, then %v %q", to, why, to2, why2)
 			}
@@ -437,11 +439,11 @@ func TestSimulationCommittedMovesCount(t *testing.T) {
 	c.pod("x", "db-1", "db", "1", antiAffinity(hostKey, "db"))
 	c.pod("y", "db-2", "db", "1", antiAffinity(hostKey, "db"))
 	sim := newSimulation(c.v)
-	if to, why := sim.place(c.v.podsOn["x"], "x", true); why != "" || !reflect.DeepEqual(to, []string{"n1"}) {
+	if to, why := sim.place(c.v.PodsOn["x"], "x", true); why != "" || !reflect.DeepEqual(to, []string{"n1"}) {
 		t.Fatalf("x: to %v why %q, want n1", to, why)
 	}
 	sim.remove("x")
-	if to, why := sim.place(c.v.podsOn["y"], "y", false); !strings.Contains(why, "pod anti-affinity on kubernetes.io/hostname") {
+	if to, why := sim.place(c.v.PodsOn["y"], "y", false); !strings.Contains(why, "pod anti-affinity on kubernetes.io/hostname") {
 		t.Fatalf("y: to %v why %q, want refused: db-1 moved to n1", to, why)
 	}
 
@@ -454,14 +456,14 @@ func TestSimulationCommittedMovesCount(t *testing.T) {
 	c.pod("x", "web-1", "web", "1", spread(hostKey, "web", 1))
 	c.pod("y", "web-2", "web", "1", spread(hostKey, "web", 1))
 	sim = newSimulation(c.v)
-	if _, why := sim.place(c.v.podsOn["y"], "y", false); why != "" {
+	if _, why := sim.place(c.v.PodsOn["y"], "y", false); why != "" {
 		t.Fatalf("y alone: %q, want it movable", why)
 	}
-	if to, why := sim.place(c.v.podsOn["x"], "x", true); why != "" || !reflect.DeepEqual(to, []string{"n1"}) {
+	if to, why := sim.place(c.v.PodsOn["x"], "x", true); why != "" || !reflect.DeepEqual(to, []string{"n1"}) {
 		t.Fatalf("x: to %v why %q, want n1", to, why)
 	}
 	sim.remove("x")
-	if to, why := sim.place(c.v.podsOn["y"], "y", false); !strings.Contains(why, "topology spread constraint on kubernetes.io/hostname") {
+	if to, why := sim.place(c.v.PodsOn["y"], "y", false); !strings.Contains(why, "topology spread constraint on kubernetes.io/hostname") {
 		t.Fatalf("y: to %v why %q, want refused: web-1 moved to n1", to, why)
 	}
 }
@@ -514,8 +516,8 @@ func BenchmarkSimulationTopology(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				sim := newSimulation(c.v)
-				for _, n := range c.v.nodes {
-					if _, why := sim.place(c.v.podsOn[n.Name], n.Name, false); why != "" {
+				for _, n := range c.v.Nodes {
+					if _, why := sim.place(c.v.PodsOn[n.Name], n.Name, false); why != "" {
 						b.Fatal(why)
 					}
 				}

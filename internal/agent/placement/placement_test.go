@@ -1,4 +1,4 @@
-package provisioner
+package placement
 
 import (
 	"testing"
@@ -43,7 +43,7 @@ func TestPlacementAsTheScheduler(t *testing.T) {
 	}
 	for i, p := range pods {
 		want := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
-		if got := podRequests(p); got.cpu != milli(want, corev1.ResourceCPU) || got.mem != value(want, corev1.ResourceMemory) || got.pods != 1 {
+		if got := PodRequests(p); got.CPU != milli(want, corev1.ResourceCPU) || got.Mem != value(want, corev1.ResourceMemory) || got.Pods != 1 {
 			t.Errorf("pod %d: podRequests %+v, PodRequests %v", i, got, want)
 		}
 		for _, n := range nodes {
@@ -51,7 +51,7 @@ func TestPlacementAsTheScheduler(t *testing.T) {
 			_, untolerated := corev1helpers.FindMatchingUntoleratedTaint(n.Spec.Taints, p.Spec.Tolerations, func(t *corev1.Taint) bool {
 				return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 			})
-			if want := err == nil && ok && !untolerated; fits(p, n) != want {
+			if want := err == nil && ok && !untolerated; Fits(p, n) != want {
 				t.Errorf("pod %d on %s: fits %v, the scheduler's helpers %v", i, n.Name, !want, want)
 			}
 		}

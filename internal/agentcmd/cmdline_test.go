@@ -1,4 +1,4 @@
-package agent_test
+package agentcmd_test
 
 import (
 	"slices"
@@ -6,7 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
 // A container's command line is read the way `bosun agent` parses it.
@@ -31,7 +31,7 @@ func TestParseCommandLine(t *testing.T) {
 		{"another program", []string{"/cluster-autoscaler"}, []string{"--controllers=overprovisioner"}, false, false, false},
 		{"no command line", nil, nil, false, false, false},
 	} {
-		l, ok := agent.ParseCommandLine(&corev1.Container{Command: c.command, Args: c.args}, "ns")
+		l, ok := agentcmd.ParseCommandLine(&corev1.Container{Command: c.command, Args: c.args}, "ns")
 		if ok != c.agent {
 			t.Errorf("%s: agent %v, want %v", c.name, ok, c.agent)
 			continue
@@ -39,17 +39,17 @@ func TestParseCommandLine(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if got := l.Runs(agent.ControllerOverprovisioner); got != c.overprovisioner {
+		if got := l.Runs(agentcmd.ControllerOverprovisioner); got != c.overprovisioner {
 			t.Errorf("%s: overprovisioner %v, want %v", c.name, got, c.overprovisioner)
 		}
-		if got := l.Runs(agent.ControllerDownscaler); got != c.downscaler {
+		if got := l.Runs(agentcmd.ControllerDownscaler); got != c.downscaler {
 			t.Errorf("%s: downscaler %v, want %v", c.name, got, c.downscaler)
 		}
 	}
 }
 
 func TestCommandLineFlags(t *testing.T) {
-	l, ok := agent.ParseCommandLine(&corev1.Container{Args: []string{"agent",
+	l, ok := agentcmd.ParseCommandLine(&corev1.Container{Args: []string{"agent",
 		"--namespace", "shop", "--exclude-namespaces=a,b", "--exclude-namespaces", "c", "--namespace=web", "--", "--namespace=x"}}, "")
 	if !ok {
 		t.Fatal("not read as the agent")
@@ -83,7 +83,7 @@ func TestCommandLineOverprovisionerConfigMap(t *testing.T) {
 		{"the downward API", nil, []corev1.EnvVar{fromPod}, "kube-system", "kube-system/overprovisioning", false},
 		{"the flag, last one wins", []string{"--overprovisioner-configmap=a/b", "--overprovisioner-configmap", "overprovisioning/rules"}, []corev1.EnvVar{fromPod}, "kube-system", "overprovisioning/rules", true},
 	} {
-		l, ok := agent.ParseCommandLine(&corev1.Container{Args: append([]string{"agent", "--controllers=overprovisioner"}, c.args...), Env: c.env}, "kube-system")
+		l, ok := agentcmd.ParseCommandLine(&corev1.Container{Args: append([]string{"agent", "--controllers=overprovisioner"}, c.args...), Env: c.env}, "kube-system")
 		if !ok {
 			t.Fatalf("%s: not read as the agent", c.name)
 		}
@@ -108,7 +108,7 @@ func TestSplitConfigMap(t *testing.T) {
 		{"overprovisioning/", "overprovisioning", "", false},
 		{"", "", "", false},
 	} {
-		ns, name, ok := agent.SplitConfigMap(c.ref)
+		ns, name, ok := agentcmd.SplitConfigMap(c.ref)
 		if ns != c.ns || name != c.name || ok != c.ok {
 			t.Errorf("%q: %q %q %v, want %q %q %v", c.ref, ns, name, ok, c.ns, c.name, c.ok)
 		}
@@ -123,13 +123,13 @@ func TestCommandLineListenAddress(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"agent"}, agent.DefaultListenAddress},
-		{[]string{"agent", "--kubeconfig", "/kc"}, agent.WorkstationListenAddress},
+		{[]string{"agent"}, agentcmd.DefaultListenAddress},
+		{[]string{"agent", "--kubeconfig", "/kc"}, agentcmd.WorkstationListenAddress},
 		{[]string{"agent", "--kubeconfig=/kc", "--listen-address=:9090"}, ":9090"},
 		{[]string{"agent", "--listen-address", ":1", "--listen-address", "127.0.0.1:2"}, "127.0.0.1:2"},
 		{[]string{"agent", "--listen-address="}, ""},
 	} {
-		l, ok := agent.ParseCommandLine(&corev1.Container{Args: c.args}, "ns")
+		l, ok := agentcmd.ParseCommandLine(&corev1.Container{Args: c.args}, "ns")
 		if !ok {
 			t.Fatalf("%q: not read as the agent", c.args)
 		}

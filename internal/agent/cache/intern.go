@@ -1,4 +1,4 @@
-package provisioner
+package cache
 
 import (
 	"hash/maphash"
