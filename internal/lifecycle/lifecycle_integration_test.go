@@ -298,14 +298,7 @@ func (w *world) sampleAvailable(ctx context.Context) func() (lowest int, samples
 	lowest, samples := 1<<30, 0
 	go func() {
 		for ctx.Err() == nil {
-			pods, err := w.env.Client.CoreV1().Pods(w.id).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
-			if err == nil {
-				n := 0
-				for _, p := range pods.Items {
-					if p.DeletionTimestamp == nil && podReady(&p) {
-						n++
-					}
-				}
+			if n := w.readyPods(context.Background()); n >= 0 {
 				mu.Lock()
 				lowest, samples = min(lowest, n), samples+1
 				mu.Unlock()
@@ -627,7 +620,7 @@ func TestIntegrationZonalVolumeRoll(t *testing.T) {
 				ok := false
 				for _, m := range w.poolNodes(context.Background()) {
 					if m.Labels[localcloud.LabelInstanceType] == "m6i.xlarge" && m.Labels["topology.kubernetes.io/zone"] == zone &&
-						!m.Spec.Unschedulable && nodeReady(&m) {
+						!m.Spec.Unschedulable && testenv.NodeReady(&m) {
 						ok = true
 					}
 				}
@@ -664,13 +657,4 @@ func TestIntegrationZonalVolumeRoll(t *testing.T) {
 		node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
 		return err == nil && node.Labels["topology.kubernetes.io/zone"] == zone && node.Labels[localcloud.LabelInstanceType] == "m6i.xlarge", err
 	}, "the db pod to run on a new node in %s", zone)
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -125,21 +125,25 @@ func TestControllerPendingPods(t *testing.T) {
 	}
 }
 
+// held makes a pause pod that HeadroomGate holds back.
+func held(p *corev1.Pod) {
+	p.Spec.Priority = ptr.To[int32](-10)
+	p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: HeadroomGate}}
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated}}
+}
+
+// nominated makes a burst pod of higher priority nominated to n1.
+func nominated(p *corev1.Pod) {
+	p.Spec.Priority = ptr.To[int32](1000)
+	p.Status.NominatedNodeName = "n1"
+}
+
 // Issue 17 (L12): while a burst's pod waits, nominated, for the room a
 // burst release made, the re-created pause pods held back by HeadroomGate
 // get their capacity asked for at once, before the gate is lifted; the
 // same held pods without a nominated pod of higher priority waiting ask
 // for nothing (the gate is about to go and the scheduler places them).
 func TestControllerAsksForHeldHeadroomDuringABurst(t *testing.T) {
-	held := func(p *corev1.Pod) {
-		p.Spec.Priority = ptr.To[int32](-10)
-		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: HeadroomGate}}
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated}}
-	}
-	nominated := func(p *corev1.Pod) {
-		p.Spec.Priority = ptr.To[int32](1000)
-		p.Status.NominatedNodeName = "n1"
-	}
 	for _, tc := range []struct {
 		name string
 		pods []*corev1.Pod
@@ -169,12 +173,7 @@ func TestControllerAsksForHeldHeadroomDuringABurst(t *testing.T) {
 // the burst's pods are bound and the gate is lifted: the pause pods, now
 // reported unschedulable, wait for it instead of asking twice.
 func TestControllerKeepsHeldHeadroomRequestAfterTheBurst(t *testing.T) {
-	held := func(p *corev1.Pod) {
-		p.Spec.Priority = ptr.To[int32](-10)
-		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: HeadroomGate}}
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated}}
-	}
-	burst := pendingPod("1", "1Gi", func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](1000); p.Status.NominatedNodeName = "n1" })
+	burst := pendingPod("1", "1Gi", nominated)
 	pause := []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held)}
 	p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
 	// A pod below the priority cutoff keeps every pass going to the
