@@ -20,6 +20,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
@@ -381,7 +382,7 @@ func TestExampleFleetOverprovisioner(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, target := range []string{"cluster", "pool-checkout-api"} {
-			_ = env.Client.AppsV1().Deployments(ns).Delete(context.Background(), overprovisioner.DeploymentName(target), metav1.DeleteOptions{})
+			_ = env.Client.AppsV1().Deployments(ns).Delete(context.Background(), agentapi.DeploymentName(target), metav1.DeleteOptions{})
 		}
 	})
 	// Admission wants the namespace's default service account, which this
@@ -391,7 +392,7 @@ func TestExampleFleetOverprovisioner(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, target := range []string{"cluster", "pool-checkout-api"} {
-		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, overprovisioner.DeploymentName(target), metav1.GetOptions{})
+		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, agentapi.DeploymentName(target), metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("target %s: %v", target, err)
 		}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 )
 
 // The lint rules that CEL can express also run in every cluster as built-in
@@ -67,7 +67,7 @@ var workloadVariables = []admissionv1.Variable{
 	{Name: "labels", Expression: "has(variables.pod.metadata) && has(variables.pod.metadata.labels) ? variables.pod.metadata.labels : {}"},
 	{Name: "containers", Expression: "(has(variables.spec.initContainers) ? variables.spec.initContainers : []) + variables.spec.containers"},
 	{Name: "longRunning", Expression: "!(object.kind in ['Job', 'CronJob'])"},
-	{Name: "pausePod", Expression: "('" + OverprovisioningLabel + "' in variables.labels && variables.labels['" + OverprovisioningLabel + "'] == 'true') || ('" + overprovisioner.LabelManaged + "' in variables.labels && variables.labels['" + overprovisioner.LabelManaged + "'] != '')"},
+	{Name: "pausePod", Expression: "('" + OverprovisioningLabel + "' in variables.labels && variables.labels['" + OverprovisioningLabel + "'] == 'true') || ('" + agentapi.LabelManaged + "' in variables.labels && variables.labels['" + agentapi.LabelManaged + "'] != '')"},
 	{Name: "podNonRoot", Expression: "has(variables.spec.securityContext) && has(variables.spec.securityContext.runAsNonRoot) && variables.spec.securityContext.runAsNonRoot"},
 	{Name: "podSeccomp", Expression: "has(variables.spec.securityContext) && has(variables.spec.securityContext.seccompProfile) && variables.spec.securityContext.seccompProfile.type in ['RuntimeDefault', 'Localhost']"},
 }

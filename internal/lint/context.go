@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
 )
@@ -50,7 +50,7 @@ func (w *workload) overprovisioning() bool {
 // overprovisioning and the agent's overprovisioner's (L12). They need no
 // readiness probe (L58).
 func (w *workload) pausePod() bool {
-	return w.overprovisioning() || w.pod.Labels[overprovisioner.LabelManaged] != ""
+	return w.overprovisioning() || w.pod.Labels[agentapi.LabelManaged] != ""
 }
 
 func (w *workload) namespace() string {

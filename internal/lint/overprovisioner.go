@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bosun-platform/bosun/internal/agent/downscaler"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
@@ -76,7 +76,7 @@ func findOverprovisioners(workloads []*workload, objects []*render.Object) []*ov
 // overprovisioner's pause Deployments there down, the overprovisioner
 // would set their replicas back, and so on every pass.
 func (ctx *clusterContext) downscalerFight(ns string) []*workload {
-	if ctx.namespaceAnnotationTrue(ns, downscaler.AnnotationExclude) {
+	if ctx.namespaceAnnotationTrue(ns, agentapi.DownscalerExclude) {
 		return nil
 	}
 	var out []*workload

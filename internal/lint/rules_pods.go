@@ -8,8 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/bosun-platform/bosun/internal/agent/downscaler"
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
@@ -135,7 +134,7 @@ func checkOverprovisioner(ctx *clusterContext, r *Rule) {
 		}
 		data, problems := configMapData(a.rules)
 		if len(problems) == 0 {
-			if _, err := overprovisioner.ParseParams("data", data); err != nil {
+			if _, err := agentapi.ParseParams("data", data); err != nil {
 				problems = append(problems, err.Error())
 			}
 		}
@@ -145,23 +144,23 @@ func checkOverprovisioner(ctx *clusterContext, r *Rule) {
 		ns, _, _ := strings.Cut(a.configMap, "/")
 		for _, w := range ctx.downscalerFight(ns) {
 			ctx.object(r, w.obj, "runs the downscaler over namespace %s, where the overprovisioner (%s) keeps its pause Deployments: the two would fight over their replicas; expected the namespace excluded (annotation %s: \"true\" on Namespace %s, or --exclude-namespaces)",
-				ns, a.name(), downscaler.AnnotationExclude, ns)
+				ns, a.name(), agentapi.DownscalerExclude, ns)
 		}
 	}
 	a := ctx.runningOverprovisioner()
 	if a == nil {
 		return
 	}
-	if v, ok := ctx.priorityClasses[overprovisioner.PriorityClassName]; ok && v != int64(overprovisioner.Priority) {
+	if v, ok := ctx.priorityClasses[agentapi.PriorityClassName]; ok && v != int64(agentapi.Priority) {
 		for _, o := range ctx.res.Objects {
-			if o.Object.GetKind() == "PriorityClass" && o.Object.GetName() == overprovisioner.PriorityClassName {
-				ctx.object(r, o, "value %d: the overprovisioner's pause pods use this class (it creates it only when missing); expected %d", v, overprovisioner.Priority)
+			if o.Object.GetKind() == "PriorityClass" && o.Object.GetName() == agentapi.PriorityClassName {
+				ctx.object(r, o, "value %d: the overprovisioner's pause pods use this class (it creates it only when missing); expected %d", v, agentapi.Priority)
 			}
 		}
 	}
 	for i := range ctx.cluster.NodePools {
 		p := &ctx.cluster.NodePools[i]
-		if p.Role == fleet.RoleSystem || overprovisioner.PoolTarget(p) != "" {
+		if p.Role == fleet.RoleSystem || agentapi.PoolTarget(p) != "" {
 			continue
 		}
 		var users []string
@@ -177,7 +176,7 @@ func checkOverprovisioner(ctx *clusterContext, r *Rule) {
 			users = append(users[:3], fmt.Sprintf("%d more", len(users)-3))
 		}
 		ctx.pool(r, p, "tainted %s, so the overprovisioner (%s) gives it no headroom, yet %s run(s) on it; expected role: dedicated (its own target, Deployment %s, tolerating the taints) or no NoSchedule/NoExecute taint (the cluster's target)",
-			taintList(p.Taints), a.name(), strings.Join(users, ", "), overprovisioner.DeploymentName("pool-"+p.Name))
+			taintList(p.Taints), a.name(), strings.Join(users, ", "), agentapi.DeploymentName("pool-"+p.Name))
 	}
 }
 

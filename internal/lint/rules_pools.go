@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
@@ -125,7 +125,7 @@ func checkDedicatedPools(ctx *clusterContext, r *Rule) {
 		}
 		if !ctx.hasOverprovisioning(p) {
 			ctx.pool(r, p, "dedicated pool without its own overprovisioning: expected a pod labelled %s=true that fits the pool, or an agent that runs the overprovisioner (--controllers=...,overprovisioner, its ConfigMap rendered), which gives the pool Deployment %s",
-				OverprovisioningLabel, overprovisioner.DeploymentName("pool-"+p.Name))
+				OverprovisioningLabel, agentapi.DeploymentName("pool-"+p.Name))
 		}
 	}
 }
@@ -139,7 +139,7 @@ func (ctx *clusterContext) hasOverprovisioning(p *fleet.NodePool) bool {
 			return true
 		}
 	}
-	return ctx.runningOverprovisioner() != nil && overprovisioner.PoolTarget(p) == "pool-"+p.Name
+	return ctx.runningOverprovisioner() != nil && agentapi.PoolTarget(p) == "pool-"+p.Name
 }
 
 // L07: system pods on dedicated on-demand nodes, so a cold start or a

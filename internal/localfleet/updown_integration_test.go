@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localfleet"
@@ -297,8 +297,8 @@ func pauseDeployments(cl *fleet.Cluster) []string {
 		if p.MinSize == 0 {
 			continue
 		}
-		if target := overprovisioner.PoolTarget(p); target != "" && !slices.Contains(out, overprovisioner.DeploymentName(target)) {
-			out = append(out, overprovisioner.DeploymentName(target))
+		if target := agentapi.PoolTarget(p); target != "" && !slices.Contains(out, agentapi.DeploymentName(target)) {
+			out = append(out, agentapi.DeploymentName(target))
 		}
 	}
 	return out

@@ -9,29 +9,24 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/schedule"
 )
 
-// Annotation keys. They keep kube-downscaler's names so that clusters can
-// switch without re-annotating (L24).
+// Annotation keys, defined in agentapi (the leaf that lint reads too).
 const (
-	AnnotationUptime           = "downscaler/uptime"
-	AnnotationDowntime         = "downscaler/downtime"
-	AnnotationUpscalePeriod    = "downscaler/upscale-period"
-	AnnotationDownscalePeriod  = "downscaler/downscale-period"
-	AnnotationExclude          = "downscaler/exclude"
-	AnnotationExcludeUntil     = "downscaler/exclude-until"
-	AnnotationForceUptime      = "downscaler/force-uptime"
-	AnnotationForceDowntime    = "downscaler/force-downtime"
-	AnnotationDowntimeReplicas = "downscaler/downtime-replicas"
-	AnnotationGracePeriod      = "downscaler/grace-period"
-	// AnnotationOriginalReplicas holds the replicas (HPA: minReplicas;
-	// CronJob: 1 if it was running) from before the downscale. It is the
-	// only state the downscaler keeps, and it lives on the object.
-	AnnotationOriginalReplicas = "downscaler/original-replicas"
-	// AnnotationOriginalMaxReplicas holds an HPA's maxReplicas from before
-	// it was pinned during downtime.
-	AnnotationOriginalMaxReplicas = "downscaler/original-max-replicas"
+	AnnotationUptime              = agentapi.DownscalerUptime
+	AnnotationDowntime            = agentapi.DownscalerDowntime
+	AnnotationUpscalePeriod       = agentapi.DownscalerUpscalePeriod
+	AnnotationDownscalePeriod     = agentapi.DownscalerDownscalePeriod
+	AnnotationExclude             = agentapi.DownscalerExclude
+	AnnotationExcludeUntil        = agentapi.DownscalerExcludeUntil
+	AnnotationForceUptime         = agentapi.DownscalerForceUptime
+	AnnotationForceDowntime       = agentapi.DownscalerForceDowntime
+	AnnotationDowntimeReplicas    = agentapi.DownscalerDowntimeReplicas
+	AnnotationGracePeriod         = agentapi.DownscalerGracePeriod
+	AnnotationOriginalReplicas    = agentapi.DownscalerOriginalReplicas
+	AnnotationOriginalMaxReplicas = agentapi.DownscalerOriginalMaxReplicas
 )
 
 // Defaults are the cluster-wide settings from flags; annotations on

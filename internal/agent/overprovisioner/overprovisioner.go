@@ -12,9 +12,9 @@ package overprovisioner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,19 +33,20 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/provisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
 // Names and labels the controller owns.
 const (
-	PriorityClassName = "overprovisioning"
-	Priority          = int32(-10)
-	LabelManaged      = "overprovisioning.bosun.dev/target"
+	PriorityClassName = agentapi.PriorityClassName
+	Priority          = agentapi.Priority
+	LabelManaged      = agentapi.LabelManaged
 	// DefaultConfigMap is the rules ConfigMap's name when
 	// --overprovisioner-configmap is not given (in the agent's namespace).
 	DefaultConfigMap = agentcmd.DefaultOverprovisionerConfigMap
-	clusterTarget    = "cluster"
+	clusterTarget    = agentapi.ClusterTarget
 	pauseImage       = "registry.k8s.io/pause:3.10"
 	// SchedulingGate holds re-created pause pods back while a burst
 	// release's pods wait for the room their predecessors left (with burst
@@ -253,7 +254,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading ConfigMap %s, %w", where, err)
 	}
-	params, err := ParseParams("ConfigMap "+where, cm.Data)
+	params, err := agentapi.ParseParams("ConfigMap "+where, cm.Data)
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ func (c *Controller) Reconcile(ctx context.Context) error {
 	targets := targetsOf(nodes, params.IncludeUnschedulable())
 	keep := map[string]bool{}
 	for _, t := range targets {
-		keep[DeploymentName(t.name)] = true
+		keep[agentapi.DeploymentName(t.name)] = true
 		cores := 0.0
 		for _, n := range t.nodes {
 			cores += float64(n.Status.Allocatable.Cpu().MilliValue()) / 1000
@@ -299,7 +300,7 @@ func targetsOf(nodes []*corev1.Node, includeUnschedulable bool) []*target {
 		if n.Spec.Unschedulable && !includeUnschedulable {
 			continue
 		}
-		name := TargetFor(n.Labels, n.Spec.Taints)
+		name := agentapi.TargetFor(n.Labels, n.Spec.Taints)
 		if name == "" {
 			continue // system or otherwise reserved nodes get no headroom
 		}
@@ -320,47 +321,6 @@ func targetsOf(nodes []*corev1.Node, includeUnschedulable bool) []*target {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
-}
-
-// TargetFor names the target whose pause pods keep headroom for a node
-// with these labels and taints: "pool-<pool>" for a node of a dedicated
-// pool (role label dedicated and a pool label), with the pool's node
-// selector and tolerations for the node's taints (L06); "cluster" for any
-// other node without a NoSchedule or NoExecute taint; "" for a node
-// tainted for another reason (a system pool, say), which gets none. Lint
-// calls it too, so the fleet's checks and the controller agree.
-func TargetFor(labels map[string]string, taints []corev1.Taint) string {
-	if labels[fleet.LabelRole] == fleet.RoleDedicated && labels[fleet.LabelPool] != "" {
-		return "pool-" + labels[fleet.LabelPool]
-	}
-	if hasNoSchedule(taints) {
-		return ""
-	}
-	return clusterTarget
-}
-
-// PoolTarget is TargetFor the nodes of a fleet's node pool: "pool-<name>",
-// "cluster" or "" (no headroom).
-func PoolTarget(p *fleet.NodePool) string {
-	taints := make([]corev1.Taint, 0, len(p.Taints))
-	for _, t := range p.Taints {
-		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
-	}
-	return TargetFor(p.NodeLabels(), taints)
-}
-
-// hasNoSchedule reports a taint that reserves the node; the conditions
-// Kubernetes itself sets for a while (not-ready, unreachable, ...) do not.
-func hasNoSchedule(taints []corev1.Taint) bool {
-	for _, t := range taints {
-		if strings.HasPrefix(t.Key, "node.kubernetes.io/") || strings.HasPrefix(t.Key, "node.cloudprovider.kubernetes.io/") {
-			continue
-		}
-		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
-			return true
-		}
-	}
-	return false
 }
 
 // podSize is the "auto" size (L12): 10% above the largest CPU and memory
@@ -393,9 +353,6 @@ func ownedByDaemonSet(p *corev1.Pod) bool {
 	}
 	return false
 }
-
-// DeploymentName is the name of a target's pause Deployment.
-func DeploymentName(target string) string { return "overprovisioning-" + strings.ToLower(target) }
 
 func (c *Controller) ensurePriorityClass(ctx context.Context) error {
 	_, err := c.priorityClasses.Get(PriorityClassName)
@@ -440,7 +397,8 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 	cc := cur.Spec.Template.Spec.Containers
 	if cur.Spec.Replicas != nil && *cur.Spec.Replicas == replicas && len(cc) == 1 &&
 		cc[0].Resources.Requests.Cpu().Cmp(cpu) == 0 && cc[0].Resources.Requests.Memory().Cmp(mem) == 0 &&
-		len(cur.Spec.Template.Spec.SchedulingGates) == len(want.Spec.Template.Spec.SchedulingGates) {
+		len(cur.Spec.Template.Spec.SchedulingGates) == len(want.Spec.Template.Spec.SchedulingGates) &&
+		maps.Equal(cur.Spec.Template.Labels, want.Spec.Template.Labels) {
 		return nil
 	}
 	c.opts.Logger.Info("updating pause deployment", "name", want.Name, "replicas", replicas, "cpu", cpu.String(), "memory", mem.String(), "dryRun", c.opts.DryRun)
@@ -459,6 +417,10 @@ func (c *Controller) apply(ctx context.Context, t *target, replicas int32, cpu, 
 // SchedulingGate (burst release).
 func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity, gated bool) *appsv1.Deployment {
 	labels := map[string]string{LabelManaged: t.name}
+	podLabels := map[string]string{LabelManaged: t.name}
+	for k, v := range agentapi.PauseOwnership {
+		podLabels[k] = v
+	}
 	res := corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}
 	var tolerations []corev1.Toleration
 	for _, taint := range t.taints {
@@ -469,12 +431,12 @@ func deployment(ns string, t *target, replicas int32, cpu, mem resource.Quantity
 		gates = []corev1.PodSchedulingGate{{Name: SchedulingGate}}
 	}
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: DeploymentName(t.name), Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: agentapi.DeploymentName(t.name), Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
 				Spec: corev1.PodSpec{
 					PriorityClassName:             PriorityClassName,
 					SchedulingGates:               gates,

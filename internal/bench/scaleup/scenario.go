@@ -24,7 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/ec2catalog"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/provider"
@@ -243,7 +243,7 @@ func (s *Scenario) validate() error {
 		if o.Ladder != "" {
 			data["ladder"] = o.Ladder
 		}
-		if _, err := overprovisioner.ParseParams("overprovisioning", data); err != nil {
+		if _, err := agentapi.ParseParams("overprovisioning", data); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package overprovisioner
+package agentapi
 
 import (
 	"encoding/json"
