@@ -208,12 +208,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, requests: requests} })
 
-	// Built-in kinds in protobuf: decoding tens of thousands of pods from
-	// JSON costs several times the CPU and garbage (the dynamic and
-	// metadata clients below stay JSON).
-	typed := rest.CopyConfig(cfg)
-	typed.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	typed.ContentType = "application/vnd.kubernetes.protobuf"
+	// Built-in kinds in protobuf (the dynamic and metadata clients below
+	// stay JSON).
+	typed := controller.ProtobufConfig(cfg)
 	client, err := kubernetes.NewForConfig(typed)
 	if err != nil {
 		return fmt.Errorf("building clientset, %w", err)

@@ -295,6 +295,20 @@ func TestRenderStagesIsValidYAMLWithBootDelay(t *testing.T) {
 		if obj == nil {
 			continue
 		}
+		if obj["kind"] == "KwokConfiguration" {
+			// kwok plays pods with more workers than its default 4, and the
+			// other parallelism settings the document would zero are set.
+			opts := obj["options"].(map[string]any)
+			for _, k := range []string{"podPlayStageParallelism", "nodePlayStageParallelism", "nodeLeaseParallelism", "podsOnNodeSyncParallelism"} {
+				if v, _ := opts[k].(float64); v < 1 {
+					t.Errorf("KwokConfiguration options.%s = %v, want >= 1", k, opts[k])
+				}
+			}
+			if v, _ := opts["podPlayStageParallelism"].(float64); v <= 4 {
+				t.Errorf("podPlayStageParallelism = %v, want more than kwok's default 4", v)
+			}
+			continue
+		}
 		if obj["kind"] != "Stage" {
 			t.Errorf("kind %v", obj["kind"])
 		}

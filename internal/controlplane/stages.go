@@ -28,7 +28,7 @@ type stageParams struct {
 	KubeletVersion  string
 }
 
-// renderStages returns the kwok Stage documents with the given node boot
+// renderStages returns kwok's configuration and Stage documents with the given node boot
 // delay and Job pod run time.
 func renderStages(bootDelay, jobRun time.Duration) ([]byte, error) {
 	params := stageParams{
@@ -37,7 +37,7 @@ func renderStages(bootDelay, jobRun time.Duration) ([]byte, error) {
 		KubeletVersion:  version.Kubernetes,
 	}
 	var out bytes.Buffer
-	for i, name := range []string{"stages/node.yaml", "stages/pod.yaml"} {
+	for i, name := range []string{"stages/node.yaml", "stages/pod.yaml", "stages/kwok.yaml"} {
 		tmpl, err := template.ParseFS(stageFiles, name)
 		if err != nil {
 			return nil, fmt.Errorf("parsing kwok stages %s, %w", name, err)

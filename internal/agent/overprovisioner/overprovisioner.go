@@ -196,6 +196,14 @@ func (c *Controller) Release(ctx context.Context) ([]string, error) {
 	return c.releaser.release(ctx)
 }
 
+// Wait returns once the deletions, nominations and Events of every burst
+// release so far are done (controller.Waiter).
+func (c *Controller) Wait() {
+	if c.releaser != nil {
+		c.releaser.Wait()
+	}
+}
+
 // OnChange calls f when the rules ConfigMap changes, so new
 // rules apply at once rather than at the next interval.
 func (c *Controller) OnChange(f func()) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -41,9 +42,10 @@ const burstBatch = 10 * time.Millisecond
 // cluster that creates pods all the time pays for at most 20 a second.
 const releaseSpacing = 50 * time.Millisecond
 
-// deleters is how many pause pods are deleted (or pods nominated) at a
-// time.
-const deleters = 16
+// deleters is how many pause pods one release deletes (or pods it
+// nominates) at a time: under a burst the API server answers slowly, so
+// the deletions' round trips overlap (ReleaseBurst bounds the rate).
+const deleters = 64
 
 // ReleaseBurst is the request burst of the burst release's client: one
 // release of 200 pause pods is 200 deletions and up to 200 nominations,
@@ -109,6 +111,9 @@ type releaser struct {
 	// provisioner instead. A restarted agent forgets it, so such a pod
 	// costs at most one more release per restart.
 	releasedFor map[types.UID]releasedFor
+	// inflight are the releases whose deletions, nominations and Events
+	// are still going out.
+	inflight sync.WaitGroup
 }
 
 // releasedFor is when a release made room for a pod, and on which node.
@@ -235,7 +240,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	// pods back; those released for already claim the room made for them
 	// (as if nominated there) and get no second release.
 	rel := SelectRelease(nodes, pods)
-	hold := len(rel.Placed) > 0 || nominatedPending(pods)
+	hold := len(rel.Placed) > 0 || nominatedPending(pods) || r.startingReleasedFor(pods)
 	if len(r.releasedFor) > 0 {
 		claimed := make([]*corev1.Pod, len(pods))
 		for i, p := range pods {
@@ -259,13 +264,17 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		c.opts.Logger.Info("releasing headroom: deleting pause pod for pending pods", "pod", v.Namespace+"/"+v.Name, "node", v.Spec.NodeName, "dryRun", c.opts.DryRun)
 		actions = append(actions, fmt.Sprintf("delete pause Pod %s/%s on %s (burst release)", v.Namespace, v.Name, v.Spec.NodeName))
 	}
-	if !c.opts.DryRun {
-		if err := r.delete(ctx, rel.PausePods); err != nil {
-			return actions, err
-		}
-	}
 	if c.opts.DryRun {
 		return actions, nil
+	}
+	// The deletions go out now, in the background, so the next release
+	// (pods of the same burst keep arriving) does not wait for this one's
+	// round trips: a burst's deletions form one stream, not rounds that
+	// each wait for their slowest request. The pause pods count as
+	// terminating from this moment (deleted), so no later release counts
+	// their room twice; a deletion that fails gives them back.
+	for _, v := range rel.PausePods {
+		r.deleted[v.UID] = true
 	}
 	released := map[string]int{} // per node
 	for _, v := range rel.PausePods {
@@ -273,6 +282,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	}
 	byOwner := map[corev1.ObjectReference][]*corev1.Pod{}
 	var nominate []nomination
+	lowest := lowestContender(pods)
 	for p, node := range rel.Placed {
 		if released[node] == 0 {
 			continue // fits in room that was free already
@@ -280,35 +290,83 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		r.releasedFor[p.UID] = releasedFor{at: now, node: node}
 		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
 		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
-		nominate = append(nominate, nomination{pod: p, node: node})
-	}
-	// After the deletions, so the scheduler (one pod watch, in order) has
-	// the room free when it sees the nomination.
-	if err := r.nominate(ctx, nominate); err != nil {
-		return actions, err
-	}
-	if c.opts.Recorder != nil {
-		nodeNames := make([]string, 0, len(released))
-		for n := range released {
-			nodeNames = append(nodeNames, n)
-		}
-		sort.Strings(nodeNames)
-		if len(nodeNames) > 5 {
-			nodeNames = append(nodeNames[:5], "...")
-		}
-		for ref, ps := range byOwner {
-			if ref.Kind == "Deployment" {
-				// The UID, so `kubectl describe deployment` lists the Event.
-				if d, err := c.opts.Client.AppsV1().Deployments(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
-					ref.UID = d.UID
-				}
-			}
-			c.opts.Recorder.Eventf(&ref, corev1.EventTypeNormal, ReasonHeadroomReleased,
-				"Released %d pause pod(s) on %d node(s) (%s) at once for %d pending pod(s) of higher priority, instead of waiting for preemption (L12); the pause pods are re-created and ask for new capacity",
-				len(rel.PausePods), len(released), strings.Join(nodeNames, ", "), len(ps))
+		if lowest < corev1helpers.PodPriority(p) {
+			nominate = append(nominate, nomination{pod: p, node: node})
 		}
 	}
+	bg := context.WithoutCancel(ctx)
+	r.inflight.Add(1)
+	go func() {
+		defer r.inflight.Done()
+		bg, cancel := context.WithTimeout(bg, releaseTimeout)
+		defer cancel()
+		if err := r.delete(bg, rel.PausePods); err != nil {
+			c.opts.Logger.Error("burst release: deleting pause pods failed; they count again at the next release", "err", err)
+		}
+		// After the deletions, so the scheduler (one pod watch, in order)
+		// has the room free when it sees the nomination.
+		if err := r.nominate(bg, nominate); err != nil {
+			c.opts.Logger.Error("burst release: nominating pods failed", "err", err)
+		}
+		r.events(bg, rel.PausePods, released, byOwner)
+	}()
 	return actions, nil
+}
+
+// releaseTimeout bounds one release's deletions, nominations and Events
+// in the background.
+const releaseTimeout = 30 * time.Second
+
+// Wait returns once every release's deletions, nominations and Events
+// are done.
+func (r *releaser) Wait() { r.inflight.Wait() }
+
+// events records HeadroomReleased on the owners of the pods a release
+// made room for.
+func (r *releaser) events(ctx context.Context, paused []*corev1.Pod, released map[string]int, byOwner map[corev1.ObjectReference][]*corev1.Pod) {
+	c := r.c
+	if c.opts.Recorder == nil {
+		return
+	}
+	nodeNames := make([]string, 0, len(released))
+	for n := range released {
+		nodeNames = append(nodeNames, n)
+	}
+	sort.Strings(nodeNames)
+	if len(nodeNames) > 5 {
+		nodeNames = append(nodeNames[:5], "...")
+	}
+	for ref, ps := range byOwner {
+		if ref.Kind == "Deployment" {
+			// The UID, so `kubectl describe deployment` lists the Event.
+			if d, err := c.opts.Client.AppsV1().Deployments(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{}); err == nil {
+				ref.UID = d.UID
+			}
+		}
+		c.opts.Recorder.Eventf(&ref, corev1.EventTypeNormal, ReasonHeadroomReleased,
+			"Released %d pause pod(s) on %d node(s) (%s) at once for %d pending pod(s) of higher priority, instead of waiting for preemption (L12); the pause pods are re-created and ask for new capacity",
+			len(paused), len(released), strings.Join(nodeNames, ", "), len(ps))
+	}
+}
+
+// lowestContender is the lowest priority of the pods that could take room
+// a release makes before the pod it was made for: unbound, schedulable
+// (no scheduling gate) and not being deleted; MaxInt32 when there is
+// none. A pod a release made room for is nominated there only when a
+// contender of lower priority exists: the scheduler then keeps the room
+// for it while it backs off. Without one the nomination would be a write
+// per pod, in the middle of a burst, that changes nothing: the pause pods
+// re-created meanwhile wait behind their scheduling gate.
+func lowestContender(pods []*corev1.Pod) int32 {
+	lowest := int32(math.MaxInt32)
+	for _, p := range pods {
+		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil || len(p.Spec.SchedulingGates) > 0 ||
+			p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		lowest = min(lowest, corev1helpers.PodPriority(p))
+	}
+	return lowest
 }
 
 // ungateAfter is how soon gated pause pods are looked at again while
@@ -354,6 +412,25 @@ func (r *releaser) ungate(ctx context.Context, pods []*corev1.Pod, hold bool) ([
 	return actions, nil
 }
 
+// startingReleasedFor reports a pod a release made room for (within
+// releaseTTL) that is not Running yet: the gated pause pods stay back
+// until the burst runs. Their capacity is asked for while they are held
+// (the provisioner counts them), so waiting costs the headroom nothing,
+// and lifting 200 gates at once, with the scheduler's attempts, status
+// updates and Events that follow, would compete for the API server with
+// the burst's own last steps.
+func (r *releaser) startingReleasedFor(pods []*corev1.Pod) bool {
+	if len(r.releasedFor) == 0 {
+		return false
+	}
+	for _, p := range pods {
+		if _, ok := r.releasedFor[p.UID]; ok && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodPending {
+			return true
+		}
+	}
+	return false
+}
+
 // nominatedPending reports a pod of higher priority than the pause pods
 // that waits, unbound, for room on the node it is nominated to (by a
 // burst release or by the scheduler's preemption): the gated pause pods
@@ -381,10 +458,11 @@ func gated(p *corev1.Pod) bool {
 	return false
 }
 
-// delete deletes the pause pods, deleters at a time, and remembers them.
+// delete deletes the pause pods, deleters at a time. They are marked
+// deleted before; one whose deletion fails is unmarked, so the next
+// release counts it again.
 func (r *releaser) delete(ctx context.Context, pods []*corev1.Pod) error {
 	c := r.c
-	var mu sync.Mutex
 	return parallel(pods, func(v *corev1.Pod) error {
 		// The UID precondition: a pause pod the Deployment re-created
 		// under the same name is never deleted in its place. Grace 0: a
@@ -394,14 +472,16 @@ func (r *releaser) delete(ctx context.Context, pods []*corev1.Pod) error {
 			Preconditions:      &metav1.Preconditions{UID: &v.UID},
 			GracePeriodSeconds: ptr.To[int64](0),
 		})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
-		}
-		mu.Lock()
-		r.deleted[v.UID] = true
-		mu.Unlock()
-		if err == nil {
+		switch {
+		case err == nil:
 			c.metrics.released.WithLabelValues(v.Labels[LabelManaged]).Inc()
+		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
+			// Gone already (or re-created under its name): its room is free.
+		default:
+			r.mu.Lock()
+			delete(r.deleted, v.UID)
+			r.mu.Unlock()
+			return fmt.Errorf("deleting pause pod %s/%s, %w", v.Namespace, v.Name, err)
 		}
 		return nil
 	})

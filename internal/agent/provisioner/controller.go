@@ -294,9 +294,9 @@ func heldHeadroom(pod *corev1.Pod) bool {
 }
 
 // heldDemand returns the held pause pods that need new capacity: while a
-// pod of higher priority waits, unbound, for the node it is nominated to
-// (a burst release, or the scheduler's preemption, took the room of the
-// pause pods these replace), the overprovisioner keeps them gated and the
+// burst's pods of higher priority wait, unbound, for room (a burst
+// release, or the scheduler's preemption, is taking the room of the pause
+// pods these replace), the overprovisioner keeps them gated and the
 // scheduler never reports them unschedulable. Asking for their capacity
 // at once, not after the gate is lifted, restores the headroom within one
 // boot time of the burst (L12, issue 17). Outside a burst they are only
@@ -308,7 +308,7 @@ func (p *Provisioner) heldDemand(held []*corev1.Pod, unassigned []any) []*corev1
 	if len(held) == 0 {
 		return nil
 	}
-	if !burstWaiting(held, unassigned) {
+	if !burstWaiting(held, unassigned, p.opts.Clock.Now()) {
 		var asked []*corev1.Pod
 		for _, pod := range held {
 			if _, ok := p.requested[pod.UID]; ok {
@@ -320,17 +320,27 @@ func (p *Provisioner) heldDemand(held []*corev1.Pod, unassigned []any) []*corev1
 	return held
 }
 
-// burstWaiting reports an unbound pod nominated to a node whose priority
-// is above the lowest of the held pause pods.
-func burstWaiting(held []*corev1.Pod, unassigned []any) bool {
+// burstWindow is how long after its creation an unbound pod of higher
+// priority than the held pause pods counts as a burst's: a pod pending
+// for longer (one that fits no node, say) is the scale-up's as usual and
+// does not turn every briefly gated pause pod into demand.
+const burstWindow = time.Minute
+
+// burstWaiting reports an unbound pod of a burst whose priority is above
+// the lowest of the held pause pods: nominated to a node (by a burst
+// release or the scheduler's preemption), or created within burstWindow
+// and not held back by scheduling gates of its own.
+func burstWaiting(held []*corev1.Pod, unassigned []any, now time.Time) bool {
 	lowest := corev1helpers.PodPriority(held[0])
 	for _, p := range held[1:] {
 		lowest = min(lowest, corev1helpers.PodPriority(p))
 	}
 	for _, obj := range unassigned {
 		p, ok := obj.(*corev1.Pod)
-		if ok && p.Spec.NodeName == "" && p.DeletionTimestamp == nil && p.Status.NominatedNodeName != "" &&
-			corev1helpers.PodPriority(p) > lowest {
+		if !ok || p.Spec.NodeName != "" || p.DeletionTimestamp != nil || corev1helpers.PodPriority(p) <= lowest {
+			continue
+		}
+		if p.Status.NominatedNodeName != "" || (len(p.Spec.SchedulingGates) == 0 && now.Sub(p.CreationTimestamp.Time) < burstWindow) {
 			return true
 		}
 	}

@@ -138,6 +138,21 @@ func nominated(p *corev1.Pod) {
 	p.Status.NominatedNodeName = "n1"
 }
 
+// created makes a pod of priority 1000 created at t that the scheduler
+// has not tried yet.
+func created(t time.Time) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Spec.Priority = ptr.To[int32](1000)
+		p.CreationTimestamp = metav1.NewTime(t)
+		p.Status.Conditions = nil
+	}
+}
+
+// unschedulable marks a pod as the scheduler reports one it cannot place.
+func unschedulable(p *corev1.Pod) {
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable, LastTransitionTime: metav1.NewTime(t0)}}
+}
+
 // Issue 17 (L12): while a burst's pod waits, nominated, for the room a
 // burst release made, the re-created pause pods held back by HeadroomGate
 // get their capacity asked for at once, before the gate is lifted; the
@@ -152,6 +167,14 @@ func TestControllerAsksForHeldHeadroomDuringABurst(t *testing.T) {
 		{"burst waiting", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", nominated)}, 2},
 		{"no burst", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held)}, 0},
 		{"nominated pod of lower priority", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", nominated, func(p *corev1.Pod) { p.Spec.Priority = ptr.To[int32](-20) })}, 0},
+		// A release made room without nominating (no pod of lower priority
+		// could take it): the burst's pods are just created.
+		{"burst waiting, not nominated", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0.Add(-time.Second)))}, 2},
+		// The old pod gets its own node; the held pause pod asks for none.
+		{"pod of higher priority pending for longer than a burst", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0.Add(-2*burstWindow)), unschedulable)}, 1},
+		{"pod of higher priority behind its own scheduling gate", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0), func(p *corev1.Pod) {
+			p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
+		})}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, fp, _ := newTest(t, group("spot", provider.Spot, 10))

@@ -126,7 +126,9 @@ func (r *runner) startTrial(ctx context.Context, autoscaler, label string, befor
 	if err != nil {
 		return nil, fmt.Errorf("starting the benchmark's control plane, %w", err)
 	}
-	cfg := t.cp.RESTConfig()
+	// Protobuf, as the agent and Kubernetes' own components talk: the
+	// benchmark's watchers should cost the API server no more than theirs.
+	cfg := controller.ProtobufConfig(t.cp.RESTConfig())
 	cfg.QPS, cfg.Burst = 2000, 4000
 	if t.cs, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, fmt.Errorf("client for the benchmark cluster, %w", err)

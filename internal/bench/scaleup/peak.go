@@ -213,7 +213,7 @@ func (t *trial) placeHeadroom(ctx context.Context, spec *OverprovisioningSpec, t
 	// The API budget of `bosun agent` by default (--kube-api-qps 50,
 	// --kube-api-burst 100), and the burst release's client as the agent
 	// builds it, not the benchmark's own generous client.
-	cfg := t.cp.RESTConfig()
+	cfg := controller.ProtobufConfig(t.cp.RESTConfig())
 	cfg.QPS, cfg.Burst = 50, 100
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

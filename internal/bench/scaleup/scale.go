@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"math"
 	"os"
 	"runtime"
@@ -167,7 +168,7 @@ func (r *runner) scalePod(i int) *corev1.Pod {
 func (t *trial) clients(n int) ([]kubernetes.Interface, error) {
 	out := make([]kubernetes.Interface, 0, n)
 	for range n {
-		cfg := t.cp.RESTConfig()
+		cfg := controller.ProtobufConfig(t.cp.RESTConfig())
 		cfg.QPS, cfg.Burst = 5000, 5000
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
