@@ -560,3 +560,124 @@ func unschedulableNow(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// Issue 17 (L12): a Deployment scaled up gets its room before its pods
+// exist. The ReplicaSet says at once how many pods it is about to create,
+// and the release counts them as pending ("expected") pods, so the pods
+// find the room free on their first scheduling attempt. Deterministic: a
+// quota on the burst's priority class keeps the ReplicaSet from creating
+// any pod, so the pause pods can only have been released for pods that
+// do not exist yet; once the quota allows them, the pods run where the
+// headroom was, with nothing preempted.
+func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const cluster = "agent-burst-expected"
+	b := newBurstPool(t, ctx, cluster, "burstexp", 2, 4, corev1.PreemptNever)
+	b.create(t, ctx, b.app("base", b.high, 2, true))
+	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
+	b.pauseRules(t, ctx, 2)
+	defer b.dumpOnFailure(t)
+	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
+	runAgent := func(reg *prometheus.Registry, controllers ...string) (stop func()) {
+		actx, acancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(actx, Options{
+				RESTConfig: b.env.RESTConfig(), Controllers: controllers,
+				Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
+				Capacity: Capacity{Provider: b.cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
+			})
+		}()
+		return func() {
+			acancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		}
+	}
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
+	headroom := b.waitRunning(t, pauseSel, 2, "the two pause pods to take the headroom")
+	stop()
+	where := map[string]bool{}
+	for _, p := range headroom {
+		where[p.Spec.NodeName] = true
+	}
+
+	quotas := b.env.Client.CoreV1().ResourceQuotas(b.ns)
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "burst-class"},
+		Spec: corev1.ResourceQuotaSpec{
+			Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}, // the base pods
+			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{{
+				ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{b.high},
+			}}},
+		},
+	}
+	if _, err := quotas.Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
+		return err == nil && q.Status.Used.Pods().Value() == 2, err
+	}, "the quota to count the base pods")
+	b.create(t, ctx, b.app("urgent", b.high, 2, true))
+
+	reg := prometheus.NewRegistry()
+	stop = runAgent(reg, agentcmd.ControllerOverprovisioner)
+	testenv.Eventually(t, 60*time.Second, func(context.Context) (bool, error) {
+		return releasedTotal(reg) == 2, nil
+	}, "both pause pods released for the two pods the ReplicaSet is about to create")
+	if pods, err := b.pods(ctx, "app=urgent"); err != nil || len(pods) != 0 {
+		t.Fatalf("urgent pods %d (%v): the quota should have kept the ReplicaSet from creating any", len(pods), err)
+	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		evs, err := b.events(ctx, overprovisioner.ReasonHeadroomReleased)
+		for _, e := range evs {
+			if e.InvolvedObject.Kind == "Deployment" && e.InvolvedObject.Name == "urgent" {
+				return true, nil
+			}
+		}
+		return false, err
+	}, "a HeadroomReleased Event on the Deployment whose pods are expected")
+
+	// Let the pods be created, and wake the ReplicaSet controller (it
+	// retries refused creations with a growing back-off).
+	q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Spec.Hard[corev1.ResourcePods] = resource.MustParse("10")
+	if _, err := quotas.Update(ctx, q, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rss, err := b.env.Client.AppsV1().ReplicaSets(b.ns).List(ctx, metav1.ListOptions{LabelSelector: "app=urgent"})
+	if err != nil || len(rss.Items) != 1 {
+		t.Fatalf("the urgent ReplicaSet: %d (%v)", len(rss.Items), err)
+	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
+		return err == nil && q.Status.Hard.Pods().Value() == 10, err
+	}, "the quota controller to see the new limit")
+	patch := []byte(`{"metadata":{"annotations":{"test.bosun.dev/wake":"1"}}}`)
+	if _, err := b.env.Client.AppsV1().ReplicaSets(b.ns).Patch(ctx, rss.Items[0].Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	urgent := b.waitRunning(t, "app=urgent", 2, "the burst to run")
+	stop()
+	for _, p := range urgent {
+		if !where[p.Spec.NodeName] {
+			t.Errorf("burst pod %s runs on %s, not where the headroom was (%v)", p.Name, p.Spec.NodeName, where)
+		}
+	}
+	preempted, err := b.events(ctx, "Preempted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range preempted {
+		t.Errorf("the scheduler preempted %s/%s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
+	}
+	if got := releasedTotal(reg); got != 2 {
+		t.Errorf("bosun_overprovisioner_pause_pods_released_total = %v, want 2 (released once, for the expected pods)", got)
+	}
+}

@@ -97,12 +97,14 @@ type Controller struct {
 	actions []string
 
 	// own are the factories the controller made and starts itself.
-	own             []informers.SharedInformerFactory
-	started         bool
-	nodes           corelisters.NodeLister
-	pods            corelisters.PodLister
-	configMaps      corelisters.ConfigMapLister
-	deployments     appslisters.DeploymentLister
+	own         []informers.SharedInformerFactory
+	started     bool
+	nodes       corelisters.NodeLister
+	pods        corelisters.PodLister
+	configMaps  corelisters.ConfigMapLister
+	deployments appslisters.DeploymentLister
+	// replicaSets are every ReplicaSet (burst release: Expected).
+	replicaSets     appslisters.ReplicaSetLister
 	priorityClasses schedulinglisters.PriorityClassLister
 	configInformer  cache.SharedIndexInformer
 	metrics         *Metrics
@@ -124,7 +126,8 @@ const Name = agentcmd.ControllerOverprovisioner
 // New returns a controller (Deps.Client is required). Call Start before
 // the first pass (Reconcile starts the caches itself when nobody did).
 //
-// RBAC: nodes and pods list/watch, priorityclasses list/watch/create; in
+// RBAC: nodes, pods and replicasets list/watch, priorityclasses
+// list/watch/create; in
 // its namespace configmaps list/watch, deployments
 // list/watch/create/update/delete and pods delete (burst release);
 // deployments get and events create cluster-wide (its Events).
@@ -158,9 +161,14 @@ func New(deps controller.Deps, opts Options) (*Controller, error) {
 	c.own = append(c.own, own)
 	if !opts.LeaveToPreemption {
 		c.releaser = newReleaser(c)
-		if err := c.releaser.watch(shared.Core().V1().Pods().Informer()); err != nil {
-			// Only a stopped informer refuses: every pass still releases.
-			deps.Logger.Error("burst release only at passes", "err", err)
+		rss := shared.Apps().V1().ReplicaSets()
+		c.replicaSets = rss.Lister()
+		c.synced = append(c.synced, rss.Informer().HasSynced)
+		for _, err := range []error{c.releaser.watch(shared.Core().V1().Pods().Informer()), c.releaser.watchReplicaSets(rss.Informer())} {
+			if err != nil {
+				// Only a stopped informer refuses: every pass still releases.
+				deps.Logger.Error("burst release only at passes", "err", err)
+			}
 		}
 	}
 	return c, nil

@@ -114,6 +114,9 @@ type releaser struct {
 	// inflight are the releases whose deletions, nominations and Events
 	// are still going out.
 	inflight sync.WaitGroup
+	// missingSince is when a release first saw each ReplicaSet short of
+	// pods (Expected; expectedTTL).
+	missingSince map[types.UID]time.Time
 }
 
 // releasedFor is when a release made room for a pod, and on which node.
@@ -126,7 +129,7 @@ type releasedFor struct {
 const releaseTTL = time.Minute
 
 func newReleaser(c *Controller) *releaser {
-	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}, releasedFor: map[types.UID]releasedFor{}}
+	return &releaser{c: c, kick: make(chan struct{}, 1), deleted: map[types.UID]bool{}, releasedFor: map[types.UID]releasedFor{}, missingSince: map[types.UID]time.Time{}}
 }
 
 // watch kicks the release when a pod of higher priority than the pause
@@ -146,6 +149,74 @@ func (r *releaser) watch(pods cache.SharedIndexInformer) error {
 		return fmt.Errorf("watching pending pods for burst release, %w", err)
 	}
 	return nil
+}
+
+// watchReplicaSets kicks the release when a ReplicaSet has pods to create.
+func (r *releaser) watchReplicaSets(rss cache.SharedIndexInformer) error {
+	_, err := rss.AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj any) bool {
+			rs, ok := obj.(*appsv1.ReplicaSet)
+			return ok && ptr.Deref(rs.Spec.Replicas, 1) > rs.Status.Replicas
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { r.poke() },
+			UpdateFunc: func(any, any) { r.poke() },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching ReplicaSets for burst release, %w", err)
+	}
+	return nil
+}
+
+// expected returns the pods ReplicaSets are about to create (Expected),
+// each ReplicaSet's for expectedTTL after a release first saw it short.
+func (r *releaser) expected(pods []*corev1.Pod, now time.Time) ([]*corev1.Pod, error) {
+	if r.c.replicaSets == nil {
+		return nil, nil
+	}
+	rss, err := r.c.replicaSets.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing ReplicaSets, %w", err)
+	}
+	classes, err := r.c.priorityClasses.List(labels.Everything())
+	if err != nil {
+		return nil, fmt.Errorf("listing priority classes, %w", err)
+	}
+	value := map[string]int32{}
+	var globalDefault int32
+	for _, pc := range classes {
+		value[pc.Name] = pc.Value
+		if pc.GlobalDefault {
+			globalDefault = pc.Value
+		}
+	}
+	priority := func(spec *corev1.PodSpec) (int32, bool) {
+		switch {
+		case spec.Priority != nil:
+			return *spec.Priority, true
+		case spec.PriorityClassName == "":
+			return globalDefault, true
+		}
+		v, ok := value[spec.PriorityClassName]
+		return v, ok
+	}
+	seen := map[types.UID]bool{}
+	fresh := func(rs *appsv1.ReplicaSet) bool {
+		seen[rs.UID] = true
+		since, ok := r.missingSince[rs.UID]
+		if !ok {
+			r.missingSince[rs.UID], since = now, now
+		}
+		return now.Sub(since) < expectedTTL
+	}
+	out := Expected(rss, pods, priority, fresh, now, maxExpected)
+	for uid := range r.missingSince {
+		if !seen[uid] {
+			delete(r.missingSince, uid) // caught up (or gone): the next scale-up is fresh
+		}
+	}
+	return out, nil
 }
 
 func (r *releaser) poke() {
@@ -236,6 +307,12 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 			delete(r.deleted, uid) // gone from the cache too
 		}
 	}
+	expected, err := r.expected(pods, now)
+	if err != nil {
+		return nil, err
+	}
+	real := pods
+	pods = append(pods[:len(pods):len(pods)], expected...)
 	// Every pod waiting for room on existing nodes holds the gated pause
 	// pods back; those released for already claim the room made for them
 	// (as if nominated there) and get no second release.
@@ -253,7 +330,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		}
 		rel = SelectRelease(nodes, claimed)
 	}
-	actions, err := r.ungate(ctx, pods, hold)
+	actions, err := r.ungate(ctx, real, hold)
 	if err != nil || len(rel.PausePods) == 0 {
 		return actions, err
 	}
@@ -282,14 +359,17 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 	}
 	byOwner := map[corev1.ObjectReference][]*corev1.Pod{}
 	var nominate []nomination
-	lowest := lowestContender(pods)
+	lowest := lowestContender(real)
 	for p, node := range rel.Placed {
 		if released[node] == 0 {
 			continue // fits in room that was free already
 		}
 		r.releasedFor[p.UID] = releasedFor{at: now, node: node}
-		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
 		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
+		if isExpected(p) {
+			continue // not created yet: nothing to measure or nominate
+		}
+		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())
 		if lowest < corev1helpers.PodPriority(p) {
 			nominate = append(nominate, nomination{pod: p, node: node})
 		}

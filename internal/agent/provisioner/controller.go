@@ -163,6 +163,11 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 			held = append(held, pod)
 		}
 	}
+	if len(held) > 0 {
+		// A burst's pods count until they run, bound or not: the
+		// overprovisioner holds the pause pods back until then.
+		objs = c.podInformer.GetStore().List()
+	}
 	pending = append(pending, c.p.heldDemand(held, objs)...)
 	if len(pending) == 0 {
 		return nil, nil
@@ -304,11 +309,11 @@ func heldHeadroom(pod *corev1.Pod) bool {
 // dropped as if they were placed, until the scheduler has them): the gate
 // is lifted within a fraction of a second and the scheduler places the
 // others or reports them as usual.
-func (p *Provisioner) heldDemand(held []*corev1.Pod, unassigned []any) []*corev1.Pod {
+func (p *Provisioner) heldDemand(held []*corev1.Pod, pods []any) []*corev1.Pod {
 	if len(held) == 0 {
 		return nil
 	}
-	if !burstWaiting(held, unassigned, p.opts.Clock.Now()) {
+	if !burstWaiting(held, pods, p.opts.Clock.Now()) {
 		var asked []*corev1.Pod
 		for _, pod := range held {
 			if _, ok := p.requested[pod.UID]; ok {
@@ -326,21 +331,24 @@ func (p *Provisioner) heldDemand(held []*corev1.Pod, unassigned []any) []*corev1
 // does not turn every briefly gated pause pod into demand.
 const burstWindow = time.Minute
 
-// burstWaiting reports an unbound pod of a burst whose priority is above
-// the lowest of the held pause pods: nominated to a node (by a burst
-// release or the scheduler's preemption), or created within burstWindow
-// and not held back by scheduling gates of its own.
-func burstWaiting(held []*corev1.Pod, unassigned []any, now time.Time) bool {
+// burstWaiting reports a pod of a burst, not running yet, whose priority
+// is above the lowest of the held pause pods: unbound and nominated to a
+// node (by a burst release or the scheduler's preemption), or created
+// within burstWindow and not held back by scheduling gates of its own
+// (bound or not: the overprovisioner lifts the gate once the burst runs).
+func burstWaiting(held []*corev1.Pod, pods []any, now time.Time) bool {
 	lowest := corev1helpers.PodPriority(held[0])
 	for _, p := range held[1:] {
 		lowest = min(lowest, corev1helpers.PodPriority(p))
 	}
-	for _, obj := range unassigned {
+	for _, obj := range pods {
 		p, ok := obj.(*corev1.Pod)
-		if !ok || p.Spec.NodeName != "" || p.DeletionTimestamp != nil || corev1helpers.PodPriority(p) <= lowest {
+		if !ok || p.DeletionTimestamp != nil || corev1helpers.PodPriority(p) <= lowest ||
+			p.Status.Phase != corev1.PodPending && p.Status.Phase != "" {
 			continue
 		}
-		if p.Status.NominatedNodeName != "" || (len(p.Spec.SchedulingGates) == 0 && now.Sub(p.CreationTimestamp.Time) < burstWindow) {
+		if p.Spec.NodeName == "" && p.Status.NominatedNodeName != "" ||
+			len(p.Spec.SchedulingGates) == 0 && now.Sub(p.CreationTimestamp.Time) < burstWindow {
 			return true
 		}
 	}

@@ -172,6 +172,12 @@ func TestControllerAsksForHeldHeadroomDuringABurst(t *testing.T) {
 		{"burst waiting, not nominated", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0.Add(-time.Second)))}, 2},
 		// The old pod gets its own node; the held pause pod asks for none.
 		{"pod of higher priority pending for longer than a burst", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0.Add(-2*burstWindow)), unschedulable)}, 1},
+		{"burst bound, not running yet", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0), func(p *corev1.Pod) {
+			p.Spec.NodeName, p.Status.Phase = "n1", corev1.PodPending
+		})}, 1},
+		{"burst running", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0), func(p *corev1.Pod) {
+			p.Spec.NodeName, p.Status.Phase = "n1", corev1.PodRunning
+		})}, 0},
 		{"pod of higher priority behind its own scheduling gate", []*corev1.Pod{pendingPod("3", "1Gi", held), pendingPod("1", "1Gi", created(t0), func(p *corev1.Pod) {
 			p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}}
 		})}, 0},
