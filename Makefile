@@ -64,9 +64,9 @@ $(PROMTOOL):
 	@mv $@.tmp $@
 
 # The Prometheus server of the live alert test: the same pinned module as
-# promtool (hack/tools/prometheus/go.mod must require the same version;
-# the test checks), same tag, static scrape configs only. About 2 minutes
-# on 2 cores, once.
+# promtool (hack/tools/prometheus/go.mod must require the same version:
+# TestPrometheusPinnedLikePromtool checks), same tag, static scrape
+# configs only. About 5 minutes on 2 cores cold, 2 after promtool; once.
 $(PROMETHEUS):
 	@mkdir -p $(dir $@)
 	cd hack/tools/prometheus && $(GO) build -tags remove_all_sd -o $@.tmp github.com/prometheus/prometheus/cmd/prometheus
