@@ -10,6 +10,8 @@ GOLANGCI_VERSION := $(shell awk '$$1 == "github.com/golangci/golangci-lint/v2" {
 GOLANGCI_LINT    := $(BOSUN_CACHE)/tools/golangci-lint-$(GOLANGCI_VERSION)
 PROMTOOL_VERSION := $(shell awk '$$1 == "github.com/prometheus/prometheus" {print $$2; exit}' hack/tools/promtool/go.mod)
 PROMTOOL         := $(BOSUN_CACHE)/tools/promtool-$(PROMTOOL_VERSION)
+PROMETHEUS_VERSION := $(shell awk '$$1 == "github.com/prometheus/prometheus" {print $$2; exit}' hack/tools/prometheus/go.mod)
+PROMETHEUS         := $(BOSUN_CACHE)/tools/prometheus-$(PROMETHEUS_VERSION)
 COMMIT        := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS       := -X github.com/bosun-platform/bosun/internal/version.Version=$(VERSION) \
@@ -23,6 +25,8 @@ export BOSUN_BIN_DIR ?= $(BIN_DIR)
 # The alert-rule tests (internal/observability) run this promtool; set, a
 # missing binary fails them instead of skipping.
 export BOSUN_PROMTOOL ?= $(PROMTOOL)
+# The live alert test (internal/observability) runs this Prometheus server.
+export BOSUN_PROMETHEUS ?= $(PROMETHEUS)
 
 .PHONY: help
 help: ## List the targets
@@ -47,7 +51,7 @@ image: ## Build the agent image without a Docker daemon into bin/bosun-image.tar
 		-version $(VERSION) -revision $$(git rev-parse HEAD 2>/dev/null || echo unknown) -source $(SOURCE_URL) -arch $$($(GO) env GOARCH)
 
 .PHONY: tools
-tools: $(PROMTOOL) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok, metrics-server and promtool into the cache (minutes, once)
+tools: $(PROMTOOL) $(PROMETHEUS) ## Build etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kubectl, kwok, metrics-server, promtool and prometheus into the cache (minutes, once)
 	@bash hack/tools/build.sh
 
 # promtool checks and unit-tests the alert rules; a Go tool pinned in
@@ -57,6 +61,15 @@ tools: $(PROMTOOL) ## Build etcd, kube-apiserver, kube-scheduler, kube-controlle
 $(PROMTOOL):
 	@mkdir -p $(dir $@)
 	cd hack/tools/promtool && $(GO) build -tags remove_all_sd -o $@.tmp github.com/prometheus/prometheus/cmd/promtool
+	@mv $@.tmp $@
+
+# The Prometheus server of the live alert test: the same pinned module as
+# promtool (hack/tools/prometheus/go.mod must require the same version:
+# TestPrometheusPinnedLikePromtool checks), same tag, static scrape
+# configs only. About 5 minutes on 2 cores cold, 2 after promtool; once.
+$(PROMETHEUS):
+	@mkdir -p $(dir $@)
+	cd hack/tools/prometheus && $(GO) build -tags remove_all_sd -o $@.tmp github.com/prometheus/prometheus/cmd/prometheus
 	@mv $@.tmp $@
 
 .PHONY: test

@@ -89,6 +89,7 @@ type ControlPlane struct {
 	token   string
 	caPEM   []byte
 	tempDir bool
+	kwok    bool
 	procs   []*process
 	ports   []int
 }
@@ -228,6 +229,7 @@ func startOnce(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		if err := os.WriteFile(stagesPath, stages, 0o600); err != nil {
 			return nil, fmt.Errorf("writing kwok stages, %w", err)
 		}
+		cp.kwok = true
 		if kwok, err = cp.start("kwok", opts.Binaries.Kwok, kwokArgs(cp.KubeconfigPath, stagesPath, kwokPort, opts.MetricsServer)); err != nil {
 			return nil, err
 		}
@@ -269,6 +271,18 @@ func (cp *ControlPlane) Processes() []ProcessInfo {
 
 // Ports are the loopback ports this control plane reserved.
 func (cp *ControlPlane) Ports() []int { return append([]int(nil), cp.ports...) }
+
+// KwokURL is the base URL of kwok's HTTP server on loopback, which serves
+// the simulated kubelet resource metrics at
+// /metrics/nodes/NODE/metrics/resource and the pod-spec series of
+// /metrics/nodes/NODE/metrics/kube-state (Options.MetricsServer), for a scraper such as
+// Prometheus. Empty without kwok.
+func (cp *ControlPlane) KwokURL() string {
+	if !cp.kwok {
+		return ""
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", cp.ports[3])
+}
 
 // RESTConfig returns an admin client configuration.
 func (cp *ControlPlane) RESTConfig() *rest.Config {

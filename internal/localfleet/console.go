@@ -13,6 +13,15 @@ import (
 	"github.com/bosun-platform/bosun/internal/fleet"
 )
 
+// The local fleet's console reads the metrics API every 15 seconds (the
+// default is a minute) and keeps an hour of it: metrics-server resolves
+// kwok's simulated usage every 10 seconds, and a fleet that lives for a
+// session should show slack and right-sizing within a minute of start.
+const (
+	LocalUsageInterval = 15 * time.Second
+	LocalUsageWindow   = time.Hour
+)
+
 // startConsole serves `bosun console` over every cluster of the fleet on
 // addr (loopback only, so no authentication), with node prices from the
 // local cloud's market. If addr is taken it falls
@@ -24,7 +33,7 @@ func startConsole(ctx context.Context, out io.Writer, addr, kubeconfig string, f
 		return "", fmt.Errorf("console: %w", err)
 	}
 	console.ApplyFleet(srcs, f)
-	c, err := console.New(console.Options{Clusters: srcs, Prices: prices})
+	c, err := console.New(console.Options{Clusters: srcs, Prices: prices, UsageInterval: LocalUsageInterval, UsageWindow: LocalUsageWindow})
 	if err != nil {
 		return "", fmt.Errorf("console: %w", err)
 	}

@@ -5,7 +5,10 @@ package localfleet_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +29,7 @@ import (
 
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
 	"github.com/bosun-platform/bosun/internal/agentapi"
+	"github.com/bosun-platform/bosun/internal/console"
 	"github.com/bosun-platform/bosun/internal/controlplane"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localfleet"
@@ -279,6 +283,7 @@ func TestIntegrationUpDownExampleFleet(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == 200 && strings.Contains(string(body), "local-prod") && strings.Contains(string(body), "local-staging"), nil
 	}, "console search over both clusters")
+	checkCostOnRealUsage(t, m[1], "bosun-local-prod", "bosun-local-staging") // the console names clusters by kubeconfig context
 	status := exec.Command(bosun, "status")
 	status.Env = r.env
 	out, err := status.CombinedOutput()
@@ -302,4 +307,162 @@ func pauseDeployments(cl *fleet.Cluster) []string {
 		}
 	}
 	return out
+}
+
+// usageFractions are the example shop's bosun.dev/usage-fraction
+// annotations (examples/fleet/manifests/shop/apps.yaml): the share of its
+// requests kwok simulates each application's containers to use.
+var usageFractions = map[string]float64{"checkout-api": 0.35, "shop-web": 0.7}
+
+// getJSON decodes a console API answer into v.
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url) //nolint:gosec // G107: the console bosun up started, on loopback
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// checkCostOnRealUsage proves the cost page and right-sizing of bosun up's
+// console on measured usage (L38, L51): metrics-server serves kwok's
+// simulated usage, the shop's containers use 0.35 (checkout-api) and 0.7
+// (shop-web) of their requests, so each shop pod's slack is the price of
+// the rest, and right-sizing calls checkout-api's requests too high and
+// shop-web's fine.
+func checkCostOnRealUsage(t *testing.T, consoleURL string, clusters ...string) {
+	t.Helper()
+	if bins, err := controlplane.FindBinaries(""); err != nil {
+		t.Fatal(err)
+	} else if _, err := os.Stat(bins.MetricsServer); err != nil {
+		t.Fatalf("metrics-server: %v (make tools builds it); without it usage is not measured", err)
+	}
+	appOf := func(pod string) string {
+		for app := range usageFractions {
+			if strings.HasPrefix(pod, app+"-") {
+				return app
+			}
+		}
+		return ""
+	}
+	var rep console.CostReport
+	waiting := "no answer yet"
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last cost report: %s", waiting)
+		}
+	})
+	testenv.Eventually(t, 2*time.Minute, func(context.Context) (bool, error) {
+		rep = console.CostReport{}
+		if err := getJSON(consoleURL+"/api/cost", &rep); err != nil {
+			waiting = err.Error()
+			return false, nil
+		}
+		for _, cl := range clusters {
+			seen := map[string]bool{}
+			for _, p := range rep.Pods {
+				if p.Cluster != cl || p.Namespace != "shop" || appOf(p.Pod) == "" {
+					continue
+				}
+				if p.CPUUsed >= p.CPUReq { // not measured yet: requests stand in
+					waiting = fmt.Sprintf("%s/%s not measured (%+v); clusters %+v", cl, p.Pod, p, rep.Clusters)
+					return false, nil
+				}
+				seen[appOf(p.Pod)] = true
+			}
+			if len(seen) != len(usageFractions) {
+				waiting = fmt.Sprintf("%s: running shop applications %v of %d", cl, seen, len(usageFractions))
+				return false, nil
+			}
+		}
+		return true, nil
+	}, "the console's cost report to have measured usage for every running shop pod of %v", clusters)
+	nodes := map[string]console.NodeCost{}
+	for _, n := range rep.Nodes {
+		nodes[n.Cluster+"/"+n.Node] = n
+	}
+	near := func(got, want, tol float64) bool { return math.Abs(got-want) <= tol*math.Abs(want) }
+	shopSlack := map[string]float64{}
+	for _, p := range rep.Pods {
+		app := appOf(p.Pod)
+		if p.Namespace != "shop" || app == "" {
+			continue
+		}
+		f, n := usageFractions[app], nodes[p.Cluster+"/"+p.Node]
+		// CPU is a rate of kwok's cumulative counter over metrics-server's
+		// scrapes; memory a gauge.
+		if !near(p.CPUUsed, f*p.CPUReq, 0.1) || !near(p.MemUsedGB, f*p.MemReqGiB, 0.01) {
+			t.Errorf("%s/%s: used %.3f CPU / %.3f GiB of %.3f / %.3f requested, want %.2f of requests",
+				p.Cluster, p.Pod, p.CPUUsed, p.MemUsedGB, p.CPUReq, p.MemReqGiB, f)
+		}
+		want := (1 - f) * (p.CPUReq*n.CPUHourly + p.MemReqGiB*n.MemGiBHourly)
+		if want <= 0 || !near(p.SlackUSD, want, 0.1) {
+			t.Errorf("%s/%s: slack $%.5f/h, want about $%.5f/h (%.2f of the requests unused on node %s at $%.4f/core·h, $%.4f/GiB·h)",
+				p.Cluster, p.Pod, p.SlackUSD, want, 1-f, p.Node, n.CPUHourly, n.MemGiBHourly)
+		}
+		shopSlack[p.Cluster] += p.SlackUSD
+	}
+	for _, cc := range rep.Clusters {
+		if !cc.UsageKnown || cc.SlackUSD <= 0 || cc.SlackUSD < shopSlack[cc.Cluster]-1e-9 {
+			t.Errorf("cluster %s: usage known %v, slack $%.5f/h; want measured usage and at least the shop's $%.5f/h",
+				cc.Cluster, cc.UsageKnown, cc.SlackUSD, shopSlack[cc.Cluster])
+		}
+	}
+	page, err := http.Get(consoleURL + "/cost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if strings.Contains(string(body), "Usage is not measured") {
+		t.Errorf("the cost page says usage is not measured although the metrics API serves it")
+	}
+
+	// Right-sizing pools the usage history by workload: checkout-api uses
+	// 0.35 of its 500m/1Gi, so 0.35 x 1.15 is recommended and the request
+	// (above 1.5 times that) is too high; shop-web at 0.7 is fine.
+	type rowKey struct{ cluster, workload string }
+	testenv.Eventually(t, time.Minute, func(context.Context) (bool, error) {
+		var rs console.RightSizingReport
+		if err := getJSON(consoleURL+"/api/rightsizing", &rs); err != nil {
+			return false, nil
+		}
+		rows := map[rowKey]console.RightSizing{}
+		for _, r := range rs.Rows {
+			if r.Namespace == "shop" && r.Container == "app" {
+				rows[rowKey{r.Cluster, r.Workload}] = r
+			}
+		}
+		for _, cl := range clusters {
+			for app := range usageFractions {
+				r, ok := rows[rowKey{cl, "Deployment/" + app}]
+				if !ok || r.CPUP95 == 0 {
+					return false, nil // no sample with a CPU rate yet
+				}
+			}
+		}
+		if len(rs.NoMetrics) > 0 {
+			t.Errorf("right-sizing lists clusters without a metrics API: %v", rs.NoMetrics)
+		}
+		for _, cl := range clusters {
+			for app, f := range usageFractions {
+				r := rows[rowKey{cl, "Deployment/" + app}]
+				wantVerdict := console.VerdictOK
+				if app == "checkout-api" {
+					wantVerdict = console.VerdictTooHigh
+				}
+				if r.CPUVerdict != wantVerdict || r.MemVerdict != wantVerdict {
+					t.Errorf("%s shop/%s: verdicts CPU %q, memory %q; want %q (uses %.2f of its requests)", cl, app, r.CPUVerdict, r.MemVerdict, wantVerdict, f)
+				}
+				if !near(r.CPURecommended, f*r.CPURequest*(1+console.Headroom), 0.1) || !near(r.MemRecommendedGiB, f*r.MemRequestGiB*(1+console.Headroom), 0.01) {
+					t.Errorf("%s shop/%s: recommended %.3f CPU / %.3f GiB for requests %.3f / %.3f, want %.2f of them plus %.0f%%",
+						cl, app, r.CPURecommended, r.MemRecommendedGiB, r.CPURequest, r.MemRequestGiB, f, 100*console.Headroom)
+				}
+			}
+		}
+		return true, nil
+	}, "right-sizing rows with CPU usage for the shop's workloads on %v", clusters)
 }
