@@ -25,6 +25,7 @@ func fullValues() map[string]any {
 	for _, c := range deploy.ChartControllers {
 		controllers[c.Value] = map[string]any{"enabled": true}
 	}
+	controllers["access"] = map[string]any{"enabled": true, "production": true}
 	return map[string]any{
 		"image":          map[string]any{"repository": "registry.example/bosun", "tag": "1.2.3"},
 		"replicas":       3,
@@ -153,7 +154,7 @@ func TestFullValues(t *testing.T) {
 	}
 	args := agentArgs(t, got)
 	for _, want := range []string{
-		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch",
+		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch,access", "--access-production",
 		"--provider=aws", "--cluster=prod-eu", "--region=eu-central-1",
 		"--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/123456789012/bosun-prod-eu",
 		"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--default-downtime=Sat-Sun 00:00-24:00 UTC",

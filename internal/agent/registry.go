@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bosun-platform/bosun/internal/agent/access"
 	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
@@ -149,6 +150,20 @@ var registry = []Registration{
 		Validate: func(o *Options) error { return o.CertWatch.Validate() },
 		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
 			return certwatch.New(d, o.CertWatch)
+		},
+	},
+	{
+		Name:    agentcmd.ControllerAccess,
+		Summary: "grants approved emergency access requests (an incident, a second\napprover in production) with time-bound bindings to edit or admin\nand removes them at expiry, also after a restart (L47, L56)",
+		RBAC:    "agent/95-rbac-access.yaml",
+		Validate: func(o *Options) error {
+			if err := o.Access.Config.Validate(); err != nil {
+				return fmt.Errorf("--access-production with --access-allow-self-approval: %w", err)
+			}
+			return nil
+		},
+		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
+			return access.New(d, o.Access)
 		},
 	},
 }

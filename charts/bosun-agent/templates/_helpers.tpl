@@ -16,6 +16,7 @@ the agent's names (deploy.ChartControllers). */}}
 {{- if $c.scaleDown.enabled }}{{ $names = append $names "scale-down" }}{{ end -}}
 {{- if $c.reaper.enabled }}{{ $names = append $names "reaper" }}{{ end -}}
 {{- if $c.certwatch.enabled }}{{ $names = append $names "certwatch" }}{{ end -}}
+{{- if $c.access.enabled }}{{ $names = append $names "access" }}{{ end -}}
 {{- join "," $names -}}
 {{- end -}}
 
@@ -23,7 +24,7 @@ the agent's names (deploy.ChartControllers). */}}
 {{- define "bosun-agent.args" -}}
 {{- $controllers := include "bosun-agent.controllers" . -}}
 {{- if not $controllers -}}
-{{- fail "bosun-agent: values controllers: no controller enabled; expected at least one of controllers.NAME.enabled: true (downscaler, janitor, overprovisioner, provisioner, interruption, scaleDown, reaper, certwatch)" -}}
+{{- fail "bosun-agent: values controllers: no controller enabled; expected at least one of controllers.NAME.enabled: true (downscaler, janitor, overprovisioner, provisioner, interruption, scaleDown, reaper, certwatch, access)" -}}
 {{- end -}}
 {{- $c := .Values.controllers -}}
 {{- $p := .Values.provider -}}
@@ -56,6 +57,9 @@ the agent's names (deploy.ChartControllers). */}}
 {{- end }}
 {{- with .Values.schedules.downscalePeriod }}
 - {{ printf "--downscale-period=%s" . | quote }}
+{{- end }}
+{{- if and $c.access.enabled $c.access.production }}
+- --access-production
 {{- end }}
 - --log-format=json
 {{- range .Values.extraArgs }}

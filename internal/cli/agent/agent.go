@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/access"
 	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
@@ -85,6 +86,9 @@ type flagpole struct {
 	janitorDeletionsPerSecond float64
 	certWatchPKIDir           string
 	certWatchConfigMap        string
+	accessNamespace           string
+	accessProduction          bool
+	accessSelfApproval        bool
 }
 
 // NewCommand returns `bosun agent`.
@@ -225,6 +229,9 @@ what each controller would do at TIME.`,
 	f.Float64Var(&flags.janitorDeletionsPerSecond, "janitor-deletions-per-second", 1, "janitor: rate limit on deletions")
 	f.StringVar(&flags.certWatchPKIDir, "certwatch-pki-dir", "", "certwatch: a directory of PEM certificates to watch too (a local control plane's pki directory)")
 	f.StringVar(&flags.certWatchConfigMap, "certwatch-state-configmap", ownNS+"/"+certwatch.DefaultStateConfigMap, "certwatch: namespace/name of the ConfigMap that keeps the thresholds already announced")
+	f.StringVar(&flags.accessNamespace, "access-namespace", access.DefaultNamespace, "access: namespace of the emergency access requests (bosun access request)")
+	f.BoolVar(&flags.accessProduction, "access-production", false, "access: the cluster is production: a request needs a second approver (L47)")
+	f.BoolVar(&flags.accessSelfApproval, "access-allow-self-approval", false, "access: let a requester approve their own request (refused with --access-production)")
 	return cmd, flags
 }
 
@@ -309,6 +316,7 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 	o.Janitor = j
 	ns, name, _ := agentcmd.SplitConfigMap(f.certWatchConfigMap)
 	o.CertWatch = certwatch.Options{StateNamespace: ns, StateConfigMap: name, PKIDir: f.certWatchPKIDir}
+	o.Access = access.Options{Namespace: f.accessNamespace, Config: access.Config{Production: f.accessProduction, AllowSelfApproval: f.accessSelfApproval}}
 	return o, o.Validate()
 }
 
