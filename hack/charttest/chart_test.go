@@ -26,6 +26,7 @@ func fullValues() map[string]any {
 		controllers[c.Value] = map[string]any{"enabled": true}
 	}
 	controllers["access"] = map[string]any{"enabled": true, "production": true}
+	controllers["backupschedule"] = map[string]any{"enabled": true, "to": "s3://bosun-backups/prod", "recipients": []any{"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, "keep": 14}
 	return map[string]any{
 		"image":          map[string]any{"repository": "registry.example/bosun", "tag": "1.2.3"},
 		"replicas":       3,
@@ -154,7 +155,8 @@ func TestFullValues(t *testing.T) {
 	}
 	args := agentArgs(t, got)
 	for _, want := range []string{
-		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch,access", "--access-production",
+		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch,access,backupschedule", "--access-production",
+		"--backup-every=24h", "--backup-to=s3://bosun-backups/prod", "--backup-recipients=age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "--backup-keep=14",
 		"--provider=aws", "--cluster=prod-eu", "--region=eu-central-1",
 		"--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/123456789012/bosun-prod-eu",
 		"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--default-downtime=Sat-Sun 00:00-24:00 UTC",

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bosun-platform/bosun/internal/agent/access"
+	"github.com/bosun-platform/bosun/internal/agent/backupschedule"
 	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
@@ -164,6 +165,15 @@ var registry = []Registration{
 		},
 		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
 			return access.New(d, o.Access)
+		},
+	},
+	{
+		Name:     agentcmd.ControllerBackupSchedule,
+		Summary:  "backs up the cluster's Secrets on a schedule, encrypted to the\nfleet's age recipients, to a directory or S3, keeping the newest\n--backup-keep; its schedule survives restarts (L29)",
+		RBAC:     "agent/96-rbac-backupschedule.yaml",
+		Validate: func(o *Options) error { return o.BackupSchedule.Validate() },
+		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
+			return backupschedule.New(d, o.BackupSchedule)
 		},
 	},
 }
