@@ -43,6 +43,10 @@ func TestFlagValidation(t *testing.T) {
 		{"negative delay after add", []string{"--controllers", "scale-down", "--cluster", "c1", "--provider", "local", "--scale-down-delay-after-add", "-1m"}, "--scale-down-delay-after-add"},
 		{"negative capacity interval", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--capacity-interval", "-1s"}, "--capacity-interval"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"backups without cluster", []string{"--controllers", "backupschedule", "--backup-to", "/tmp/b", "--backup-recipients", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, "backupschedule: --cluster: expected the fleet's cluster ID"},
+		{"backups without recipients", []string{"--controllers", "backupschedule", "--cluster", "c1", "--backup-to", "/tmp/b"}, "--backup-recipients: expected at least one age public key"},
+		{"backups without location", []string{"--controllers", "backupschedule", "--cluster", "c1", "--backup-recipients", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, `--backup-to "": expected a directory or s3://bucket/prefix`},
+		{"self-approval in production", []string{"--controllers", "access", "--access-production", "--access-allow-self-approval"}, "--access-production with --access-allow-self-approval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
