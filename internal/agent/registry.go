@@ -168,9 +168,9 @@ var registry = []Registration{
 		},
 	},
 	{
-		Name:     agentcmd.ControllerBackupSchedule,
-		Summary:  "backs up the cluster's Secrets on a schedule, encrypted to the\nfleet's age recipients, to a directory or S3, keeping the newest\n--backup-keep; its schedule survives restarts (L29)",
-		RBAC:     "agent/96-rbac-backupschedule.yaml",
+		Name:    agentcmd.ControllerBackupSchedule,
+		Summary: "backs up the cluster's Secrets on a schedule, encrypted to the\nfleet's age recipients, to a directory or S3, keeping the newest\n--backup-keep; its schedule survives restarts (L29)",
+		RBAC:    "agent/96-rbac-backupschedule.yaml",
 		Validate: func(o *Options) error {
 			if o.Capacity.Cluster == "" {
 				return fmt.Errorf("%s: --cluster: expected the fleet's cluster ID (backups are stored under it)", agentcmd.ControllerBackupSchedule)
