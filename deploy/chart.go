@@ -38,6 +38,8 @@ var chartConditions = map[string]string{
 	"agent/70-rbac-interruption.yaml":    ".Values.controllers.interruption.enabled",
 	"agent/80-rbac-node-removal.yaml":    "(or .Values.controllers.scaleDown.enabled .Values.controllers.reaper.enabled)",
 	"agent/90-rbac-certwatch.yaml":       ".Values.controllers.certwatch.enabled",
+	"agent/95-rbac-access.yaml":          ".Values.controllers.access.enabled",
+	"agent/96-rbac-backupschedule.yaml":  ".Values.controllers.backupschedule.enabled",
 }
 
 // ChartCondition returns the values condition the chart renders file
@@ -161,6 +163,8 @@ var ChartControllers = []struct{ Value, Controller string }{
 	{"scaleDown", "scale-down"},
 	{"reaper", "reaper"},
 	{"certwatch", "certwatch"},
+	{"access", "access"},
+	{"backupschedule", "backupschedule"},
 }
 
 // agentFiles lists the agent's manifests in apply order.

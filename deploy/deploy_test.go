@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,14 +37,18 @@ func TestAgentManifests(t *testing.T) {
 				}
 			}
 			for _, v := range r.Verbs {
-				if v == "delete" && cr.Name != "bosun-agent-janitor" {
-					t.Errorf("%s: ClusterRole %s may delete; only the janitor deletes", d.Source, cr.Name)
+				// The access controller removes the bindings it granted at
+				// their expiry (L47): it deletes bindings, nothing else.
+				accessBindings := cr.Name == "bosun-agent-access" && slices.Equal(r.Resources, []string{"clusterrolebindings", "rolebindings"})
+				if v == "delete" && cr.Name != "bosun-agent-janitor" && !accessBindings {
+					t.Errorf("%s: ClusterRole %s may delete; only the janitor deletes (and the access controller its bindings)", d.Source, cr.Name)
 				}
 			}
 			for _, res := range r.Resources {
 				// The certificate watch lists TLS Secrets (L27), and only
 				// lists: it cannot find them otherwise.
-				if res == "secrets" && (cr.Name != "bosun-agent-certwatch" || strings.Join(r.Verbs, ",") != "list") {
+				// So do the scheduled backups (L29), to encrypt them.
+				if res == "secrets" && ((cr.Name != "bosun-agent-certwatch" && cr.Name != "bosun-agent-backupschedule") || strings.Join(r.Verbs, ",") != "list") {
 					t.Errorf("%s: ClusterRole %s can read every secret in the cluster", d.Source, cr.Name)
 				}
 			}

@@ -25,6 +25,8 @@ func fullValues() map[string]any {
 	for _, c := range deploy.ChartControllers {
 		controllers[c.Value] = map[string]any{"enabled": true}
 	}
+	controllers["access"] = map[string]any{"enabled": true, "production": true}
+	controllers["backupschedule"] = map[string]any{"enabled": true, "to": "s3://bosun-backups/prod", "recipients": []any{testRecipient}, "keep": 14}
 	return map[string]any{
 		"image":          map[string]any{"repository": "registry.example/bosun", "tag": "1.2.3"},
 		"replicas":       3,
@@ -153,7 +155,8 @@ func TestFullValues(t *testing.T) {
 	}
 	args := agentArgs(t, got)
 	for _, want := range []string{
-		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch",
+		"agent", "--controllers=downscaler,janitor,overprovisioner,provisioner,interruption,scale-down,reaper,certwatch,access,backupschedule", "--access-production",
+		"--backup-every=24h", "--backup-to=s3://bosun-backups/prod", "--backup-recipients=" + testRecipient, "--backup-keep=14",
 		"--provider=aws", "--cluster=prod-eu", "--region=eu-central-1",
 		"--aws-queue-url=https://sqs.eu-central-1.amazonaws.com/123456789012/bosun-prod-eu",
 		"--default-uptime=Mon-Fri 07:30-20:30 Europe/Berlin", "--default-downtime=Sat-Sun 00:00-24:00 UTC",
@@ -188,6 +191,9 @@ func TestRBACPerController(t *testing.T) {
 		switch c.Controller {
 		case "provisioner", "interruption", "scale-down", "reaper":
 			vals["provider"] = map[string]any{"name": "aws", "cluster": "c", "region": "r", "awsQueueURL": "https://q"}
+		case "backupschedule":
+			vals["controllers"].(map[string]any)[c.Value] = backupValues()
+			vals["provider"] = map[string]any{"cluster": "c"}
 		}
 		role := files[c.Value]
 		if role == "" {
@@ -196,6 +202,27 @@ func TestRBACPerController(t *testing.T) {
 		roles := clusterRoles(render(t, vals))
 		if want := []string{"bosun-agent-" + role, "bosun-agent-events"}; !reflect.DeepEqual(roles, sortStrings(want)) {
 			t.Errorf("controllers.%s alone: ClusterRoles %v, want %v", c.Value, roles, sortStrings(want))
+		}
+	}
+}
+
+const testRecipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
+func backupValues() map[string]any {
+	return map[string]any{"enabled": true, "to": "s3://bosun-backups/prod", "recipients": []any{testRecipient}}
+}
+
+// L29: the scheduled backups alone get the cluster ID from
+// provider.cluster (no capacity controller passes it) and their values as
+// flags.
+func TestBackupScheduleAlone(t *testing.T) {
+	args := agentArgs(t, render(t, map[string]any{
+		"controllers": map[string]any{"downscaler": map[string]any{"enabled": false}, "backupschedule": backupValues()},
+		"provider":    map[string]any{"cluster": "prod-eu"},
+	}))
+	for _, want := range []string{"--controllers=backupschedule", "--cluster=prod-eu", "--backup-every=24h", "--backup-to=s3://bosun-backups/prod", "--backup-recipients=" + testRecipient, "--backup-keep=7"} {
+		if !contains(args, want) {
+			t.Errorf("agent args %q lack %q", args, want)
 		}
 	}
 }
@@ -218,6 +245,10 @@ func TestBadValues(t *testing.T) {
 		{"misspelt controller", map[string]any{"controllers": map[string]any{"scaledown": map[string]any{"enabled": true}}}, []string{"scaledown"}},
 		{"unknown provider", map[string]any{"provider": map[string]any{"name": "gcp"}}, []string{"provider", "name"}},
 		{"extra arg not a flag", map[string]any{"extraArgs": []any{"janitor"}}, []string{"extraArgs"}},
+		{"backups without cluster", map[string]any{"controllers": map[string]any{"backupschedule": backupValues()}}, []string{"provider.cluster", "backupschedule"}},
+		{"backups without location", map[string]any{"controllers": map[string]any{"backupschedule": map[string]any{"enabled": true, "recipients": []any{testRecipient}}}, "provider": map[string]any{"cluster": "c"}}, []string{"controllers.backupschedule.to"}},
+		{"backups without recipients", map[string]any{"controllers": map[string]any{"backupschedule": map[string]any{"enabled": true, "to": "s3://b/p"}}, "provider": map[string]any{"cluster": "c"}}, []string{"controllers.backupschedule.recipients"}},
+		{"backups to a private key", map[string]any{"controllers": map[string]any{"backupschedule": map[string]any{"enabled": true, "to": "s3://b/p", "recipients": []any{"AGE-SECRET-KEY-1QQQ"}}}, "provider": map[string]any{"cluster": "c"}}, []string{"recipients"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			manifest, err := Template(context.Background(), "bosun-system", tc.vals)

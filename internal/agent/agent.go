@@ -44,6 +44,8 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/bosun-platform/bosun/internal/agent/access"
+	"github.com/bosun-platform/bosun/internal/agent/backupschedule"
 	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
@@ -97,6 +99,11 @@ type Options struct {
 	Janitor    janitor.Options
 	// CertWatch configures the certificate watch (its state ConfigMap).
 	CertWatch certwatch.Options
+	// Access configures the access controller (its namespace of requests
+	// and approval policy).
+	Access access.Options
+	// BackupSchedule configures the scheduled backups.
+	BackupSchedule backupschedule.Options
 	// Capacity configures the provisioner and the interruption handler.
 	Capacity Capacity
 	// Overprovisioner names the ConfigMap ("namespace/name") with the

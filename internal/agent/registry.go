@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bosun-platform/bosun/internal/agent/access"
+	"github.com/bosun-platform/bosun/internal/agent/backupschedule"
 	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
@@ -149,6 +151,34 @@ var registry = []Registration{
 		Validate: func(o *Options) error { return o.CertWatch.Validate() },
 		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
 			return certwatch.New(d, o.CertWatch)
+		},
+	},
+	{
+		Name:    agentcmd.ControllerAccess,
+		Summary: "grants approved emergency access requests (an incident, a second\napprover in production) with time-bound bindings to edit or admin\nand removes them at expiry, also after a restart (L47, L56)",
+		RBAC:    "agent/95-rbac-access.yaml",
+		Validate: func(o *Options) error {
+			if err := o.Access.Config.Validate(); err != nil {
+				return fmt.Errorf("--access-production with --access-allow-self-approval: %w", err)
+			}
+			return nil
+		},
+		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
+			return access.New(d, o.Access)
+		},
+	},
+	{
+		Name:    agentcmd.ControllerBackupSchedule,
+		Summary: "backs up the cluster's Secrets on a schedule, encrypted to the\nfleet's age recipients, to a directory or S3, keeping the newest\n--backup-keep; its schedule survives restarts (L29)",
+		RBAC:    "agent/96-rbac-backupschedule.yaml",
+		Validate: func(o *Options) error {
+			if o.Capacity.Cluster == "" {
+				return fmt.Errorf("%s: --cluster: expected the fleet's cluster ID (backups are stored under it)", agentcmd.ControllerBackupSchedule)
+			}
+			return o.BackupSchedule.Validate()
+		},
+		New: func(d controller.Deps, o *Options) (controller.Controller, error) {
+			return backupschedule.New(d, o.BackupSchedule)
 		},
 	},
 }

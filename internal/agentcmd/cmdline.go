@@ -26,6 +26,8 @@ const (
 	ControllerScaleDown       = "scale-down"
 	ControllerReaper          = "reaper"
 	ControllerCertWatch       = "certwatch"
+	ControllerAccess          = "access"
+	ControllerBackupSchedule  = "backupschedule"
 )
 
 // DefaultOverprovisionerConfigMap is the name of the overprovisioner's

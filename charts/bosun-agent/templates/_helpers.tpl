@@ -16,6 +16,8 @@ the agent's names (deploy.ChartControllers). */}}
 {{- if $c.scaleDown.enabled }}{{ $names = append $names "scale-down" }}{{ end -}}
 {{- if $c.reaper.enabled }}{{ $names = append $names "reaper" }}{{ end -}}
 {{- if $c.certwatch.enabled }}{{ $names = append $names "certwatch" }}{{ end -}}
+{{- if $c.access.enabled }}{{ $names = append $names "access" }}{{ end -}}
+{{- if $c.backupschedule.enabled }}{{ $names = append $names "backupschedule" }}{{ end -}}
 {{- join "," $names -}}
 {{- end -}}
 
@@ -23,7 +25,7 @@ the agent's names (deploy.ChartControllers). */}}
 {{- define "bosun-agent.args" -}}
 {{- $controllers := include "bosun-agent.controllers" . -}}
 {{- if not $controllers -}}
-{{- fail "bosun-agent: values controllers: no controller enabled; expected at least one of controllers.NAME.enabled: true (downscaler, janitor, overprovisioner, provisioner, interruption, scaleDown, reaper, certwatch)" -}}
+{{- fail "bosun-agent: values controllers: no controller enabled; expected at least one of controllers.NAME.enabled: true (downscaler, janitor, overprovisioner, provisioner, interruption, scaleDown, reaper, certwatch, access, backupschedule)" -}}
 {{- end -}}
 {{- $c := .Values.controllers -}}
 {{- $p := .Values.provider -}}
@@ -56,6 +58,21 @@ the agent's names (deploy.ChartControllers). */}}
 {{- end }}
 {{- with .Values.schedules.downscalePeriod }}
 - {{ printf "--downscale-period=%s" . | quote }}
+{{- end }}
+{{- with $c.backupschedule }}{{ if .enabled }}
+{{- if not $capacity }}
+- {{ printf "--cluster=%s" (required "bosun-agent: values provider.cluster: empty; expected the fleet's cluster ID for controllers.backupschedule (its backups' folder)" $p.cluster) | quote }}
+{{- end }}
+- {{ printf "--backup-every=%s" .every | quote }}
+- {{ printf "--backup-to=%s" (required "bosun-agent: values controllers.backupschedule.to: empty; expected a directory or s3://bucket/prefix" .to) | quote }}
+{{- if not .recipients }}
+{{- fail "bosun-agent: values controllers.backupschedule.recipients: empty; expected the fleet's backup.recipients (age public keys, age1...)" }}
+{{- end }}
+- {{ printf "--backup-recipients=%s" (join "," .recipients) | quote }}
+- {{ printf "--backup-keep=%d" (int .keep) | quote }}
+{{- end }}{{ end }}
+{{- if and $c.access.enabled $c.access.production }}
+- --access-production
 {{- end }}
 - --log-format=json
 {{- range .Values.extraArgs }}

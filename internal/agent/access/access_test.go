@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 )
 
 var t0 = time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
@@ -63,7 +65,7 @@ func TestConfigRefusesSelfApprovalInProduction(t *testing.T) {
 	if err := (Config{Production: true, AllowSelfApproval: true}).Validate(); err == nil || !strings.Contains(err.Error(), "production") {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := New(fake.NewClientset(), clocktesting.NewFakeClock(t0), record.NewFakeRecorder(1), Options{Config: Config{Production: true, AllowSelfApproval: true}}); err == nil {
+	if _, err := New(controller.Deps{Client: fake.NewClientset(), Clock: clocktesting.NewFakeClock(t0), Recorder: record.NewFakeRecorder(1)}, Options{Config: Config{Production: true, AllowSelfApproval: true}}); err == nil {
 		t.Fatal("New accepted self-approval in production")
 	}
 }
@@ -98,7 +100,7 @@ func TestControllerGrantsAndExpiresAcrossRestart(t *testing.T) {
 	client := fake.NewClientset(cm)
 	clk := clocktesting.NewFakeClock(t0.Add(time.Minute))
 	events := record.NewFakeRecorder(10)
-	c, err := New(client, clk, events, Options{Config: Config{Production: true}})
+	c, err := New(controller.Deps{Client: client, Clock: clk, Recorder: events}, Options{Config: Config{Production: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestControllerGrantsAndExpiresAcrossRestart(t *testing.T) {
 
 	// Restart: a new controller, later.
 	clk2 := clocktesting.NewFakeClock(t0.Add(3 * time.Hour))
-	c2, err := New(client, clk2, events, Options{Config: Config{Production: true}})
+	c2, err := New(controller.Deps{Client: client, Clock: clk2, Recorder: events}, Options{Config: Config{Production: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestControllerRemovesOrphanBindings(t *testing.T) {
 	cm := r.ConfigMap(DefaultNamespace)
 	cm.Name, cm.GenerateName = r.Name, ""
 	client := fake.NewClientset(cm, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})
-	c, err := New(client, clocktesting.NewFakeClock(t0), record.NewFakeRecorder(10), Options{})
+	c, err := New(controller.Deps{Client: client, Clock: clocktesting.NewFakeClock(t0), Recorder: record.NewFakeRecorder(10)}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +186,7 @@ func TestRunRemovesAtExpiry(t *testing.T) {
 	cm.Name, cm.GenerateName = r.Name, ""
 	client := fake.NewClientset(cm)
 	clk := clocktesting.NewFakeClock(t0)
-	c, err := New(client, clk, record.NewFakeRecorder(10), Options{Resync: time.Hour})
+	c, err := New(controller.Deps{Client: client, Clock: clk, Recorder: record.NewFakeRecorder(10)}, Options{Resync: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +212,71 @@ func TestRunRemovesAtExpiry(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// In dry-run the controller reports the grant it would make and changes
+// nothing: no binding, the request still pending.
+func TestPassDryRunChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	r := pending()
+	r.Approver = "bob"
+	cm := r.ConfigMap(DefaultNamespace)
+	cm.Name, cm.GenerateName = r.Name, ""
+	client := fake.NewClientset(cm)
+	c, err := New(controller.Deps{Client: client, Clock: clocktesting.NewFakeClock(t0), DryRun: true}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := c.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || !strings.Contains(changes[0], "grant edit cluster-wide to alice for INC-123") {
+		t.Fatalf("changes %q; expected the grant it would make", changes)
+	}
+	if _, err := client.RbacV1().ClusterRoleBindings().Get(ctx, BindingName(r.Name), metav1.GetOptions{}); err == nil {
+		t.Fatal("dry-run created a binding")
+	}
+	got, _ := client.CoreV1().ConfigMaps(DefaultNamespace).Get(ctx, r.Name, metav1.GetOptions{})
+	if got.Labels[StateLabel] != string(StatePending) {
+		t.Fatalf("dry-run changed the request to %q", got.Labels[StateLabel])
+	}
+}
+
+// A pass that grants asks the agent for another pass at the expiry
+// (OnChange), so the binding does not outlive it by up to --interval.
+func TestPassAsksForAPassAtExpiry(t *testing.T) {
+	r := pending()
+	r.Approver, r.Duration = "bob", 10*time.Minute
+	cm := r.ConfigMap(DefaultNamespace)
+	cm.Name, cm.GenerateName = r.Name, ""
+	clk := clocktesting.NewFakeClock(t0)
+	c, err := New(controller.Deps{Client: fake.NewClientset(cm), Clock: clk}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kicked := make(chan struct{}, 1)
+	if err := c.OnChange(func() { kicked <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500 && !clk.HasWaiters(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-kicked:
+		t.Fatal("kicked before the expiry")
+	default:
+	}
+	clk.Step(10 * time.Minute)
+	select {
+	case <-kicked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no kick at the expiry")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +18,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+
+	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
 // Event reasons.
@@ -32,44 +37,91 @@ type Options struct {
 	Namespace string
 	// Config is the approval policy.
 	Config Config
-	// Resync is the longest wait between passes (default 30s); a pass
-	// also runs when a grant or a pending request is due.
+	// Resync is the longest wait between passes of Run (default 30s); a
+	// pass also runs when a grant or a pending request is due.
 	Resync time.Duration
-	// Logger (default slog.Default()).
-	Logger *slog.Logger
 }
+
+// Name is the access controller's name in --controllers, logs and metrics.
+const Name = agentcmd.ControllerAccess
 
 // Controller grants approved requests and removes expired grants. All its
 // state is in the API (requests and bindings), so a restarted controller
 // removes what expired while it was down.
 type Controller struct {
 	client   kubernetes.Interface
-	clock    clock.WithTicker
+	clock    clock.Clock
 	recorder record.EventRecorder
+	logger   *slog.Logger
+	dryRun   bool
 	opts     Options
+
+	mu     sync.Mutex
+	notify func()
+	wake   time.Time
 }
 
-// New returns a controller. It needs, in its namespace, get, list, update
-// and patch on ConfigMaps; cluster-wide, get, list, create and delete on
-// ClusterRoleBindings and RoleBindings, bind on the ClusterRoles edit and
-// admin, and create on Events.
-func New(client kubernetes.Interface, clk clock.WithTicker, recorder record.EventRecorder, opts Options) (*Controller, error) {
-	if client == nil || clk == nil || recorder == nil {
-		return nil, errors.New("access: client, clock and recorder are required")
-	}
-	if err := opts.Config.Validate(); err != nil {
+// New returns the access controller (L47, L56). Deps.Client is required;
+// Deps.Clock, Recorder and Logger default as controller.Deps.WithDefaults
+// says; in Deps.DryRun it reports what it would grant or remove and
+// changes nothing. Its privileges are PolicyRules (RBAC in
+// deploy/agent/95-rbac-access.yaml).
+func New(deps controller.Deps, opts Options) (*Controller, error) {
+	if err := deps.Require(Name, controller.FieldClient); err != nil {
 		return nil, err
 	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", Name, err)
+	}
+	deps = deps.WithDefaults()
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
 	}
 	if opts.Resync <= 0 {
 		opts.Resync = 30 * time.Second
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+	return &Controller{client: deps.Client, clock: deps.Clock, recorder: deps.Recorder, logger: deps.Logger, dryRun: deps.DryRun, opts: opts}, nil
+}
+
+// Name identifies the controller.
+func (c *Controller) Name() string { return Name }
+
+// OnChange registers f, which the controller calls when a grant expires
+// or a pending request times out before the agent's next pass is due, so
+// that a binding does not outlive its expiry by up to --interval.
+func (c *Controller) OnChange(f func()) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notify = f
+	return nil
+}
+
+// Pass makes one pass over the requests and the bindings (Reconcile) and
+// reports what it changed, or in dry-run would change.
+func (c *Controller) Pass(ctx context.Context) ([]string, error) {
+	next, changes, err := c.reconcile(ctx)
+	if !next.IsZero() {
+		c.wakeAt(ctx, next)
 	}
-	return &Controller{client: client, clock: clk, recorder: recorder, opts: opts}, nil
+	return changes, err
+}
+
+// wakeAt asks for a pass at t (once per t) through the OnChange function.
+func (c *Controller) wakeAt(ctx context.Context, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.notify == nil || c.wake.Equal(t) {
+		return
+	}
+	c.wake = t
+	f, clk := c.notify, c.clock
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-clk.After(max(t.Sub(clk.Now()), 0)):
+			f()
+		}
+	}()
 }
 
 // Run reconciles until ctx is done; errors of one pass are logged and the
@@ -78,7 +130,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	for {
 		next, err := c.Reconcile(ctx)
 		if err != nil {
-			c.opts.Logger.Error("access: reconcile", "err", err)
+			c.logger.Error("access: reconcile", "err", err)
 		}
 		wait := c.opts.Resync
 		if !next.IsZero() {
@@ -97,13 +149,19 @@ func (c *Controller) Run(ctx context.Context) error {
 // Reconcile makes one pass over the requests and the bindings and
 // returns when the next one is due (zero: only at the resync).
 func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
+	next, _, err := c.reconcile(ctx)
+	return next, err
+}
+
+func (c *Controller) reconcile(ctx context.Context) (time.Time, []string, error) {
 	now := c.clock.Now()
 	cms, err := c.client.CoreV1().ConfigMaps(c.opts.Namespace).List(ctx, metav1.ListOptions{LabelSelector: RequestLabel + "=true"})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("listing access requests in %s: %w", c.opts.Namespace, err)
+		return time.Time{}, nil, fmt.Errorf("listing access requests in %s: %w", c.opts.Namespace, err)
 	}
 	var next time.Time
 	var errs []error
+	var changes []string
 	active := map[string]bool{}
 	for i := range cms.Items {
 		cm := &cms.Items[i]
@@ -117,8 +175,10 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 		} else {
 			d = Decide(r, now, c.opts.Config)
 		}
-		if err := c.act(ctx, cm, r, d, now); err != nil {
+		if change, err := c.act(ctx, cm, r, d, now); err != nil {
 			errs = append(errs, err)
+		} else if change != "" {
+			changes = append(changes, change)
 		}
 		if (d.Action == Wait && r.State == StateActive) || d.Action == Grant {
 			active[r.Name] = true
@@ -127,42 +187,60 @@ func (c *Controller) Reconcile(ctx context.Context) (time.Time, error) {
 			next = d.Next
 		}
 	}
-	if err := c.sweep(ctx, now, active); err != nil {
+	removed, err := c.sweep(ctx, now, active)
+	if err != nil {
 		errs = append(errs, err)
 	}
-	return next, errors.Join(errs...)
+	changes = append(changes, removed...)
+	return next, changes, errors.Join(errs...)
 }
 
-func (c *Controller) act(ctx context.Context, cm *corev1.ConfigMap, r *Request, d Decision, now time.Time) error {
+// act carries out d on the request r and returns what it changed ("" for
+// nothing); in dry-run it returns what it would change.
+func (c *Controller) act(ctx context.Context, cm *corev1.ConfigMap, r *Request, d Decision, now time.Time) (string, error) {
+	var change string
+	switch d.Action {
+	case Grant:
+		change = fmt.Sprintf("grant %s %s to %s for %s until %s (request %s)", r.Role, scope(r), r.Requester, r.Incident, d.ExpiresAt.UTC().Format(time.RFC3339), r.Name)
+	case Expire:
+		change = fmt.Sprintf("remove %s %s of %s for %s (request %s): %s", r.Role, scope(r), r.Requester, r.Incident, r.Name, d.Message)
+	case Refuse:
+		change = fmt.Sprintf("refuse request %s: %s", r.Name, d.Message)
+	default:
+		return "", nil
+	}
+	if c.dryRun {
+		return change, nil
+	}
 	switch d.Action {
 	case Grant:
 		if err := c.grant(ctx, r, d.ExpiresAt); err != nil {
-			return err
+			return "", err
 		}
 		cm = cm.DeepCopy()
 		cm.Labels[StateLabel] = string(StateActive)
 		cm.Data[keyGrantedAt] = now.UTC().Format(time.RFC3339)
 		cm.Data[keyExpiresAt] = d.ExpiresAt.UTC().Format(time.RFC3339)
 		if _, err := c.client.CoreV1().ConfigMaps(cm.Namespace).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("marking request %s/%s active: %w", cm.Namespace, cm.Name, err)
+			return "", fmt.Errorf("marking request %s/%s active: %w", cm.Namespace, cm.Name, err)
 		}
 		c.recorder.Eventf(cm, corev1.EventTypeNormal, ReasonGranted, "granted %s %s to %s for %s until %s, approved by %s: %s",
 			r.Role, scope(r), r.Requester, r.Incident, d.ExpiresAt.UTC().Format(time.RFC3339), r.Approver, r.Reason)
 	case Expire:
 		if err := c.deleteBinding(ctx, r.Namespace, BindingName(r.Name)); err != nil {
-			return err
+			return "", err
 		}
 		if err := c.finish(ctx, cm, StateExpired, d.Message); err != nil {
-			return err
+			return "", err
 		}
 		c.recorder.Eventf(cm, corev1.EventTypeNormal, ReasonExpired, "removed %s %s of %s for %s: %s", r.Role, scope(r), r.Requester, r.Incident, d.Message)
 	case Refuse:
 		if err := c.finish(ctx, cm, StateRefused, d.Message); err != nil {
-			return err
+			return "", err
 		}
 		c.recorder.Eventf(cm, corev1.EventTypeWarning, ReasonRefused, "refused %s %s for %s requested by %s: %s", r.Role, scope(r), r.Incident, r.Requester, d.Message)
 	}
-	return nil
+	return change, nil
 }
 
 func scope(r *Request) string {
@@ -234,15 +312,15 @@ func (c *Controller) deleteBinding(ctx context.Context, ns, name string) error {
 
 // sweep removes bindings the controller made whose request is gone or no
 // longer active, or whose expiry passed: a deleted request ends its grant.
-func (c *Controller) sweep(ctx context.Context, now time.Time, active map[string]bool) error {
+func (c *Controller) sweep(ctx context.Context, now time.Time, active map[string]bool) ([]string, error) {
 	sel := labels.Set{ManagedByLabel: ManagedBy}.AsSelector().String()
 	crbs, err := c.client.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return fmt.Errorf("listing access bindings: %w", err)
+		return nil, fmt.Errorf("listing access bindings: %w", err)
 	}
 	rbs, err := c.client.RbacV1().RoleBindings("").List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
-		return fmt.Errorf("listing access bindings: %w", err)
+		return nil, fmt.Errorf("listing access bindings: %w", err)
 	}
 	var objs []metav1.Object
 	for i := range crbs.Items {
@@ -252,21 +330,28 @@ func (c *Controller) sweep(ctx context.Context, now time.Time, active map[string
 		objs = append(objs, &rbs.Items[i])
 	}
 	var errs []error
+	var removed []string
 	for _, o := range objs {
 		expires, perr := time.Parse(time.RFC3339, o.GetAnnotations()[ExpiresAnnotation])
 		if active[o.GetLabels()[RequestLabel]] && perr == nil && now.Before(expires) {
+			continue
+		}
+		change := fmt.Sprintf("remove binding %s (request %s gone, not active or expired)", path.Join(o.GetNamespace(), o.GetName()), o.GetLabels()[RequestLabel])
+		if c.dryRun {
+			removed = append(removed, change)
 			continue
 		}
 		if err := c.deleteBinding(ctx, o.GetNamespace(), o.GetName()); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		c.opts.Logger.Info("access: removed binding", "namespace", o.GetNamespace(), "name", o.GetName(), "request", o.GetLabels()[RequestLabel])
+		removed = append(removed, change)
+		c.logger.Info("access: removed binding", "namespace", o.GetNamespace(), "name", o.GetName(), "request", o.GetLabels()[RequestLabel])
 		if ro, ok := o.(runtime.Object); ok {
 			c.recorder.Eventf(ro, corev1.EventTypeNormal, ReasonRemoved, "removed: its request %s is gone, not active or expired (expiry %s)", o.GetLabels()[RequestLabel], o.GetAnnotations()[ExpiresAnnotation])
 		}
 	}
-	return errors.Join(errs...)
+	return removed, errors.Join(errs...)
 }
 
 // PolicyRules are the controller's least privileges: cluster-wide ones

@@ -23,6 +23,7 @@ import (
 
 	examplefleet "github.com/bosun-platform/bosun/examples/fleet"
 	"github.com/bosun-platform/bosun/internal/agent/access"
+	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/render"
@@ -245,7 +246,7 @@ func TestAccessExpiresAfterRestart(t *testing.T) {
 		b := record.NewBroadcaster()
 		b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: agent.CoreV1().Events("")})
 		t.Cleanup(b.Shutdown)
-		c, err := access.New(agent, clk, b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"}), access.Options{Config: access.Config{Production: true}})
+		c, err := access.New(controller.Deps{Client: agent, Clock: clk, Recorder: b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "bosun-agent"})}, access.Options{Config: access.Config{Production: true}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/bosun-platform/bosun/internal/agent"
+	"github.com/bosun-platform/bosun/internal/agent/access"
+	"github.com/bosun-platform/bosun/internal/agent/backupschedule"
 	"github.com/bosun-platform/bosun/internal/agent/certwatch"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agent/janitor"
@@ -85,6 +87,15 @@ type flagpole struct {
 	janitorDeletionsPerSecond float64
 	certWatchPKIDir           string
 	certWatchConfigMap        string
+	accessNamespace           string
+	accessProduction          bool
+	accessSelfApproval        bool
+	backupEvery               time.Duration
+	backupTo                  string
+	backupRecipients          []string
+	backupResources           []string
+	backupKeep                int
+	backupStatus              string
 }
 
 // NewCommand returns `bosun agent`.
@@ -225,6 +236,15 @@ what each controller would do at TIME.`,
 	f.Float64Var(&flags.janitorDeletionsPerSecond, "janitor-deletions-per-second", 1, "janitor: rate limit on deletions")
 	f.StringVar(&flags.certWatchPKIDir, "certwatch-pki-dir", "", "certwatch: a directory of PEM certificates to watch too (a local control plane's pki directory)")
 	f.StringVar(&flags.certWatchConfigMap, "certwatch-state-configmap", ownNS+"/"+certwatch.DefaultStateConfigMap, "certwatch: namespace/name of the ConfigMap that keeps the thresholds already announced")
+	f.StringVar(&flags.accessNamespace, "access-namespace", access.DefaultNamespace, "access: namespace of the emergency access requests (bosun access request)")
+	f.BoolVar(&flags.accessProduction, "access-production", false, "access: the cluster is production: a request needs a second approver (L47)")
+	f.BoolVar(&flags.accessSelfApproval, "access-allow-self-approval", false, "access: let a requester approve their own request (refused with --access-production)")
+	f.DurationVar(&flags.backupEvery, "backup-every", 24*time.Hour, "backupschedule: time between backups")
+	f.StringVar(&flags.backupTo, "backup-to", "", "backupschedule: where backups go: a directory or s3://bucket/prefix (S3 credentials from the standard AWS chain)")
+	f.StringSliceVar(&flags.backupRecipients, "backup-recipients", nil, "backupschedule: age public keys (age1...) the backups are encrypted to (the fleet's backup.recipients); never a private key")
+	f.StringSliceVar(&flags.backupResources, "backup-resources", nil, "backupschedule: kinds to back up besides Secrets, as resource[.group] (add RBAC to list them)")
+	f.IntVar(&flags.backupKeep, "backup-keep", backupschedule.DefaultKeep, "backupschedule: how many backups of the cluster to keep")
+	f.StringVar(&flags.backupStatus, "backup-status-configmap", backupschedule.DefaultStatusNamespace+"/"+backupschedule.DefaultStatusConfigMap, "backupschedule: namespace/name of the ConfigMap that keeps the schedule (last backup, next due)")
 	return cmd, flags
 }
 
@@ -309,6 +329,12 @@ func (f *flagpole) options(streams iostreams.IOStreams) (agent.Options, error) {
 	o.Janitor = j
 	ns, name, _ := agentcmd.SplitConfigMap(f.certWatchConfigMap)
 	o.CertWatch = certwatch.Options{StateNamespace: ns, StateConfigMap: name, PKIDir: f.certWatchPKIDir}
+	bns, bname, _ := agentcmd.SplitConfigMap(f.backupStatus)
+	o.BackupSchedule = backupschedule.Options{
+		Every: f.backupEvery, To: f.backupTo, Recipients: f.backupRecipients, Resources: f.backupResources, Keep: f.backupKeep,
+		StatusNamespace: bns, StatusConfigMap: bname,
+	}
+	o.Access = access.Options{Namespace: f.accessNamespace, Config: access.Config{Production: f.accessProduction, AllowSelfApproval: f.accessSelfApproval}}
 	return o, o.Validate()
 }
 

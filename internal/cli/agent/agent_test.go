@@ -43,6 +43,10 @@ func TestFlagValidation(t *testing.T) {
 		{"negative delay after add", []string{"--controllers", "scale-down", "--cluster", "c1", "--provider", "local", "--scale-down-delay-after-add", "-1m"}, "--scale-down-delay-after-add"},
 		{"negative capacity interval", []string{"--controllers", "provisioner", "--cluster", "c1", "--provider", "local", "--capacity-interval", "-1s"}, "--capacity-interval"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"backups without cluster", []string{"--controllers", "backupschedule", "--backup-to", "/tmp/b", "--backup-recipients", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, "backupschedule: --cluster: expected the fleet's cluster ID"},
+		{"backups without recipients", []string{"--controllers", "backupschedule", "--cluster", "c1", "--backup-to", "/tmp/b"}, "--backup-recipients: expected at least one age public key"},
+		{"backups without location", []string{"--controllers", "backupschedule", "--cluster", "c1", "--backup-recipients", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}, `--backup-to "": expected a directory or s3://bucket/prefix`},
+		{"self-approval in production", []string{"--controllers", "access", "--access-production", "--access-allow-self-approval"}, "--access-production with --access-allow-self-approval"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,5 +198,51 @@ func TestListenAddressDefaults(t *testing.T) {
 				t.Errorf("listen address %q (%s), want %q (%s)", o.ListenAddress, o.ListenReason, c.addr, c.why)
 			}
 		})
+	}
+}
+
+// L29: `bosun agent manifests --controllers backupschedule --fleet DIR`
+// passes the fleet's backup recipients, kinds and keep to the scheduled
+// backups, lets --arg override them, and refuses a backupschedule that
+// could not start, naming the missing flag.
+func TestManifestsBackupScheduleFromFleet(t *testing.T) {
+	const pub = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"fleet.yaml":         "name: t\nbackup:\n  recipients: [" + pub + "]\n  kinds: [configmaps]\n  keep: 3\n",
+		"clusters/test.yaml": "id: test\nenvironment: test\nprovider: local\nregion: local\nkubernetesVersion: \"1.33\"\nchannel: dev\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		cmd := NewCommand(iostreams.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out})
+		cmd.SetArgs(append([]string{"manifests", "--controllers", "backupschedule"}, args...))
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	out, err := run("--fleet", dir, "--arg=--cluster=test", "--arg=--backup-to=s3://b/p", "--arg=--backup-keep=5")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	for _, want := range []string{"--backup-recipients=" + pub, "--backup-resources=configmaps", "--backup-keep=5", "--backup-to=s3://b/p", "name: bosun-agent-backupschedule"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("manifests lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "--backup-keep=3") {
+		t.Error("the fleet's keep overrode --arg=--backup-keep=5")
+	}
+	if _, err := run("--arg=--cluster=test", "--arg=--backup-to=s3://b/p"); err == nil || !strings.Contains(err.Error(), "no --backup-recipients") {
+		t.Errorf("without recipients: %v", err)
+	}
+	if _, err := run("--fleet", dir, "--arg=--cluster=test"); err == nil || !strings.Contains(err.Error(), "no --backup-to") {
+		t.Errorf("without --backup-to: %v", err)
 	}
 }
