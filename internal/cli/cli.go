@@ -28,6 +28,7 @@ import (
 	diffcmd "github.com/bosun-platform/bosun/internal/cli/diff"
 	"github.com/bosun-platform/bosun/internal/cli/down"
 	driftcmd "github.com/bosun-platform/bosun/internal/cli/drift"
+	drillcmd "github.com/bosun-platform/bosun/internal/cli/drill"
 	e2ecmd "github.com/bosun-platform/bosun/internal/cli/e2e"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
 	lintcmd "github.com/bosun-platform/bosun/internal/cli/lint"
@@ -266,6 +267,7 @@ simulated by kwok. Start it with "bosun up".`,
 		promotecmd.NewCommand(streams),
 		driftcmd.NewCommand(streams),
 		accesscmd.NewCommand(streams),
+		drillcmd.NewCommand(streams),
 	)
 	return root
 }

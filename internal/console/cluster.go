@@ -71,6 +71,11 @@ type ClusterStatus struct {
 	// Lifecycle is what the lifecycle manager recorded in the cluster
 	// (ConfigMap bosun-system/bosun-status); nil when it has not.
 	Lifecycle *LifecycleView `json:"lifecycle,omitempty"`
+	// Access are the emergency access requests pending or active in the
+	// cluster (bosun access, L47); AccessError says why they could not be
+	// read.
+	Access      []AccessView `json:"access,omitempty"`
+	AccessError string       `json:"accessError,omitempty"`
 	// Unavailable lists the kinds the cluster refused to list (forbidden
 	// by RBAC, or not served), sorted by kind. The console asks again with
 	// backoff, so a permission granted later shows up without a restart.
@@ -149,6 +154,10 @@ type cluster struct {
 	// one read (guarded by mu).
 	statusClient kubernetes.Interface
 	lifecycle    *LifecycleView
+	// access and accessErr are the last emergency access requests read
+	// (guarded by mu).
+	access    []AccessView
+	accessErr string
 }
 
 // liveLimit is the rate limit of a cluster's live reads.
@@ -265,6 +274,7 @@ func (c *cluster) probeLoop(ctx context.Context, every time.Duration) {
 		} else {
 			c.noteHealthy(v.GitVersion)
 			c.readLifecycle(ctx)
+			c.readAccess(ctx)
 		}
 		select {
 		case <-ctx.Done():
@@ -344,7 +354,7 @@ func (c *cluster) status() ClusterStatus {
 	st := ClusterStatus{
 		Name: c.src.Name, Error: c.err, LastSeen: c.lastSeen, Version: c.version, Objects: c.objects,
 		Environment: c.src.Environment, Provider: c.src.Provider, Region: c.src.Region, Channel: c.src.Channel,
-		Lifecycle: c.lifecycle,
+		Lifecycle: c.lifecycle, Access: c.access, AccessError: c.accessErr,
 	}
 	st.Unavailable = c.unavailableKinds()
 	switch {

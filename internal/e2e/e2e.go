@@ -36,6 +36,7 @@ import (
 	"github.com/bosun-platform/bosun/internal/agent"
 	"github.com/bosun-platform/bosun/internal/agent/downscaler"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
+	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/lifecycle"
 	"github.com/bosun-platform/bosun/internal/render"
 )
@@ -239,14 +240,42 @@ var appLabels = map[string]string{"app.kubernetes.io/name": "bosun-e2e-web"}
 func (s *suite) podSpec() corev1.PodSpec {
 	return corev1.PodSpec{
 		TerminationGracePeriodSeconds: ptr(int64(1)),
+		AutomountServiceAccountToken:  ptr(false),
+		// The restricted Pod Security Standard (L37): the suite's pods are
+		// admitted wherever the fleet enforces it.
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr(true),
+			RunAsUser:      ptr(int64(65535)),
+			RunAsGroup:     ptr(int64(65535)),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
 		Containers: []corev1.Container{{
 			Name: "pause", Image: s.Image,
+			// Memory request equal to its limit (L54) and requests set (L58).
 			Resources: corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("16Mi")},
 			},
+			// A readiness probe (L58): the pause binary prints its version
+			// and exits 0 with -v.
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/pause", "-v"}}}},
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr(false),
+				ReadOnlyRootFilesystem:   ptr(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			},
 		}},
 	}
+}
+
+// podLabels are the labels of the suite's pods: the selector labels and
+// the ownership labels production clusters require (L55).
+func podLabels(selector map[string]string) map[string]string {
+	out := map[string]string{"application": "bosun-e2e", "team": "platform"}
+	for k, v := range selector {
+		out[k] = v
+	}
+	return out
 }
 
 // deployment creates the suite's namespace and a Deployment of two
@@ -261,7 +290,7 @@ func (s *suite) deployment(ctx context.Context) error {
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr(int32(2)),
 			Selector: &metav1.LabelSelector{MatchLabels: appLabels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: appLabels}, Spec: s.podSpec()},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: podLabels(appLabels)}, Spec: s.podSpec()},
 		},
 	}
 	if _, err := s.Kube.AppsV1().Deployments(s.ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
@@ -384,7 +413,7 @@ func (s *suite) provisioner(ctx context.Context) error {
 			}}},
 		}}
 	}
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pending", Namespace: s.ns}, Spec: spec}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "pending", Namespace: s.ns, Labels: podLabels(nil)}, Spec: spec}
 	if _, err := s.Kube.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating pod %s/pending, %w", s.ns, err)
 	}
@@ -422,7 +451,7 @@ func (s *suite) downscalerPreview(ctx context.Context) error {
 			Replicas: ptr(int32(1)),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "bosun-e2e-sleepy"}},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app.kubernetes.io/name": "bosun-e2e-sleepy"}},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(map[string]string{"app.kubernetes.io/name": "bosun-e2e-sleepy"})},
 				Spec:       s.podSpec(),
 			},
 		},
@@ -500,3 +529,19 @@ func (s *suite) cleanup(ctx context.Context) error {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// PoolSelector selects the nodes of the cluster's first worker pool (the
+// first pool when none is a worker pool); nil without a cluster or pools.
+func PoolSelector(cl *fleet.Cluster) map[string]string {
+	if cl == nil || len(cl.NodePools) == 0 {
+		return nil
+	}
+	p := cl.NodePools[0]
+	for _, np := range cl.NodePools {
+		if np.Role == fleet.RoleWorker {
+			p = np
+			break
+		}
+	}
+	return map[string]string{fleet.LabelPool: p.Name}
+}

@@ -119,7 +119,7 @@ func run(cmd *cobra.Command, streams iostreams.IOStreams, flags *flagpole) error
 		if cfg, err = lifecycle.KubeconfigContexts(flags.kubeconfig)(cl); err != nil {
 			return err
 		}
-		opts.PoolSelector = PoolSelector(cl)
+		opts.PoolSelector = e2e.PoolSelector(cl)
 	} else {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
 		if flags.kubeconfig != "" {
@@ -174,22 +174,6 @@ func run(cmd *cobra.Command, streams iostreams.IOStreams, flags *flagpole) error
 		return exitError{msg: fmt.Sprintf("e2e failed on cluster %s", flags.cluster)}
 	}
 	return nil
-}
-
-// PoolSelector selects the nodes of the cluster's first worker pool (the
-// first pool when none is a worker pool); nil without a cluster or pools.
-func PoolSelector(cl *fleet.Cluster) map[string]string {
-	if cl == nil || len(cl.NodePools) == 0 {
-		return nil
-	}
-	p := cl.NodePools[0]
-	for _, np := range cl.NodePools {
-		if np.Role == "worker" {
-			p = np
-			break
-		}
-	}
-	return map[string]string{fleet.LabelPool: p.Name}
 }
 
 // ProvisionerAbsent says why the cluster has no provisioner to test, empty
