@@ -54,7 +54,7 @@ func (r RESTConnector) Connect(_ context.Context, cl *fleet.Cluster) (*Conn, err
 	if err != nil {
 		return nil, err
 	}
-	conn := &Conn{Kube: cs, Dynamic: dyn, Apply: a}
+	conn := &Conn{Kube: cs, Dynamic: dyn, Apply: a, Config: cfg}
 	if r.Infra != nil {
 		if conn.Infra, err = r.Infra(cl); err != nil {
 			return nil, fmt.Errorf("infrastructure of %s: %w", cl.ID, err)

@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/bosun-platform/bosun/internal/apply"
@@ -61,7 +62,16 @@ type Conn struct {
 	// Cloud sizes node groups and deletes instances during rolls; nil:
 	// no rolls.
 	Cloud provider.Provider
+	// Config is the client configuration Kube was built from (the e2e
+	// suite runs the downscaler's preview through it); may be nil.
+	Config *rest.Config
 }
+
+// E2ERunner runs the smoke suite (`bosun e2e`, internal/e2e) against a
+// cluster at its revision and records the result in the cluster's status;
+// the controller runs it through this seam (internal/e2e imports this
+// package).
+type E2ERunner func(ctx context.Context, cl *fleet.Cluster, conn *Conn, res *render.Result) (E2EResult, error)
 
 // Connector connects to the clusters of the fleet.
 type Connector interface {
@@ -103,6 +113,12 @@ type Options struct {
 	Clock clock.Clock
 	// Connector reaches the clusters (required).
 	Connector Connector
+	// E2E, if set, runs the smoke suite once a cluster reached a version
+	// it has no e2e result for (reconciled, applied = desired): the result
+	// recorded in its status gates `bosun promote` (L43). A failure is
+	// reported (Event, metric, status) but rolls nothing back; a suite cut
+	// off (kill -9) runs again at the next pass. Nil: never.
+	E2E E2ERunner
 	// AfterApply, if set, is called with the cluster ID once its
 	// manifests were applied, before the wait until they are healthy
 	// (`bosun up` starts the cluster's agent there).
@@ -250,8 +266,10 @@ func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 	}
 	c.wave(ctx, clusters, other, targets, results)
 	// A production cluster waits for the non-production clusters of its
-	// channel that did not reach the channel's revision in this pass.
-	behind := map[string][]string{}
+	// channel that did not reach the channel's revision: in this pass, or,
+	// for those this pass does not cover (--clusters), by the status they
+	// recorded (L40), so a pass over production alone still holds.
+	behind := c.behindElsewhere(ctx, f, clusters, prod, targets)
 	for _, i := range other {
 		cl, r := clusters[i], results[i]
 		t := targets[cl.ID]
@@ -275,6 +293,65 @@ func (c *Controller) Pass(ctx context.Context) ([]Result, error) {
 	c.wave(ctx, clusters, prod, targets, results)
 	c.metrics.passSeconds.Set(c.opts.Clock.Since(start).Seconds())
 	return results, nil
+}
+
+// behindElsewhere returns, per channel of the production clusters at
+// idx, the fleet's non-production clusters of that channel outside this
+// pass that have not recorded reaching the channel's revision
+// (reconciled at it), each with why; an unreachable one counts as behind.
+func (c *Controller) behindElsewhere(ctx context.Context, f *fleet.Fleet, clusters []*fleet.Cluster, prod []int, targets map[string]target) map[string][]string {
+	behind := map[string][]string{}
+	if len(prod) == 0 {
+		return behind
+	}
+	inPass := map[string]bool{}
+	for _, cl := range clusters {
+		inPass[cl.ID] = true
+	}
+	channels := map[string]string{} // channel -> revision
+	for _, i := range prod {
+		cl := clusters[i]
+		channels[cl.Channel] = targets[cl.ID].revision
+	}
+	for _, cl := range f.Clusters {
+		rev, ok := channels[cl.Channel]
+		if !ok || inPass[cl.ID] || cl.Environment == "production" {
+			continue
+		}
+		if why := c.recordedBehind(ctx, cl, rev); why != "" {
+			behind[cl.Channel] = append(behind[cl.Channel], cl.ID+" ("+why+")")
+		}
+	}
+	return behind
+}
+
+// recordedBehind says why cluster cl has not recorded reaching revision
+// rev in its status, "" when it has.
+func (c *Controller) recordedBehind(ctx context.Context, cl *fleet.Cluster, rev string) string {
+	st := c.state(cl.ID)
+	c.mu.Lock()
+	conn := st.conn
+	c.mu.Unlock()
+	if conn == nil {
+		var err error
+		if conn, err = c.opts.Connector.Connect(ctx, cl); err != nil {
+			return "unreachable: " + err.Error()
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	live, err := ReadStatus(rctx, conn.Kube)
+	switch {
+	case err != nil:
+		return "status unreadable: " + err.Error()
+	case !live.Found:
+		return "no status recorded"
+	case live.Status.ChannelRevision != rev:
+		return "at revision " + shortRev(live.Status.ChannelRevision)
+	case live.Status.Phase != PhaseReconciled:
+		return string(live.Status.Phase)
+	}
+	return ""
 }
 
 // wave works on the clusters at the given indexes, at most Concurrency at
@@ -537,7 +614,50 @@ func (c *Controller) reconcile(ctx context.Context, st *clusterState, cl *fleet.
 			c.recordEvents(ctx, conn.Kube, p.events)
 		}
 	}
+	if err == nil && !c.opts.DryRun && c.opts.E2E != nil && t.res != nil && needsE2E(live, status) {
+		res := c.runE2E(ctx, cl, conn, t.res, status)
+		p.changes = append(p.changes, res)
+	}
 	return Result{Status: status, Err: err, Changes: p.changes}
+}
+
+// needsE2E reports a cluster reconciled at a version (and revision) its
+// status has no e2e result for.
+func needsE2E(live Live, status Status) bool {
+	if status.Phase != PhaseReconciled || status.AppliedVersion == "" || status.AppliedVersion != status.DesiredVersion {
+		return false
+	}
+	e := live.E2E
+	return e == nil || e.Version != status.AppliedVersion || e.Revision != status.ChannelRevision
+}
+
+// runE2E runs the suite, records an Event and the metric, and says what
+// happened.
+func (c *Controller) runE2E(ctx context.Context, cl *fleet.Cluster, conn *Conn, res *render.Result, status Status) string {
+	fmt.Fprintf(c.opts.Out, "[%s] running the e2e suite at version %s\n", cl.ID, status.AppliedVersion)
+	r, err := c.opts.E2E(ctx, cl, conn, res)
+	result, ev := "passed", event{corev1.EventTypeNormal, "E2EPassed", ""}
+	switch {
+	case err != nil:
+		result, ev = "error", event{corev1.EventTypeWarning, "E2EError", "the e2e suite could not run: " + err.Error()}
+	case !r.Passed:
+		result, ev = "failed", event{corev1.EventTypeWarning, "E2EFailed", ""}
+	}
+	if ev.message == "" {
+		var failed []string
+		for _, ch := range r.Checks {
+			if ch.Result == CheckFailed {
+				failed = append(failed, ch.Name)
+			}
+		}
+		ev.message = fmt.Sprintf("e2e suite %s at version %s (revision %s) in %s", result, status.AppliedVersion, shortRev(status.ChannelRevision), r.Duration)
+		if len(failed) > 0 {
+			ev.message += "; failed: " + strings.Join(failed, ", ")
+		}
+	}
+	c.metrics.e2e.WithLabelValues(cl.ID, result).Inc()
+	c.recordEvents(ctx, conn.Kube, []event{ev})
+	return ev.message
 }
 
 // work does the steps of a pass and fills status; an error fails the pass.

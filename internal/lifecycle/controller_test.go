@@ -9,6 +9,9 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
@@ -399,6 +402,49 @@ func TestProductionWaitsForNonProduction(t *testing.T) {
 	}
 }
 
+// L43, L40: the hold also covers non-production clusters outside the pass
+// (--clusters prod), by the status they recorded: an unreachable staging
+// holds production, one without a status too, and one that recorded the
+// revision releases it.
+func TestProductionHoldAcrossPasses(t *testing.T) {
+	ctx := context.Background()
+	fl := newTestFleet("staging")
+	fl.set("clusters/prod.yaml", strings.Replace(strings.Replace(clusterFile("prod", ""), "environment: test", "environment: production", 1), "reason: the test fleet runs no workloads}", "reason: the test fleet runs no workloads}\n    - {rule: L46-test-twin, reason: the test fleet}", 1))
+	conn := newFakeConnector("staging", "prod")
+	dir := t.TempDir() // not a git repository: one implicit revision
+	clk := clocktesting.NewFakeClock(now)
+	controller := func(only string) *Controller {
+		c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clk, Interval: time.Minute, HealthTimeout: time.Second, Clusters: []string{only},
+			Channels: func() (*channels.Channels, error) { return channels.Open(dir) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	prodOnly := func(want Phase, reason string) {
+		t.Helper()
+		clk.Step(2 * time.Minute)
+		res, err := controller("prod").Pass(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 1 || res[0].Status.Phase != want || !strings.Contains(res[0].Status.BlockedReason, reason) {
+			t.Fatalf("prod alone: %+v, want %s (%q)", res, want, reason)
+		}
+	}
+	conn.broken["staging"] = true
+	prodOnly(PhaseWaiting, "staging (unreachable: connection refused)")
+	conn.broken["staging"] = false
+	prodOnly(PhaseWaiting, "staging (no status recorded)")
+	if n := len(conn.applier["prod"].(*fakeApplier).versions); n != 0 {
+		t.Fatalf("prod was applied %d times while staging had not reached the revision", n)
+	}
+	if res, err := controller("staging").Pass(ctx); err != nil || res[0].Status.Phase != PhaseReconciled {
+		t.Fatalf("staging alone: %+v (%v)", res, err)
+	}
+	prodOnly(PhaseReconciled, "")
+}
+
 // L30: an upgrade whose rendered manifests use an API the target release
 // removes is refused before the infrastructure is touched; the status
 // says why.
@@ -434,5 +480,89 @@ spec:
 	}
 	if n := len(conn.applier["c1"].(*fakeApplier).versions); n != 0 {
 		t.Errorf("applied %d times after a refused upgrade", n)
+	}
+}
+
+// L43: the controller runs the e2e suite once a cluster reached a version
+// it has no result for, records it (the suite writes it to the status),
+// runs it again after the next change, and again after a suite that was
+// cut off; a failed suite is an Event and a metric, not a failed pass.
+func TestControllerRunsE2EAfterChange(t *testing.T) {
+	ctx := context.Background()
+	fl := newTestFleet("c1")
+	conn := newFakeConnector("c1")
+	clk := clocktesting.NewFakeClock(now)
+	var runs []string
+	pass, cutOff := true, false
+	runner := func(ctx context.Context, cl *fleet.Cluster, conn *Conn, res *render.Result) (E2EResult, error) {
+		live, err := ReadStatus(ctx, conn.Kube)
+		if err != nil {
+			return E2EResult{}, err
+		}
+		runs = append(runs, live.Status.AppliedVersion)
+		if cutOff {
+			return E2EResult{}, errors.New("killed")
+		}
+		r := E2EResult{Cluster: cl.ID, Revision: live.Status.ChannelRevision, Version: live.Status.AppliedVersion, Passed: pass,
+			Checks: []CheckResult{{Name: "deployment-rollout", Result: CheckPassed}}}
+		if !pass {
+			r.Checks = append(r.Checks, CheckResult{Name: "service-endpoints", Result: CheckFailed})
+		}
+		return r, WriteE2E(ctx, conn.Kube, r)
+	}
+	reg := prometheus.NewRegistry()
+	c, err := New(Options{LoadFleet: fl.load, Connector: conn, Clock: clk, Interval: time.Minute, HealthTimeout: time.Second, E2E: runner, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(want int, what string) Result {
+		t.Helper()
+		clk.Step(2 * time.Minute)
+		res, err := c.Pass(ctx)
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("%s: %+v (%v)", what, res, err)
+		}
+		if len(runs) != want {
+			t.Fatalf("%s: %d e2e runs (%v), want %d", what, len(runs), runs, want)
+		}
+		return res[0]
+	}
+	r := step(1, "first pass")
+	if live := readStatus(t, conn.kube["c1"]); live.E2E == nil || !live.E2E.Passed || live.E2E.Version != r.Status.AppliedVersion {
+		t.Fatalf("recorded e2e %+v, want passed at %s", live.E2E, r.Status.AppliedVersion)
+	}
+	step(1, "nothing changed")
+
+	fl.set("manifests/app/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: default}\ndata: {a: b}\n")
+	pass = false
+	r = step(2, "after a change")
+	if live := readStatus(t, conn.kube["c1"]); live.E2E == nil || live.E2E.Passed {
+		t.Fatalf("recorded e2e %+v, want failed", live.E2E)
+	}
+	if r.Status.Phase != PhaseReconciled {
+		t.Errorf("a failed suite failed the pass: %+v", r.Status)
+	}
+	// The fake clientset ignores generateName, so Events are read from its
+	// actions rather than listed.
+	found := false
+	for _, a := range conn.kube["c1"].Actions() {
+		if ca, ok := a.(k8stesting.CreateAction); ok && a.GetResource().Resource == "events" {
+			if e, ok := ca.GetObject().(*corev1.Event); ok && e.Reason == "E2EFailed" && strings.Contains(e.Message, "failed: service-endpoints") {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("no E2EFailed Event naming the failed check")
+	}
+
+	fl.set("manifests/app/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra, namespace: default}\ndata: {a: c}\n")
+	cutOff = true
+	step(3, "a suite cut off")
+	cutOff, pass = false, true
+	step(4, "the next pass runs it again")
+	step(4, "and then not again")
+	if got := testutil.ToFloat64(c.metrics.e2e.WithLabelValues("c1", "error")); got != 1 {
+		t.Errorf("bosun_lifecycle_e2e_runs_total{result=error} = %v, want 1", got)
 	}
 }

@@ -71,7 +71,7 @@ func (w *world) startProcess(stateDir string) *controllerProcess {
 	w.t.Helper()
 	out := &bytes.Buffer{}
 	cmd := exec.Command(bosunBinary(w.t), "controller", "--fleet", w.dir, "--kubeconfig", w.env.Kubeconfig,
-		"--interval", "300ms", "--local-cloud", stateDir, "--health-timeout", "2m")
+		"--interval", "300ms", "--local-cloud", stateDir, "--health-timeout", "2m", "--e2e", "off")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)

@@ -126,6 +126,8 @@ type world struct {
 	// wrap, if set, wraps the transport of the controller's client of
 	// the world's cluster (to count requests).
 	wrap func(http.RoundTripper) http.RoundTripper
+	// e2e, if set, is the controller's e2e runner.
+	e2e lifecycle.E2ERunner
 }
 
 // newWorld writes a fleet of one cluster id (plus extra clusters) and
@@ -195,7 +197,7 @@ func (w *world) controller(configs map[string]*rest.Config) *lifecycle.Controlle
 	w.t.Helper()
 	c, err := lifecycle.New(lifecycle.Options{
 		FleetDir: w.dir, Interval: 300 * time.Millisecond, MaxBackoff: time.Second,
-		HealthTimeout: time.Minute, PollEvery: 200 * time.Millisecond, Log: quiet,
+		HealthTimeout: time.Minute, PollEvery: 200 * time.Millisecond, Log: quiet, E2E: w.e2e,
 		Connector: lifecycle.RESTConnector{
 			Config: func(cl *fleet.Cluster) (*rest.Config, error) {
 				if cl.ID == w.id {

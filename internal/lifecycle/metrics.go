@@ -12,6 +12,7 @@ type metrics struct {
 	errors      *prometheus.CounterVec
 	outdated    *prometheus.GaugeVec
 	passSeconds prometheus.Gauge
+	e2e         *prometheus.CounterVec
 }
 
 var allPhases = []Phase{PhaseReconciled, PhaseApplying, PhaseRolling, PhaseBlocked, PhaseLintFailed, PhaseFailed}
@@ -42,9 +43,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "bosun_lifecycle_pass_duration_seconds",
 			Help: "Duration of the last pass over every due cluster.",
 		}),
+		e2e: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bosun_lifecycle_e2e_runs_total",
+			Help: "Runs of the e2e suite the controller started after a cluster reached a new version, by result (passed, failed, error).",
+		}, []string{"cluster", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.phase, m.version, m.lastSuccess, m.errors, m.outdated, m.passSeconds)
+		reg.MustRegister(m.phase, m.version, m.lastSuccess, m.errors, m.outdated, m.passSeconds, m.e2e)
 	}
 	return m
 }

@@ -17,12 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	clie2e "github.com/bosun-platform/bosun/internal/cli/e2e"
 	"github.com/bosun-platform/bosun/internal/cli/iostreams"
+	"github.com/bosun-platform/bosun/internal/e2e"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/lifecycle"
 	"github.com/bosun-platform/bosun/internal/provider"
 	bosunaws "github.com/bosun-platform/bosun/internal/provider/aws"
 	"github.com/bosun-platform/bosun/internal/provider/local"
+	"github.com/bosun-platform/bosun/internal/render"
 )
 
 type flagpole struct {
@@ -36,6 +39,8 @@ type flagpole struct {
 	localCloud  string
 	listen      string
 	timeout     time.Duration
+	e2e         string
+	e2eTimeout  time.Duration
 }
 
 // NewCommand returns `bosun controller`.
@@ -64,7 +69,13 @@ For local clusters the node groups are those of the local cloud of
 its own fleet. For provider: aws clusters the infrastructure (EKS control
 plane, launch templates, Auto Scaling groups, interruption queue) is built
 as "bosun apply --infra" builds it, with the AWS SDK's default credentials
-and the cluster's region (docs/aws.md). See docs/lifecycle.md.`,
+and the cluster's region (docs/aws.md).
+
+--e2e after-change (the default) runs the smoke suite of "bosun e2e" once a
+cluster reached a version it has no e2e result for, and records the result
+in its status, where "bosun promote" reads it (L43); a failed suite is an
+Event and a metric, never a rollback. --e2e off leaves it to people or CI.
+See docs/lifecycle.md.`,
 		Example: `  bosun controller --fleet examples/fleet --kubeconfig ~/.bosun/kubeconfig --clusters local-staging --once --dry-run
   bosun controller --fleet fleet/ --interval 1m --concurrency 8 --listen 127.0.0.1:9464`,
 		Args: cobra.NoArgs,
@@ -83,6 +94,8 @@ and the cluster's region (docs/aws.md). See docs/lifecycle.md.`,
 	f.StringVar(&flags.localCloud, "local-cloud", "", "`dir`: state directory of a running bosun up, for the node groups of local clusters (default: none)")
 	f.StringVar(&flags.listen, "listen", "", "serve Prometheus metrics on this address, e.g. 127.0.0.1:9464 (default: off)")
 	f.DurationVar(&flags.timeout, "health-timeout", 5*time.Minute, "how long applied workloads may take to roll out")
+	f.StringVar(&flags.e2e, "e2e", "after-change", "run the e2e suite after a cluster reaches a new version: after-change or off")
+	f.DurationVar(&flags.e2eTimeout, "e2e-timeout", 2*time.Minute, "time limit of each e2e check (the provisioner check gets twice this)")
 	return cmd
 }
 
@@ -96,6 +109,12 @@ func (f *flagpole) validate() error {
 	}
 	if f.timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--health-timeout %s: expected a positive duration", f.timeout))
+	}
+	if f.e2e != "after-change" && f.e2e != "off" {
+		errs = append(errs, fmt.Errorf("--e2e %q: expected after-change or off", f.e2e))
+	}
+	if f.e2eTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--e2e-timeout %s: expected a positive duration", f.e2eTimeout))
 	}
 	if f.listen != "" {
 		if _, _, err := net.SplitHostPort(f.listen); err != nil {
@@ -128,7 +147,12 @@ func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) erro
 		defer srv.Close()
 		fmt.Fprintf(streams.ErrOut, "metrics on http://%s/metrics\n", l.Addr())
 	}
+	var runE2E lifecycle.E2ERunner
+	if flags.e2e == "after-change" {
+		runE2E = e2eRunner(flags.e2eTimeout)
+	}
 	c, err := lifecycle.New(lifecycle.Options{
+		E2E:      runE2E,
 		FleetDir: flags.fleetDir, Interval: flags.interval, Concurrency: flags.concurrency,
 		Clusters: flags.clusters, DryRun: flags.dryRun, HealthTimeout: flags.timeout,
 		Registry: reg, Out: streams.Out,
@@ -212,4 +236,19 @@ func (a *awsInfras) forCluster(cl *fleet.Cluster) (provider.Infra, error) {
 	in := bosunaws.NewInfra(cfg, "")
 	a.regions[cl.Region] = in
 	return in, nil
+}
+
+// e2eRunner runs `bosun e2e`'s suite for the controller and records the
+// result in the cluster's status.
+func e2eRunner(timeout time.Duration) lifecycle.E2ERunner {
+	return func(ctx context.Context, cl *fleet.Cluster, conn *lifecycle.Conn, res *render.Result) (lifecycle.E2EResult, error) {
+		if conn.Config == nil {
+			return lifecycle.E2EResult{}, fmt.Errorf("no client configuration for cluster %s", cl.ID)
+		}
+		return e2e.Run(ctx, e2e.Options{
+			Cluster: cl.ID, Kube: conn.Kube, Config: conn.Config, Rendered: res,
+			SkipProvisioner: clie2e.ProvisionerAbsent(cl, res), PoolSelector: e2e.PoolSelector(cl),
+			Timeout: timeout, Record: true,
+		})
+	}
 }
