@@ -109,6 +109,7 @@ func TestIntegrationKill9MidApplyAndMidRoll(t *testing.T) {
 	// minReadySeconds keeps the health wait after the apply open for a
 	// few seconds: the window of the first kill.
 	w.write("manifests/app/app.yaml", strings.Replace(appYAML, "  replicas: {{ .Vars.replicas }}\n", "  replicas: {{ .Vars.replicas }}\n  minReadySeconds: 3\n", 1))
+	w.cloud.ServeInfra(w.infra) // as bosun up serves it
 	url, _, err := w.cloud.Serve(ctx, "kill-test-token")
 	if err != nil {
 		t.Fatal(err)
@@ -150,8 +151,8 @@ func TestIntegrationKill9MidApplyAndMidRoll(t *testing.T) {
 	}, "web available after the restart")
 
 	// 2. Mid-roll: the pool's instance types change (the group's template
-	// is updated here: a standalone controller changes no local group),
-	// and the controller is killed once a node's drain started.
+	// is also updated here, so the roll starts at once), and the
+	// controller is killed once a node's drain started.
 	lowest := w.sampleAvailable(ctx)
 	drains := w.watchDrains(ctx)
 	w.write("clusters/test.yaml", clusterYAML("test", "m6i.xlarge", ""))

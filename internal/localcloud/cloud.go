@@ -61,6 +61,8 @@ type Cloud struct {
 	limits        []CapacityLimit
 	interruptions []provider.InterruptionNotice
 	seq           int
+	// infra is served by the HTTP API when set (ServeInfra).
+	infra provider.Infra
 }
 
 // group is a node group with its instances and bookkeeping.

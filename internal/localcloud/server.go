@@ -131,6 +131,45 @@ func (c *Cloud) Handler(token string) http.Handler {
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		reply(w, c.Status(r.Context()), nil)
 	})
+	infra := func(f func(r *http.Request, in provider.Infra) (any, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			c.mu.Lock()
+			in := c.infra
+			c.mu.Unlock()
+			if in == nil {
+				writeError(w, http.StatusNotImplemented, wire.CodeNotServed, "this local cloud serves no infrastructure API (it runs without its clusters' control planes; bosun up serves it)")
+				return
+			}
+			v, err := f(r, in)
+			reply(w, v, err)
+		}
+	}
+	spec := func(w http.ResponseWriter, r *http.Request) (provider.ClusterSpec, bool) {
+		var s provider.ClusterSpec
+		if !decode(w, r, &s) {
+			return s, false
+		}
+		if s.ID == "" {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "request body: id: expected the cluster ID")
+			return s, false
+		}
+		return s, true
+	}
+	mux.HandleFunc("POST "+wire.PathInfraPlan, func(w http.ResponseWriter, r *http.Request) {
+		s, ok := spec(w, r)
+		if ok {
+			infra(func(r *http.Request, in provider.Infra) (any, error) { return in.Plan(r.Context(), s) })(w, r)
+		}
+	})
+	mux.HandleFunc("POST "+wire.PathInfraApply, func(w http.ResponseWriter, r *http.Request) {
+		s, ok := spec(w, r)
+		if ok {
+			infra(func(r *http.Request, in provider.Infra) (any, error) { return in.Apply(r.Context(), s) })(w, r)
+		}
+	})
+	mux.HandleFunc("GET "+wire.PathInfraControlPlane, infra(func(r *http.Request, in provider.Infra) (any, error) {
+		return in.ControlPlane(r.Context(), r.URL.Query().Get("cluster"))
+	}))
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
@@ -157,6 +196,8 @@ func reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	case errors.Is(err, provider.ErrOutOfRange):
 		writeError(w, http.StatusConflict, CodeOutOfRange, err.Error())
+	case errors.Is(err, provider.ErrUnsupported):
+		writeError(w, http.StatusUnprocessableEntity, wire.CodeUnsupported, err.Error())
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 	default:
@@ -169,6 +210,16 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(APIError{Code: code, Message: msg})
+}
+
+// ServeInfra makes the HTTP API serve in as the clusters' infrastructure
+// (provider.Infra: plan and apply node groups, the control plane), so a
+// standalone `bosun controller --local-cloud DIR` manages the node groups
+// of local clusters as the controller inside `bosun up` does.
+func (c *Cloud) ServeInfra(in provider.Infra) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.infra = in
 }
 
 // Serve serves the API on a free loopback port until ctx ends and returns

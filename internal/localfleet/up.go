@@ -257,6 +257,9 @@ func startController(ctx context.Context, opts Options, clusters []*fleet.Cluste
 		chans = nil
 	}
 	infra := localcloud.NewInfra(cloud, registry)
+	// The same infrastructure on the local cloud's HTTP API, for a
+	// standalone `bosun controller --local-cloud` beside this bosun up.
+	cloud.ServeInfra(infra)
 	c, err := lifecycle.New(lifecycle.Options{
 		LoadFleet: load, Channels: chans, Clusters: ids, Interval: controllerInterval, HealthTimeout: 2 * time.Minute,
 		Log: opts.Logger, Out: prefixed{w: opts.Out, prefix: "  controller: "}, AfterApply: afterApply,

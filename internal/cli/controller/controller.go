@@ -65,8 +65,9 @@ cloud, so the controller may be killed at any time and started again.
 
 Clusters are reached through the kubeconfig context "bosun-<id>" or "<id>".
 For local clusters the node groups are those of the local cloud of
-"bosun up" (--local-cloud); "bosun up" already runs this controller over
-its own fleet. For provider: aws clusters the infrastructure (EKS control
+"bosun up" (--local-cloud): the controller creates, updates and deletes
+them through its API as the controller inside "bosun up" does, and rolls
+their nodes; "bosun up" already runs this controller over its own fleet. For provider: aws clusters the infrastructure (EKS control
 plane, launch templates, Auto Scaling groups, interruption queue) is built
 as "bosun apply --infra" builds it, with the AWS SDK's default credentials
 and the cluster's region (docs/aws.md).
@@ -129,13 +130,15 @@ func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) erro
 		return err
 	}
 	var cloud provider.Provider
+	var localInfra provider.Infra
 	if flags.localCloud != "" {
 		e, err := local.ReadEndpoint(flags.localCloud)
 		if err != nil {
 			return fmt.Errorf("--local-cloud: %w", err)
 		}
-		cloud = local.New(e)
+		cloud, localInfra = local.New(e), local.NewInfra(e)
 	}
+	aws := awsInfra(ctx)
 	reg := prometheus.NewRegistry()
 	if flags.listen != "" {
 		l, err := net.Listen("tcp", flags.listen)
@@ -159,7 +162,12 @@ func run(ctx context.Context, streams iostreams.IOStreams, flags *flagpole) erro
 		Log: slog.New(slog.NewTextHandler(streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Connector: lifecycle.RESTConnector{
 			Config: lifecycle.KubeconfigContexts(flags.kubeconfig),
-			Infra:  awsInfra(ctx).forCluster,
+			Infra: func(cl *fleet.Cluster) (provider.Infra, error) {
+				if cl.Provider == "local" {
+					return localInfra, nil // nil without --local-cloud: not managed
+				}
+				return aws.forCluster(cl)
+			},
 			Cloud: func(cl *fleet.Cluster) provider.Provider {
 				if cl.Provider == "local" && cloud != nil {
 					return cloud

@@ -122,6 +122,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return &remoteError{msg: apiErr.Message, kind: provider.ErrNotFound}
 		case wire.CodeOutOfRange:
 			return &remoteError{msg: apiErr.Message, kind: provider.ErrOutOfRange}
+		case wire.CodeUnsupported:
+			return &remoteError{msg: apiErr.Message, kind: provider.ErrUnsupported}
 		}
 		return fmt.Errorf("local cloud %s %s: %s: %s", method, path, resp.Status, apiErr.Message)
 	}
@@ -203,4 +205,39 @@ func (c *Client) Interrupt(ctx context.Context, node string) (provider.Interrupt
 func (c *Client) Status(ctx context.Context) (wire.Status, error) {
 	var out wire.Status
 	return out, c.do(ctx, http.MethodGet, wire.PathStatus, nil, nil, &out)
+}
+
+// Infra is the local cloud's infrastructure seam over its HTTP API
+// (provider.Infra): the node groups of local clusters, planned and applied
+// by a `bosun controller` that runs beside `bosun up`.
+type Infra struct{ c *Client }
+
+var _ provider.Infra = (*Infra)(nil)
+
+// NewInfra returns the infrastructure client for the endpoint.
+func NewInfra(e Endpoint) *Infra {
+	c := New(e)
+	c.http.Timeout = 2 * time.Minute // an apply waits for deleted groups' nodes to go
+	return &Infra{c: c}
+}
+
+// Plan implements provider.Infra.
+func (i *Infra) Plan(ctx context.Context, spec provider.ClusterSpec) ([]provider.Change, error) {
+	var out []provider.Change
+	err := i.c.do(ctx, http.MethodPost, wire.PathInfraPlan, nil, spec, &out)
+	return out, err
+}
+
+// Apply implements provider.Infra.
+func (i *Infra) Apply(ctx context.Context, spec provider.ClusterSpec) ([]provider.Change, error) {
+	var out []provider.Change
+	err := i.c.do(ctx, http.MethodPost, wire.PathInfraApply, nil, spec, &out)
+	return out, err
+}
+
+// ControlPlane implements provider.Infra.
+func (i *Infra) ControlPlane(ctx context.Context, cluster string) (provider.ControlPlaneInfo, error) {
+	var out provider.ControlPlaneInfo
+	err := i.c.do(ctx, http.MethodGet, wire.PathInfraControlPlane, url.Values{"cluster": {cluster}}, nil, &out)
+	return out, err
 }

@@ -146,3 +146,86 @@ func TestReadEndpointWantsTheStateDirectory(t *testing.T) {
 		}
 	}
 }
+
+type readyCPs struct{}
+
+func (readyCPs) ControlPlane(_ context.Context, cluster string) (provider.ControlPlaneInfo, error) {
+	if cluster != "c1" {
+		return provider.ControlPlaneInfo{}, provider.ErrNotFound
+	}
+	return provider.ControlPlaneInfo{Version: localcloud.BuiltVersion(), Ready: true}, nil
+}
+
+// The infrastructure seam over the local cloud's HTTP API (issue 12): a
+// standalone `bosun controller --local-cloud` plans and applies a local
+// cluster's node groups as the controller inside `bosun up` does: a pool
+// changed is updated, a pool added created, a pool removed deleted, a plan
+// changes nothing; an unsupported version keeps provider.ErrUnsupported
+// across the wire; a cloud that serves no infrastructure says so.
+func TestInfraRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	cloud := localcloud.New(localcloud.Config{BootDelay: time.Second}, clk, nopRegistry{})
+	srv := httptest.NewServer(cloud.Handler("secret"))
+	t.Cleanup(srv.Close)
+	in := NewInfra(Endpoint{URL: srv.URL, Token: "secret"})
+	cl := &fleet.Cluster{ID: "c1", Provider: "local", Region: "local", KubernetesVersion: localcloud.BuiltVersion(), NodePools: []fleet.NodePool{
+		{Name: "spot", Role: fleet.RoleWorker, Lifecycle: "spot", InstanceTypes: []string{"m5.large"}, Zones: []string{"a"}, MinSize: 0, MaxSize: 3},
+	}}
+	spec := func() provider.ClusterSpec {
+		t.Helper()
+		s, err := provider.SpecFor(cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := in.Plan(ctx, spec()); err == nil || !strings.Contains(err.Error(), "serves no infrastructure API") {
+		t.Fatalf("without ServeInfra: %v, want a clear refusal", err)
+	}
+	cloud.ServeInfra(localcloud.NewInfra(cloud, readyCPs{}))
+
+	changes := func(cs []provider.Change) string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, string(c.Action)+" "+c.Name)
+		}
+		return strings.Join(out, ", ")
+	}
+	if got, err := in.Apply(ctx, spec()); err != nil || changes(got) != "create c1/spot" {
+		t.Fatalf("first apply: %q, %v", changes(got), err)
+	}
+	cl.NodePools[0].MaxSize = 5
+	cl.NodePools = append(cl.NodePools, fleet.NodePool{Name: "od", Role: fleet.RoleWorker, Lifecycle: "on-demand", InstanceTypes: []string{"m5.large"}, Zones: []string{"a"}, MinSize: 0, MaxSize: 2})
+	plan, err := in.Plan(ctx, spec())
+	if err != nil || changes(plan) != "create c1/od, update c1/spot" {
+		t.Fatalf("plan: %q, %v", changes(plan), err)
+	}
+	if gs, _ := cloud.NodeGroups(ctx); len(gs) != 1 || gs[0].MaxSize != 3 {
+		t.Fatalf("the plan changed the cloud: %+v", gs)
+	}
+	if got, err := in.Apply(ctx, spec()); err != nil || changes(got) != changes(plan) {
+		t.Fatalf("apply: %q, %v; want the plan %q", changes(got), err, changes(plan))
+	}
+	if g, err := cloud.NodeGroup(ctx, "c1/spot"); err != nil || g.MaxSize != 5 {
+		t.Fatalf("c1/spot after the apply: %+v, %v", g, err)
+	}
+	cl.NodePools = cl.NodePools[:1]
+	if got, err := in.Apply(ctx, spec()); err != nil || changes(got) != "delete c1/od" {
+		t.Fatalf("pool removed: %q, %v", changes(got), err)
+	}
+	if got, err := in.Apply(ctx, spec()); err != nil || len(got) != 0 {
+		t.Fatalf("nothing to change: %q, %v", changes(got), err)
+	}
+
+	cl.KubernetesVersion = "1.20"
+	if _, err := in.Apply(ctx, spec()); !errors.Is(err, provider.ErrUnsupported) || !strings.Contains(err.Error(), "supports only") {
+		t.Errorf("unsupported version: %v, want provider.ErrUnsupported with the reason", err)
+	}
+	if cp, err := in.ControlPlane(ctx, "c1"); err != nil || !cp.Ready || cp.Version != localcloud.BuiltVersion() {
+		t.Errorf("ControlPlane(c1) = %+v, %v", cp, err)
+	}
+	if _, err := in.ControlPlane(ctx, "nope"); !errors.Is(err, provider.ErrNotFound) {
+		t.Errorf("ControlPlane(nope): %v, want provider.ErrNotFound", err)
+	}
+}

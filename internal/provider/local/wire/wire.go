@@ -18,6 +18,14 @@ const (
 	PathCapacity      = "/v1/sim/capacity"
 	PathInterrupt     = "/v1/sim/interrupt"
 	PathStatus        = "/v1/sim/status"
+	// The infrastructure seam (provider.Infra): plan and apply a cluster's
+	// node groups (body: provider.ClusterSpec; answer: []provider.Change),
+	// and its control plane (?cluster=ID; answer:
+	// provider.ControlPlaneInfo). Served when the local cloud runs with
+	// its clusters' infrastructure (bosun up).
+	PathInfraPlan         = "/v1/infra/plan"
+	PathInfraApply        = "/v1/infra/apply"
+	PathInfraControlPlane = "/v1/infra/controlplane"
 )
 
 // Error codes of API error bodies; clients map them back to the provider's
@@ -27,6 +35,11 @@ const (
 	CodeOutOfRange = "OutOfRange"
 	CodeBadRequest = "BadRequest"
 	CodeInternal   = "Internal"
+	// CodeUnsupported: a change the local cloud cannot make (another
+	// Kubernetes version than the one built, say); provider.ErrUnsupported.
+	CodeUnsupported = "Unsupported"
+	// CodeNotServed: this local cloud serves no infrastructure API.
+	CodeNotServed = "NotServed"
 )
 
 // APIError is the body of every non-2xx answer.
