@@ -147,6 +147,46 @@ func (b *burstPool) events(ctx context.Context, reason string) ([]corev1.Event, 
 	return list.Items, nil
 }
 
+// twoPausePods runs two base pods on the pool's two nodes and the agent
+// until two pause pods take the headroom beside them, and returns the
+// nodes they run on.
+func (b *burstPool) twoPausePods(t *testing.T, ctx context.Context, runAgent func(*prometheus.Registry, ...string) func()) map[string]bool {
+	t.Helper()
+	b.create(t, ctx, b.app("base", b.high, 2, true))
+	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
+	b.pauseRules(t, ctx, 2)
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
+	headroom := b.waitRunning(t, overprovisioner.LabelManaged+"=pool-"+b.pool, 2, "the two pause pods to take the headroom")
+	stop()
+	where := map[string]bool{}
+	for _, p := range headroom {
+		where[p.Spec.NodeName] = true
+	}
+	return where
+}
+
+// agentRunner returns a function that runs the agent with the given
+// controllers over the pool's cluster until the stop it returns is called.
+func (b *burstPool) agentRunner(t *testing.T, ctx context.Context, cluster string) func(reg *prometheus.Registry, controllers ...string) (stop func()) {
+	return func(reg *prometheus.Registry, controllers ...string) (stop func()) {
+		actx, acancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(actx, Options{
+				RESTConfig: b.env.RESTConfig(), Controllers: controllers,
+				Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
+				Capacity: Capacity{Provider: b.cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
+			})
+		}()
+		return func() {
+			acancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent: %v", err)
+			}
+		}
+	}
+}
+
 // pauseRules writes the overprovisioner's ConfigMap: exactly n pause pods.
 func (b *burstPool) pauseRules(t *testing.T, ctx context.Context, n int) {
 	t.Helper()
@@ -188,36 +228,10 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	defer cancel()
 	const cluster = "agent-burst-fit"
 	b := newBurstPool(t, ctx, cluster, "burstfit", 2, 4, corev1.PreemptNever)
-	b.create(t, ctx, b.app("base", b.high, 2, true))
-	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
-	b.pauseRules(t, ctx, 2)
 	defer b.dumpOnFailure(t)
 	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
-	runAgent := func(reg *prometheus.Registry, controllers ...string) (stop func()) {
-		actx, acancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- Run(actx, Options{
-				RESTConfig: b.env.RESTConfig(), Controllers: controllers,
-				Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
-				Capacity: Capacity{Provider: b.cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
-			})
-		}()
-		return func() {
-			acancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		}
-	}
-
-	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
-	headroom := b.waitRunning(t, pauseSel, 2, "the two pause pods to take the headroom")
-	stop()
-	where := map[string]bool{}
-	for _, p := range headroom {
-		where[p.Spec.NodeName] = true
-	}
+	runAgent := b.agentRunner(t, ctx, cluster)
+	where := b.twoPausePods(t, ctx, runAgent)
 
 	b.create(t, ctx, b.app("urgent", b.high, 2, true))
 	testenv.Eventually(t, 60*time.Second, func(ctx context.Context) (bool, error) {
@@ -232,7 +246,7 @@ func TestBurstReleaseRunsBurstWithoutPreemption(t *testing.T) {
 	}, "both burst pods to be unschedulable (no agent runs)")
 
 	reg := prometheus.NewRegistry()
-	stop = runAgent(reg, agentcmd.ControllerOverprovisioner)
+	stop := runAgent(reg, agentcmd.ControllerOverprovisioner)
 	urgent := b.waitRunning(t, "app=urgent", 2, "the burst to run")
 	// The agent sends its Events in the background: look while it runs.
 	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
@@ -574,35 +588,9 @@ func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
 	defer cancel()
 	const cluster = "agent-burst-expected"
 	b := newBurstPool(t, ctx, cluster, "burstexp", 2, 4, corev1.PreemptNever)
-	b.create(t, ctx, b.app("base", b.high, 2, true))
-	b.waitRunning(t, "app=base", 2, "the base pods to run on the pool's two nodes")
-	b.pauseRules(t, ctx, 2)
 	defer b.dumpOnFailure(t)
-	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
-	runAgent := func(reg *prometheus.Registry, controllers ...string) (stop func()) {
-		actx, acancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			done <- Run(actx, Options{
-				RESTConfig: b.env.RESTConfig(), Controllers: controllers,
-				Interval: 200 * time.Millisecond, Logger: quiet, Overprovisioner: b.ns + "/overprovisioning", Registry: reg,
-				Capacity: Capacity{Provider: b.cloud, Cluster: cluster, Interval: 200 * time.Millisecond},
-			})
-		}()
-		return func() {
-			acancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		}
-	}
-	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
-	headroom := b.waitRunning(t, pauseSel, 2, "the two pause pods to take the headroom")
-	stop()
-	where := map[string]bool{}
-	for _, p := range headroom {
-		where[p.Spec.NodeName] = true
-	}
+	runAgent := b.agentRunner(t, ctx, cluster)
+	where := b.twoPausePods(t, ctx, runAgent)
 
 	quotas := b.env.Client.CoreV1().ResourceQuotas(b.ns)
 	quota := &corev1.ResourceQuota{
@@ -624,7 +612,7 @@ func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
 	b.create(t, ctx, b.app("urgent", b.high, 2, true))
 
 	reg := prometheus.NewRegistry()
-	stop = runAgent(reg, agentcmd.ControllerOverprovisioner)
+	stop := runAgent(reg, agentcmd.ControllerOverprovisioner)
 	testenv.Eventually(t, 60*time.Second, func(context.Context) (bool, error) {
 		return releasedTotal(reg) == 2, nil
 	}, "both pause pods released for the two pods the ReplicaSet is about to create")

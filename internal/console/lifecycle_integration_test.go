@@ -46,22 +46,7 @@ func TestIntegrationFleetPageLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kubeconfig := writeKubeconfig(t, map[string]*rest.Config{"alpha": env.RESTConfig()})
-	srcs, err := console.ClustersFromKubeconfig(kubeconfig, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := console.New(console.Options{Clusters: srcs, ProbeInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Start(ctx)
-	h, err := c.Handler(console.Auth{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv := alphaConsole(t, ctx, env)
 
 	var rows []console.FleetRow
 	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
@@ -112,22 +97,7 @@ func TestIntegrationFleetPageEmergencyAccess(t *testing.T) {
 		_ = env.Client.CoreV1().ConfigMaps(console.AccessNamespace).Delete(context.Background(), r.Name, metav1.DeleteOptions{})
 	})
 
-	kubeconfig := writeKubeconfig(t, map[string]*rest.Config{"alpha": env.RESTConfig()})
-	srcs, err := console.ClustersFromKubeconfig(kubeconfig, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := console.New(console.Options{Clusters: srcs, ProbeInterval: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Start(ctx)
-	h, err := c.Handler(console.Auth{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	srv := alphaConsole(t, ctx, env)
 
 	var rows []console.FleetRow
 	testenv.Eventually(t, 30*time.Second, func(context.Context) (bool, error) {
@@ -168,4 +138,27 @@ func TestIntegrationFleetPageEmergencyAccess(t *testing.T) {
 	if page := get(t, srv.URL+"/fleet", nil); !strings.Contains(page, "Nobody has emergency access") {
 		t.Error("fleet page does not say that nobody has emergency access")
 	}
+}
+
+// alphaConsole serves a console over the test's control plane as the
+// cluster "alpha", probing every 200 ms.
+func alphaConsole(t *testing.T, ctx context.Context, env *testenv.Env) *httptest.Server {
+	t.Helper()
+	kubeconfig := writeKubeconfig(t, map[string]*rest.Config{"alpha": env.RESTConfig()})
+	srcs, err := console.ClustersFromKubeconfig(kubeconfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := console.New(console.Options{Clusters: srcs, ProbeInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(ctx)
+	h, err := c.Handler(console.Auth{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
