@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 )
 
 func replicaSet(name string, replicas int32, class string, mutate ...func(*appsv1.ReplicaSet)) *appsv1.ReplicaSet {
@@ -59,12 +61,12 @@ func TestExpected(t *testing.T) {
 		ownedBy(web, "web-2", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now} }), // being replaced
 		ownedBy(web, "web-3", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
 	}
-	got := Expected([]*appsv1.ReplicaSet{web}, pods, priority, always, now, 100)
+	got := placement.Expected([]*appsv1.ReplicaSet{web}, pods, priority, always, now, 100)
 	if len(got) != 4 {
 		t.Fatalf("expected pods %d, want 4 (5 replicas, 1 active)", len(got))
 	}
 	for i, p := range got {
-		if !isExpected(p) || isExpected(pods[0]) {
+		if !placement.IsExpected(p) || placement.IsExpected(pods[0]) {
 			t.Errorf("pod %d: isExpected wrong", i)
 		}
 		if ptr.Deref(p.Spec.Priority, -1) != 1000 || p.Labels["app"] != "web" || p.Namespace != "shop" || !waiting(p) {
@@ -75,13 +77,13 @@ func TestExpected(t *testing.T) {
 		}
 	}
 	// The same pods again, by UID, from the same state.
-	again := Expected([]*appsv1.ReplicaSet{web}, pods, priority, always, now, 100)
+	again := placement.Expected([]*appsv1.ReplicaSet{web}, pods, priority, always, now, 100)
 	for i := range got {
 		if got[i].UID != again[i].UID {
 			t.Errorf("pod %d: UID %s then %s", i, got[i].UID, again[i].UID)
 		}
 	}
-	if n := len(Expected([]*appsv1.ReplicaSet{web}, pods, priority, always, now, 3)); n != 3 {
+	if n := len(placement.Expected([]*appsv1.ReplicaSet{web}, pods, priority, always, now, 3)); n != 3 {
 		t.Errorf("with limit 3: %d pods", n)
 	}
 
@@ -94,15 +96,26 @@ func TestExpected(t *testing.T) {
 		{"scaled to zero", replicaSet("b", 0, "urgent"), true},
 		{"missing longer than the TTL", replicaSet("c", 3, "urgent"), false},
 		{"unknown priority class (the API server refuses its pods)", replicaSet("d", 3, "nope"), true},
-		{"pods held by their own scheduling gates", replicaSet("e", 3, "urgent", func(rs *appsv1.ReplicaSet) {
-			rs.Spec.Template.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}
-		}), true},
 		{"being deleted", replicaSet("f", 3, "urgent", func(rs *appsv1.ReplicaSet) { rs.DeletionTimestamp = &metav1.Time{Time: now} }), true},
 	} {
 		active := []*corev1.Pod{ownedBy(c.rs, c.rs.Name+"-1")}
-		if got := Expected([]*appsv1.ReplicaSet{c.rs}, active, priority, func(*appsv1.ReplicaSet) bool { return c.fresh }, now, 100); len(got) != 0 {
+		if got := placement.Expected([]*appsv1.ReplicaSet{c.rs}, active, priority, func(*appsv1.ReplicaSet) bool { return c.fresh }, now, 100); len(got) != 0 {
 			t.Errorf("%s: %d expected pods, want none", c.name, len(got))
 		}
+	}
+}
+
+// Pods held by their own scheduling gates would not take the room: the
+// release frees none for them.
+func TestReleasableSkipsGatedTemplates(t *testing.T) {
+	if !releasable(replicaSet("web", 3, "urgent")) {
+		t.Error("a ReplicaSet without scheduling gates is not releasable")
+	}
+	gated := replicaSet("e", 3, "urgent", func(rs *appsv1.ReplicaSet) {
+		rs.Spec.Template.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}
+	})
+	if releasable(gated) {
+		t.Error("a ReplicaSet whose pods start gated is releasable")
 	}
 }
 
@@ -116,7 +129,7 @@ func TestSelectReleaseForExpectedPods(t *testing.T) {
 	n1 := burstNode("n1", "default", false)
 	pauses := []*corev1.Pod{pause("p1", "n1", "cluster"), pause("p2", "n1", "cluster"), pause("p3", "n1", "cluster"), pause("p4", "n1", "cluster")}
 	web := replicaSet("web", 2, "urgent")
-	exp := Expected([]*appsv1.ReplicaSet{web}, nil, prio, always, now, 100)
+	exp := placement.Expected([]*appsv1.ReplicaSet{web}, nil, prio, always, now, 100)
 	rel := SelectRelease([]*corev1.Node{n1}, append(append([]*corev1.Pod{}, pauses...), exp...))
 	if got := names(rel.PausePods); strings.Count(got, ",") != 1 || len(rel.Placed) != 2 {
 		t.Fatalf("released %q for %d placed pods, want two pause pods for two expected pods", got, len(rel.Placed))
@@ -125,7 +138,7 @@ func TestSelectReleaseForExpectedPods(t *testing.T) {
 	// fits in the room already freed (its pause pod terminating).
 	created := pending(burstPod("web-1", "1", 1000))
 	created.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(web, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}
-	exp = Expected([]*appsv1.ReplicaSet{web}, []*corev1.Pod{created}, prio, always, now, 100)
+	exp = placement.Expected([]*appsv1.ReplicaSet{web}, []*corev1.Pod{created}, prio, always, now, 100)
 	after := []*corev1.Pod{terminating(pauses[0]), terminating(pauses[1]), pauses[2], pauses[3], created}
 	if rel := SelectRelease([]*corev1.Node{n1}, append(after, exp...)); len(rel.PausePods) != 0 || len(rel.Placed) != 2 {
 		t.Errorf("after one pod was created: released %q, placed %d; want nothing more released and both placed", names(rel.PausePods), len(rel.Placed))

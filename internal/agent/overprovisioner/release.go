@@ -23,6 +23,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bosun-platform/bosun/internal/agent/placement"
 )
 
 // Event reasons of the burst release, on the Deployment (or other owner)
@@ -203,6 +205,9 @@ func (r *releaser) expected(pods []*corev1.Pod, now time.Time) ([]*corev1.Pod, e
 	}
 	seen := map[types.UID]bool{}
 	fresh := func(rs *appsv1.ReplicaSet) bool {
+		if !releasable(rs) {
+			return false
+		}
 		seen[rs.UID] = true
 		since, ok := r.missingSince[rs.UID]
 		if !ok {
@@ -210,7 +215,7 @@ func (r *releaser) expected(pods []*corev1.Pod, now time.Time) ([]*corev1.Pod, e
 		}
 		return now.Sub(since) < expectedTTL
 	}
-	out := Expected(rss, pods, priority, fresh, now, maxExpected)
+	out := placement.Expected(rss, pods, priority, fresh, now, maxExpected)
 	for uid := range r.missingSince {
 		if !seen[uid] {
 			delete(r.missingSince, uid) // caught up (or gone): the next scale-up is fresh
@@ -218,6 +223,23 @@ func (r *releaser) expected(pods []*corev1.Pod, now time.Time) ([]*corev1.Pod, e
 	}
 	return out, nil
 }
+
+// releasable reports a ReplicaSet whose missing pods the release makes
+// room for: not those held by scheduling gates (the pause pods' own, or
+// another controller's), which would not take the room.
+func releasable(rs *appsv1.ReplicaSet) bool {
+	return len(rs.Spec.Template.Spec.SchedulingGates) == 0
+}
+
+// expectedTTL bounds how long a ReplicaSet's missing pods count as
+// expected from the moment the release first saw them missing: pods that
+// are not created (a quota, an admission policy that refuses them) hold
+// the room for no longer than this, then the held pause pods take it
+// back.
+const expectedTTL = time.Minute
+
+// maxExpected bounds the expected pods of one release.
+const maxExpected = 1000
 
 func (r *releaser) poke() {
 	select {
@@ -366,7 +388,7 @@ func (r *releaser) release(ctx context.Context) ([]string, error) {
 		}
 		r.releasedFor[p.UID] = releasedFor{at: now, node: node}
 		byOwner[ownerOf(p)] = append(byOwner[ownerOf(p)], p)
-		if isExpected(p) {
+		if placement.IsExpected(p) {
 			continue // not created yet: nothing to measure or nominate
 		}
 		c.metrics.latency.Observe(now.Sub(unschedulableSince(p)).Seconds())

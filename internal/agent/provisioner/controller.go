@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -18,6 +19,8 @@ import (
 
 	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agent/placement"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 )
 
@@ -25,7 +28,8 @@ import (
 // scheduler could not place and the DaemonSets from informer caches, so an
 // idle pass makes no API request, and calls Reconcile when pods wait.
 //
-// RBAC: pods list/watch, daemonsets list/watch, events create.
+// RBAC: pods list/watch, daemonsets and replicasets list/watch, events
+// create.
 type Controller struct {
 	p *Provisioner
 	// podInformer holds the pods without a node: the shared factory's pod
@@ -35,6 +39,12 @@ type Controller struct {
 	// own are the factories the controller made and starts itself.
 	own        []informers.SharedInformerFactory
 	daemonSets appslisters.DaemonSetLister
+	// pausePods and pauseSets hold the overprovisioner's pause pods, bound
+	// or not, and their ReplicaSets (label agentapi.LabelManaged), for
+	// the pause pods a burst release deleted and the controller-manager
+	// has not re-created yet (missingHeadroom).
+	pausePods cache.SharedIndexInformer
+	pauseSets appslisters.ReplicaSetLister
 }
 
 // indexUnassigned indexes the pods without a node under "".
@@ -86,6 +96,17 @@ func newController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 		return nil, fmt.Errorf("indexing pods without a node, %w", err)
 	}
 	c.daemonSets = shared.Apps().V1().DaemonSets().Lister()
+	headroomOpts := []informers.SharedInformerOption{
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = agentapi.LabelManaged }),
+		informers.WithTransform(agentcache.CacheTransform),
+	}
+	if p.opts.Namespace != "" {
+		headroomOpts = append(headroomOpts, informers.WithNamespace(p.opts.Namespace))
+	}
+	headroom := informers.NewSharedInformerFactoryWithOptions(cs, 0, headroomOpts...)
+	c.pausePods = headroom.Core().V1().Pods().Informer()
+	c.pauseSets = headroom.Apps().V1().ReplicaSets().Lister()
+	c.own = append(c.own, headroom)
 	return c, nil
 }
 
@@ -112,6 +133,21 @@ func (c *Controller) OnChange(f func()) error {
 	})
 	if err != nil {
 		return fmt.Errorf("watching pending pods, %w", err)
+	}
+	// A pause pod going away may leave headroom to re-create, which
+	// heldDemand asks capacity for during a burst.
+	_, err = c.pausePods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(any) { f() },
+		UpdateFunc: func(old, obj any) {
+			if o, ok := old.(*corev1.Pod); ok && o.DeletionTimestamp == nil {
+				if n, ok := obj.(*corev1.Pod); ok && n.DeletionTimestamp != nil {
+					f()
+				}
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("watching pause pods, %w", err)
 	}
 	return nil
 }
@@ -163,6 +199,7 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 			held = append(held, pod)
 		}
 	}
+	held = append(held, c.missingHeadroom()...)
 	if len(held) > 0 {
 		// A burst's pods count until they run, bound or not: the
 		// overprovisioner holds the pause pods back until then.
@@ -287,10 +324,49 @@ const HeadroomGate = "overprovisioning.bosun.dev/burst-release"
 
 // heldHeadroom reports a pause pod HeadroomGate holds back.
 func heldHeadroom(pod *corev1.Pod) bool {
-	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil {
-		return false
+	return pod.Spec.NodeName == "" && pod.DeletionTimestamp == nil && headroomGated(pod.Spec.SchedulingGates)
+}
+
+// missingHeadroom returns the pause pods a burst release deleted that the
+// controller-manager has not re-created yet, as expected pods
+// (placement.Expected) of the pause ReplicaSets whose pods start held
+// (HeadroomGate). The controller-manager re-creates a burst's worth of
+// pause pods at its own API rate, beside the burst's pods (200 pods took
+// 6 s on a local control plane; its default budget is 20 requests a
+// second): counting them from the moment they are deleted asks for the
+// headroom's capacity within the release, not as each is re-created, so
+// the headroom is back within one boot time of the burst (L12, issue 17).
+// Outside a burst heldDemand keeps only those capacity was asked for.
+func (c *Controller) missingHeadroom() []*corev1.Pod {
+	sets, err := c.pauseSets.List(labels.Everything())
+	if err != nil || len(sets) == 0 {
+		return nil
 	}
-	for _, g := range pod.Spec.SchedulingGates {
+	objs := c.pausePods.GetStore().List()
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, obj := range objs {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			pods = append(pods, pod)
+		}
+	}
+	priority := func(spec *corev1.PodSpec) (int32, bool) {
+		return agentapi.Priority, spec.PriorityClassName == agentapi.PriorityClassName
+	}
+	return placement.Expected(sets, pods, priority, startsHeld, c.p.opts.Clock.Now(), maxMissingHeadroom)
+}
+
+// maxMissingHeadroom bounds the missing pause pods of one pass.
+const maxMissingHeadroom = 1000
+
+// startsHeld reports a ReplicaSet whose pods start held by HeadroomGate:
+// the overprovisioner's, with burst release on.
+func startsHeld(rs *appsv1.ReplicaSet) bool {
+	return headroomGated(rs.Spec.Template.Spec.SchedulingGates)
+}
+
+// headroomGated reports HeadroomGate among gates.
+func headroomGated(gates []corev1.PodSchedulingGate) bool {
+	for _, g := range gates {
 		if g.Name == HeadroomGate {
 			return true
 		}

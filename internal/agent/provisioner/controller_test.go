@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
@@ -17,6 +20,7 @@ import (
 
 	agentcache "github.com/bosun-platform/bosun/internal/agent/cache"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/provider"
 	"github.com/bosun-platform/bosun/internal/provider/fake"
 )
@@ -91,7 +95,7 @@ func TestControllerPendingPods(t *testing.T) {
 			if err := c.OnChange(func() { kicks.Add(1) }); err != nil {
 				t.Fatal(err)
 			}
-			if got := len(c.own); got != map[bool]int{true: 0, false: 1}[sharedPods] {
+			if got := len(c.own); got != map[bool]int{true: 1, false: 2}[sharedPods] {
 				t.Errorf("the controller made %d informer factories of its own", got)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -268,7 +272,152 @@ func syncedController(ctx context.Context, t *testing.T, p *Provisioner, pods ..
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !c.Start(ctx, ctx) {
+		t.Fatal("the controller's own caches did not sync")
+	}
 	factory.Start(ctx.Done())
 	factory.WaitForCacheSync(ctx.Done())
 	return c, cs, factory
+}
+
+// pauseSet is a pause ReplicaSet of the overprovisioner with replicas
+// 3-CPU pause pods; gated: its pods start held by HeadroomGate (burst
+// release on).
+func pauseSet(replicas int32, gated bool) *appsv1.ReplicaSet {
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "overprovisioning-cluster-1", Namespace: "bosun-system", UID: "uid-pause-rs",
+			Labels: map[string]string{agentapi.LabelManaged: "cluster"}},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: ptr.To(replicas),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{agentapi.LabelManaged: "cluster"}},
+				Spec: corev1.PodSpec{PriorityClassName: agentapi.PriorityClassName, Containers: []corev1.Container{{Name: "pause",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("1Gi")}}}}},
+			},
+		},
+	}
+	if gated {
+		rs.Spec.Template.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: HeadroomGate}}
+	}
+	return rs
+}
+
+// pauseOf makes a pod of the pause ReplicaSet rs.
+func pauseOf(rs *appsv1.ReplicaSet) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Namespace, p.Labels = rs.Namespace, rs.Spec.Template.Labels
+		p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))}
+		p.Spec.PriorityClassName, p.Spec.Priority = agentapi.PriorityClassName, ptr.To(agentapi.Priority)
+	}
+}
+
+// Issue 17 (L12): the pause pods a burst release deleted ask for their
+// capacity the moment they are gone, before the controller-manager
+// re-creates them (at its own API rate, beside the burst's pods): the
+// pause ReplicaSet's missing pods count as held headroom while the burst
+// waits. Once re-created, the pause pods wait for the capacity asked for
+// their predecessors instead of asking again; without a burst, or with
+// burst release off (pause pods not gated), missing pause pods ask for
+// nothing (the scheduler reports the re-created ones as usual).
+func TestControllerAsksForMissingHeadroomDuringABurst(t *testing.T) {
+	bound := func(p *corev1.Pod) {
+		p.Spec.NodeName, p.Status.Conditions, p.Status.Phase = "n1", nil, corev1.PodRunning
+	}
+	for _, tc := range []struct {
+		name  string
+		gated bool
+		burst bool
+		want  int
+	}{
+		{"burst waiting", true, true, 2},
+		{"no burst", true, false, 0},
+		{"burst release off", false, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rs := pauseSet(3, tc.gated)
+			pods := []*corev1.Pod{pendingPod("3", "1Gi", pauseOf(rs), bound)} // 1 of 3 left after the release
+			if tc.burst {
+				pods = append(pods, pendingPod("1", "1Gi", nominated))
+			}
+			c, cs, _ := syncedController(ctx, t, p, pods...)
+			if _, err := cs.AppsV1().ReplicaSets(rs.Namespace).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, func() bool { sets, _ := c.pauseSets.List(labels.Everything()); return len(sets) == 1 })
+			if _, err := c.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Two 3-CPU pause pods need two m5.xlarge nodes (4 CPUs each).
+			if got := target(t, fp, "spot"); got != tc.want {
+				t.Fatalf("spot target %d, want %d", got, tc.want)
+			}
+			if !tc.burst || !tc.gated {
+				return
+			}
+			booting(t, fp, "spot") // nodes take longer to boot than pods to be re-created
+			// The controller-manager re-creates the two, held by the gate.
+			for range 2 {
+				pod := pendingPod("3", "1Gi", pauseOf(rs), held)
+				if _, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitUntil(t, func() bool { return len(c.pausePods.GetStore().List()) == 3 })
+			waitUntil(t, func() bool { return len(c.missingHeadroom()) == 0 })
+			if _, err := c.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := target(t, fp, "spot"); got != 2 {
+				t.Errorf("after the pause pods were re-created: spot target %d, want still 2", got)
+			}
+		})
+	}
+}
+
+// Deleting a pause pod kicks an early pass: it may leave headroom to
+// re-create.
+func TestControllerKickedWhenAPausePodGoes(t *testing.T) {
+	p, _, _ := newTest(t, group("spot", provider.Spot, 10))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rs := pauseSet(1, true)
+	pause := pendingPod("3", "1Gi", pauseOf(rs), func(p *corev1.Pod) { p.Spec.NodeName, p.Status.Conditions = "n1", nil })
+	c, cs, _ := syncedController(ctx, t, p, pause)
+	var kicks atomic.Int32
+	if err := c.OnChange(func() { kicks.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Pods(pause.Namespace).Delete(ctx, pause.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return kicks.Load() > 0 })
+}
+
+// booting turns the group's instances back to Pending (the fake launches
+// them Running).
+func booting(t *testing.T, fp *fake.Provider, group string) {
+	t.Helper()
+	ins, err := fp.Instances(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ins {
+		fp.SetState(group, in.ID, provider.Pending)
+	}
+}
+
+// waitUntil polls cond for up to 5 s (informer handlers run apart from the
+// test).
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 5s")
 }

@@ -638,7 +638,7 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 		if !p.observe(pod, now) {
 			continue
 		}
-		if !p.opts.DryRun {
+		if !p.opts.DryRun && !placement.IsExpected(pod) { // an expected pod does not exist yet
 			how := ""
 			if d.Fallback {
 				how = " (fallback: a preferred group's offerings are out of capacity)"
