@@ -23,6 +23,7 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
@@ -667,5 +668,68 @@ func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
 	}
 	if got := releasedTotal(reg); got != 2 {
 		t.Errorf("bosun_overprovisioner_pause_pods_released_total = %v, want 2 (released once, for the expected pods)", got)
+	}
+}
+
+// Issue 17 (L12): the headroom a burst release deleted is asked for
+// before the controller-manager re-creates it. A quota on the pause pods'
+// priority class keeps the ReplicaSet from re-creating any, so only the
+// pause pods' absence (their ReplicaSet's replicas minus its live pods)
+// can make the provisioner add nodes for them. Deterministic: the agent
+// that releases runs the overprovisioner alone, so when the provisioner
+// starts both pause pods are gone and the burst's third pod, which the
+// headroom could not take, still waits for a node; its first pass sees
+// all three. A new m5.xlarge holds two of the three pods (1.65 + 1.65 or
+// 1.65 + 1.5 CPU), so the pool grows from 2 nodes to 4; without the
+// missing headroom it grows to 3, for the burst's pod alone.
+func TestBurstReleaseAsksForMissingHeadroom(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const cluster = "agent-burst-missing"
+	b := newBurstPool(t, ctx, cluster, "burstmiss", 2, 5, corev1.PreemptNever)
+	defer b.dumpOnFailure(t)
+	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
+	runAgent := b.agentRunner(t, ctx, cluster)
+	b.twoPausePods(t, ctx, runAgent)
+
+	quotas := b.env.Client.CoreV1().ResourceQuotas(b.ns)
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-new-pause-pods"},
+		Spec: corev1.ResourceQuotaSpec{
+			Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")},
+			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{{
+				ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{agentapi.PriorityClassName},
+			}}},
+		},
+	}
+	if _, err := quotas.Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
+		_, counted := q.Status.Used[corev1.ResourcePods]
+		return err == nil && counted, err
+	}, "the quota controller to count the pause pods")
+
+	b.create(t, ctx, b.app("urgent", b.high, 3, true))
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
+	b.waitRunning(t, "app=urgent", 2, "two burst pods to run in the released headroom")
+	stop()
+	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
+		t.Fatalf("%d pause pods (%v): the quota should have kept the ReplicaSet from re-creating any", len(pods), err)
+	}
+
+	stop = runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
+	defer stop()
+	b.waitRunning(t, "app=urgent", 3, "the burst's third pod to run on a new node")
+	g, err := b.cloud.NodeGroup(ctx, localcloud.GroupID(cluster, b.pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.TargetSize != 4 {
+		t.Errorf("pool target size %d, want 4: 2 nodes, one for the burst's third pod and one more for the two pause pods not re-created yet", g.TargetSize)
+	}
+	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
+		t.Errorf("%d pause pods (%v): the nodes must have been asked for before any was re-created", len(pods), err)
 	}
 }
