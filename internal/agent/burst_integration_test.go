@@ -593,23 +593,7 @@ func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
 	runAgent := b.agentRunner(t, ctx, cluster)
 	where := b.twoPausePods(t, ctx, runAgent)
 
-	quotas := b.env.Client.CoreV1().ResourceQuotas(b.ns)
-	quota := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "burst-class"},
-		Spec: corev1.ResourceQuotaSpec{
-			Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}, // the base pods
-			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{{
-				ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{b.high},
-			}}},
-		},
-	}
-	if _, err := quotas.Create(ctx, quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
-		q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
-		return err == nil && q.Status.Used.Pods().Value() == 2, err
-	}, "the quota to count the base pods")
+	quotas, quota := b.podQuota(t, ctx, "burst-class", b.high, 2, 2) // the base pods
 	b.create(t, ctx, b.app("urgent", b.high, 2, true))
 
 	reg := prometheus.NewRegistry()
@@ -632,7 +616,7 @@ func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
 
 	// Let the pods be created, and wake the ReplicaSet controller (it
 	// retries refused creations with a growing back-off).
-	q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
+	q, err := quotas.Get(ctx, quota, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -645,7 +629,7 @@ func TestBurstReleaseMakesRoomBeforePodsExist(t *testing.T) {
 		t.Fatalf("the urgent ReplicaSet: %d (%v)", len(rss.Items), err)
 	}
 	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
-		q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
+		q, err := quotas.Get(ctx, quota, metav1.GetOptions{})
 		return err == nil && q.Status.Hard.Pods().Value() == 10, err
 	}, "the quota controller to see the new limit")
 	patch := []byte(`{"metadata":{"annotations":{"test.bosun.dev/wake":"1"}}}`)
@@ -692,24 +676,7 @@ func TestBurstReleaseAsksForMissingHeadroom(t *testing.T) {
 	runAgent := b.agentRunner(t, ctx, cluster)
 	b.twoPausePods(t, ctx, runAgent)
 
-	quotas := b.env.Client.CoreV1().ResourceQuotas(b.ns)
-	quota := &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: "no-new-pause-pods"},
-		Spec: corev1.ResourceQuotaSpec{
-			Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")},
-			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{{
-				ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{agentapi.PriorityClassName},
-			}}},
-		},
-	}
-	if _, err := quotas.Create(ctx, quota, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
-		q, err := quotas.Get(ctx, quota.Name, metav1.GetOptions{})
-		_, counted := q.Status.Used[corev1.ResourcePods]
-		return err == nil && counted, err
-	}, "the quota controller to count the pause pods")
+	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2) // over the limit already: no new pause pod
 
 	b.create(t, ctx, b.app("urgent", b.high, 3, true))
 	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
@@ -732,4 +699,33 @@ func TestBurstReleaseAsksForMissingHeadroom(t *testing.T) {
 	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
 		t.Errorf("%d pause pods (%v): the nodes must have been asked for before any was re-created", len(pods), err)
 	}
+}
+
+// podQuota limits the pods of a priority class in the namespace to hard
+// and waits until the quota controller counts the used pods there, so
+// the quota is enforced from then on. It returns the quotas and the name.
+func (b *burstPool) podQuota(t *testing.T, ctx context.Context, name, class string, hard, used int64) (typedcorev1.ResourceQuotaInterface, string) {
+	t.Helper()
+	quotas := b.env.Client.CoreV1().ResourceQuotas(b.ns)
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ResourceQuotaSpec{
+			Hard: corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(hard, resource.DecimalSI)},
+			ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{{
+				ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{class},
+			}}},
+		},
+	}
+	if _, err := quotas.Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		q, err := quotas.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		n, counted := q.Status.Used[corev1.ResourcePods]
+		return counted && n.Value() == used, nil
+	}, "quota %s to count %d pods of class %s", name, used, class)
+	return quotas, name
 }
