@@ -215,7 +215,7 @@ func (r *releaser) expected(pods []*corev1.Pod, now time.Time) ([]*corev1.Pod, e
 		}
 		return now.Sub(since) < expectedTTL
 	}
-	out := placement.Expected(rss, pods, priority, fresh, now, maxExpected)
+	out := placement.Expected(rss, pods, priority, fresh, now, placement.MaxExpected)
 	for uid := range r.missingSince {
 		if !seen[uid] {
 			delete(r.missingSince, uid) // caught up (or gone): the next scale-up is fresh
@@ -237,9 +237,6 @@ func releasable(rs *appsv1.ReplicaSet) bool {
 // the room for no longer than this, then the held pause pods take it
 // back.
 const expectedTTL = time.Minute
-
-// maxExpected bounds the expected pods of one release.
-const maxExpected = 1000
 
 func (r *releaser) poke() {
 	select {

@@ -21,6 +21,9 @@ import (
 // provisioner asks for the capacity of released pause pods the moment
 // they are deleted, not as each is re-created.
 
+// MaxExpected bounds the expected pods a controller acts for in one pass.
+const MaxExpected = 1000
+
 // expectedUIDSuffix marks the UID of an expected pod.
 const expectedUIDSuffix = "/expected-"
 

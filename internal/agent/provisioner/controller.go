@@ -39,10 +39,12 @@ type Controller struct {
 	// own are the factories the controller made and starts itself.
 	own        []informers.SharedInformerFactory
 	daemonSets appslisters.DaemonSetLister
-	// pausePods and pauseSets hold the overprovisioner's pause pods, bound
-	// or not, and their ReplicaSets (label agentapi.LabelManaged), for
-	// the pause pods a burst release deleted and the controller-manager
-	// has not re-created yet (missingHeadroom).
+	// pausePods holds the overprovisioner's pause pods, bound or not,
+	// under indexPause, and pauseSets their ReplicaSets (label
+	// agentapi.LabelManaged), for the pause pods a burst release deleted
+	// and the controller-manager has not re-created yet (missingHeadroom).
+	// With shared pods pausePods is podInformer (every pod is cached
+	// once); otherwise an informer of the pause pods alone.
 	pausePods cache.SharedIndexInformer
 	pauseSets appslisters.ReplicaSetLister
 }
@@ -104,9 +106,15 @@ func newController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 		headroomOpts = append(headroomOpts, informers.WithNamespace(p.opts.Namespace))
 	}
 	headroom := informers.NewSharedInformerFactoryWithOptions(cs, 0, headroomOpts...)
-	c.pausePods = headroom.Core().V1().Pods().Informer()
 	c.pauseSets = headroom.Apps().V1().ReplicaSets().Lister()
 	c.own = append(c.own, headroom)
+	c.pausePods = c.podInformer
+	if !sharedPods {
+		c.pausePods = headroom.Core().V1().Pods().Informer()
+	}
+	if err := c.pausePods.AddIndexers(cache.Indexers{indexPause: pauseIndex}); err != nil {
+		return nil, fmt.Errorf("indexing pause pods, %w", err)
+	}
 	return c, nil
 }
 
@@ -137,9 +145,16 @@ func (c *Controller) OnChange(f func()) error {
 	// A pause pod going away may leave headroom to re-create, which
 	// heldDemand asks capacity for during a burst.
 	_, err = c.pausePods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(any) { f() },
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok && isPause(pod) {
+				f()
+			}
+		},
 		UpdateFunc: func(old, obj any) {
-			if o, ok := old.(*corev1.Pod); ok && o.DeletionTimestamp == nil {
+			if o, ok := old.(*corev1.Pod); ok && o.DeletionTimestamp == nil && isPause(o) {
 				if n, ok := obj.(*corev1.Pod); ok && n.DeletionTimestamp != nil {
 					f()
 				}
@@ -179,6 +194,22 @@ func unassignedIndex(obj any) ([]string, error) {
 		return []string{""}, nil
 	}
 	return nil, nil
+}
+
+// indexPause indexes the overprovisioner's pause pods under "".
+const indexPause = "bosun.dev/pause"
+
+func pauseIndex(obj any) ([]string, error) {
+	if pod, ok := obj.(*corev1.Pod); ok && isPause(pod) {
+		return []string{""}, nil
+	}
+	return nil, nil
+}
+
+// isPause reports a pause pod of the overprovisioner.
+func isPause(pod *corev1.Pod) bool {
+	_, ok := pod.Labels[agentapi.LabelManaged]
+	return ok
 }
 
 // Pass runs one scale-up pass over the pods waiting for capacity and
@@ -342,7 +373,10 @@ func (c *Controller) missingHeadroom() []*corev1.Pod {
 	if err != nil || len(sets) == 0 {
 		return nil
 	}
-	objs := c.pausePods.GetStore().List()
+	objs, err := c.pausePods.GetIndexer().ByIndex(indexPause, "")
+	if err != nil {
+		return nil
+	}
 	pods := make([]*corev1.Pod, 0, len(objs))
 	for _, obj := range objs {
 		if pod, ok := obj.(*corev1.Pod); ok {
@@ -352,11 +386,8 @@ func (c *Controller) missingHeadroom() []*corev1.Pod {
 	priority := func(spec *corev1.PodSpec) (int32, bool) {
 		return agentapi.Priority, spec.PriorityClassName == agentapi.PriorityClassName
 	}
-	return placement.Expected(sets, pods, priority, startsHeld, c.p.opts.Clock.Now(), maxMissingHeadroom)
+	return placement.Expected(sets, pods, priority, startsHeld, c.p.opts.Clock.Now(), placement.MaxExpected)
 }
-
-// maxMissingHeadroom bounds the missing pause pods of one pass.
-const maxMissingHeadroom = 1000
 
 // startsHeld reports a ReplicaSet whose pods start held by HeadroomGate:
 // the overprovisioner's, with burst release on.

@@ -262,13 +262,20 @@ func TestControllerKeepsHeldHeadroomRequestAfterTheBurst(t *testing.T) {
 // pods, reading them from a started, synced shared factory; ctx stops it.
 func syncedController(ctx context.Context, t *testing.T, p *Provisioner, pods ...*corev1.Pod) (*Controller, *k8sfake.Clientset, informers.SharedInformerFactory) {
 	t.Helper()
+	return syncedControllerOf(ctx, t, p, true, pods...)
+}
+
+// syncedControllerOf is syncedController with the pods read from the
+// shared factory (sharedPods) or from the controller's own informers.
+func syncedControllerOf(ctx context.Context, t *testing.T, p *Provisioner, sharedPods bool, pods ...*corev1.Pod) (*Controller, *k8sfake.Clientset, informers.SharedInformerFactory) {
+	t.Helper()
 	objs := make([]runtime.Object, len(pods))
 	for i, pod := range pods {
 		objs[i] = pod
 	}
 	cs := k8sfake.NewClientset(objs...)
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
-	c, err := newController(p, cs, factory, true)
+	c, err := newController(p, cs, factory, sharedPods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,47 +340,49 @@ func TestControllerAsksForMissingHeadroomDuringABurst(t *testing.T) {
 		{"no burst", true, false, 0},
 		{"burst release off", false, true, 0},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			rs := pauseSet(3, tc.gated)
-			pods := []*corev1.Pod{pendingPod("3", "1Gi", pauseOf(rs), bound)} // 1 of 3 left after the release
-			if tc.burst {
-				pods = append(pods, pendingPod("1", "1Gi", nominated))
-			}
-			c, cs, _ := syncedController(ctx, t, p, pods...)
-			if _, err := cs.AppsV1().ReplicaSets(rs.Namespace).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			waitUntil(t, func() bool { sets, _ := c.pauseSets.List(labels.Everything()); return len(sets) == 1 })
-			if _, err := c.Pass(ctx); err != nil {
-				t.Fatal(err)
-			}
-			// Two 3-CPU pause pods need two m5.xlarge nodes (4 CPUs each).
-			if got := target(t, fp, "spot"); got != tc.want {
-				t.Fatalf("spot target %d, want %d", got, tc.want)
-			}
-			if !tc.burst || !tc.gated {
-				return
-			}
-			booting(t, fp, "spot") // nodes take longer to boot than pods to be re-created
-			// The controller-manager re-creates the two, held by the gate.
-			for range 2 {
-				pod := pendingPod("3", "1Gi", pauseOf(rs), held)
-				if _, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		for _, sharedPods := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/shared pods %v", tc.name, sharedPods), func(t *testing.T) {
+				p, fp, _ := newTest(t, group("spot", provider.Spot, 10))
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				rs := pauseSet(3, tc.gated)
+				pods := []*corev1.Pod{pendingPod("3", "1Gi", pauseOf(rs), bound)} // 1 of 3 left after the release
+				if tc.burst {
+					pods = append(pods, pendingPod("1", "1Gi", nominated))
+				}
+				c, cs, _ := syncedControllerOf(ctx, t, p, sharedPods, pods...)
+				if _, err := cs.AppsV1().ReplicaSets(rs.Namespace).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
 				}
-			}
-			waitUntil(t, func() bool { return len(c.pausePods.GetStore().List()) == 3 })
-			waitUntil(t, func() bool { return len(c.missingHeadroom()) == 0 })
-			if _, err := c.Pass(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if got := target(t, fp, "spot"); got != 2 {
-				t.Errorf("after the pause pods were re-created: spot target %d, want still 2", got)
-			}
-		})
+				waitUntil(t, func() bool { sets, _ := c.pauseSets.List(labels.Everything()); return len(sets) == 1 })
+				if _, err := c.Pass(ctx); err != nil {
+					t.Fatal(err)
+				}
+				// Two 3-CPU pause pods need two m5.xlarge nodes (4 CPUs each).
+				if got := target(t, fp, "spot"); got != tc.want {
+					t.Fatalf("spot target %d, want %d", got, tc.want)
+				}
+				if !tc.burst || !tc.gated {
+					return
+				}
+				booting(t, fp, "spot") // nodes take longer to boot than pods to be re-created
+				// The controller-manager re-creates the two, held by the gate.
+				for range 2 {
+					pod := pendingPod("3", "1Gi", pauseOf(rs), held)
+					if _, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				waitUntil(t, func() bool { pods, _ := c.pausePods.GetIndexer().ByIndex(indexPause, ""); return len(pods) == 3 })
+				waitUntil(t, func() bool { return len(c.missingHeadroom()) == 0 })
+				if _, err := c.Pass(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := target(t, fp, "spot"); got != 2 {
+					t.Errorf("after the pause pods were re-created: spot target %d, want still 2", got)
+				}
+			})
+		}
 	}
 }
 
