@@ -638,7 +638,7 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 		if !p.observe(pod, now) {
 			continue
 		}
-		if !p.opts.DryRun && !placement.IsExpected(pod) { // an expected pod does not exist yet
+		if !p.opts.DryRun {
 			how := ""
 			if d.Fallback {
 				how = " (fallback: a preferred group's offerings are out of capacity)"
@@ -653,10 +653,11 @@ func (p *Provisioner) record(d Decision, pods []*corev1.Pod) {
 // observe records the pod's decision latency, from its turning
 // unschedulable to now, the first time a pass decides for it (capacity
 // asked for it, or counted on capacity booting); false if it was decided
-// before (asking again is not a new wait).
+// before (asking again is not a new wait) or is an expected pod
+// (placement.Expected: not created yet, so it gets no Event either).
 func (p *Provisioner) observe(pod *corev1.Pod, now time.Time) bool {
-	if p.observed[pod.UID] {
-		return false
+	if p.observed[pod.UID] || placement.IsExpected(pod) {
+		return false // an expected pod does not exist yet: no wait to measure, nothing to tell
 	}
 	p.observed[pod.UID] = true
 	if p.Decided != nil {
