@@ -137,13 +137,39 @@ func TestAdmissionPoliciesEnforced(t *testing.T) {
 	noProbe := func(name string) *appsv1.Deployment {
 		return deployment(t, name, "          readinessProbe: {httpGet: {path: /, port: 80}}\n", "")
 	}
-	// The API server's policy cache fills asynchronously: wait until a
-	// dry-run of the non-compliant Deployment is refused.
-	var refusal error
-	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
-		_, refusal = env.Client.AppsV1().Deployments(ns).Create(ctx, noProbe("probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		return refusal != nil, nil
-	}, "the L58 policy refuses a Deployment without a readiness probe")
+	// The API server loads each policy asynchronously and independently:
+	// wait until every policy the test relies on refuses its dry-run probe.
+	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	probes := []struct {
+		policy string
+		create func(ctx context.Context) error
+	}{
+		{"L58-requests-and-probes", func(ctx context.Context) error {
+			_, err := env.Client.AppsV1().Deployments(ns).Create(ctx, noProbe("probe"), dryRun)
+			return err
+		}},
+		{"L37-pod-security", func(ctx context.Context) error {
+			_, err := env.Client.AppsV1().Deployments(ns).Create(ctx, deployment(t, "probe", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"), dryRun)
+			return err
+		}},
+		{"L08-daemonset-guaranteed", func(ctx context.Context) error {
+			d := deployment(t, "probe")
+			_, err := env.Client.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+				Spec: appsv1.DaemonSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}, dryRun)
+			return err
+		}},
+		{"L37-exemption-reason", func(ctx context.Context) error {
+			_, err := env.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns + "-probe",
+				Labels: map[string]string{lint.ExemptLabel: "true"}}}, dryRun)
+			return err
+		}},
+	}
+	for _, p := range probes {
+		testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+			err := p.create(ctx)
+			return err != nil && strings.Contains(err.Error(), p.policy), nil
+		}, "policy "+p.policy+" is in force")
+	}
 
 	t.Run("a non-compliant Deployment is refused, naming the lesson", func(t *testing.T) {
 		_, err := env.Client.AppsV1().Deployments(ns).Create(ctx, noProbe("no-probe"), metav1.CreateOptions{})
@@ -201,13 +227,16 @@ func TestAdmissionPoliciesEnforced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Wait until the Warn binding replaced the Deny one.
-		testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
-			_, err := client.AppsV1().Deployments(ns).Create(ctx, noProbe("probe"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-			return err == nil, nil
-		}, "the policies switch to Warn")
-		w.take()
 		d := deployment(t, "warned", "          readinessProbe: {httpGet: {path: /, port: 80}}\n", "", "limits: {memory: 64Mi}", "limits: {memory: 128Mi}")
+		// Wait until the Warn bindings replaced the Deny ones and the
+		// production-only L54 binding is loaded: a dry run of the same
+		// Deployment is admitted with both warnings.
+		testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+			w.take()
+			_, err := client.AppsV1().Deployments(ns).Create(ctx, d, dryRun)
+			got := strings.Join(w.take(), "\n")
+			return err == nil && strings.Contains(got, "L58-requests-and-probes") && strings.Contains(got, "L54-memory-limit"), nil
+		}, "the policies switch to Warn")
 		if _, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("warn mode refused: %v", err)
 		}

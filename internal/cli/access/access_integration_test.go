@@ -99,15 +99,31 @@ func setup(t *testing.T) *testenv.Env {
 	_, err = env.Client.RbacV1().RoleBindings(access.DefaultNamespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "bosun-access"},
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "bosun-access"}, Subjects: subject}, metav1.CreateOptions{})
 	apply(err)
-	// The API server loads policies asynchronously: wait until a request
-	// without an incident is refused.
+	// The API server loads each policy asynchronously and independently:
+	// wait until both are in force, each probed by a dry run it refuses.
 	alice := as(t, env, "alice")
 	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Labels: map[string]string{access.RequestLabel: "true"}},
 			Data: map[string]string{"reason": "r", "role": "edit", "requester": "alice", "duration": "1h"}}
 		_, err := alice.CoreV1().ConfigMaps(access.DefaultNamespace).Create(ctx, cm, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err != nil && strings.Contains(err.Error(), "incident"), nil
-	}, "the access policy is active")
+	}, "the access request policy is in force")
+	probe, err := alice.CoreV1().ConfigMaps(access.DefaultNamespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Labels: map[string]string{access.RequestLabel: "true", access.StateLabel: string(access.StatePending)}},
+		Data:       map[string]string{"incident": "INC-1", "reason": "r", "role": "edit", "requester": "alice", "duration": "1h"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("probe request: %v", err)
+	}
+	defer func() {
+		if err := env.Client.CoreV1().ConfigMaps(access.DefaultNamespace).Delete(context.Background(), probe.Name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting the probe request: %v", err)
+		}
+	}()
+	probe.Data["approver"] = "alice"
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := alice.CoreV1().ConfigMaps(access.DefaultNamespace).Update(ctx, probe, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err != nil && strings.Contains(err.Error(), "second person"), nil
+	}, "the second-approver policy is in force")
 	return env
 }
 
