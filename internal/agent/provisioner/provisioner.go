@@ -258,6 +258,7 @@ func (p *Provisioner) groups(ctx context.Context) ([]*groupState, error) {
 			}
 			if in.State == provider.Running {
 				running[in.ID] = true
+				p.unavailable.running(in, g.Lifecycle)
 			}
 			if (in.State == provider.Running || in.State == provider.Pending) && in.LaunchTime.After(gs.lastLaunch) {
 				gs.lastLaunch = in.LaunchTime

@@ -239,6 +239,53 @@ func TestFallbackToOnDemandOnCapacityError(t *testing.T) {
 	}
 }
 
+// L11, L22: once an instance of a marked offering launched after the mark
+// runs (here the reaper's spot replacement), spot is tried again before
+// the TTL ends, and new pods stop landing on the on-demand fallback.
+func TestRunningInstanceEndsTheUnavailableMarkEarly(t *testing.T) {
+	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
+	for _, z := range []string{"a", "b"} {
+		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
+	}
+	ps := pods(2, "1", "1Gi")
+	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(time.Second)
+	if ds, _ := p.Reconcile(context.Background(), ps, nil); len(ds) != 1 || ds[0].Group != "od" {
+		t.Fatalf("second pass %+v, want a fallback to od", ds)
+	}
+	// Spot is back in zone a only; a pending pod still goes to od while
+	// nothing proves it.
+	delete(fp.Unavailable, fake.OfferingKey("m5.xlarge", "a", provider.Spot))
+	clk.Step(10 * time.Second)
+	if ds, _ := p.Reconcile(context.Background(), pods(1, "1", "1Gi"), nil); len(ds) != 1 || ds[0].Group != "od" {
+		t.Fatalf("before any spot instance runs: %+v, want od", ds)
+	}
+	// Someone else launches spot (the reaper's replacement); it runs.
+	if err := fp.SetTargetSize(context.Background(), "spot", 1); err != nil {
+		t.Fatal(err)
+	}
+	ins, _ := fp.Instances(context.Background(), "spot")
+	running := 0
+	for _, in := range ins {
+		if in.State == provider.Running {
+			running++
+		}
+	}
+	if running != 1 {
+		t.Fatalf("spot instances %+v, want one running", ins)
+	}
+	clk.Step(time.Second)
+	if ds, _ := p.Reconcile(context.Background(), pods(1, "1", "1Gi"), nil); len(ds) != 1 || ds[0].Group != "spot" || ds[0].Fallback {
+		t.Fatalf("after a spot instance runs, within the TTL: %+v, want spot", ds)
+	}
+	// Zone b was not proven: its spot offering stays marked.
+	if got := p.unavailable.count(); got != 1 {
+		t.Errorf("unavailable offerings %d, want 1 (spot in zone b)", got)
+	}
+}
+
 func TestProvisionTimeoutCatchesSilentFailures(t *testing.T) {
 	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
 	ps := pods(1, "1", "1Gi")

@@ -18,26 +18,28 @@ type offering struct {
 // unavailableOfferings remembers offerings that failed to launch for
 // insufficient capacity or quota, for a TTL (L11): the provisioner skips
 // them at once instead of waiting for a provision timeout, the way
-// Karpenter caches unavailable offerings.
+// Karpenter caches unavailable offerings. An instance of the offering that
+// was launched after the mark and runs proves the capacity is back (the
+// reaper's spot replacement, L22), and ends the mark before its TTL.
 type unavailableOfferings struct {
 	mu    sync.Mutex
 	clock clock.PassiveClock
 	ttl   time.Duration
 	until map[offering]time.Time
+	since map[offering]time.Time
 }
 
 func newUnavailableOfferings(clk clock.PassiveClock, ttl time.Duration) *unavailableOfferings {
-	return &unavailableOfferings{clock: clk, ttl: ttl, until: map[offering]time.Time{}}
+	return &unavailableOfferings{clock: clk, ttl: ttl, until: map[offering]time.Time{}, since: map[offering]time.Time{}}
 }
 
 // markGroup marks every offering of the group unavailable until now+ttl.
 func (u *unavailableOfferings) markGroup(g provider.NodeGroup) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	until := u.clock.Now().Add(u.ttl)
 	for _, t := range g.InstanceTypes {
 		for _, z := range g.Zones {
-			u.until[offering{t, z, g.Lifecycle}] = until
+			u.mark(offering{t, z, g.Lifecycle})
 		}
 	}
 }
@@ -46,7 +48,32 @@ func (u *unavailableOfferings) markGroup(g provider.NodeGroup) {
 func (u *unavailableOfferings) markOffering(o provider.Offering) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.until[offering{o.InstanceType, o.Zone, o.Lifecycle}] = u.clock.Now().Add(u.ttl)
+	u.mark(offering{o.InstanceType, o.Zone, o.Lifecycle})
+}
+
+// mark records o as unavailable from now until now+ttl; u.mu is held.
+func (u *unavailableOfferings) mark(o offering) {
+	now := u.clock.Now()
+	u.until[o], u.since[o] = now.Add(u.ttl), now
+}
+
+// running ends the mark on the instance's offering when the instance was
+// launched after the offering was marked and is running: whoever launched
+// it (this provisioner, the reaper, a person), the capacity is there again.
+func (u *unavailableOfferings) running(in provider.Instance, lc provider.Lifecycle) {
+	if in.State != provider.Running {
+		return
+	}
+	if in.Lifecycle != "" {
+		lc = in.Lifecycle
+	}
+	o := offering{in.InstanceType, in.Zone, lc}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if since, ok := u.since[o]; ok && in.LaunchTime.After(since) {
+		delete(u.until, o)
+		delete(u.since, o)
+	}
 }
 
 // groupAvailable reports whether any offering of the group may be tried.
@@ -75,6 +102,7 @@ func (u *unavailableOfferings) count() int {
 			n++
 		} else {
 			delete(u.until, o)
+			delete(u.since, o)
 		}
 	}
 	return n
