@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,10 +24,12 @@ import (
 
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 	"github.com/bosun-platform/bosun/internal/agent/overprovisioner"
+	"github.com/bosun-platform/bosun/internal/agent/provisioner"
 	"github.com/bosun-platform/bosun/internal/agentapi"
 	"github.com/bosun-platform/bosun/internal/agentcmd"
 	"github.com/bosun-platform/bosun/internal/fleet"
 	"github.com/bosun-platform/bosun/internal/localcloud"
+	"github.com/bosun-platform/bosun/internal/provider/nodeshape"
 	"github.com/bosun-platform/bosun/internal/testenv"
 )
 
@@ -698,6 +701,110 @@ func TestBurstReleaseAsksForMissingHeadroom(t *testing.T) {
 	}
 	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
 		t.Errorf("%d pause pods (%v): the nodes must have been asked for before any was re-created", len(pods), err)
+	}
+}
+
+// Issue 17 (L12): the burst's pods may all run before the provisioner's
+// next pass (a stalled machine, a burst that lands at once); no burst
+// waits then, yet the pause pods the release deleted gave their room
+// away. The provisioner saw them go and asks for their replacements'
+// nodes anyway, for displacedTTL after. Deterministic: the provisioner's
+// caches watch through the release, but its one pass runs only once the
+// burst runs; a quota keeps the ReplicaSet from re-creating the pause
+// pods, so only their displacement can make the pool grow, from 2 nodes
+// to 3 (one m5.xlarge holds both 1.65-CPU pause pods). Without it the
+// pass asks for nothing.
+func TestBurstReleaseAsksForDisplacedHeadroomAfterTheBurstRan(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const cluster = "agent-burst-displaced"
+	b := newBurstPool(t, ctx, cluster, "burstdisp", 2, 5, corev1.PreemptNever)
+	defer b.dumpOnFailure(t)
+	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
+	runAgent := b.agentRunner(t, ctx, cluster)
+	b.twoPausePods(t, ctx, runAgent)
+	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2)
+
+	prov, err := provisioner.New(controller.Deps{Provider: b.cloud, Cluster: cluster, Region: "local", Client: b.env.Client, Clock: clock.RealClock{}, Logger: quiet},
+		provisioner.Options{Templates: nodeshape.ZoneTemplates("local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prov.Start(ctx, ctx) {
+		t.Fatal("the provisioner's caches did not sync")
+	}
+	b.create(t, ctx, b.app("urgent", b.high, 2, true))
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
+	b.waitRunning(t, "app=urgent", 2, "the burst's two pods to run in the released headroom")
+	stop()
+	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
+		t.Fatalf("%d pause pods (%v): the quota should have kept the ReplicaSet from re-creating any", len(pods), err)
+	}
+	// Give the provisioner's cache a moment to see the burst run (the API
+	// says so already): a pass that still saw a burst's pod waiting would
+	// ask for the missing headroom the older way and prove nothing here.
+	time.Sleep(time.Second)
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		decisions, err := prov.Pass(ctx)
+		return len(decisions) > 0, err
+	}, "a scale-up for the displaced headroom")
+	g, err := b.cloud.NodeGroup(ctx, localcloud.GroupID(cluster, b.pool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.TargetSize != 3 {
+		t.Errorf("pool target size %d, want 3: one more node for the two pause pods the release deleted", g.TargetSize)
+	}
+}
+
+// A pause pod evicted through the Eviction API (a drain: scale-down,
+// reaper, a node roll) is not displaced: the API server marks it with a
+// DisruptionTarget condition before it goes, the provisioner's cache
+// sees it, and its replacement is left to the scheduler, which may place
+// it on free room. Asking for a node at once would buy one the scale-down
+// removes again. Checked against the real API server, since it is the
+// API server's condition the decision rests on.
+func TestEvictedHeadroomIsNotDisplaced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const cluster = "agent-burst-evicted"
+	b := newBurstPool(t, ctx, cluster, "burstevict", 2, 5, corev1.PreemptNever)
+	defer b.dumpOnFailure(t)
+	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
+	runAgent := b.agentRunner(t, ctx, cluster)
+	b.twoPausePods(t, ctx, runAgent)
+	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2)
+
+	prov, err := provisioner.New(controller.Deps{Provider: b.cloud, Cluster: cluster, Region: "local", Client: b.env.Client, Clock: clock.RealClock{}, Logger: quiet},
+		provisioner.Options{Templates: nodeshape.ZoneTemplates("local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prov.Start(ctx, ctx) {
+		t.Fatal("the provisioner's caches did not sync")
+	}
+	pods, err := b.pods(ctx, pauseSel)
+	if err != nil || len(pods) != 2 {
+		t.Fatalf("pause pods %d (%v), want 2", len(pods), err)
+	}
+	for _, p := range pods {
+		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
+		if err := b.env.Client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev); err != nil {
+			t.Fatalf("evicting %s: %v", p.Name, err)
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, func(ctx context.Context) (bool, error) {
+		pods, err := b.pods(ctx, pauseSel)
+		return err == nil && len(pods) == 0, err
+	}, "the evicted pause pods gone")
+	time.Sleep(time.Second) // the provisioner's cache catches up
+	for range 3 {
+		if decisions, err := prov.Pass(ctx); err != nil || len(decisions) > 0 {
+			t.Fatalf("pass after an eviction: %v, %v; want no scale-up", decisions, err)
+		}
+	}
+	if g, err := b.cloud.NodeGroup(ctx, localcloud.GroupID(cluster, b.pool)); err != nil || g.TargetSize != 2 {
+		t.Errorf("pool target %d (%v), want 2", g.TargetSize, err)
 	}
 }
 

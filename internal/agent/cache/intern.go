@@ -293,20 +293,20 @@ func (in *interner) containers(cs []corev1.Container) []corev1.Container {
 	})
 }
 
-// scheduled keeps the pod's PodScheduled condition while it has no node
-// (the provisioner's "unschedulable" and its latency start); a pod with a
-// node keeps none.
-func (in *interner) scheduled(p *corev1.Pod) []corev1.PodCondition {
-	if p.Spec.NodeName != "" {
-		return nil
-	}
+// conditions keeps the pod's PodScheduled condition while it has no node
+// (the provisioner's "unschedulable" and its latency start), and its
+// DisruptionTarget condition, which only a pod about to be evicted,
+// preempted or garbage-collected has (the provisioner's displaced
+// headroom), without messages.
+func (in *interner) conditions(p *corev1.Pod) []corev1.PodCondition {
+	var out []corev1.PodCondition
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			return []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionStatus(in.str(string(c.Status))),
-				Reason: in.str(c.Reason), LastTransitionTime: c.LastTransitionTime}}
+		if c.Type == corev1.PodScheduled && p.Spec.NodeName == "" || c.Type == corev1.DisruptionTarget {
+			out = append(out, corev1.PodCondition{Type: corev1.PodConditionType(in.str(string(c.Type))), Status: corev1.ConditionStatus(in.str(string(c.Status))),
+				Reason: in.str(c.Reason), LastTransitionTime: c.LastTransitionTime})
 		}
 	}
-	return nil
+	return out
 }
 
 func equalPtr[T comparable](a, b *T) bool {

@@ -66,8 +66,9 @@ func trimMeta(m metav1.Object) {
 // mounts and limits (no controller reads limits: requests are what the
 // scheduler packs), volumes other than local storage and claims, pod
 // (anti-)affinity and preferred node affinity, container statuses, IPs,
-// and conditions other than PodScheduled while the pod has no node. It is
-// idempotent: a trimmed pod comes out the same.
+// condition messages, and conditions other than PodScheduled while the
+// pod has no node and DisruptionTarget. It is idempotent: a trimmed pod
+// comes out the same.
 func cachedPod(p *corev1.Pod) *corev1.Pod {
 	in := interned
 	in.mu.Lock()
@@ -93,7 +94,7 @@ func cachedPod(p *corev1.Pod) *corev1.Pod {
 		},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodPhase(in.str(string(p.Status.Phase))), NominatedNodeName: in.str(p.Status.NominatedNodeName),
-			Conditions: in.scheduled(p),
+			Conditions: in.conditions(p),
 		},
 	}
 }

@@ -173,6 +173,18 @@ func readerPods() []*corev1.Pod {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule})
 		}),
 		apiPod(27, pending, func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"node.bosun.dev/pool": "gpu"} }),
+		apiPod(28, disrupted(corev1.PodReasonPreemptionByScheduler), func(p *corev1.Pod) { p.Labels["overprovisioning.bosun.dev/target"] = "cluster" }),
+		apiPod(29, disrupted("EvictionByEvictionAPI"), func(p *corev1.Pod) { p.Labels["overprovisioning.bosun.dev/target"] = "cluster" }),
+		apiPod(30, pending, disrupted("DeletionByPodGC")),
+	}
+}
+
+// disrupted gives the pod the DisruptionTarget condition the API server
+// (eviction), the scheduler (preemption) or the pod GC sets before it goes.
+func disrupted(reason string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+			Reason: reason, Message: "going", LastTransitionTime: metav1.NewTime(time.Date(2026, 11, 22, 4, 30, 2, 0, time.UTC))})
 	}
 }
 
@@ -258,12 +270,13 @@ var podReaders = map[string]func(p *corev1.Pod, nodes []*corev1.Node) any{
 		}
 		return out
 	},
-	"terminal":      func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.Terminal(p) },
-	"daemonSetPod":  func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.DaemonSetPod(p) },
-	"mirrorPod":     func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.MirrorPod(p) },
-	"movable":       func(p *corev1.Pod, _ []*corev1.Node) any { return len(capacity.Movable([]*corev1.Pod{p})) },
-	"phase":         func(p *corev1.Pod, _ []*corev1.Node) any { return p.Status.Phase },
-	"labels (PDBs)": func(p *corev1.Pod, _ []*corev1.Node) any { return p.Labels },
+	"displaced (provisioner)": func(p *corev1.Pod, _ []*corev1.Node) any { return provisioner.Displaced(p) },
+	"terminal":                func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.Terminal(p) },
+	"daemonSetPod":            func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.DaemonSetPod(p) },
+	"mirrorPod":               func(p *corev1.Pod, _ []*corev1.Node) any { return capacity.MirrorPod(p) },
+	"movable":                 func(p *corev1.Pod, _ []*corev1.Node) any { return len(capacity.Movable([]*corev1.Pod{p})) },
+	"phase":                   func(p *corev1.Pod, _ []*corev1.Node) any { return p.Status.Phase },
+	"labels (PDBs)":           func(p *corev1.Pod, _ []*corev1.Node) any { return p.Labels },
 	"blocker": func(p *corev1.Pod, _ []*corev1.Node) any {
 		return []string{capacity.EvictionRules{}.Blocker(p, readerPDBs()), capacity.EvictionRules{EvictKubeSystemWithoutPDB: true}.Blocker(p, readerPDBs())}
 	},

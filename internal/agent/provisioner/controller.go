@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -47,6 +48,9 @@ type Controller struct {
 	// once); otherwise an informer of the pause pods alone.
 	pausePods cache.SharedIndexInformer
 	pauseSets appslisters.ReplicaSetLister
+	// displaced are the pause pods that gave their room to other pods
+	// lately, whose replacements need new capacity (heldDemand).
+	displaced *displacedHeadroom
 }
 
 // indexUnassigned indexes the pods without a node under "".
@@ -78,7 +82,7 @@ func New(deps controller.Deps, opts Options) (*Controller, error) {
 
 // newController wires p to a clientset (see New).
 func newController(p *Provisioner, cs kubernetes.Interface, shared informers.SharedInformerFactory, sharedPods bool) (*Controller, error) {
-	c := &Controller{p: p}
+	c := &Controller{p: p, displaced: newDisplacedHeadroom()}
 	if shared == nil {
 		shared = informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithTransform(agentcache.CacheTransform))
 		c.own = append(c.own, shared)
@@ -115,7 +119,34 @@ func newController(p *Provisioner, cs kubernetes.Interface, shared informers.Sha
 	if err := c.pausePods.AddIndexers(cache.Indexers{indexPause: pauseIndex}); err != nil {
 		return nil, fmt.Errorf("indexing pause pods, %w", err)
 	}
+	if _, err := c.pausePods.AddEventHandler(pauseGoing(func(pod *corev1.Pod) {
+		c.displaced.record(pod, p.opts.Clock.Now())
+	})); err != nil {
+		return nil, fmt.Errorf("watching pause pods, %w", err)
+	}
 	return c, nil
+}
+
+// pauseGoing calls f with each pause pod that is marked for deletion or
+// deleted (a graceful deletion twice).
+func pauseGoing(f func(*corev1.Pod)) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		DeleteFunc: func(obj any) {
+			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = tomb.Obj
+			}
+			if pod, ok := obj.(*corev1.Pod); ok && isPause(pod) {
+				f(pod)
+			}
+		},
+		UpdateFunc: func(old, obj any) {
+			if o, ok := old.(*corev1.Pod); ok && o.DeletionTimestamp == nil && isPause(o) {
+				if n, ok := obj.(*corev1.Pod); ok && n.DeletionTimestamp != nil {
+					f(n)
+				}
+			}
+		},
+	}
 }
 
 // OnChange calls f whenever a pod turns unschedulable (or a pause pod is
@@ -143,24 +174,8 @@ func (c *Controller) OnChange(f func()) error {
 		return fmt.Errorf("watching pending pods, %w", err)
 	}
 	// A pause pod going away may leave headroom to re-create, which
-	// heldDemand asks capacity for during a burst.
-	_, err = c.pausePods.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(obj any) {
-			if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = tomb.Obj
-			}
-			if pod, ok := obj.(*corev1.Pod); ok && isPause(pod) {
-				f()
-			}
-		},
-		UpdateFunc: func(old, obj any) {
-			if o, ok := old.(*corev1.Pod); ok && o.DeletionTimestamp == nil && isPause(o) {
-				if n, ok := obj.(*corev1.Pod); ok && n.DeletionTimestamp != nil {
-					f()
-				}
-			}
-		},
-	})
+	// heldDemand asks capacity for.
+	_, err = c.pausePods.AddEventHandler(pauseGoing(func(*corev1.Pod) { f() }))
 	if err != nil {
 		return fmt.Errorf("watching pause pods, %w", err)
 	}
@@ -236,7 +251,7 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 		// overprovisioner holds the pause pods back until then.
 		objs = c.podInformer.GetStore().List()
 	}
-	pending = append(pending, c.p.heldDemand(held, objs)...)
+	pending = append(pending, c.p.heldDemand(held, objs, c.displaced.counts(c.p.opts.Clock.Now()))...)
 	if len(pending) == 0 {
 		return nil, nil
 	}
@@ -367,7 +382,7 @@ func heldHeadroom(pod *corev1.Pod) bool {
 // second): counting them from the moment they are deleted asks for the
 // headroom's capacity within the release, not as each is re-created, so
 // the headroom is back within one boot time of the burst (L12, issue 17).
-// Outside a burst heldDemand keeps only those capacity was asked for.
+// Once the burst runs, heldDemand keeps as many as were displaced lately.
 func (c *Controller) missingHeadroom() []*corev1.Pod {
 	sets, err := c.pauseSets.List(labels.Everything())
 	if err != nil || len(sets) == 0 {
@@ -411,25 +426,42 @@ func headroomGated(gates []corev1.PodSchedulingGate) bool {
 // pods these replace), the overprovisioner keeps them gated and the
 // scheduler never reports them unschedulable. Asking for their capacity
 // at once, not after the gate is lifted, restores the headroom within one
-// boot time of the burst (L12, issue 17). Outside a burst they are only
-// those capacity was already asked for (so the request is kept, not
-// dropped as if they were placed, until the scheduler has them): the gate
-// is lifted within a fraction of a second and the scheduler places the
-// others or reports them as usual.
-func (p *Provisioner) heldDemand(held []*corev1.Pod, pods []any) []*corev1.Pod {
+// boot time of the burst (L12, issue 17). Once no burst's pod waits (it
+// may run before the provisioner's next pass), they are, per pause
+// ReplicaSet, as many as it had pods displaced (Displaced) within
+// displacedTTL, those capacity was asked for counted first; and those
+// capacity was already asked for (so the request is kept, not dropped as
+// if they were placed, until the scheduler has them). Other held pods,
+// such as a scale-up of the headroom, go through the scheduler: the gate
+// is lifted within a fraction of a second and it places them or reports
+// them as usual.
+func (p *Provisioner) heldDemand(held []*corev1.Pod, pods []any, displaced map[types.UID]int) []*corev1.Pod {
 	if len(held) == 0 {
 		return nil
 	}
-	if !burstWaiting(held, pods, p.opts.Clock.Now()) {
-		var asked []*corev1.Pod
-		for _, pod := range held {
-			if _, ok := p.requested[pod.UID]; ok {
-				asked = append(asked, pod)
-			}
-		}
-		return asked
+	if burstWaiting(held, pods, p.opts.Clock.Now()) {
+		return held
 	}
-	return held
+	var out []*corev1.Pod
+	take := func(pod *corev1.Pod) bool {
+		if o := metav1.GetControllerOf(pod); o != nil && displaced[o.UID] > 0 {
+			displaced[o.UID]--
+			return true
+		}
+		return false
+	}
+	for _, pod := range held {
+		if _, ok := p.requested[pod.UID]; ok {
+			take(pod)
+			out = append(out, pod)
+		}
+	}
+	for _, pod := range held {
+		if _, ok := p.requested[pod.UID]; !ok && take(pod) {
+			out = append(out, pod)
+		}
+	}
+	return out
 }
 
 // burstWindow is how long after its creation an unbound pod of higher

@@ -386,6 +386,91 @@ func TestControllerAsksForMissingHeadroomDuringABurst(t *testing.T) {
 	}
 }
 
+// Issue 17 (L12): a burst's pods may all run before the provisioner's
+// next pass (a stalled pass; the burst landed at once), so no burst waits
+// when it looks. The pause pods a release deleted, or the scheduler
+// preempted, still gave their room away: as many of their replacements as
+// were displaced within displacedTTL ask for capacity, missing or
+// re-created and held, and once each. Pause pods evicted by a drain ask
+// for nothing (the scheduler may place their replacements on free room),
+// nor do those displaced longer ago than the TTL.
+func TestControllerAsksForDisplacedHeadroomAfterTheBurstRan(t *testing.T) {
+	bound := func(p *corev1.Pod) {
+		p.Spec.NodeName, p.Status.Conditions, p.Status.Phase = "n1", nil, corev1.PodRunning
+	}
+	for _, tc := range []struct {
+		name   string
+		reason string // DisruptionTarget reason before the deletion, "" for none
+		wait   time.Duration
+		want   int
+	}{
+		{"released", "", 0, 2},
+		{"preempted by the scheduler", corev1.PodReasonPreemptionByScheduler, 0, 2},
+		{"evicted by a drain", "EvictionByEvictionAPI", 0, 0},
+		{"released, past the TTL", "", displacedTTL, 0},
+	} {
+		for _, sharedPods := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/shared pods %v", tc.name, sharedPods), func(t *testing.T) {
+				p, fp, clk := newTest(t, group("spot", provider.Spot, 10))
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				rs := pauseSet(3, true)
+				pods := []*corev1.Pod{pendingPod("3", "1Gi", pauseOf(rs), bound), pendingPod("3", "1Gi", pauseOf(rs), bound), pendingPod("3", "1Gi", pauseOf(rs), bound)}
+				// The burst's pod runs already.
+				pods = append(pods, pendingPod("1", "1Gi", created(t0), bound))
+				c, cs, _ := syncedControllerOf(ctx, t, p, sharedPods, pods...)
+				if _, err := cs.AppsV1().ReplicaSets(rs.Namespace).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, func() bool { sets, _ := c.pauseSets.List(labels.Everything()); return len(sets) == 1 })
+				for _, pod := range pods[:2] {
+					if tc.reason != "" {
+						pod = pod.DeepCopy()
+						pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: tc.reason}}
+						if _, err := cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+							t.Fatal(err)
+						}
+						waitUntil(t, func() bool {
+							obj, ok, _ := c.pausePods.GetStore().Get(pod)
+							return ok && len(obj.(*corev1.Pod).Status.Conditions) == 1
+						})
+					}
+					if err := cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				waitUntil(t, func() bool { return len(c.missingHeadroom()) == 2 })
+				clk.Step(tc.wait)
+				if _, err := c.Pass(ctx); err != nil {
+					t.Fatal(err)
+				}
+				// Two 3-CPU pause pods need two m5.xlarge nodes (4 CPUs each).
+				if got := target(t, fp, "spot"); got != tc.want {
+					t.Fatalf("spot target %d, want %d", got, tc.want)
+				}
+				if tc.want == 0 {
+					return
+				}
+				booting(t, fp, "spot")
+				// One is re-created, held by the gate: it waits for the
+				// capacity asked for its predecessor.
+				pod := pendingPod("3", "1Gi", pauseOf(rs), held)
+				if _, err := cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				waitUntil(t, func() bool { return len(c.missingHeadroom()) == 1 })
+				clk.Step(time.Second)
+				if _, err := c.Pass(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if got := target(t, fp, "spot"); got != 2 {
+					t.Errorf("after one pause pod was re-created: spot target %d, want still 2", got)
+				}
+			})
+		}
+	}
+}
+
 // Deleting a pause pod kicks an early pass: it may leave headroom to
 // re-create.
 func TestControllerKickedWhenAPausePodGoes(t *testing.T) {
