@@ -718,21 +718,8 @@ func TestBurstReleaseAsksForDisplacedHeadroomAfterTheBurstRan(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cluster = "agent-burst-displaced"
-	b := newBurstPool(t, ctx, cluster, "burstdisp", 2, 5, corev1.PreemptNever)
-	defer b.dumpOnFailure(t)
+	b, runAgent, prov := headroomThatStaysAway(t, ctx, cluster, "burstdisp")
 	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
-	runAgent := b.agentRunner(t, ctx, cluster)
-	b.twoPausePods(t, ctx, runAgent)
-	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2)
-
-	prov, err := provisioner.New(controller.Deps{Provider: b.cloud, Cluster: cluster, Region: "local", Client: b.env.Client, Clock: clock.RealClock{}, Logger: quiet},
-		provisioner.Options{Templates: nodeshape.ZoneTemplates("local")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !prov.Start(ctx, ctx) {
-		t.Fatal("the provisioner's caches did not sync")
-	}
 	b.create(t, ctx, b.app("urgent", b.high, 2, true))
 	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
 	b.waitRunning(t, "app=urgent", 2, "the burst's two pods to run in the released headroom")
@@ -757,6 +744,29 @@ func TestBurstReleaseAsksForDisplacedHeadroomAfterTheBurstRan(t *testing.T) {
 	}
 }
 
+// headroomThatStaysAway is a burst pool of two nodes, each with a base
+// pod and a pause pod beside it, and a quota that keeps the pause
+// ReplicaSet from re-creating any pause pod; and a provisioner whose
+// caches watch the cluster but that passes only when the test calls
+// Pass. runAgent runs the agent's controllers over the pool.
+func headroomThatStaysAway(t *testing.T, ctx context.Context, cluster, pool string) (*burstPool, func(*prometheus.Registry, ...string) func(), *provisioner.Controller) {
+	t.Helper()
+	b := newBurstPool(t, ctx, cluster, pool, 2, 5, corev1.PreemptNever)
+	t.Cleanup(func() { b.dumpOnFailure(t) })
+	runAgent := b.agentRunner(t, ctx, cluster)
+	b.twoPausePods(t, ctx, runAgent)
+	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2)
+	prov, err := provisioner.New(controller.Deps{Provider: b.cloud, Cluster: cluster, Region: "local", Client: b.env.Client, Clock: clock.RealClock{}, Logger: quiet},
+		provisioner.Options{Templates: nodeshape.ZoneTemplates("local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prov.Start(ctx, ctx) {
+		t.Fatal("the provisioner's caches did not sync")
+	}
+	return b, runAgent, prov
+}
+
 // A pause pod evicted through the Eviction API (a drain: scale-down,
 // reaper, a node roll) is not displaced: the API server marks it with a
 // DisruptionTarget condition before it goes, the provisioner's cache
@@ -768,21 +778,8 @@ func TestEvictedHeadroomIsNotDisplaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cluster = "agent-burst-evicted"
-	b := newBurstPool(t, ctx, cluster, "burstevict", 2, 5, corev1.PreemptNever)
-	defer b.dumpOnFailure(t)
+	b, _, prov := headroomThatStaysAway(t, ctx, cluster, "burstevict")
 	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
-	runAgent := b.agentRunner(t, ctx, cluster)
-	b.twoPausePods(t, ctx, runAgent)
-	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2)
-
-	prov, err := provisioner.New(controller.Deps{Provider: b.cloud, Cluster: cluster, Region: "local", Client: b.env.Client, Clock: clock.RealClock{}, Logger: quiet},
-		provisioner.Options{Templates: nodeshape.ZoneTemplates("local")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !prov.Start(ctx, ctx) {
-		t.Fatal("the provisioner's caches did not sync")
-	}
 	pods, err := b.pods(ctx, pauseSel)
 	if err != nil || len(pods) != 2 {
 		t.Fatalf("pause pods %d (%v), want 2", len(pods), err)
