@@ -14,8 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/bosun-platform/bosun/internal/agent/capacity"
@@ -93,14 +91,9 @@ type config struct {
 // a spot instance of that group launched since), and TaintReapOnDemand
 // while it drains.
 type Controller struct {
-	clock   clock.PassiveClock
-	client  kubernetes.Interface
-	listers capacity.Listers
-	opts    config
-	metrics *capacity.CapacityMetrics
-	rules   capacity.EvictionRules
-	drains  *capacity.Drains
-	mu      sync.Mutex
+	capacity.Remover
+	opts config
+	mu   sync.Mutex
 	// notBefore holds nodes whose reap was given up, until when.
 	notBefore map[string]time.Time
 	// started holds the reaps this process started (the annotations'
@@ -126,25 +119,16 @@ const Name = agentcmd.ControllerReaper
 // RBAC: nodes get, list, watch, patch; pods list, watch, get; pods/eviction
 // create; poddisruptionbudgets (policy) list, watch; events create, patch.
 func New(deps controller.Deps, opts Options) (*Controller, error) {
-	if err := deps.Require(Name, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
-		return nil, err
-	}
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	deps = deps.WithDefaults()
-	metrics, err := capacity.NewCapacityMetrics(deps.Registry)
+	base, deps, err := capacity.NewRemover(Name, deps, capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, err
 	}
 	return &Controller{
-		clock:     deps.Clock,
-		client:    deps.Client,
-		listers:   capacity.NewListers(deps.Factory),
+		Remover:   base,
 		opts:      config{Options: opts, Deps: deps},
-		metrics:   metrics,
-		rules:     capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:    capacity.NewDrains(),
 		notBefore: map[string]time.Time{},
 		started:   map[string]reapStart{},
 	}, nil
@@ -153,18 +137,15 @@ func New(deps controller.Deps, opts Options) (*Controller, error) {
 // Name is the controller's name.
 func (r *Controller) Name() string { return Name }
 
-// Wait blocks until the drains started by earlier passes have ended.
-func (r *Controller) Wait() { r.drains.Wait() }
-
 // Pass advances the reaps in progress and starts one per on-demand group
 // where spot is back, and returns what it did (or, in dry-run, would do).
 func (r *Controller) Pass(ctx context.Context) ([]string, error) {
-	now := r.clock.Now()
-	v, err := capacity.ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.listers)
+	now := r.Clock.Now()
+	v, err := capacity.ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.Listers)
 	if err != nil {
 		return nil, fmt.Errorf("reaper, %w", err)
 	}
-	r.metrics.OnDemandRatio.Set(v.OnDemandRatio())
+	r.Metrics.OnDemandRatio.Set(v.OnDemandRatio())
 	actions, errs := r.recover(ctx, v)
 	var offerings []provider.Offering
 	for _, g := range v.Groups {
@@ -251,7 +232,7 @@ func (r *Controller) recover(ctx context.Context, v *capacity.View) ([]string, [
 	var actions []string
 	var errs []error
 	for _, n := range v.Nodes {
-		if !capacity.HasTaint(n, capacity.TaintReapOnDemand) || r.drains.Active(n.Name) {
+		if !capacity.HasTaint(n, capacity.TaintReapOnDemand) || r.Drains.Active(n.Name) {
 			continue
 		}
 		m := v.ByNode[n.Name]
@@ -270,7 +251,7 @@ func (r *Controller) recover(ctx context.Context, v *capacity.View) ([]string, [
 			continue
 		}
 		if !r.opts.DryRun {
-			if err := capacity.Untaint(ctx, r.client, n.Name, capacity.TaintReapOnDemand); err != nil {
+			if err := capacity.Untaint(ctx, r.Client, n.Name, capacity.TaintReapOnDemand); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -304,11 +285,11 @@ func (r *Controller) start(ctx context.Context, v *capacity.View, g provider.Nod
 		name, g.ID, now.Sub(oldest.Instance.LaunchTime).Round(time.Second), spot.ID, spot.ID, spot.TargetSize+1)
 	r.opts.Logger.Info("reaper: spot is back, replacing on-demand node", "node", name, "spotGroup", spot.ID, "dryRun", r.opts.DryRun)
 	if r.opts.DryRun {
-		r.metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, true)
+		r.Metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, true)
 		return action, nil
 	}
 	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
-	err := capacity.Annotate(ctx, r.client, name, map[string]*string{
+	err := capacity.Annotate(ctx, r.Client, name, map[string]*string{
 		capacity.AnnotationReapStarted:   ptr.To(st.at),
 		capacity.AnnotationReapSpotGroup: ptr.To(st.spot),
 	})
@@ -333,7 +314,7 @@ func (r *Controller) reapable(v *capacity.View, m *capacity.Member, now time.Tim
 		return false
 	}
 	for _, p := range capacity.Movable(m.Pods) {
-		if why := r.rules.Blocker(p, v.PDBs); why != "" {
+		if why := r.Rules.Blocker(p, v.PDBs); why != "" {
 			r.opts.Logger.Debug("reaper: node stays", "node", m.Node.Name, "why", why)
 			return false
 		}
@@ -398,7 +379,7 @@ func (r *Controller) takesAll(g provider.NodeGroup, pods []*corev1.Pod) bool {
 // node, cordon and drain the on-demand node and delete its instance.
 func (r *Controller) advance(ctx context.Context, v *capacity.View, m *capacity.Member, now time.Time) (string, error) {
 	name := m.Node.Name
-	if r.drains.Active(name) || capacity.HasTaint(m.Node, capacity.TaintReapOnDemand) {
+	if r.Drains.Active(name) || capacity.HasTaint(m.Node, capacity.TaintReapOnDemand) {
 		return "", nil
 	}
 	st, _ := r.startOf(m)
@@ -428,7 +409,7 @@ func (r *Controller) advance(ctx context.Context, v *capacity.View, m *capacity.
 		return "", nil
 	}
 	for _, p := range capacity.Movable(m.Pods) {
-		if why := r.rules.Blocker(p, v.PDBs); why != "" {
+		if why := r.Rules.Blocker(p, v.PDBs); why != "" {
 			return r.abort(ctx, m, "blocked", why, now)
 		}
 	}
@@ -436,11 +417,11 @@ func (r *Controller) advance(ctx context.Context, v *capacity.View, m *capacity.
 	if r.opts.DryRun {
 		return action, nil
 	}
-	if err := capacity.Taint(ctx, r.client, m.Node, capacity.TaintReapOnDemand, now); err != nil {
+	if err := capacity.Taint(ctx, r.Client, m.Node, capacity.TaintReapOnDemand, now); err != nil {
 		return "", fmt.Errorf("reaper, %w", err)
 	}
 	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(capacity.Movable(m.Pods)))
-	r.drains.Start(name, func() { r.drainAndDelete(ctx, m) })
+	r.Drains.Start(name, func() { r.drainAndDelete(ctx, m) })
 	return action, nil
 }
 
@@ -473,13 +454,13 @@ func (r *Controller) abort(ctx context.Context, m *capacity.Member, reason, deta
 	name := m.Node.Name
 	action := fmt.Sprintf("keep on-demand node %s: %s", name, detail)
 	r.opts.Logger.Info("reaper: giving up", "node", name, "reason", reason, "detail", detail)
-	r.metrics.ReapAborted.WithLabelValues(reason).Inc()
+	r.Metrics.ReapAborted.WithLabelValues(reason).Inc()
 	if r.opts.DryRun {
 		return action, nil
 	}
 	r.backOff(name, now)
 	r.remember(name, nil)
-	if err := capacity.Annotate(ctx, r.client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.Client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
 	}
 	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
@@ -488,7 +469,7 @@ func (r *Controller) abort(ctx context.Context, m *capacity.Member, reason, deta
 
 func (r *Controller) drainAndDelete(ctx context.Context, m *capacity.Member) {
 	name := m.Node.Name
-	if err := capacity.DrainNode(ctx, r.client, name, r.opts.DrainTimeout); err != nil {
+	if err := capacity.DrainNode(ctx, r.Client, name, r.opts.DrainTimeout); err != nil {
 		r.fail(ctx, m, err)
 		return
 	}
@@ -496,7 +477,7 @@ func (r *Controller) drainAndDelete(ctx context.Context, m *capacity.Member) {
 		r.fail(ctx, m, fmt.Errorf("deleting instance %s of %s, %w", m.Instance.ID, m.Group.ID, err))
 		return
 	}
-	r.metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, false)
+	r.Metrics.CountRemoved(capacity.ReasonReapOnDemand, provider.OnDemand, false)
 	r.remember(name, nil)
 	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Drained; instance %s of %s deleted", m.Instance.ID, m.Group.ID)
 	r.opts.Logger.Info("reaper: on-demand node replaced by spot", "node", name, "instance", m.Instance.ID)
@@ -505,16 +486,16 @@ func (r *Controller) drainAndDelete(ctx context.Context, m *capacity.Member) {
 // fail uncordons a node whose drain failed and gives its reap up.
 func (r *Controller) fail(ctx context.Context, m *capacity.Member, err error) {
 	name := m.Node.Name
-	r.metrics.DrainFailures.WithLabelValues(Name).Inc()
+	r.Metrics.DrainFailures.WithLabelValues(Name).Inc()
 	r.opts.Logger.Warn("reaper: drain failed; uncordoning", "node", name, "error", err)
 	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
-	if err := capacity.Untaint(ctx, r.client, name, capacity.TaintReapOnDemand); err != nil {
+	if err := capacity.Untaint(ctx, r.Client, name, capacity.TaintReapOnDemand); err != nil {
 		r.opts.Logger.Warn("reaper: uncordoning", "node", name, "error", err)
 	}
-	if err := capacity.Annotate(ctx, r.client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.Client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
 	}
-	r.backOff(name, r.clock.Now())
+	r.backOff(name, r.Clock.Now())
 	r.remember(name, nil)
 }
 

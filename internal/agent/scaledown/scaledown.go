@@ -17,8 +17,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/clock"
 
 	"github.com/bosun-platform/bosun/internal/agent/capacity"
 	"github.com/bosun-platform/bosun/internal/agent/controller"
@@ -108,13 +106,8 @@ type config struct {
 // spot. Its "unneeded since" times are kept in memory (a restart starts
 // them again); the taint is the state that survives a crash.
 type Controller struct {
-	clock   clock.PassiveClock
-	client  kubernetes.Interface
-	listers capacity.Listers
-	opts    config
-	metrics *capacity.CapacityMetrics
-	rules   capacity.EvictionRules
-	drains  *capacity.Drains
+	capacity.Remover
+	opts config
 	// since is when each node was first found unneeded.
 	since map[string]time.Time
 }
@@ -132,35 +125,22 @@ const Name = agentcmd.ControllerScaleDown
 // lists the node's pods and waits for them to go); pods/eviction create;
 // poddisruptionbudgets (policy) list, watch; events create, patch.
 func New(deps controller.Deps, opts Options) (*Controller, error) {
-	if err := deps.Require(Name, controller.FieldProvider, controller.FieldClient, controller.FieldFactory); err != nil {
-		return nil, err
-	}
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
-	deps = deps.WithDefaults()
-	metrics, err := capacity.NewCapacityMetrics(deps.Registry)
+	base, deps, err := capacity.NewRemover(Name, deps, capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, err
 	}
 	return &Controller{
-		clock:   deps.Clock,
-		client:  deps.Client,
-		listers: capacity.NewListers(deps.Factory),
+		Remover: base,
 		opts:    config{Options: opts, Deps: deps},
-		metrics: metrics,
-		rules:   capacity.EvictionRules{EvictKubeSystemWithoutPDB: opts.EvictKubeSystemWithoutPDB},
-		drains:  capacity.NewDrains(),
 		since:   map[string]time.Time{},
 	}, nil
 }
 
 // Name is the controller's name.
 func (s *Controller) Name() string { return Name }
-
-// Wait blocks until the drains started by earlier passes have ended (for
-// a single pass, and tests).
-func (s *Controller) Wait() { s.drains.Wait() }
 
 // candidate is an unneeded node with the pods that would move.
 type candidate struct {
@@ -182,12 +162,12 @@ func (c *candidate) reason() string {
 // enough, and returns what it did (or, in dry-run, would do). Drains run
 // in the background; the next passes see their nodes as busy.
 func (s *Controller) Pass(ctx context.Context) ([]string, error) {
-	now := s.clock.Now()
-	v, err := capacity.ReadView(ctx, s.opts.Provider, s.opts.Cluster, s.listers)
+	now := s.Clock.Now()
+	v, err := capacity.ReadView(ctx, s.opts.Provider, s.opts.Cluster, s.Listers)
 	if err != nil {
 		return nil, fmt.Errorf("scale-down, %w", err)
 	}
-	s.metrics.OnDemandRatio.Set(v.OnDemandRatio())
+	s.Metrics.OnDemandRatio.Set(v.OnDemandRatio())
 	actions, errs := s.recover(ctx, v)
 	unneeded := s.unneeded(v, now)
 	if s.opts.DelayAfterScaleUp > 0 && now.Sub(v.LastLaunch()) < s.opts.DelayAfterScaleUp {
@@ -227,7 +207,7 @@ func (s *Controller) recover(ctx context.Context, v *capacity.View) ([]string, [
 	var actions []string
 	var errs []error
 	for _, n := range v.Nodes {
-		if !capacity.HasTaint(n, capacity.TaintScaleDown) || s.drains.Active(n.Name) {
+		if !capacity.HasTaint(n, capacity.TaintScaleDown) || s.Drains.Active(n.Name) {
 			continue
 		}
 		m := v.ByNode[n.Name]
@@ -249,7 +229,7 @@ func (s *Controller) recover(ctx context.Context, v *capacity.View) ([]string, [
 		}
 		a := fmt.Sprintf("uncordon node %s left by an interrupted scale-down", n.Name)
 		if !s.opts.DryRun {
-			if err := capacity.Untaint(ctx, s.client, n.Name, capacity.TaintScaleDown); err != nil {
+			if err := capacity.Untaint(ctx, s.Client, n.Name, capacity.TaintScaleDown); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -269,7 +249,7 @@ func (s *Controller) unneeded(v *capacity.View, now time.Time) []*candidate {
 	needed := map[string]int{}
 	for _, m := range v.Members {
 		if m.Instance.State != provider.Running || m.Instance.Interruption != nil ||
-			!capacity.NodeReady(m.Node) || capacity.Busy(m.Node) || s.drains.Active(m.Node.Name) {
+			!capacity.NodeReady(m.Node) || capacity.Busy(m.Node) || s.Drains.Active(m.Node.Name) {
 			continue
 		}
 		if awaited[m.Node.Name] {
@@ -294,9 +274,9 @@ func (s *Controller) unneeded(v *capacity.View, now time.Time) []*candidate {
 			delete(s.since, name)
 		}
 	}
-	s.metrics.Unneeded.Set(float64(len(out)))
+	s.Metrics.Unneeded.Set(float64(len(out)))
 	for _, r := range neededReasons {
-		s.metrics.Needed.WithLabelValues(r).Set(float64(needed[r]))
+		s.Metrics.Needed.WithLabelValues(r).Set(float64(needed[r]))
 	}
 	return out
 }
@@ -354,7 +334,7 @@ func (s *Controller) evaluate(v *capacity.View, m *capacity.Member, sim *simulat
 		return nil, NeededUtilization, fmt.Sprintf("utilization %.2f at or above %.2f", c.util, s.opts.UtilizationThreshold)
 	}
 	for _, p := range c.movable {
-		if why := s.rules.Blocker(p, v.PDBs); why != "" {
+		if why := s.Rules.Blocker(p, v.PDBs); why != "" {
 			return nil, NeededPod, why
 		}
 	}
@@ -398,7 +378,7 @@ func (s *Controller) choose(v *capacity.View, unneeded []*candidate, now time.Ti
 	planned := map[string]int{}
 	received := map[string]bool{}
 	emptyLeft := s.opts.MaxEmptyBulkDelete
-	drainsLeft := s.opts.MaxConcurrentDrains - s.drains.Count()
+	drainsLeft := s.opts.MaxConcurrentDrains - s.Drains.Count()
 	var out []*candidate
 	for _, c := range ready {
 		name := c.Node.Name
@@ -541,28 +521,28 @@ func (s *Controller) remove(ctx context.Context, c *candidate, now time.Time) (s
 		c.Group.Lifecycle, name, c.Group.ID, c.reason(), 100*c.util, len(c.movable))
 	s.opts.Logger.Info("scale-down", "node", name, "group", c.Group.ID, "reason", c.reason(), "utilization", c.util, "dryRun", s.opts.DryRun)
 	if s.opts.DryRun {
-		s.metrics.CountRemoved(c.reason(), c.Group.Lifecycle, true)
+		s.Metrics.CountRemoved(c.reason(), c.Group.Lifecycle, true)
 		return action, nil
 	}
-	if err := capacity.Taint(ctx, s.client, c.Node, capacity.TaintScaleDown, now); err != nil {
+	if err := capacity.Taint(ctx, s.Client, c.Node, capacity.TaintScaleDown, now); err != nil {
 		return "", err
 	}
 	s.event(c.Node, corev1.EventTypeNormal, "ScaleDown", "Removing node: %s, utilization %.0f%%, draining %d pod(s)", c.reason(), 100*c.util, len(c.movable))
-	s.drains.Start(name, func() { s.drainAndDelete(ctx, c) })
+	s.Drains.Start(name, func() { s.drainAndDelete(ctx, c) })
 	return action, nil
 }
 
 func (s *Controller) drainAndDelete(ctx context.Context, c *candidate) {
 	name := c.Node.Name
 	fail := func(err error) {
-		s.metrics.DrainFailures.WithLabelValues(Name).Inc()
+		s.Metrics.DrainFailures.WithLabelValues(Name).Inc()
 		s.opts.Logger.Warn("scale-down failed; uncordoning", "node", name, "error", err)
 		s.event(c.Node, corev1.EventTypeWarning, "ScaleDownFailed", "Node stays: %v", err)
-		if err := capacity.Untaint(ctx, s.client, name, capacity.TaintScaleDown); err != nil {
+		if err := capacity.Untaint(ctx, s.Client, name, capacity.TaintScaleDown); err != nil {
 			s.opts.Logger.Warn("scale-down: uncordoning", "node", name, "error", err)
 		}
 	}
-	if err := capacity.DrainNode(ctx, s.client, name, s.opts.DrainTimeout); err != nil {
+	if err := capacity.DrainNode(ctx, s.Client, name, s.opts.DrainTimeout); err != nil {
 		fail(err)
 		return
 	}
@@ -570,7 +550,7 @@ func (s *Controller) drainAndDelete(ctx context.Context, c *candidate) {
 		fail(fmt.Errorf("deleting instance %s of %s, %w", c.Instance.ID, c.Group.ID, err))
 		return
 	}
-	s.metrics.CountRemoved(c.reason(), c.Group.Lifecycle, false)
+	s.Metrics.CountRemoved(c.reason(), c.Group.Lifecycle, false)
 	s.event(c.Node, corev1.EventTypeNormal, "ScaleDown", "Drained; instance %s of %s deleted", c.Instance.ID, c.Group.ID)
 	s.opts.Logger.Info("scale-down: node removed", "node", name, "instance", c.Instance.ID, "group", c.Group.ID)
 }
