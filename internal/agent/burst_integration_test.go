@@ -673,23 +673,9 @@ func TestBurstReleaseAsksForMissingHeadroom(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cluster = "agent-burst-missing"
-	b := newBurstPool(t, ctx, cluster, "burstmiss", 2, 5, corev1.PreemptNever)
-	defer b.dumpOnFailure(t)
-	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
-	runAgent := b.agentRunner(t, ctx, cluster)
-	b.twoPausePods(t, ctx, runAgent)
-
-	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2) // over the limit already: no new pause pod
-
-	b.create(t, ctx, b.app("urgent", b.high, 3, true))
-	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
-	b.waitRunning(t, "app=urgent", 2, "two burst pods to run in the released headroom")
-	stop()
-	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
-		t.Fatalf("%d pause pods (%v): the quota should have kept the ReplicaSet from re-creating any", len(pods), err)
-	}
-
-	stop = runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
+	b, runAgent := headroomThatStaysAway(t, ctx, cluster, "burstmiss")
+	pauseSel := b.releaseWithoutReturn(t, ctx, runAgent, 3)
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerProvisioner, agentcmd.ControllerOverprovisioner)
 	defer stop()
 	b.waitRunning(t, "app=urgent", 3, "the burst's third pod to run on a new node")
 	g, err := b.cloud.NodeGroup(ctx, localcloud.GroupID(cluster, b.pool))
@@ -718,15 +704,9 @@ func TestBurstReleaseAsksForDisplacedHeadroomAfterTheBurstRan(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cluster = "agent-burst-displaced"
-	b, runAgent, prov := headroomThatStaysAway(t, ctx, cluster, "burstdisp")
-	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
-	b.create(t, ctx, b.app("urgent", b.high, 2, true))
-	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
-	b.waitRunning(t, "app=urgent", 2, "the burst's two pods to run in the released headroom")
-	stop()
-	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
-		t.Fatalf("%d pause pods (%v): the quota should have kept the ReplicaSet from re-creating any", len(pods), err)
-	}
+	b, runAgent := headroomThatStaysAway(t, ctx, cluster, "burstdisp")
+	prov := b.watchingProvisioner(t, ctx, cluster)
+	b.releaseWithoutReturn(t, ctx, runAgent, 2)
 	// Give the provisioner's cache a moment to see the burst run (the API
 	// says so already): a pass that still saw a burst's pod waiting would
 	// ask for the missing headroom the older way and prove nothing here.
@@ -746,16 +726,40 @@ func TestBurstReleaseAsksForDisplacedHeadroomAfterTheBurstRan(t *testing.T) {
 
 // headroomThatStaysAway is a burst pool of two nodes, each with a base
 // pod and a pause pod beside it, and a quota that keeps the pause
-// ReplicaSet from re-creating any pause pod; and a provisioner whose
-// caches watch the cluster but that passes only when the test calls
-// Pass. runAgent runs the agent's controllers over the pool.
-func headroomThatStaysAway(t *testing.T, ctx context.Context, cluster, pool string) (*burstPool, func(*prometheus.Registry, ...string) func(), *provisioner.Controller) {
+// ReplicaSet from re-creating any pause pod. runAgent runs the agent's
+// controllers over the pool.
+func headroomThatStaysAway(t *testing.T, ctx context.Context, cluster, pool string) (*burstPool, func(*prometheus.Registry, ...string) func()) {
 	t.Helper()
 	b := newBurstPool(t, ctx, cluster, pool, 2, 5, corev1.PreemptNever)
 	t.Cleanup(func() { b.dumpOnFailure(t) })
 	runAgent := b.agentRunner(t, ctx, cluster)
 	b.twoPausePods(t, ctx, runAgent)
-	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2)
+	b.podQuota(t, ctx, "no-new-pause-pods", agentapi.PriorityClassName, 0, 2) // over the limit already: no new pause pod
+	return b, runAgent
+}
+
+// releaseWithoutReturn bursts replicas pods of the high priority class
+// (app=urgent) onto a headroomThatStaysAway pool and runs the
+// overprovisioner alone until two of them run in the released headroom;
+// the quota keeps every pause pod from coming back. It returns the pause
+// pods' label selector.
+func (b *burstPool) releaseWithoutReturn(t *testing.T, ctx context.Context, runAgent func(*prometheus.Registry, ...string) func(), replicas int32) string {
+	t.Helper()
+	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
+	b.create(t, ctx, b.app("urgent", b.high, replicas, true))
+	stop := runAgent(prometheus.NewRegistry(), agentcmd.ControllerOverprovisioner)
+	b.waitRunning(t, "app=urgent", 2, "two burst pods to run in the released headroom")
+	stop()
+	if pods, err := b.pods(ctx, pauseSel); err != nil || len(pods) != 0 {
+		t.Fatalf("%d pause pods (%v): the quota should have kept the ReplicaSet from re-creating any", len(pods), err)
+	}
+	return pauseSel
+}
+
+// watchingProvisioner is a provisioner over the pool whose caches watch
+// the cluster but that passes only when the test calls Pass.
+func (b *burstPool) watchingProvisioner(t *testing.T, ctx context.Context, cluster string) *provisioner.Controller {
+	t.Helper()
 	prov, err := provisioner.New(controller.Deps{Provider: b.cloud, Cluster: cluster, Region: "local", Client: b.env.Client, Clock: clock.RealClock{}, Logger: quiet},
 		provisioner.Options{Templates: nodeshape.ZoneTemplates("local")})
 	if err != nil {
@@ -764,7 +768,7 @@ func headroomThatStaysAway(t *testing.T, ctx context.Context, cluster, pool stri
 	if !prov.Start(ctx, ctx) {
 		t.Fatal("the provisioner's caches did not sync")
 	}
-	return b, runAgent, prov
+	return prov
 }
 
 // A pause pod evicted through the Eviction API (a drain: scale-down,
@@ -778,7 +782,8 @@ func TestEvictedHeadroomIsNotDisplaced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const cluster = "agent-burst-evicted"
-	b, _, prov := headroomThatStaysAway(t, ctx, cluster, "burstevict")
+	b, _ := headroomThatStaysAway(t, ctx, cluster, "burstevict")
+	prov := b.watchingProvisioner(t, ctx, cluster)
 	pauseSel := overprovisioner.LabelManaged + "=pool-" + b.pool
 	pods, err := b.pods(ctx, pauseSel)
 	if err != nil || len(pods) != 2 {

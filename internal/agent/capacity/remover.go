@@ -3,20 +3,15 @@ package capacity
 import (
 	"fmt"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/clock"
-
 	"github.com/bosun-platform/bosun/internal/agent/controller"
 )
 
 // Remover is what the controllers that drain and remove nodes (the
-// scale-down and the reaper) are built on: the cluster's caches, the
-// eviction rules, the background drains and the shared capacity
+// scale-down and the reaper) build from their Deps: the cluster's caches,
+// the eviction rules, the background drains and the shared capacity
 // metrics. Each embeds one, made by NewRemover, so both are wired the
-// same way.
+// same way; the clock and the client they read from their Deps.
 type Remover struct {
-	Clock   clock.PassiveClock
-	Client  kubernetes.Interface
 	Listers Listers
 	Metrics *CapacityMetrics
 	Rules   EvictionRules
@@ -37,8 +32,6 @@ func NewRemover(name string, deps controller.Deps, rules EvictionRules) (Remover
 		return Remover{}, deps, fmt.Errorf("%s: %w", name, err)
 	}
 	return Remover{
-		Clock:   deps.Clock,
-		Client:  deps.Client,
 		Listers: NewListers(deps.Factory),
 		Metrics: metrics,
 		Rules:   rules,

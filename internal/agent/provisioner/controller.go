@@ -246,12 +246,14 @@ func (c *Controller) Pass(ctx context.Context) ([]string, error) {
 		}
 	}
 	held = append(held, c.missingHeadroom()...)
+	var displaced map[types.UID]int
 	if len(held) > 0 {
 		// A burst's pods count until they run, bound or not: the
 		// overprovisioner holds the pause pods back until then.
 		objs = c.podInformer.GetStore().List()
+		displaced = c.displaced.counts(c.p.opts.Clock.Now())
 	}
-	pending = append(pending, c.p.heldDemand(held, objs, c.displaced.counts(c.p.opts.Clock.Now()))...)
+	pending = append(pending, c.p.heldDemand(held, objs, displaced)...)
 	if len(pending) == 0 {
 		return nil, nil
 	}

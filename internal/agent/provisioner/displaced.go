@@ -60,7 +60,8 @@ func newDisplacedHeadroom() *displacedHeadroom {
 }
 
 // record notes pod as displaced at now, if it is (Displaced) and a
-// ReplicaSet owns it.
+// ReplicaSet owns it, and forgets displacements older than displacedTTL
+// (so the record stays small even if no pass asks for the counts).
 func (d *displacedHeadroom) record(pod *corev1.Pod, now time.Time) {
 	o := metav1.GetControllerOf(pod)
 	if o == nil || o.Kind != "ReplicaSet" || !Displaced(pod) {
@@ -68,23 +69,30 @@ func (d *displacedHeadroom) record(pod *corev1.Pod, now time.Time) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.prune(now)
 	if _, ok := d.pods[pod.UID]; !ok {
 		d.pods[pod.UID] = displacement{set: o.UID, at: now}
 	}
 }
 
 // counts returns, per ReplicaSet UID, how many of its pause pods were
-// displaced within displacedTTL of now, and forgets older ones.
+// displaced within displacedTTL of now.
 func (d *displacedHeadroom) counts(now time.Time) map[types.UID]int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.prune(now)
 	out := map[types.UID]int{}
-	for uid, x := range d.pods {
-		if now.Sub(x.at) >= displacedTTL {
-			delete(d.pods, uid)
-			continue
-		}
+	for _, x := range d.pods {
 		out[x.set]++
 	}
 	return out
+}
+
+// prune forgets displacements older than displacedTTL; d.mu is held.
+func (d *displacedHeadroom) prune(now time.Time) {
+	for uid, x := range d.pods {
+		if now.Sub(x.at) >= displacedTTL {
+			delete(d.pods, uid)
+		}
+	}
 }

@@ -94,9 +94,7 @@ func TestTriggeredScaleUpEvents(t *testing.T) {
 	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
 	rec := record.NewFakeRecorder(10)
 	p.opts.Recorder = rec
-	for _, z := range []string{"a", "b"} {
-		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
-	}
+	spotOut(fp)
 	ps := pods(1, "1", "1Gi")
 	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
 		t.Fatal(err)

@@ -86,6 +86,14 @@ func newTest(t *testing.T, groups ...provider.NodeGroup) (*Provisioner, *fake.Pr
 	return p, fp, clk
 }
 
+// spotOut takes every spot offering of group's m5.xlarge in zones a and b
+// out of capacity.
+func spotOut(fp *fake.Provider) {
+	for _, z := range []string{"a", "b"} {
+		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
+	}
+}
+
 func target(t *testing.T, fp *fake.Provider, id string) int {
 	t.Helper()
 	g, err := fp.NodeGroup(context.Background(), id)
@@ -201,9 +209,7 @@ func TestPodsLeftPendingAfterTheirNodesRegisteredAreAskedAgain(t *testing.T) {
 // pods to on-demand at once; no provision timeout is waited for.
 func TestFallbackToOnDemandOnCapacityError(t *testing.T) {
 	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
-	for _, z := range []string{"a", "b"} {
-		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
-	}
+	spotOut(fp)
 	ps := pods(2, "1", "1Gi")
 	ds, err := p.Reconcile(context.Background(), ps, nil)
 	if err != nil || len(ds) != 1 || ds[0].Group != "spot" {
@@ -244,9 +250,7 @@ func TestFallbackToOnDemandOnCapacityError(t *testing.T) {
 // the TTL ends, and new pods stop landing on the on-demand fallback.
 func TestRunningInstanceEndsTheUnavailableMarkEarly(t *testing.T) {
 	p, fp, clk := newTest(t, group("spot", provider.Spot, 40), group("od", provider.OnDemand, 10))
-	for _, z := range []string{"a", "b"} {
-		fp.Unavailable[fake.OfferingKey("m5.xlarge", z, provider.Spot)] = true
-	}
+	spotOut(fp)
 	ps := pods(2, "1", "1Gi")
 	if _, err := p.Reconcile(context.Background(), ps, nil); err != nil {
 		t.Fatal(err)

@@ -26,11 +26,10 @@ type unavailableOfferings struct {
 	clock clock.PassiveClock
 	ttl   time.Duration
 	until map[offering]time.Time
-	since map[offering]time.Time
 }
 
 func newUnavailableOfferings(clk clock.PassiveClock, ttl time.Duration) *unavailableOfferings {
-	return &unavailableOfferings{clock: clk, ttl: ttl, until: map[offering]time.Time{}, since: map[offering]time.Time{}}
+	return &unavailableOfferings{clock: clk, ttl: ttl, until: map[offering]time.Time{}}
 }
 
 // markGroup marks every offering of the group unavailable until now+ttl.
@@ -51,28 +50,24 @@ func (u *unavailableOfferings) markOffering(o provider.Offering) {
 	u.mark(offering{o.InstanceType, o.Zone, o.Lifecycle})
 }
 
-// mark records o as unavailable from now until now+ttl; u.mu is held.
+// mark records o as unavailable until now+ttl; u.mu is held.
 func (u *unavailableOfferings) mark(o offering) {
-	now := u.clock.Now()
-	u.until[o], u.since[o] = now.Add(u.ttl), now
+	u.until[o] = u.clock.Now().Add(u.ttl)
 }
 
-// running ends the mark on the instance's offering when the instance was
-// launched after the offering was marked and is running: whoever launched
-// it (this provisioner, the reaper, a person), the capacity is there again.
+// running ends the mark on the offering of a running instance launched
+// after the offering was marked (until-ttl): whoever launched it (this
+// provisioner, the reaper, a person), the capacity is there again. lc is
+// the group's lifecycle, for an instance that does not say its own.
 func (u *unavailableOfferings) running(in provider.Instance, lc provider.Lifecycle) {
-	if in.State != provider.Running {
-		return
-	}
 	if in.Lifecycle != "" {
 		lc = in.Lifecycle
 	}
 	o := offering{in.InstanceType, in.Zone, lc}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if since, ok := u.since[o]; ok && in.LaunchTime.After(since) {
+	if until, ok := u.until[o]; ok && in.LaunchTime.After(until.Add(-u.ttl)) {
 		delete(u.until, o)
-		delete(u.since, o)
 	}
 }
 
@@ -102,7 +97,6 @@ func (u *unavailableOfferings) count() int {
 			n++
 		} else {
 			delete(u.until, o)
-			delete(u.since, o)
 		}
 	}
 	return n

@@ -140,7 +140,7 @@ func (r *Controller) Name() string { return Name }
 // Pass advances the reaps in progress and starts one per on-demand group
 // where spot is back, and returns what it did (or, in dry-run, would do).
 func (r *Controller) Pass(ctx context.Context) ([]string, error) {
-	now := r.Clock.Now()
+	now := r.opts.Clock.Now()
 	v, err := capacity.ReadView(ctx, r.opts.Provider, r.opts.Cluster, r.Listers)
 	if err != nil {
 		return nil, fmt.Errorf("reaper, %w", err)
@@ -251,7 +251,7 @@ func (r *Controller) recover(ctx context.Context, v *capacity.View) ([]string, [
 			continue
 		}
 		if !r.opts.DryRun {
-			if err := capacity.Untaint(ctx, r.Client, n.Name, capacity.TaintReapOnDemand); err != nil {
+			if err := capacity.Untaint(ctx, r.opts.Client, n.Name, capacity.TaintReapOnDemand); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -289,7 +289,7 @@ func (r *Controller) start(ctx context.Context, v *capacity.View, g provider.Nod
 		return action, nil
 	}
 	st := reapStart{at: now.UTC().Format(time.RFC3339), spot: spot.ID}
-	err := capacity.Annotate(ctx, r.Client, name, map[string]*string{
+	err := capacity.Annotate(ctx, r.opts.Client, name, map[string]*string{
 		capacity.AnnotationReapStarted:   ptr.To(st.at),
 		capacity.AnnotationReapSpotGroup: ptr.To(st.spot),
 	})
@@ -417,7 +417,7 @@ func (r *Controller) advance(ctx context.Context, v *capacity.View, m *capacity.
 	if r.opts.DryRun {
 		return action, nil
 	}
-	if err := capacity.Taint(ctx, r.Client, m.Node, capacity.TaintReapOnDemand, now); err != nil {
+	if err := capacity.Taint(ctx, r.opts.Client, m.Node, capacity.TaintReapOnDemand, now); err != nil {
 		return "", fmt.Errorf("reaper, %w", err)
 	}
 	r.event(m.Node, corev1.EventTypeNormal, "ReapOnDemand", "Spot replacement Ready: draining %d pod(s)", len(capacity.Movable(m.Pods)))
@@ -460,7 +460,7 @@ func (r *Controller) abort(ctx context.Context, m *capacity.Member, reason, deta
 	}
 	r.backOff(name, now)
 	r.remember(name, nil)
-	if err := capacity.Annotate(ctx, r.Client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.opts.Client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		return "", fmt.Errorf("reaper: clearing annotations of %s, %w", name, err)
 	}
 	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %s", detail)
@@ -469,7 +469,7 @@ func (r *Controller) abort(ctx context.Context, m *capacity.Member, reason, deta
 
 func (r *Controller) drainAndDelete(ctx context.Context, m *capacity.Member) {
 	name := m.Node.Name
-	if err := capacity.DrainNode(ctx, r.Client, name, r.opts.DrainTimeout); err != nil {
+	if err := capacity.DrainNode(ctx, r.opts.Client, name, r.opts.DrainTimeout); err != nil {
 		r.fail(ctx, m, err)
 		return
 	}
@@ -489,13 +489,13 @@ func (r *Controller) fail(ctx context.Context, m *capacity.Member, err error) {
 	r.Metrics.DrainFailures.WithLabelValues(Name).Inc()
 	r.opts.Logger.Warn("reaper: drain failed; uncordoning", "node", name, "error", err)
 	r.event(m.Node, corev1.EventTypeWarning, "ReapOnDemandFailed", "Node stays: %v", err)
-	if err := capacity.Untaint(ctx, r.Client, name, capacity.TaintReapOnDemand); err != nil {
+	if err := capacity.Untaint(ctx, r.opts.Client, name, capacity.TaintReapOnDemand); err != nil {
 		r.opts.Logger.Warn("reaper: uncordoning", "node", name, "error", err)
 	}
-	if err := capacity.Annotate(ctx, r.Client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
+	if err := capacity.Annotate(ctx, r.opts.Client, name, map[string]*string{capacity.AnnotationReapStarted: nil, capacity.AnnotationReapSpotGroup: nil}); err != nil {
 		r.opts.Logger.Warn("reaper: clearing annotations", "node", name, "error", err)
 	}
-	r.backOff(name, r.Clock.Now())
+	r.backOff(name, r.opts.Clock.Now())
 	r.remember(name, nil)
 }
 

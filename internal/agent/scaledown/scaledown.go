@@ -162,7 +162,7 @@ func (c *candidate) reason() string {
 // enough, and returns what it did (or, in dry-run, would do). Drains run
 // in the background; the next passes see their nodes as busy.
 func (s *Controller) Pass(ctx context.Context) ([]string, error) {
-	now := s.Clock.Now()
+	now := s.opts.Clock.Now()
 	v, err := capacity.ReadView(ctx, s.opts.Provider, s.opts.Cluster, s.Listers)
 	if err != nil {
 		return nil, fmt.Errorf("scale-down, %w", err)
@@ -229,7 +229,7 @@ func (s *Controller) recover(ctx context.Context, v *capacity.View) ([]string, [
 		}
 		a := fmt.Sprintf("uncordon node %s left by an interrupted scale-down", n.Name)
 		if !s.opts.DryRun {
-			if err := capacity.Untaint(ctx, s.Client, n.Name, capacity.TaintScaleDown); err != nil {
+			if err := capacity.Untaint(ctx, s.opts.Client, n.Name, capacity.TaintScaleDown); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -524,7 +524,7 @@ func (s *Controller) remove(ctx context.Context, c *candidate, now time.Time) (s
 		s.Metrics.CountRemoved(c.reason(), c.Group.Lifecycle, true)
 		return action, nil
 	}
-	if err := capacity.Taint(ctx, s.Client, c.Node, capacity.TaintScaleDown, now); err != nil {
+	if err := capacity.Taint(ctx, s.opts.Client, c.Node, capacity.TaintScaleDown, now); err != nil {
 		return "", err
 	}
 	s.event(c.Node, corev1.EventTypeNormal, "ScaleDown", "Removing node: %s, utilization %.0f%%, draining %d pod(s)", c.reason(), 100*c.util, len(c.movable))
@@ -538,11 +538,11 @@ func (s *Controller) drainAndDelete(ctx context.Context, c *candidate) {
 		s.Metrics.DrainFailures.WithLabelValues(Name).Inc()
 		s.opts.Logger.Warn("scale-down failed; uncordoning", "node", name, "error", err)
 		s.event(c.Node, corev1.EventTypeWarning, "ScaleDownFailed", "Node stays: %v", err)
-		if err := capacity.Untaint(ctx, s.Client, name, capacity.TaintScaleDown); err != nil {
+		if err := capacity.Untaint(ctx, s.opts.Client, name, capacity.TaintScaleDown); err != nil {
 			s.opts.Logger.Warn("scale-down: uncordoning", "node", name, "error", err)
 		}
 	}
-	if err := capacity.DrainNode(ctx, s.Client, name, s.opts.DrainTimeout); err != nil {
+	if err := capacity.DrainNode(ctx, s.opts.Client, name, s.opts.DrainTimeout); err != nil {
 		fail(err)
 		return
 	}
